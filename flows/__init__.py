@@ -1,0 +1,1 @@
+"""Prefect flows: orchestration only. Each flow wires tasks from `tasks/` and passes paths and hashes."""

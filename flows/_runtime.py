@@ -1,0 +1,69 @@
+"""Prefect and Dask plumbing shared by every flow: one API per job, the task runner,
+and the content-hash cache key.
+
+Why one API per job: with DaskTaskRunner and no server, every Dask worker process
+starts its own temporary Prefect API (~10 s each). We start Prefect's own
+subprocess server once, point `PREFECT_API_URL` at it before the cluster starts, and
+every worker inherits it. If the user already has a server (`PREFECT_API_URL` set),
+we use that one.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@contextmanager
+def prefect_api() -> Iterator[str | None]:
+    """Ensure one Prefect API for this process and its Dask workers."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield os.environ["PREFECT_API_URL"]
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    server = SubprocessASGIServer()
+    server.start(timeout=180)
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            yield server.api_url
+    finally:
+        # Send buffered run logs while the server is still up.
+        from prefect.logging.handlers import APILogWorker
+        APILogWorker.drain_all(timeout=10)
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
+
+
+def dask_task_runner(address: str | None = None, n_workers: int | None = None):
+    """A DaskTaskRunner on an existing cluster (`address`) or a local one, one thread
+    per worker process (the work is CPU-bound Python: threads would share the GIL)."""
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        return DaskTaskRunner(address=address)
+    n = n_workers or max(1, min(os.cpu_count() or 1, 8))
+    return DaskTaskRunner(cluster_kwargs={
+        "n_workers": n, "threads_per_worker": 1, "processes": True,
+        "dashboard_address": None, "memory_limit": None,
+    })
+
+
+def cache_key_from(param: str):
+    """A Prefect `cache_key_fn` that uses a task's content-hash parameter as the key.
+
+    The same hash names the stage's workspace folder, so Prefect's cache and the
+    workspace agree; the stage itself also checks its `_SUCCESS` marker, so deleting
+    the folder forces a rerun even if Prefect still remembers the key.
+    """
+    def key_fn(context: Any, parameters: dict[str, Any]) -> str:
+        return str(parameters[param])
+    return key_fn

@@ -1,0 +1,1 @@
+"""Stage logic for winnow: pure functions, importable and testable without Prefect."""
