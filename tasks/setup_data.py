@@ -10,7 +10,9 @@ import sys
 import time
 
 # module:function pairs, each idempotent, each fetching from PyPI or Debian only.
-PREPARERS: list[str] = []
+PREPARERS: list[str] = [
+    "tasks.reference:prepare",
+]
 
 
 def main() -> int:

@@ -26,3 +26,37 @@ def workspace(tmp_path, monkeypatch):
 def catalog(workspace):
     from tasks.catalog import Catalog
     return Catalog(workspace.catalog_path)
+
+
+@pytest.fixture(scope="session")
+def cc_docs_table():
+    """The 697 real CC-MAIN-2019-30 documents (dolma JSONL) as a DOCS-schema table.
+
+    For stage tests that need documents without running ingestion first.
+    """
+    import gzip
+    import json
+
+    import pyarrow as pa
+    import xxhash
+
+    from tasks.schema import DOCS
+
+    rows = []
+    path = CRAWL / "CC-MAIN-2019-30-sample.jsonl.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line_no, line in enumerate(f):
+            rec = json.loads(line)
+            meta = rec.get("metadata") or {}
+            url = meta.get("url") or meta.get("warc_url") or ""
+            text = rec["text"]
+            rows.append({
+                "doc_id": xxhash.xxh3_128_hexdigest(f"cc\x00{rec['id']}".encode()),
+                "source": "cc", "url": url, "domain": url.split("/")[2] if url.count("/") >= 2 else "",
+                "text": text, "language": "en", "language_score": 1.0, "crawl_date": None,
+                "content_type": "text/plain", "encoding": "utf-8",
+                "n_bytes": len(text.encode()), "n_chars": len(text), "text_truncated": False,
+                "source_file": str(path), "record_id": str(rec["id"]), "record_offset": line_no,
+                "format": "jsonl", "extractor": "none",
+            })
+    return pa.Table.from_pylist(rows, schema=DOCS)
