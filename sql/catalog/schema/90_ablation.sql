@@ -1,0 +1,38 @@
+-- One row per (suite, arm, seed) attempt outcome; a rerun replaces the row.
+CREATE TABLE IF NOT EXISTS arm_runs (
+    suite         VARCHAR,
+    arm           VARCHAR,
+    seed          INTEGER,
+    recipe_hash   VARCHAR,
+    status        VARCHAR,          -- completed | failed
+    error         VARCHAR,
+    dataset_key   VARCHAR,
+    model_key     VARCHAR,
+    eval_key      VARCHAR,
+    curve_path    VARCHAR,          -- the training curve (Parquet: step, tokens, loss, grad_norm, lr)
+    recipe        JSON,
+    finished_at   TIMESTAMP DEFAULT current_timestamp,
+    PRIMARY KEY (suite, arm, seed)
+);
+
+-- Every number the leaderboard shows, long format: dataset stats (documents, tokens,
+-- filter_removed, dedup_removed, kl_reduction), train_loss, bpb/<text>,
+-- acc_centered/<task>, and the means.
+CREATE TABLE IF NOT EXISTS arm_metrics (
+    suite   VARCHAR,
+    arm     VARCHAR,
+    seed    INTEGER,
+    metric  VARCHAR,
+    value   DOUBLE,
+    PRIMARY KEY (suite, arm, seed, metric)
+);
+
+CREATE OR REPLACE VIEW leaderboard AS
+SELECT suite, arm, metric,
+       avg(value)         AS mean,
+       stddev_samp(value) AS std,
+       count(*)           AS n_seeds
+FROM arm_metrics
+JOIN arm_runs USING (suite, arm, seed)
+WHERE arm_runs.status = 'completed'
+GROUP BY suite, arm, metric;
