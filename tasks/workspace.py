@@ -42,16 +42,29 @@ class Workspace:
         return self.root / stage / key
 
     def is_done(self, stage: str, key: str) -> bool:
+        """Finished earlier, unless `--force STAGE` asked to recompute it in this run."""
+        if stage in forced_stages() and (stage, key) not in _REDONE:
+            return False
         return (self.stage_dir(stage, key) / SUCCESS).exists()
 
     def mark_done(self, stage: str, key: str, info: dict[str, Any] | None = None) -> Path:
         path = self.stage_dir(stage, key)
         path.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path / SUCCESS, info or {})
+        _REDONE.add((stage, key))
         return path
 
     def read_done(self, stage: str, key: str) -> dict[str, Any]:
         return json.loads((self.stage_dir(stage, key) / SUCCESS).read_text())
+
+
+# `--force STAGE` (flows/ablation.py) sets WINNOW_FORCE=stage,stage: each forced stage is
+# recomputed once per key in this process, then served from its fresh output.
+_REDONE: set[tuple[str, str]] = set()
+
+
+def forced_stages() -> set[str]:
+    return {s.strip() for s in os.environ.get("WINNOW_FORCE", "").split(",") if s.strip()}
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

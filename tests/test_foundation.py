@@ -69,3 +69,13 @@ def test_recipe_validation(tmp_path):
     bad.write_text("sources: [crawl]\nfilterz: []\n")
     with pytest.raises(RecipeError, match="bad.yaml.*filterz"):
         load_recipe(bad)
+
+
+def test_force_recomputes_a_stage_once(workspace, monkeypatch):
+    workspace.mark_done("models", "k1")
+    monkeypatch.setenv("WINNOW_FORCE", "models")
+    assert not workspace.is_done("models", "k1")      # forced: run it again
+    workspace.mark_done("models", "k1")
+    assert workspace.is_done("models", "k1")          # ...once
+    workspace.mark_done("datasets", "d1")
+    assert workspace.is_done("datasets", "d1")        # other stages untouched

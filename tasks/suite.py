@@ -1,0 +1,106 @@
+"""Suites: a list of arms (recipes) compared at the same token budget and model.
+
+A suite names where each source comes from (`sources: {name: [uri or glob, ...]}`, with
+`${SHARED_DATA}` and `${EXTERNAL}` expanded), the arms (recipe files or inline recipes),
+and what every arm shares: preset, token budget, training tokens, eval settings, seeds.
+Shared settings override the arms' own, so arms differ only in their data.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from tasks.external import external_dir
+from tasks.recipe import EvalSpec, Recipe, RecipeError, Strict, load_recipe
+
+REPO = Path(__file__).resolve().parent.parent
+_VAR = re.compile(r"\$\{([A-Z_]+)\}")
+
+
+def expand(uri: str) -> str:
+    values = {
+        "SHARED_DATA": os.environ.get("WINNOW_SHARED_DATA", str(REPO.parent / "shared" / "data")),
+        "EXTERNAL": str(external_dir()),
+        "REPO": str(REPO),
+    }
+    return _VAR.sub(lambda m: values.get(m.group(1), os.environ.get(m.group(1), m.group(0))), uri)
+
+
+class Suite(Strict):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    sources: dict[str, list[str]] = Field(..., description="source name -> URIs / globs / manifests")
+    arms: list[Recipe] = Field(..., min_length=1)
+    preset: str = "nano"
+    token_budget: int | None = Field(None, gt=0, description="every arm's dataset is cut to this")
+    train_tokens: int | None = Field(None, gt=0, description="tokens every arm trains on")
+    eval: EvalSpec | None = None
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+
+    @field_validator("arms", mode="before")
+    @classmethod
+    def _load_arm_files(cls, v: Any) -> Any:
+        out = []
+        for arm in v or []:
+            if isinstance(arm, str):
+                path = Path(arm) if Path(arm).is_absolute() else REPO / arm
+                out.append(load_recipe(path))
+            else:
+                out.append(arm)
+        return out
+
+    def model_post_init(self, _: Any) -> None:
+        names = [a.name for a in self.arms]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"arm names must be unique, repeated: {dupes}")
+        for arm in self.arms:
+            missing = [s for s in arm.sources if s not in self.sources]
+            if missing:
+                raise ValueError(f"arm {arm.name!r} uses sources {missing} that the suite does not define "
+                                 f"(defined: {sorted(self.sources)})")
+
+    def resolved_arms(self) -> list[Recipe]:
+        """Arms with the suite's shared settings applied (same budget, model and eval)."""
+        arms = []
+        for arm in self.arms:
+            update: dict[str, Any] = {"train": arm.train.model_copy(update={"preset": self.preset})}
+            if self.token_budget:
+                update["token_budget"] = self.token_budget
+            if self.train_tokens:
+                update["train"] = update["train"].model_copy(update={"tokens": self.train_tokens})
+            if self.eval is not None:
+                update["eval"] = self.eval
+            arms.append(arm.model_copy(update=update))
+        return arms
+
+    def source_uris(self, name: str) -> list[str]:
+        return [expand(u) for u in self.sources[name]]
+
+
+def load_suite(path: str | Path) -> Suite:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RecipeError(f"{path}: cannot read suite: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a suite is a YAML mapping")
+    data.setdefault("name", path.stem)
+    try:
+        return Suite.model_validate(data)
+    except ValidationError as exc:
+        errors = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise RecipeError(f"{path}: invalid suite: {errors}") from exc
+
+
+def suite_from_recipe(recipe_path: str | Path, sources: dict[str, list[str]]) -> Suite:
+    """A one-arm suite for `python -m flows.ablation RECIPE.yaml`."""
+    recipe = load_recipe(recipe_path)
+    return Suite(name=recipe.name, sources={k: v for k, v in sources.items() if k in recipe.sources},
+                 arms=[recipe])
