@@ -51,7 +51,8 @@ class Workspace:
         path = self.stage_dir(stage, key)
         path.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path / SUCCESS, info or {})
-        _REDONE.add((stage, key))
+        if stage in forced_stages():
+            _REDONE.add((stage, key))
         return path
 
     def read_done(self, stage: str, key: str) -> dict[str, Any]:
