@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # keep the progress bar readable
+
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
@@ -101,12 +103,8 @@ def ingest_flow(sources: list[str], name: str | None = None, workspace: str | No
 
     t0 = time.time()
     started = datetime.now(timezone.utc)
-    ws = Workspace.from_env(workspace)
-    files = resolve_sources(sources, base_url)
-    name = name or _default_name(files)
-    options = IngestOptions(extractor=extractor, max_payload_bytes=max_payload_bytes, max_text_chars=max_text_chars)
-    # The name is in every doc_id, so it is part of the key.
-    key = source_key(files, {**options.key(), "name": name})[:16]
+    ws, files, name, options, key = _plan(sources, name, workspace, extractor, base_url,
+                                          max_payload_bytes, max_text_chars)
     out_dir = ws.stage_dir("docs", key)
     cached = ws.is_done("docs", key)
     if cached:
@@ -117,14 +115,21 @@ def ingest_flow(sources: list[str], name: str | None = None, workspace: str | No
         shard_counts = ingest_shards_flow.with_options(task_runner=runner)(
             [f.__dict__ for f in files], str(out_dir), options.key(), name)
         info = finish_source(ws, key, name, shard_counts, [f.uri for f in files])
-    seconds = time.time() - t0
+    return record_ingest(ws, files, name, key, info, cached, extractor, started, time.time() - t0,
+                         run_id=str(flow_run.id or uuid.uuid4()), artifact=create_markdown_artifact)
+
+
+def record_ingest(ws: Workspace, files, name: str, key: str, info: dict, cached: bool, extractor: str,
+                  started: datetime, seconds: float, run_id: str, artifact=None) -> dict[str, Any]:
+    """Catalog rows (`sources`, `ingest_runs`), the printed summary and the artifact."""
+    out_dir = ws.stage_dir("docs", key)
     c = info["counts"]
     catalog = Catalog(ws.catalog_path)
     catalog.insert("sources", [{"name": name, "source_hash": key, "uris": [f.uri for f in files],
                                 "n_files": len(files), "docs_dir": str(out_dir), "docs_hash": info["docs_hash"]}],
                    replace=True)
     catalog.insert("ingest_runs", [{
-        "run_id": str(flow_run.id or uuid.uuid4()), "name": name, "source_hash": key, "cached": cached,
+        "run_id": run_id, "name": name, "source_hash": key, "cached": cached,
         "records_read": c["records_read"], "docs_written": c["docs_written"],
         "metadata_written": c["metadata_written"], "records_quarantined": c["records_quarantined"],
         "quarantine_by_reason": json.dumps(c["quarantine_by_reason"]),
@@ -134,22 +139,47 @@ def ingest_flow(sources: list[str], name: str | None = None, workspace: str | No
         "extractor": extractor}], replace=True)
     markdown = summary_markdown(info, cached, seconds)
     print(markdown)
-    create_markdown_artifact(markdown, key=f"ingest-{''.join(ch if ch.isalnum() else '-' for ch in name.lower())}",
-                             description=f"ingest of {name}")
+    if artifact is not None:
+        artifact(markdown, key=f"ingest-{''.join(ch if ch.isalnum() else '-' for ch in name.lower())}",
+                 description=f"ingest of {name}")
     return {"name": name, "source_key": key, "docs_hash": info["docs_hash"], "docs_dir": str(out_dir),
-            "shards": info["shards"], "counts": c, "cached": cached}
+            "shards": info["shards"], "counts": c, "cached": cached,
+            "shards_reused": info.get("shards_reused", 0)}
+
+
+def _plan(sources, name, workspace, extractor, base_url, max_payload_bytes, max_text_chars):
+    """(workspace, files, name, options, key): everything the cache decision needs."""
+    ws = Workspace.from_env(workspace)
+    files = resolve_sources(sources, base_url)
+    name = name or _default_name(files)
+    options = IngestOptions(extractor=extractor, max_payload_bytes=max_payload_bytes, max_text_chars=max_text_chars)
+    # The name is in every doc_id, so it is part of the key.
+    return ws, files, name, options, source_key(files, {**options.key(), "name": name})[:16]
 
 
 def run_ingest(sources: list[str], name: str | None = None, workspace: str | Path | None = None,
                dask_address: str | None = None, workers: int | None = None,
-               extractor: str = DEFAULT_EXTRACTOR, base_url: str = CC_BASE_URL, **limits) -> dict[str, Any]:
+               extractor: str = DEFAULT_EXTRACTOR, base_url: str = CC_BASE_URL, track_cached: bool = False,
+               **limits) -> dict[str, Any]:
     """Plain-Python entry: ingest `sources` (a subflow when called inside another flow).
 
+    Without a Prefect API already running (`PREFECT_API_URL`), a source that is already
+    ingested is answered straight from its `_SUCCESS` (recorded in the catalog as a cached
+    run) instead of starting a temporary API; `track_cached=True` runs the flow anyway.
     Returns {"name", "source_key", "docs_hash", "docs_dir", "shards", "counts", "cached"}.
     """
+    sources = [str(s) for s in sources]
+    workspace = None if workspace is None else str(workspace)
+    limits = {"max_payload_bytes": 10_000_000, "max_text_chars": 1_000_000, **limits}
+    if not os.environ.get("PREFECT_API_URL") and not track_cached:
+        # Served from cache without the ~10-20 s start of a temporary Prefect API.
+        t0, started = time.time(), datetime.now(timezone.utc)
+        ws, files, name_, options, key = _plan(sources, name, workspace, extractor, base_url, **limits)
+        if ws.is_done("docs", key):
+            return record_ingest(ws, files, name_, key, ws.read_done("docs", key), True, extractor, started,
+                                 time.time() - t0, run_id=f"cached-{uuid.uuid4()}")
     with prefect_api():
-        return ingest_flow([str(s) for s in sources], name, None if workspace is None else str(workspace),
-                           dask_address, workers, extractor, base_url, **limits)
+        return ingest_flow(sources, name, workspace, dask_address, workers, extractor, base_url, **limits)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,8 +203,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="quarantine records with a larger payload as oversized_payload (default 10,000,000)")
     p.add_argument("--max-text-chars", type=int, default=1_000_000,
                    help="cut longer extracted texts and set text_truncated (default 1,000,000)")
+    p.add_argument("--track-cached", action="store_true",
+                   help="start Prefect and record a flow run even when the source is already ingested "
+                        "(default: answer from the workspace without starting a temporary Prefect API)")
     a = p.parse_args(argv)
     result = run_ingest(a.sources, a.name, a.workspace, a.dask_address, a.workers, a.extractor, a.base_url,
+                        a.track_cached,
                         max_payload_bytes=a.max_payload_bytes, max_text_chars=a.max_text_chars)
     print(f"docs: {result['docs_dir']} (docs_hash {result['docs_hash'][:16]}, "
           f"{'cached' if result['cached'] else 'ingested'})")

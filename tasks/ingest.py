@@ -282,6 +282,6 @@ def finish_source(workspace, key: str, name: str, shard_counts: list[dict], uris
                                                       "metadata_written", "records_quarantined")}
                       for s in shard_counts},
     }
-    info["counts"].pop("shards_cached", None)
+    info["shards_reused"] = info["counts"].pop("shards_cached", 0)  # finished by an earlier, killed run
     workspace.mark_done("docs", key, info)
     return info

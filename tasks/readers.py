@@ -244,11 +244,19 @@ def _content_decode(body: bytes, encoding: str | None) -> bytes:
     return body
 
 
+def _target_uri(value: str | None) -> str | None:
+    """WARC-Target-URI without the <...> some writers (wget, WARC/1.0 drafts) put around it."""
+    if value is None:
+        return None
+    value = value.strip()
+    return value[1:-1] if value.startswith("<") and value.endswith(">") else value
+
+
 def _warc_record(rec, pos: int, options: ReadOptions, fastwarc) -> Record:
     rtype = rec.record_type
     WT = fastwarc.WarcRecordType
     rid = rec.record_id or f"offset:{pos}"
-    url = rec.headers.get("WARC-Target-URI")
+    url = _target_uri(rec.headers.get("WARC-Target-URI"))
     if rtype == WT.response:
         if not rec.is_http:
             return Bad(pos, "non_html", f"response record is not HTTP ({rec.headers.get('Content-Type')})", rid, url)
@@ -404,7 +412,7 @@ def _doc_fields(rec: dict) -> tuple[str | None, str | None, datetime | None]:
     """(id, url, created) of a dolma / RedPajama style record."""
     meta = rec.get("metadata") if isinstance(rec.get("metadata"), dict) else {}
     rid = rec.get("id", meta.get("id"))
-    url = rec.get("url") or meta.get("url") or meta.get("warc_url") or meta.get("WARC-Target-URI")
+    url = rec.get("url") or meta.get("warc_url") or meta.get("WARC-Target-URI") or meta.get("url")
     created = rec.get("created") or rec.get("date") or meta.get("warc_date") or meta.get("date_download")
     return (None if rid is None else str(rid)), (None if url is None else str(url)), _parse_date(created)
 
