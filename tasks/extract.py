@@ -75,7 +75,8 @@ def extract_text(html: str, extractor: str = DEFAULT_EXTRACTOR) -> str:
     if extractor == "resiliparse":
         from resiliparse.extract.html2text import extract_plain_text
         return extract_plain_text(html, main_content=True, preserve_formatting=True,
-                                  alt_texts=False, list_bullets=False, comments=False).strip()
+                                  alt_texts=False, list_bullets=False, comments=False,
+                                  post_meta=False).strip()
     if extractor == "resiliparse-plain":  # every visible text node, no boilerplate removal
         from resiliparse.extract.html2text import extract_plain_text
         return extract_plain_text(html, main_content=False, preserve_formatting=True,
