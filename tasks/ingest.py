@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xxhash
 
-from tasks.extract import DEFAULT_EXTRACTOR, EXTRACTORS, Undecodable, decode_html, extract_text
+from tasks.extract import DEFAULT_EXTRACTOR, EXTRACTORS, Undecodable, decode_html, extract
 from tasks.langid import PREFIX_CHARS, identify
 from tasks.readers import Bad, Content, Metadata, Other, ReadOptions, read_records
 from tasks.schema import DOCS, QUARANTINE, WAT_METADATA
@@ -223,9 +223,9 @@ def _document(rec: Content, opts: IngestOptions, source_name: str, source_file: 
             decoded = decode_html(rec.payload, rec.charset)
         except Undecodable as e:
             return "undecodable", str(e)
-        encoding, extractor = decoded.encoding, opts.extractor
+        encoding = decoded.encoding
         try:
-            text = extract_text(decoded.text, opts.extractor)
+            text, extractor = extract(decoded.text, opts.extractor)
         except Exception as e:  # an extractor bug on one page must not stop the shard
             return "extraction_failed", f"{opts.extractor}: {type(e).__name__}: {e}"
         n_bytes = len(rec.payload)

@@ -22,7 +22,7 @@ import fsspec
 from tasks.hashing import hash_file, hash_json
 
 # Bump when ingestion output changes for the same input (new columns, other decoding, ...).
-INGEST_VERSION = "ingest-1"
+INGEST_VERSION = "ingest-2"
 CC_BASE_URL = "https://data.commoncrawl.org/"
 
 _MANIFEST_SUFFIXES = (".paths", ".paths.gz", ".txt", ".txt.gz", ".lst", ".lst.gz", ".manifest")
