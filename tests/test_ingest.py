@@ -32,6 +32,7 @@ CC = CRAWL / "CC-MAIN-2019-30-sample.jsonl.gz"
 # Real pages inside the big WARC (record offsets): a German and a Russian article.
 ZEIT_OFFSET = 0                    # www.zeit.de, UTF-8 with <meta charset="utf-8">
 RUSSIAN_OFFSET = 34068541          # gto-normativy.ru, UTF-8 Cyrillic
+NO_MAIN_CONTENT_OFFSET = 3386492   # automobilwoche.de: resiliparse's main-content finds nothing
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -304,6 +305,17 @@ def test_empty_giant_non_html_http_error_pages(tmp_path):
     big = {d["url"]: d for d in docs}
     assert big[url]["text_truncated"] and big[url]["n_chars"] == 200
     assert big[url + "?giant"]["text_truncated"]
+
+
+def test_article_that_resiliparse_drops_is_kept_by_the_fallback(tmp_path):
+    from resiliparse.extract.html2text import extract_plain_text
+    url, page = real_page(NO_MAIN_CONTENT_OFFSET)
+    from tasks.extract import decode_html
+    html = decode_html(page).text  # this page is windows-1252
+    assert not extract_plain_text(html, main_content=True, comments=False, post_meta=False).strip()
+    _, docs, quarantine = ingest(_one_page(tmp_path, url, page), tmp_path)
+    assert not quarantine and docs[0]["extractor"] == "trafilatura-fallback"
+    assert "Herbert Diess" in docs[0]["text"] and docs[0]["language"] == "de"
 
 
 def test_bad_json_lines(tmp_path):
