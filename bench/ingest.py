@@ -12,8 +12,8 @@ datatrove's LanguageFilter downloads a fastText model from the Hugging Face hub,
 this machine cannot reach, so its language step here is a LambdaFilter calling the same
 py3langid identifier winnow uses (same 2,000-character prefix) and keeping every
 document, as winnow does. datatrove 0.10.1 has no resiliparse extractor; its only
-other one, ReadabilityInscriptis, needs a git-only fork of readability-lxml that is not
-on PyPI, so it is not measured.
+other one, ReadabilityInscriptis, asks for Hugging Face's git fork of readability-lxml
+(not installed here), so it is not measured.
 
 Rates are per core: documents (or input MB) per CPU second of the measured part
 (process + reaped children, so datatrove's extraction sandbox process is included;
