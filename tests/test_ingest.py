@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import CRAWL
 
 from tasks.ingest import IngestOptions, finish_source, ingest_shard, shard_done
-from tasks.readers import Bad, Content, Metadata, Other, detect_format, read_records
+from tasks.readers import detect_format, read_records
 from tasks.sources import SourceError, describe, resolve_sources, source_key
 
 BIG = CRAWL / "webpages-trafilatura-aeb.warc.gz"
