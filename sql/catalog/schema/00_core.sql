@@ -6,6 +6,7 @@ CREATE TABLE IF NOT EXISTS sources (
     uris          VARCHAR[],
     n_files       INTEGER,
     docs_dir      VARCHAR,
+    docs_hash     VARCHAR,
     created_at    TIMESTAMP DEFAULT current_timestamp,
     PRIMARY KEY (name, source_hash)
 );
@@ -17,13 +18,17 @@ CREATE TABLE IF NOT EXISTS ingest_runs (
     cached            BOOLEAN,
     records_read      BIGINT,
     docs_written      BIGINT,
+    metadata_written  BIGINT,             -- WAT metadata rows (read = docs + metadata + quarantined)
     records_quarantined BIGINT,
     quarantine_by_reason JSON,
     other_records     JSON,
     bytes_read        BIGINT,
     seconds           DOUBLE,
     started_at        TIMESTAMP,
-    finished_at       TIMESTAMP
+    finished_at       TIMESTAMP,
+    docs_hash         VARCHAR,
+    docs_dir          VARCHAR,
+    extractor         VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS stage_runs (
