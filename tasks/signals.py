@@ -579,3 +579,44 @@ def signals_shard(docs_path: str | Path, out_path: str | Path) -> dict[str, Any]
     pq.write_table(table, tmp, compression="zstd")
     tmp.replace(out_path)
     return {"shard": out_path.name, "documents": table.num_rows}
+
+
+# ---------------------------------------------------------------- the workspace stage
+
+@dataclass(frozen=True)
+class SignalsRef:
+    """A finished signals folder: `signals/<docs_hash16>-<SIGNALS_VERSION>/shard-NNNNN.parquet`."""
+    name: str
+    key: str
+    docs_hash: str
+    dir: Path
+    shards: tuple[Path, ...]
+    documents: int
+
+
+def signals_key(docs_hash: str) -> str:
+    from tasks.hashing import short
+    return f"{short(docs_hash)}-{SIGNALS_VERSION}"
+
+
+def signals_ref(workspace, docs_ref) -> SignalsRef | None:
+    """The finished signals of an ingested source (a tasks.docsref.DocsRef), or None."""
+    key = signals_key(docs_ref.docs_hash)
+    if not workspace.is_done("signals", key):
+        return None
+    info = workspace.read_done("signals", key)
+    folder = workspace.stage_dir("signals", key)
+    return SignalsRef(docs_ref.name, key, docs_ref.docs_hash, folder,
+                      tuple(folder / s for s in info["shards"]), int(info.get("documents", 0)))
+
+
+def resolve_signals(workspace, name_or_key: str) -> SignalsRef:
+    """The signals of the ingested source `name_or_key` (LookupError if not computed)."""
+    from tasks.docsref import resolve_docs
+
+    docs = resolve_docs(workspace, name_or_key)
+    ref = signals_ref(workspace, docs)
+    if ref is None:
+        raise LookupError(f"no signals for source {name_or_key!r} (docs {docs.source_key}); "
+                          f"run `python -m flows.signals {name_or_key}` first")
+    return ref
