@@ -518,11 +518,14 @@ def url_features(url: str | None) -> tuple[str | None, str | None, int | None]:
     if not url:
         return None, None, None
     try:
-        host = (urlsplit(url).hostname or "").lower().rstrip(".")
+        # Some sources store URLs without a scheme ("example.com/a"): read them as http.
+        host = (urlsplit(url if "://" in url else f"http://{url}").hostname or "").lower().rstrip(".")
     except ValueError:
         host = ""
     if host.startswith("www."):
         host = host[4:]
+    if " " in host:
+        host = ""
     tld = host.rsplit(".", 1)[-1] if "." in host else None
     return host or None, tld, len(url)
 
