@@ -21,7 +21,7 @@ from prefect.artifacts import create_markdown_artifact
 from flows._runtime import cache_key_from, dask_task_runner, prefect_api
 from tasks.catalog import Catalog
 from tasks.docsref import resolve_docs
-from tasks.signals import SIGNALS_VERSION, SignalsRef, signals_key, signals_ref, signals_shard
+from tasks.signals import SIGNALS_VERSION, SignalsRef, signals_info, signals_key, signals_ref, signals_shard
 from tasks.workspace import Workspace
 
 
@@ -45,8 +45,7 @@ def signals_flow(name: str, workspace: str | None = None) -> dict:
                for shard in docs.shards]
     results = [f.result() for f in futures]
     documents = sum(r["documents"] for r in results)
-    info = {"name": docs.name, "docs_hash": docs.docs_hash, "signals_version": SIGNALS_VERSION,
-            "shards": [s.name for s in docs.shards], "documents": documents}
+    info = signals_info(docs, documents)
     ws.mark_done("signals", key, info)
     ref = signals_ref(ws, docs)
     seconds = time.perf_counter() - started

@@ -187,8 +187,7 @@ def validate_predicate(sql: str, where: str = "filters") -> str:
     sql = sql.strip()
     if len(sql) > MAX_PREDICATE_CHARS:
         raise RecipeError(f"{where}: SQL predicate longer than {MAX_PREDICATE_CHARS} characters")
-    for token, why in ((";", "a ';' (one expression only)"), ("--", "a comment"), ("/*", "a comment"),
-                       ("$", "a parameter")):
+    for token, why in ((";", "a ';' (one expression only)"), ("--", "a comment"), ("/*", "a comment")):
         if token in sql:
             raise RecipeError(f"{where}: SQL predicate {sql!r} contains {why}")
     con = _signals_probe_connection()

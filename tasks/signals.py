@@ -623,3 +623,22 @@ def resolve_signals(workspace, name_or_key: str) -> SignalsRef:
         raise LookupError(f"no signals for source {name_or_key!r} (docs {docs.source_key}); "
                           f"run `python -m flows.signals {name_or_key}` first")
     return ref
+
+
+def signals_info(docs_ref, documents: int) -> dict[str, Any]:
+    """The `_SUCCESS` record of a signals folder."""
+    return {"name": docs_ref.name, "docs_hash": docs_ref.docs_hash, "signals_version": SIGNALS_VERSION,
+            "shards": [s.name for s in docs_ref.shards], "documents": documents}
+
+
+def build_signals(workspace, docs_ref) -> SignalsRef:
+    """Signals of every shard in this process, no Prefect or Dask (tests, small sources).
+    flows/signals.py does the same with one Dask task per shard."""
+    key = signals_key(docs_ref.docs_hash)
+    done = signals_ref(workspace, docs_ref)
+    if done is not None:
+        return done
+    out_dir = workspace.stage_dir("signals", key)
+    documents = sum(signals_shard(shard, out_dir / shard.name)["documents"] for shard in docs_ref.shards)
+    workspace.mark_done("signals", key, signals_info(docs_ref, documents))
+    return signals_ref(workspace, docs_ref)
