@@ -86,29 +86,27 @@ def test_missing_signals_name_the_command(workspace, cc_docs_table):
 
 @pytest.mark.slow
 def test_signals_and_curate_flows_end_to_end(workspace, cc_docs_table, tmp_path):
-    """The two CLIs on a small source: signals (Dask, 2 shards), then curate; a rerun
-    of signals is served from the workspace."""
+    """The two CLIs on a small source: curate computes the missing signals (Dask, 2
+    shards) and the dataset; a rerun of signals is served from the workspace."""
     write_docs(workspace, "crawl", cc_docs_table.slice(0, 80), shard_rows=40)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WINNOW_HOME": str(workspace.root)}
     run = lambda *args: subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True,
                                        text=True, timeout=300)
-    first = run("flows.signals", "crawl", "--workers", "2")
-    assert first.returncode == 0, first.stderr[-3000:]
-    again = run("flows.signals", "crawl")
-    assert again.returncode == 0 and "cached" in again.stdout
     recipe = tmp_path / "r.yaml"
     recipe.write_text((ROOT / "recipes" / "heuristic.yaml").read_text())
-    done = run("flows.curate", str(recipe), "--no-signals")
+    done = run("flows.curate", str(recipe))  # computes the missing signals (Dask), then curates
     assert done.returncode == 0, done.stderr[-3000:]
+    again = run("flows.signals", "crawl")
+    assert again.returncode == 0 and "cached" in again.stdout, again.stderr[-3000:]
     from tasks.catalog import Catalog
     cat = Catalog(workspace.catalog_path)
     runs = cat.table("signals_runs").to_pylist()
     assert [r["cached"] for r in sorted(runs, key=lambda r: r["finished_at"])] == [False, True]
-    assert runs[0]["documents"] == 80
+    assert runs[0]["documents"] == 80 and runs[0]["shards"] == 2
     ds = cat.table("datasets").to_pylist()
-    assert len(ds) == 1 and ds[0]["recipe"] == "r"
+    assert len(ds) == 1 and ds[0]["recipe"] == "heuristic" and ds[0]["documents_in"] == 80
     counts = cat.table("filter_counts").to_pylist()
-    assert len(counts) == 1 + 32
+    assert len(counts) == 2 + 32  # language: allowed + min_score
     bad = tmp_path / "bad.yaml"
     bad.write_text("sources: [crawl]\nfilters: [{sql: \"n_chars > 1; DROP TABLE datasets\"}]\n")
     refused = run("flows.curate", str(bad))
