@@ -43,14 +43,16 @@ def signals_flow(name: str, workspace: str | None = None) -> dict:
     started = time.perf_counter()
     futures = [signals_shard_task.submit(str(shard), str(out_dir / shard.name), key=f"signals:{key}:{shard.name}")
                for shard in docs.shards]
-    results = [f.result() for f in futures]
+    from tqdm import tqdm
+    results = [f.result() for f in tqdm(futures, desc=f"signals {docs.name}", unit="shard")]
     documents = sum(r["documents"] for r in results)
-    info = signals_info(docs, documents)
+    errors = sum(r.get("errors", 0) for r in results)
+    info = {**signals_info(docs, documents), "errors": errors}
     ws.mark_done("signals", key, info)
     ref = signals_ref(ws, docs)
     seconds = time.perf_counter() - started
     _record(ws, ref, cached=False, seconds=seconds)
-    create_markdown_artifact(key=f"signals-{key.lower()}", markdown=_summary(ref, False, seconds),
+    create_markdown_artifact(key=f"signals-{key.lower()}", markdown=_summary(ref, False, seconds, errors),
                              description=f"signals of {docs.name}")
     return info
 
@@ -63,8 +65,9 @@ def _record(ws: Workspace, ref: SignalsRef, cached: bool, seconds: float) -> Non
         "finished_at": datetime.now(timezone.utc).replace(tzinfo=None)}])
 
 
-def _summary(ref: SignalsRef, cached: bool, seconds: float) -> str:
+def _summary(ref: SignalsRef, cached: bool, seconds: float, errors: int = 0) -> str:
     return (f"# Signals: {ref.name}\n\n| | |\n|---|---|\n| documents | {ref.documents:,} |\n"
+            f"| documents whose signals failed (empty-text signals, `signals_error` set) | {errors:,} |\n"
             f"| shards | {len(ref.shards)} |\n| signals version | {SIGNALS_VERSION} |\n"
             f"| folder | `{ref.dir}` |\n| cached | {cached} |\n| seconds | {seconds:.1f} |\n")
 

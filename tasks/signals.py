@@ -24,7 +24,8 @@ How it stays exact and fast:
 Undefined values: every fraction or ratio whose denominator is zero (empty document,
 no words, no lines) is 0.0, and so is the mean word length of a document without
 words; no signal column is null except `language`/`language_score` when the
-documents carry none and the URL features when there is no URL.
+documents carry none, the URL features when there is no URL, and `signals_error`
+(set only for a document whose signals failed: it then carries an empty text's signals).
 """
 from __future__ import annotations
 
@@ -114,6 +115,9 @@ SIGNAL_FIELDS: list[tuple[str, pa.DataType]] = [
     ("fineweb_short_lines_frac", pa.float64()),
     ("fineweb_dup_line_char_frac", pa.float64()),
     ("fineweb_newline_word_ratio", pa.float64()),  # count("\n") / n_words (can exceed 1)
+    # A document whose signals could not be computed gets the signals of an empty text
+    # (so every quality filter drops it) and the error here; null otherwise.
+    ("signals_error", pa.string()),
 ]
 SIGNALS_SCHEMA = pa.schema(SIGNAL_FIELDS)
 
@@ -241,7 +245,13 @@ class SignalComputer:
             with self.nlp.memory_zone():
                 n = 0
                 for text in it:
-                    yield self.compute(text)
+                    try:
+                        out = self.compute(text)
+                        out["signals_error"] = None
+                    except Exception as exc:  # noqa: BLE001 - one bad document must not lose the shard
+                        out = self.compute("")
+                        out["signals_error"] = f"{type(exc).__name__}: {exc}"[:500]
+                    yield out
                     n += 1
                     if n == batch:
                         break
@@ -581,7 +591,8 @@ def signals_shard(docs_path: str | Path, out_path: str | Path) -> dict[str, Any]
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     pq.write_table(table, tmp, compression="zstd")
     tmp.replace(out_path)
-    return {"shard": out_path.name, "documents": table.num_rows}
+    errors = table.num_rows - table.column("signals_error").null_count
+    return {"shard": out_path.name, "documents": table.num_rows, "errors": errors}
 
 
 # ---------------------------------------------------------------- the workspace stage

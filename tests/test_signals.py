@@ -155,14 +155,14 @@ def test_shard_on_real_documents(cc_docs_table, tmp_path):
     pq.write_table(cc_docs_table.slice(0, 120), src)
     info = signals_shard(src, tmp_path / "out" / "shard-00000.parquet")
     table = pq.read_table(tmp_path / "out" / "shard-00000.parquet")
-    assert info["documents"] == 120 == table.num_rows
+    assert info["documents"] == 120 == table.num_rows and info["errors"] == 0
     assert table.schema.equals(SIGNALS_SCHEMA)
     assert table.column("doc_id").to_pylist() == cc_docs_table.column("doc_id").to_pylist()[:120]
     for name in table.column_names:
         if name.endswith("_frac"):
             col = table.column(name).to_pylist()
             assert all(0.0 <= v <= 1.0 for v in col), name
-        if name not in ("language", "language_score", "domain", "tld", "url_length"):
+        if name not in ("language", "language_score", "domain", "tld", "url_length", "signals_error"):
             assert table.column(name).null_count == 0, name
     assert set(table.column("tld").to_pylist()) - {None}  # real URLs give TLDs
 
@@ -179,3 +179,18 @@ def test_wikipedia_leads_are_clean_text():
     cols = table.to_pydict()
     assert sum(v <= 0.3 for v in cols["rep_dup_line_frac"]) == 60
     assert sum(v >= 2 for v in cols["gopher_stop_words"]) >= 55
+
+
+def test_a_failing_document_is_recorded_not_fatal(monkeypatch):
+    comp = SignalComputer()
+    real = comp.compute
+
+    def flaky(text):
+        if text == "boom":
+            raise RuntimeError("tokenizer exploded")
+        return real(text)
+
+    monkeypatch.setattr(comp, "compute", flaky)
+    rows = list(comp.compute_many(["A fine text.", "boom", "Another one."]))
+    assert [r["signals_error"] for r in rows] == [None, "RuntimeError: tokenizer exploded", None]
+    assert rows[1]["n_words"] == 0 and rows[2]["n_words"] == 3
