@@ -12,11 +12,12 @@ Sections owned by stages: `filters` (tasks/filters.py), `dedup` (tasks/dedup.py)
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tasks.hashing import hash_json
 
@@ -27,20 +28,44 @@ class Strict(BaseModel):
 
 
 class LanguageSpec(Strict):
+    """The first curate step: documents whose language is `allowed` (the `language`
+    signal, an ISO 639-1 code) with a language-ID probability >= `min_score`."""
     allowed: list[str] | None = Field(None, description="ISO 639-1 codes to keep; null keeps all")
     min_score: float = Field(0.0, ge=0.0, le=1.0, description="minimum language-ID probability")
 
+    @field_validator("allowed")
+    @classmethod
+    def _codes(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        bad = [c for c in v if not isinstance(c, str) or not re.fullmatch(r"[a-z]{2,3}(_[A-Za-z]{4})?", c)]
+        if bad:
+            raise ValueError(f"not language codes (ISO 639-1, e.g. en): {bad}")
+        return sorted(set(v))
+
 
 class FilterSpec(Strict):
-    """A named filter from `sql/filters/<name>.sql` with threshold overrides, or raw SQL."""
-    name: str | None = Field(None, description="named filter, e.g. gopher_quality")
-    params: dict[str, Any] = Field(default_factory=dict, description="threshold overrides")
+    """A named filter from `sql/filters/<name>.sql` with threshold overrides, or a raw
+    SQL predicate over signal columns (then `name` is an optional label). tasks/filters.py
+    checks names, params and SQL against the filter files and the signals schema."""
+    name: str | None = Field(None, description="named filter, e.g. gopher_quality; or a label for `sql`")
+    params: dict[str, Any] = Field(default_factory=dict, description="threshold overrides (numbers; null = rule off)")
     sql: str | None = Field(None, description="a raw SQL predicate over signal columns")
 
     @field_validator("sql")
     @classmethod
     def _strip(cls, v: str | None) -> str | None:
         return v.strip() if v else v
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "FilterSpec":
+        if not self.name and not self.sql:
+            raise ValueError("a filter needs a `name` (named filter) or `sql` (raw predicate)")
+        if self.sql and self.params:
+            raise ValueError("`params` apply to named filters, not to raw `sql`")
+        if self.name and not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
+            raise ValueError(f"bad filter name {self.name!r} (lower-case letters, digits, _)")
+        return self
 
 
 class DedupSpec(Strict):

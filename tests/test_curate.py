@@ -1,0 +1,113 @@
+"""Curate: recipe -> dataset over signals, step by step, plus one end-to-end flow run."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tasks import curate as C
+from tasks.docsref import resolve_docs
+from tasks.recipe import Recipe, RecipeError, load_recipe
+from tasks.signals import build_signals, resolve_signals
+from tests._docs_workspace import docs_table, write_docs
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def crawl_ws(workspace, cc_docs_table):
+    """The CC documents as source `crawl` plus a small German source `de`, with signals."""
+    write_docs(workspace, "crawl", cc_docs_table.slice(0, 300), shard_rows=120)
+    de = docs_table(["Das ist ein deutscher Text. " * 30, "Noch ein Text auf Deutsch, bitte sehr. " * 20],
+                    source="de", languages=["de", "de"], urls=["https://beispiel.de/a", "https://beispiel.de/b"])
+    write_docs(workspace, "de", de)
+    for name in ("crawl", "de"):
+        build_signals(workspace, resolve_docs(workspace, name))
+    return workspace
+
+
+def test_heuristic_recipe_dataset(crawl_ws):
+    recipe = load_recipe(ROOT / "recipes" / "heuristic.yaml").model_copy(update={"sources": ["crawl", "de"]})
+    stats = C.curate(recipe, crawl_ws)
+    folder = crawl_ws.stage_dir("datasets", C.dataset_key(recipe))
+    part = pq.read_table(folder / "part-00000.parquet")
+    assert part.column_names == ["doc_id", "source", "url", "text", "repeat"]
+    assert part.num_rows == stats["documents"] > 0
+    assert set(part.column("repeat").to_pylist()) == {1}
+    assert stats["documents_in"] == 302
+    lang = stats["removals"]["language"]
+    assert lang["rules"][0]["removed_alone"] == 2  # the German documents
+    filt = stats["removals"]["filters"]
+    assert filt["documents_in"] == 300
+    assert filt["documents_in"] - sum(r["removed_marginal"] for r in filt["rules"]) == stats["documents"]
+    assert stats["characters"] == sum(map(len, part.column("text").to_pylist()))
+    assert stats["est_tokens"] == int(stats["characters"] / 4)
+    assert stats["language_mix"] == {"en": {"documents": stats["documents"], "characters": stats["characters"]}}
+    assert sum(stats["top_domains"].values()) <= stats["documents"] and stats["domains"] > 0
+    assert json.loads((folder / "stats.json").read_text())["documents"] == stats["documents"]
+    inputs = C.resolve_inputs(crawl_ws, recipe)
+    assert C.cached_dataset(crawl_ws, recipe, inputs) is not None
+    rows = C.removal_rows(stats)
+    assert {r["step"] for r in rows} == {"language", "filters"} and len(rows) == 1 + 1 + 32
+    assert "## filters" in C.stats_markdown(stats)
+
+
+def test_no_filter_keeps_everything_and_budget_cuts(crawl_ws):
+    recipe = Recipe(name="all", sources=["crawl", "de"])
+    stats = C.curate(recipe, crawl_ws)
+    assert stats["documents"] == 302 and stats["steps"] == ["language", "filters"]
+    budget = Recipe(name="cut", sources=["crawl"], token_budget=20_000)
+    cut = C.curate(budget, crawl_ws)
+    assert 0 < cut["documents"] < 300
+    assert cut["est_tokens"] >= 20_000 * 0.5 and cut["characters"] / 4 < 20_000 + 50_000
+
+
+def test_steps_a_recipe_needs_but_this_build_lacks_fail_first(crawl_ws):
+    with pytest.raises(RecipeError, match="dedup"):
+        C.validate(Recipe(name="d", sources=["crawl"], dedup={"exact": True}))
+    old = C.STEPS["dedup"]
+    try:
+        C.register_step("dedup", lambda ctx, ids: ids)
+        C.validate(Recipe(name="d", sources=["crawl"], dedup={"exact": True}))
+    finally:
+        C.STEPS["dedup"] = old
+
+
+def test_missing_signals_name_the_command(workspace, cc_docs_table):
+    write_docs(workspace, "crawl", cc_docs_table.slice(0, 10))
+    with pytest.raises(LookupError, match="flows.signals crawl"):
+        resolve_signals(workspace, "crawl")
+
+
+@pytest.mark.slow
+def test_signals_and_curate_flows_end_to_end(workspace, cc_docs_table, tmp_path):
+    """The two CLIs on a small source: curate computes the missing signals (Dask, 2
+    shards) and the dataset; a rerun of signals is served from the workspace."""
+    write_docs(workspace, "crawl", cc_docs_table.slice(0, 80), shard_rows=40)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WINNOW_HOME": str(workspace.root)}
+    run = lambda *args: subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True,
+                                       text=True, timeout=300)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text((ROOT / "recipes" / "heuristic.yaml").read_text())
+    done = run("flows.curate", str(recipe))  # computes the missing signals (Dask), then curates
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = run("flows.signals", "crawl")
+    assert again.returncode == 0 and "cached" in again.stdout, again.stderr[-3000:]
+    from tasks.catalog import Catalog
+    cat = Catalog(workspace.catalog_path)
+    runs = cat.table("signals_runs").to_pylist()
+    assert [r["cached"] for r in sorted(runs, key=lambda r: r["finished_at"])] == [False, True]
+    assert runs[0]["documents"] == 80 and runs[0]["shards"] == 2
+    ds = cat.table("datasets").to_pylist()
+    assert len(ds) == 1 and ds[0]["recipe"] == "heuristic" and ds[0]["documents_in"] == 80
+    counts = cat.table("filter_counts").to_pylist()
+    assert len(counts) == 2 + 32  # language: allowed + min_score
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources: [crawl]\nfilters: [{sql: \"n_chars > 1; DROP TABLE datasets\"}]\n")
+    refused = run("flows.curate", str(bad))
+    assert refused.returncode != 0 and "';'" in refused.stderr
