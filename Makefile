@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup data demo test bench serve clean
+.PHONY: setup data browser demo test bench serve clean
 
 # Install everything (pinned by constraints.txt) into .venv. Re-runs only when the pins change.
 setup: $(STAMP)
@@ -21,7 +21,11 @@ data: setup
 demo: data
 	$(BIN)/python -m flows.ablation
 
-test: data
+# Debian's chromium for the Prefect UI test (Playwright drives it; no browser download).
+browser:
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+
+test: data browser
 	$(BIN)/python -m pytest -q
 
 bench: data
