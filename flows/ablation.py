@@ -1,0 +1,151 @@
+"""`python -m flows.ablation [SUITE_OR_RECIPE...]`: run a suite of recipes end to end.
+
+With no argument it runs the default suite (recipes/suites/default.yaml) on the embedded
+default: Prefect's own API started once for this job, a local Dask cluster, the DuckDB
+catalog in the workspace. Each source is ingested and scored once; each arm is a subflow
+run named after its recipe (curate -> validate -> tokens -> train -> evaluate), every
+stage cached by content hash, so a rerun or a new arm recomputes only what changed. A
+failed arm is recorded and its siblings go on. The leaderboard is printed at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from flows import _runtime
+from prefect import flow, get_run_logger, tags
+from prefect.artifacts import create_markdown_artifact
+
+from flows.curate import run_curate
+from flows.evaluate import evaluate_flow
+from flows.ingest import run_ingest
+from flows.report import report_flow
+from flows.signals import run_signals
+from flows.train import run_train
+from tasks import ablation as metrics
+from tasks.catalog import Catalog
+from tasks.recipe import Recipe
+from tasks.suite import REPO, Suite, load_suite, suite_from_recipe
+from tasks.workspace import Workspace
+
+DEFAULT_SUITE = REPO / "recipes" / "suites" / "default.yaml"
+STAGES = ("docs", "signals", "dedup", "selection", "datasets", "tokens", "models", "evals")
+
+
+@flow(name="arm", log_prints=True, validate_parameters=True)
+def arm_flow(recipe: Recipe, suite: str = "adhoc", seed: int = 0, workspace: str | None = None,
+             dask_address: str | None = None) -> dict[str, float]:
+    """One arm: the recipe's dataset, a proxy model trained on it, its scores."""
+    ws = Workspace.from_env(workspace)
+    recipe = recipe.model_copy(update={"train": recipe.train.model_copy(update={"seed": seed})})
+    stats = run_curate(recipe, ws.root, dask_address)
+    trained = run_train(ws, stats["data_hash"][:16], recipe.train)
+    evaluated = evaluate_flow(trained["model_dir"], tasks=recipe.eval.tasks, limit=recipe.eval.limit,
+                              full=bool(recipe.eval.options.get("full", False)), workspace=str(ws.root))
+    scores = json.loads((Path(evaluated["results_dir"]) / "scores.json").read_text())["rows"]
+    numbers = {**metrics.dataset_metrics(stats), **metrics.train_metrics(trained),
+               **metrics.eval_metrics(scores)}
+    _record_arm(ws, suite, recipe, seed, "completed", None, numbers,
+                dataset_key=stats["data_hash"][:16], model_key=Path(trained["model_dir"]).name,
+                eval_key=evaluated["eval_key"], curve_path=str(Path(trained["model_dir"]) / "curves.parquet"))
+    return numbers
+
+
+def _record_arm(ws: Workspace, suite: str, recipe: Recipe, seed: int, status: str, error: str | None,
+                numbers: dict[str, float], **keys: Any) -> None:
+    catalog = Catalog(ws.catalog_path)
+    catalog.insert("arm_runs", [{"suite": suite, "arm": recipe.name, "seed": seed, "status": status,
+                                 "error": error, "recipe_hash": recipe.content_hash(),
+                                 "recipe": recipe.model_dump_json(), **keys}], replace=True)
+    catalog.execute("delete_arm_metrics", {"suite": suite, "arm": recipe.name, "seed": seed})
+    catalog.insert("arm_metrics", [{"suite": suite, "arm": recipe.name, "seed": seed, "metric": m, "value": v}
+                                   for m, v in numbers.items()])
+
+
+@flow(name="ablation", log_prints=True, validate_parameters=True)
+def ablation_flow(suite: str = str(DEFAULT_SUITE.relative_to(REPO)), arms: list[Recipe] | None = None,
+                  preset: str | None = None, workspace: str | None = None,
+                  dask_address: str | None = None) -> str:
+    """Run every arm of `suite` (a suite YAML path) and publish the leaderboard.
+
+    `arms`, when given (e.g. a custom recipe typed into the Prefect UI form), replaces the
+    suite's arms; they use the suite's sources, budget and model.
+    """
+    log = get_run_logger()
+    spec = _load(suite)
+    if arms:
+        spec = spec.model_copy(update={"arms": arms})
+    if preset:
+        spec = spec.model_copy(update={"preset": preset})
+    ws = Workspace.from_env(workspace)
+    needed = sorted({s for arm in spec.arms for s in arm.sources})
+    for name in needed:  # compute once per source: documents, then quality signals
+        run_ingest(spec.source_uris(name), name=name, workspace=ws.root, dask_address=dask_address)
+        run_signals(name, ws.root, dask_address)
+    failed = []
+    for arm in spec.resolved_arms():
+        for seed in spec.seeds:
+            run_name = f"{arm.name}-seed{seed}"
+            try:
+                with tags(f"suite:{spec.name}", f"recipe:{arm.content_hash()[:12]}", f"arm:{arm.name}"):
+                    arm_flow.with_options(flow_run_name=run_name)(arm, spec.name, seed, str(ws.root), dask_address)
+            except Exception as exc:  # one failed arm must not stop its siblings
+                log.error("arm %s failed: %s", run_name, exc)
+                _record_arm(ws, spec.name, arm, seed, "failed", f"{type(exc).__name__}: {exc}"[:2000], {})
+                failed.append((run_name, traceback.format_exc(limit=3)))
+    board = report_flow(spec.name, "md", str(ws.root))
+    if failed:
+        create_markdown_artifact("\n\n".join(f"### {n}\n```\n{tb}\n```" for n, tb in failed),
+                                 key="ablation-failures", description=f"failed arms of {spec.name}")
+    return board
+
+
+def _load(suite: str | Path) -> Suite:
+    path = Path(suite)
+    if not path.is_absolute() and not path.exists():
+        path = REPO / path
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+        data = yaml.safe_load(path.read_text()) or {}
+        if "arms" in data:
+            return load_suite(path)
+        # A single recipe: run it as a one-arm suite over the default suite's sources.
+        return suite_from_recipe(path, load_suite(DEFAULT_SUITE).sources)
+    raise SystemExit(f"{suite}: not a suite or recipe YAML file")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flows.ablation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("suites", nargs="*", metavar="SUITE_OR_RECIPE",
+                        help="suite YAML files (with `arms:`) or single recipe YAML files "
+                             "(default: recipes/suites/default.yaml)")
+    parser.add_argument("--preset", choices=["nano", "tiny", "small", "base"],
+                        help="proxy model size for every arm (default: the suite's, nano)")
+    parser.add_argument("--dask-address", help="scheduler address of an existing Dask cluster "
+                                               "(default: a local cluster)")
+    parser.add_argument("--workspace", help="workspace root (default $WINNOW_HOME or ./.winnow)")
+    parser.add_argument("--force", action="append", choices=STAGES, default=[], metavar="STAGE",
+                        help=f"recompute STAGE even if cached (repeatable): {', '.join(STAGES)}")
+    args = parser.parse_args(argv)
+    if args.workspace:
+        os.environ["WINNOW_HOME"] = str(Path(args.workspace).resolve())
+    if args.force:
+        os.environ["WINNOW_FORCE"] = ",".join(args.force)
+    suites = args.suites or [str(DEFAULT_SUITE)]
+    for suite in suites:
+        _load(suite)  # validate every suite and recipe before any work runs
+    with _runtime.prefect_api():
+        for suite in suites:
+            print(ablation_flow(suite, preset=args.preset, workspace=args.workspace,
+                                dask_address=args.dask_address))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
