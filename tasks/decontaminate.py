@@ -532,3 +532,49 @@ def reference_contaminated(texts: Sequence[str], items: pa.Table, n: int = 13, m
                 tuple(w[i:i + k]) in shorts for k in short_lengths for i in range(len(w) - k + 1)):
             hits.append(d)
     return hits
+
+
+def decontaminate_parquet(paths: Sequence[str | Path], out_dir: str | Path, index: NgramIndex,
+                          spec: DecontaminationSpec | None = None) -> dict:
+    """Decontaminate part files one at a time into `out_dir` (same file names), then
+    write `decontamination.json` with the summed report. Returns that report."""
+    import pyarrow.parquet as pq
+    from tasks.workspace import write_json_atomic
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    total: dict = {"docs_scanned": 0, "docs_contaminated": 0, "docs_removed": 0, "docs_masked": 0,
+                   "words_masked": 0, "by_task": {}, "sample": [], "n": index.n,
+                   "eval_items_hash": index.content_hash, "files": []}
+    for path in map(Path, paths):
+        table = pq.read_table(path)
+        clean, report = decontaminate(table, index, spec)
+        tmp = out_dir / f".{path.name}.tmp"
+        pq.write_table(clean, tmp)
+        tmp.replace(out_dir / path.name)
+        for k in ("docs_scanned", "docs_contaminated", "docs_removed", "docs_masked", "words_masked"):
+            total[k] += getattr(report, k)
+        for task, c in report.by_task.items():
+            total["by_task"][task] = total["by_task"].get(task, 0) + c
+        total["sample"] = (total["sample"] + report.sample)[:20]
+        total["files"].append(path.name)
+    write_json_atomic(out_dir / "decontamination.json", total)
+    return total
+
+
+def _prefect_task(**kw):
+    from prefect import task
+    return task(**kw)
+
+
+@_prefect_task(name="decontaminate", tags=["decontamination"])
+def decontaminate_task(part_files: list[str], out_dir: str, workspace_root: str, spec: dict | None = None,
+                       eval_items_path: str | None = None) -> dict:
+    """Prefect wrapper: index the eval suite (cached in the workspace; `eval_items_path`
+    a Parquet of (task, item_id, text), default `default_eval_items()`) and
+    decontaminate the part files into `out_dir`."""
+    import pyarrow.parquet as pq
+    spec_model = DecontaminationSpec.model_validate(spec or {})
+    items = pq.read_table(eval_items_path) if eval_items_path else default_eval_items()
+    index = cached_index(Workspace.from_env(workspace_root), items, spec_model.n, spec_model.min_item_words)
+    return decontaminate_parquet(part_files, out_dir, index, spec_model)
