@@ -108,6 +108,22 @@ def _batch_word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 # ---------------------------------------------------------------- n-gram hashes
 
+_POWERS: list[np.ndarray] = [np.ones(1, np.uint64), np.ones(1, np.uint64)]
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """BASE^t and BASE^-t for t < n (mod 2^64), computed once and grown as needed."""
+    if len(_POWERS[0]) < n:
+        size = max(n, 2 * len(_POWERS[0]))
+        with np.errstate(over="ignore"):
+            for i, base in enumerate((_BASE, _BASE_INV)):
+                table = np.empty(size, np.uint64)
+                table[0] = 1
+                table[1:] = np.cumprod(np.full(size - 1, base, dtype=np.uint64))
+                _POWERS[i] = table
+    return _POWERS[0][:n], _POWERS[1][:n]
+
+
 class _Prefix:
     """Prefix sums of the polynomial hash over a flat word array: the hash of any
     k words starting at i is (S[i+k] - S[i]) * BASE^-i, all mod 2^64."""
@@ -116,30 +132,58 @@ class _Prefix:
         n = len(word_hashes)
         self.n_words = n
         self.offsets = offsets
+        pw, self.inv = _powers(n)
         with np.errstate(over="ignore"):
-            powers = np.cumprod(np.full(n, _BASE, dtype=np.uint64)) if n else np.zeros(0, np.uint64)
-            # powers[t] = BASE^(t+1); use BASE^t
-            pw = np.empty(n, np.uint64)
-            if n:
-                pw[0] = 1
-                pw[1:] = powers[:-1]
-            self.inv = np.cumprod(np.full(n, _BASE_INV, dtype=np.uint64)) if n else pw
-            if n:
-                self.inv = np.concatenate([[np.uint64(1)], self.inv[:-1]])
             self.S = np.concatenate([[np.uint64(0)], np.cumsum(word_hashes * pw, dtype=np.uint64)])
         lengths = np.diff(offsets)
         self.doc_end = np.repeat(offsets[1:], lengths)          # end offset of each word's doc
         self.doc_of_word = np.repeat(np.arange(len(lengths)), lengths)
 
-    def kgrams(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(start positions, hashes) of every k-gram that stays inside one document."""
-        if self.n_words < k:
-            return np.zeros(0, np.int64), np.zeros(0, np.uint64)
-        starts = np.arange(self.n_words - k + 1)
-        starts = starts[starts + k <= self.doc_end[: len(starts)]]
+    def window(self, k: int) -> np.ndarray:
+        """Hash of the k words starting at every position 0 .. n_words-k (slices, no gathers)."""
+        m = self.n_words - k + 1
+        if m <= 0:
+            return np.zeros(0, np.uint64)
         with np.errstate(over="ignore"):
-            h = (self.S[starts + k] - self.S[starts]) * self.inv[starts] + np.uint64(k) * _LEN_SALT
-        return starts, h
+            return (self.S[k:k + m] - self.S[:m]) * self.inv[:m] + np.uint64(k) * _LEN_SALT
+
+    def inside(self, k: int) -> np.ndarray:
+        """Which window starts keep all k words inside one document."""
+        m = max(self.n_words - k + 1, 0)
+        return self.doc_end[:m] >= np.arange(m) + k
+
+    def hash_at(self, starts: np.ndarray, k: int) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return (self.S[starts + k] - self.S[starts]) * self.inv[starts] + np.uint64(k) * _LEN_SALT
+
+
+def _matches(prefix: _Prefix, index: "NgramIndex") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start word, length, index position) of every match: each n-gram, then each whole
+    short item. Short items are found through their first `min_item_words` words (one
+    pass over a small sorted array), and only those candidates are hashed at full length."""
+    starts, lengths, positions = [], [], []
+    h = prefix.window(index.n)
+    if len(h):
+        pos = index.lookup(h)
+        hit = np.flatnonzero((pos >= 0) & prefix.inside(index.n))
+        starts.append(hit)
+        lengths.append(np.full(len(hit), index.n))
+        positions.append(pos[hit])
+    if len(index.short_prefixes):
+        m0 = index.min_item_words
+        h = prefix.window(m0)
+        if len(h):
+            cand = np.flatnonzero((index.lookup_short_prefix(h) >= 0) & prefix.inside(m0))
+            for k in index.short_lengths.tolist():
+                st = cand[cand + k <= prefix.doc_end[cand]]
+                pos = index.lookup(prefix.hash_at(st, k))
+                ok = pos >= 0
+                starts.append(st[ok])
+                lengths.append(np.full(int(ok.sum()), k))
+                positions.append(pos[ok])
+    if not starts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(starts), np.concatenate(lengths), np.concatenate(positions)
 
 
 # ---------------------------------------------------------------- the index
@@ -151,6 +195,7 @@ class NgramIndex:
     hashes: np.ndarray            # sorted unique uint64
     owner: np.ndarray             # int32: index into items of one item holding each hash
     short_lengths: np.ndarray     # distinct lengths < n of whole-item entries
+    short_prefixes: np.ndarray    # sorted hashes of those items' first min_item_words words
     tasks: np.ndarray             # object arrays, one row per eval item
     item_ids: np.ndarray
     items_indexed: int
@@ -159,6 +204,7 @@ class NgramIndex:
 
     def save(self, path: Path) -> None:
         np.savez(path, hashes=self.hashes, owner=self.owner, short_lengths=self.short_lengths,
+                 short_prefixes=self.short_prefixes,
                  tasks=self.tasks.astype(str), item_ids=self.item_ids.astype(str),
                  meta=np.array(json.dumps({"n": self.n, "min_item_words": self.min_item_words,
                                            "items_indexed": self.items_indexed,
@@ -170,33 +216,46 @@ class NgramIndex:
         z = np.load(path, allow_pickle=False)
         meta = json.loads(str(z["meta"]))
         return cls(meta["n"], meta["min_item_words"], z["hashes"], z["owner"], z["short_lengths"],
+                   z["short_prefixes"],
                    z["tasks"].astype(object), z["item_ids"].astype(object), meta["items_indexed"],
                    meta["items_too_short"], meta["content_hash"])
 
     def __post_init__(self) -> None:
-        # A one-hash Bloom filter (about 64 bits per entry, ~1.5% false positives) in
-        # front of the binary search: almost every query is answered by one bit read.
-        n_bits = 1 << max(20, min(34, int(len(self.hashes) * 64 - 1).bit_length()))
-        self._shift = np.uint64(64 - (n_bits.bit_length() - 1))
-        bits = np.zeros(n_bits // 8, np.uint8)
-        slots = self.hashes >> self._shift
-        np.bitwise_or.at(bits, (slots >> np.uint64(3)).astype(np.int64),
-                         (np.uint8(1) << (slots & np.uint64(7)).astype(np.uint8)))
-        self._bits = bits
+        self._bloom = _Bloom(self.hashes)
+        self._short_bloom = _Bloom(self.short_prefixes)
 
     def lookup(self, h: np.ndarray) -> np.ndarray:
         """Positions in `hashes` of each query hash, -1 where absent."""
+        return self._bloom.lookup(self.hashes, h)
+
+    def lookup_short_prefix(self, h: np.ndarray) -> np.ndarray:
+        return self._short_bloom.lookup(self.short_prefixes, h)
+
+
+class _Bloom:
+    """A one-hash Bloom filter (64 bits per entry, ~1.5% false positives) in front of a
+    binary search over the sorted hashes: almost every query costs one bit read."""
+
+    def __init__(self, hashes: np.ndarray):
+        n_bits = 1 << max(10, min(34, int(len(hashes) * 64 - 1).bit_length()))
+        self.shift = np.uint64(64 - (n_bits.bit_length() - 1))
+        bits = np.zeros(n_bits // 8, np.uint8)
+        slots = hashes >> self.shift
+        np.bitwise_or.at(bits, (slots >> np.uint64(3)).view(np.int64),
+                         (np.uint8(1) << (slots & np.uint64(7)).astype(np.uint8)))
+        self.bits = bits
+
+    def lookup(self, sorted_hashes: np.ndarray, h: np.ndarray) -> np.ndarray:
         out = np.full(len(h), -1, np.int64)
-        if len(self.hashes) == 0 or len(h) == 0:
+        if len(sorted_hashes) == 0 or len(h) == 0:
             return out
-        slots = h >> self._shift
-        maybe = np.flatnonzero((self._bits[(slots >> np.uint64(3)).astype(np.int64)]
-                                >> (slots & np.uint64(7)).astype(np.uint8)) & 1)
+        slots = (h >> self.shift).view(np.int64)
+        maybe = np.flatnonzero((self.bits[slots >> 3] >> (slots & 7).astype(np.uint8)) & 1)
         if len(maybe) == 0:
             return out
         cand = h[maybe]
-        pos = np.minimum(np.searchsorted(self.hashes, cand), len(self.hashes) - 1)
-        found = self.hashes[pos] == cand
+        pos = np.minimum(np.searchsorted(sorted_hashes, cand), len(sorted_hashes) - 1)
+        found = sorted_hashes[pos] == cand
         out[maybe[found]] = pos[found]
         return out
 
@@ -224,25 +283,22 @@ def build_index(items: pa.Table, n: int = 13, min_item_words: int = 8,
     words, offsets = _batch_word_hashes(texts)
     prefix = _Prefix(words, offsets)
     lengths = np.diff(offsets)
-    parts_h, parts_o = [], []
-    starts, h = prefix.kgrams(n)
-    parts_h.append(h)
-    parts_o.append(prefix.doc_of_word[starts])
+    h = prefix.window(n)
+    starts = np.flatnonzero(prefix.inside(n))
+    parts_h, parts_o = [h[starts]], [prefix.doc_of_word[starts]]
     short_mask = (lengths < n) & (lengths >= min_item_words)
     short_lengths = np.unique(lengths[short_mask])
+    short_prefixes = np.unique(prefix.hash_at(offsets[:-1][short_mask], min_item_words))
     for k in short_lengths:
         docs = np.flatnonzero(lengths == k)
-        st = offsets[docs]
-        with np.errstate(over="ignore"):
-            hk = (prefix.S[st + k] - prefix.S[st]) * prefix.inv[st] + np.uint64(k) * _LEN_SALT
-        parts_h.append(hk)
+        parts_h.append(prefix.hash_at(offsets[docs], int(k)))
         parts_o.append(docs)
     all_h = np.concatenate(parts_h) if parts_h else np.zeros(0, np.uint64)
     all_o = np.concatenate(parts_o).astype(np.int32) if parts_o else np.zeros(0, np.int32)
     uniq, first = np.unique(all_h, return_index=True)
     return NgramIndex(
         n=n, min_item_words=min_item_words, hashes=uniq, owner=all_o[first],
-        short_lengths=short_lengths.astype(np.int64),
+        short_lengths=short_lengths.astype(np.int64), short_prefixes=short_prefixes,
         tasks=np.array(items["task"].to_pylist(), dtype=object),
         item_ids=np.array(items["item_id"].to_pylist(), dtype=object),
         items_indexed=int(((lengths >= n) | short_mask).sum()),
@@ -293,18 +349,13 @@ def scan_texts(texts: pa.Array | pa.ChunkedArray, index: NgramIndex) -> ScanResu
     if len(words) == 0:
         return ScanResult(counts, first)
     prefix = _Prefix(words, offsets)
-    for k in [index.n, *index.short_lengths.tolist()]:
-        starts, h = prefix.kgrams(int(k))
-        pos = index.lookup(h)
-        hit = pos >= 0
-        if not hit.any():
-            continue
-        docs = prefix.doc_of_word[starts[hit]]
+    starts, _, pos = _matches(prefix, index)
+    if len(starts):
+        docs = prefix.doc_of_word[starts]
         counts += np.bincount(docs, minlength=n_docs)
-        # the first matched item of each document (for the report)
-        order = np.flatnonzero(first[docs] < 0)
-        owners = index.owner[pos[hit]]
-        first[docs[order[::-1]]] = owners[order[::-1]]
+        # one matched item per document for the report: the first in scan order
+        first_hit = np.unique(docs, return_index=True)
+        first[first_hit[0]] = index.owner[pos[first_hit[1]]]
     return ScanResult(counts, first)
 
 
@@ -340,11 +391,9 @@ def mask_text(text: str, index: NgramIndex, mask_token: str = "") -> tuple[str, 
         return text, 0
     prefix = _Prefix(_hash_words(words), np.array([0, len(words)], np.int64))
     covered = np.zeros(len(words) + 1, np.int64)
-    for k in [index.n, *index.short_lengths.tolist()]:
-        starts, h = prefix.kgrams(int(k))
-        hit = starts[index.lookup(h) >= 0]
-        np.add.at(covered, hit, 1)
-        np.add.at(covered, hit + int(k), -1)
+    starts, lengths, _ = _matches(prefix, index)
+    np.add.at(covered, starts, 1)
+    np.add.at(covered, starts + lengths, -1)
     mask = np.cumsum(covered[:-1]) > 0
     if not mask.any():
         return text, 0
@@ -512,10 +561,8 @@ def default_eval_items() -> pa.Table:
     return eval_items()
 
 
-def reference_contaminated(texts: Sequence[str], items: pa.Table, n: int = 13, min_item_words: int = 8) -> list[int]:
-    """The straightforward decontaminator (a Python set of word-tuple n-grams), the
-    baseline that bench/validation.py and the tests compare `scan_table` with.
-    Returns the indexes of the contaminated texts."""
+def reference_index(items: pa.Table, n: int = 13, min_item_words: int = 8) -> tuple[set, set]:
+    """The straightforward index: Python sets of word-tuple n-grams (and whole short items)."""
     grams: set[tuple[str, ...]] = set()
     shorts: set[tuple[str, ...]] = set()
     for text in items["text"].to_pylist():
@@ -524,6 +571,12 @@ def reference_contaminated(texts: Sequence[str], items: pa.Table, n: int = 13, m
             grams.update(tuple(w[i:i + n]) for i in range(len(w) - n + 1))
         elif len(w) >= min_item_words:
             shorts.add(tuple(w))
+    return grams, shorts
+
+
+def reference_scan(texts: Sequence[str], index: tuple[set, set], n: int = 13) -> list[int]:
+    """Indexes of the texts that share an n-gram (or a whole short item) with the index."""
+    grams, shorts = index
     short_lengths = sorted({len(s) for s in shorts})
     hits = []
     for d, text in enumerate(texts):
@@ -532,6 +585,12 @@ def reference_contaminated(texts: Sequence[str], items: pa.Table, n: int = 13, m
                 tuple(w[i:i + k]) in shorts for k in short_lengths for i in range(len(w) - k + 1)):
             hits.append(d)
     return hits
+
+
+def reference_contaminated(texts: Sequence[str], items: pa.Table, n: int = 13, min_item_words: int = 8) -> list[int]:
+    """The straightforward decontaminator (Python sets of word tuples), the baseline that
+    bench/validation.py and the tests compare `scan_table` with."""
+    return reference_scan(texts, reference_index(items, n, min_item_words), n)
 
 
 def decontaminate_parquet(paths: Sequence[str | Path], out_dir: str | Path, index: NgramIndex,
