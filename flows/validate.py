@@ -100,11 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--severity", action="append", default=[], metavar="NAME=warn|fail",
                     help="override an expectation's severity (repeatable)")
     ap.add_argument("--dask-address", default=None, help="an existing Dask scheduler; default a local cluster")
-    ap.add_argument("--workers", type=int, default=None, help="local Dask worker processes")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="local Dask worker processes; 0 runs the shards in threads without Dask")
     args = ap.parse_args(argv)
     severities = dict(s.split("=", 1) for s in args.severity)
     with prefect_api():
-        flow = _build(dask_task_runner(args.dask_address, args.workers))
+        local_threads = args.workers == 0 and not args.dask_address
+        flow = _build(None if local_threads else dask_task_runner(args.dask_address, args.workers))
         info = flow(args.source, args.home, args.eval_items, args.n, severities)
     print(f"{info['source']}: contract passed; {info['contaminated']} of {info['docs']} documents overlap the "
           f"eval suite ({info['by_task']}); Data Docs: {info['data_docs']}")

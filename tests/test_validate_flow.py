@@ -35,7 +35,7 @@ def test_validate_flow_counts_contaminated_documents(cc_docs_table, workspace, c
 
     from flows.validate import main
     assert main(["--source", "cc", "--home", str(workspace.root), "--eval-items", str(items_path),
-                 "--workers", "1"]) == 0
+                 "--workers", "0"]) == 0
     run = [r for r in catalog.table("stage_runs").to_pylist() if r["stage"] == "validation"][0]
     info = json.loads(run["info"])
     assert info["docs"] == docs.num_rows and info["contaminated"] == 1 and info["by_task"] == {"lambada": 1}
