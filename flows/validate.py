@@ -30,12 +30,9 @@ def _build(task_runner=None):
     def index_task(home: str, eval_items_path: str | None, n: int) -> str:
         import pyarrow.parquet as pq
 
-        from tasks.decontaminate import cached_index, default_eval_items
-        ws = Workspace.from_env(home)
+        from tasks.decontaminate import cached_index_path, default_eval_items
         items = pq.read_table(eval_items_path) if eval_items_path else default_eval_items()
-        cached_index(ws, items, n)
-        return str(next(p for p in ws.root.glob("validation/ngram-index-*/index.npz")
-                        if _index_matches(p, items, n)))
+        return str(cached_index_path(Workspace.from_env(home), items, n))
 
     @task(name="contamination-count")
     def count_task(shard: str, index_path: str) -> dict:
@@ -82,12 +79,6 @@ def _build(task_runner=None):
         return info
 
     return validate_source.with_options(task_runner=task_runner) if task_runner else validate_source
-
-
-def _index_matches(path: Path, items, n: int) -> bool:
-    from tasks.decontaminate import NgramIndex, eval_items_hash
-    index = NgramIndex.load(path)
-    return index.n == n and index.content_hash == eval_items_hash(items)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -306,16 +306,16 @@ def build_index(items: pa.Table, n: int = 13, min_item_words: int = 8,
         content_hash=content_hash or eval_items_hash(items))
 
 
-def cached_index(workspace: Workspace, items: pa.Table, n: int = 13, min_item_words: int = 8) -> NgramIndex:
-    """Build the index once per eval suite; later calls load it from
-    `<ws>/validation/ngram-index-<key>/index.npz` (key: items' content hash, n, code)."""
+def cached_index_path(workspace: Workspace, items: pa.Table, n: int = 13, min_item_words: int = 8) -> Path:
+    """Build the index once per eval suite into `<ws>/validation/ngram-index-<key>/index.npz`
+    (key: the items' content hash, n, min_item_words, code version); return its path."""
     content = eval_items_hash(items)
     key = "ngram-index-" + short(hash_json({"items": content, "n": n, "min": min_item_words,
                                              "code": CODE_VERSION}))
     folder = workspace.stage_dir("validation", key)
     path = folder / "index.npz"
     if workspace.is_done("validation", key) and path.exists():
-        return NgramIndex.load(path)
+        return path
     index = build_index(items, n, min_item_words, content_hash=content)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / ".index.tmp.npz"
@@ -323,7 +323,12 @@ def cached_index(workspace: Workspace, items: pa.Table, n: int = 13, min_item_wo
     tmp.replace(path)
     workspace.mark_done("validation", key, {"items": int(len(index.tasks)), "ngrams": int(len(index.hashes)),
                                             "n": n, "items_too_short": index.items_too_short})
-    return index
+    return path
+
+
+def cached_index(workspace: Workspace, items: pa.Table, n: int = 13, min_item_words: int = 8) -> NgramIndex:
+    """The eval suite's index, built once and then loaded from the workspace."""
+    return NgramIndex.load(cached_index_path(workspace, items, n, min_item_words))
 
 
 # ---------------------------------------------------------------- scanning
