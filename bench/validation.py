@@ -29,7 +29,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import xxhash
 

@@ -32,7 +32,7 @@ def _edit_lightly(text: str, rng: random.Random) -> str:
     return out.replace(" ", "  \n", 3)
 
 
-def _planted_corpus(docs: pa.Table, items: pa.Table, index: D.NgramIndex, per_task: int = 6):
+def _planted_corpus(docs: pa.Table, items: pa.Table, per_task: int = 6):
     """Real CC documents with real eval items pasted inside, verbatim and edited."""
     rng = random.Random(7)
     texts = [t for t in docs["text"].to_pylist() if t.strip()]
@@ -62,7 +62,7 @@ def test_normalisation_batch_matches_python(cc_docs_table):
 
 
 def test_finds_every_planted_item(cc_docs_table, items, index):
-    texts, planted = _planted_corpus(cc_docs_table, items, index)
+    texts, planted = _planted_corpus(cc_docs_table, items)
     result = D.scan_table(pa.table({"text": texts}), index)
     hit = result.contaminated()
     missed = [(task, item) for pos, task, item in planted if not hit[pos]]
@@ -80,7 +80,7 @@ def test_finds_every_planted_item(cc_docs_table, items, index):
 
 
 def test_remove_and_mask(cc_docs_table, items, index):
-    texts, planted = _planted_corpus(cc_docs_table, items, index, per_task=2)
+    texts, planted = _planted_corpus(cc_docs_table, items, per_task=2)
     table = pa.table({"doc_id": [f"d{i}" for i in range(len(texts))], "text": texts})
     kept, report = D.decontaminate(table, index, D.DecontaminationSpec(mode="remove"))
     assert report.docs_removed == report.docs_contaminated >= len(planted)
@@ -126,7 +126,7 @@ def test_decontaminate_task_over_part_files(workspace, cc_docs_table, items, tmp
     import json
 
     import pyarrow.parquet as pq
-    texts, planted = _planted_corpus(cc_docs_table, items, None, per_task=1)
+    texts, planted = _planted_corpus(cc_docs_table, items, per_task=1)
     table = pa.table({"doc_id": [f"d{i}" for i in range(len(texts))], "text": texts})
     src = tmp_path / "in"
     src.mkdir()

