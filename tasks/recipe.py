@@ -19,6 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from tasks.decontaminate import DecontaminationSpec
 from tasks.hashing import hash_json
 
 
@@ -114,6 +115,7 @@ class Recipe(Strict):
     eval: EvalSpec = Field(default_factory=EvalSpec)
     validation: dict[str, Literal["warn", "fail"]] = Field(
         default_factory=dict, description="expectation name -> severity override")
+    decontamination: DecontaminationSpec = Field(default_factory=DecontaminationSpec)
 
     @field_validator("filters", mode="before")
     @classmethod
@@ -124,7 +126,8 @@ class Recipe(Strict):
     def data_hash(self) -> str:
         """Hash of everything that decides the dataset (not the name, training or eval)."""
         return hash_json(self.model_dump(
-            include={"sources", "language", "filters", "dedup", "selection", "mixture", "token_budget"}))
+            include={"sources", "language", "filters", "dedup", "selection", "mixture", "token_budget",
+                     "decontamination"}))
 
     def content_hash(self) -> str:
         return hash_json(self.model_dump(exclude={"name", "description"}))
