@@ -29,6 +29,7 @@ documents carry none, the URL features when there is no URL, and `signals_error`
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,7 @@ SIGNAL_FIELDS: list[tuple[str, pa.DataType]] = [
     ("n_lines", pa.int32()),            # len(text.splitlines())
     ("n_words", pa.int32()),            # datatrove words (spaCy tokens, whitespace dropped)
     # language and URL
-    ("language", pa.string()),
+    ("language", pa.string()),          # from ingest; py3langid where ingest gave none
     ("language_score", pa.float32()),
     ("domain", pa.string()),            # host, lower-case, without port and leading "www."
     ("tld", pa.string()),               # last label of the host
@@ -573,8 +574,7 @@ def compute_signals(docs: pa.Table, progress: bool = False) -> pa.Table:
             rows[k].append(v)
     rows["doc_id"] = col("doc_id")
     rows["source"] = col("source")
-    rows["language"] = col("language")
-    rows["language_score"] = col("language_score")
+    rows["language"], rows["language_score"] = _languages(texts, col("language"), col("language_score"))
     feats = [url_features(u) for u in col("url")]
     rows["domain"] = [f[0] for f in feats]
     rows["tld"] = [f[1] for f in feats]
@@ -582,11 +582,49 @@ def compute_signals(docs: pa.Table, progress: bool = False) -> pa.Table:
     return pa.table({name: pa.array(rows[name], type=typ) for name, typ in SIGNAL_FIELDS}, schema=SIGNALS_SCHEMA)
 
 
+_NULLABLE = {"language", "language_score", "domain", "tld", "url_length", "signals_error", "doc_id", "source"}
+
+
+def check_signals(table: pa.Table, where: str = "signals") -> None:
+    """The signals contract: fractions in [0, 1], ratios >= 0, no nulls where none are
+    defined. A violation is a bug in this module, so it stops the shard loudly."""
+    import pyarrow.compute as pc
+
+    for name in table.column_names:
+        column = table.column(name)
+        if name not in _NULLABLE and column.null_count:
+            raise ValueError(f"{where}: signal {name} has {column.null_count} nulls")
+        if pa.types.is_floating(column.type) and name not in _NULLABLE and len(column):
+            lo, hi = pc.min(column).as_py(), pc.max(column).as_py()
+            if lo < 0 or (name.endswith("_frac") and hi > 1) or any(map(math.isnan, (lo, hi))):
+                raise ValueError(f"{where}: signal {name} out of range [{lo}, {hi}]")
+
+
+_LANGID = None
+
+
+def _languages(texts: list, languages: list, scores: list) -> tuple[list, list]:
+    """Ingest's language and score; where it gave none, py3langid's (normalised
+    probability), so that every document with text has a language signal."""
+    global _LANGID
+    languages, scores = list(languages), list(scores)
+    for i, (text, lang) in enumerate(zip(texts, languages)):
+        if lang is None and text and text.strip():
+            if _LANGID is None:
+                import py3langid.langid as langid
+                _LANGID = langid.LanguageIdentifier.from_modelpath(langid.MODEL_DIR / langid.MODEL_FILE,
+                                                                   norm_probs=True)
+            languages[i], score = _LANGID.classify(text)
+            scores[i] = float(score)
+    return languages, scores
+
+
 def signals_shard(docs_path: str | Path, out_path: str | Path) -> dict[str, Any]:
     """Compute one docs shard's signals into `out_path` (written atomically)."""
     docs_path, out_path = Path(docs_path), Path(out_path)
     docs = pq.read_table(docs_path, columns=["doc_id", "source", "url", "text", "language", "language_score"])
     table = compute_signals(docs)
+    check_signals(table, where=str(docs_path))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     pq.write_table(table, tmp, compression="zstd")

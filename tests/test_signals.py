@@ -194,3 +194,21 @@ def test_a_failing_document_is_recorded_not_fatal(monkeypatch):
     rows = list(comp.compute_many(["A fine text.", "boom", "Another one."]))
     assert [r["signals_error"] for r in rows] == [None, "RuntimeError: tokenizer exploded", None]
     assert rows[1]["n_words"] == 0 and rows[2]["n_words"] == 3
+
+
+def test_language_filled_in_where_ingest_gave_none():
+    table = docs_table(["Das ist ein ganz normaler deutscher Satz über das Wetter in der Stadt.",
+                        "This one already has a language.", ""], languages=[None, "en", None])
+    cols = compute_signals(table).to_pydict()
+    assert cols["language"][:2] == ["de", "en"] and cols["language"][2] is None
+    assert cols["language_score"][0] > 0.9 and cols["language_score"][1] == pytest.approx(0.9)
+
+
+def test_signals_contract_catches_out_of_range_values():
+    from tasks.signals import check_signals
+    table = compute_signals(docs_table(["Some text here. And more text."]))
+    check_signals(table)
+    broken = table.set_column(table.schema.get_field_index("fineweb_short_lines_frac"), "fineweb_short_lines_frac",
+                              __import__("pyarrow").array([1.5]))
+    with pytest.raises(ValueError, match="fineweb_short_lines_frac out of range"):
+        check_signals(broken)
