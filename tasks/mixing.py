@@ -10,8 +10,8 @@ A group's target T_g against its available tokens A_g (after upsampling) gives i
 e = min(T_g / A_g, max_epochs). Every document then gets floor(e * r_d) copies, and the
 remaining tokens are filled by one extra copy of documents drawn without replacement
 with probability ~ the fractional part (Efraimidis-Spirakis keys from a seeded hash of
-the doc_id), stopping at the first document that meets the target. All draws depend on
-(seed, doc_id) only, so plans are reproducible bit for bit.
+the doc_id), stopping on whichever side of the target is closer (error < one document).
+All draws depend on (seed, doc_id) only, so plans are reproducible bit for bit.
 
 The result is a table doc_id, repeat (>= 1)[, phase] that the dataset writer honours,
 and the plan: per phase and group, available / target / planned tokens and epochs.
@@ -92,6 +92,9 @@ def _allocate(ids: list[str], tokens: np.ndarray, base: np.ndarray, target: floa
         order = cand[np.lexsort((cand, -key))]
         cum = np.cumsum(tokens[order])
         n_take = min(int(np.searchsorted(cum, remaining, side="left")) + 1, len(order))
+        before = cum[n_take - 2] if n_take > 1 else 0.0
+        if cum[n_take - 1] - remaining > remaining - before:   # stop at whichever side is closer
+            n_take -= 1
         copies[order[:n_take]] += 1
     return copies, epochs
 
