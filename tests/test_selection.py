@@ -164,3 +164,33 @@ def test_scores_stored_once_per_source(cc_docs_table, workspace):
     assert stored.table.equals(fresh.table)
     with pytest.raises(LookupError, match="no perplexity scores"):
         read_scores(workspace, ref, SelectionSpec(method="perplexity"))
+
+
+@pytest.mark.slow
+def test_select_flow_scores_a_source(cc_docs_table, workspace):
+    """The one flow-level test: two shards scored as tasks, recorded in the catalog (in-process
+    runner to spare the Dask start-up; the Dask path is the same task code)."""
+    import subprocess
+    import sys
+
+    from tasks.catalog import Catalog
+    from tasks.docsref import docs_hash_of
+
+    folder = workspace.stage_dir("docs", "cckey")
+    folder.mkdir(parents=True)
+    shards = []
+    for i, part in enumerate((cc_docs_table.slice(0, 100), cc_docs_table.slice(100, 100))):
+        pq.write_table(part, folder / f"shard-{i:05d}.parquet")
+        shards.append(folder / f"shard-{i:05d}.parquet")
+    workspace.mark_done("docs", "cckey", {"name": "cc", "docs_hash": docs_hash_of(shards),
+                                          "shards": [p.name for p in shards]})
+    cmd = [sys.executable, "-m", "flows.select", "--source", "cc", "--method", "perplexity",
+           "--workspace", str(workspace.root), "--workers", "0"]
+    root = __import__("pathlib").Path(__file__).resolve().parent.parent
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = Catalog(workspace.catalog_path).table("selection_scores").to_pylist()
+    assert len(rows) == 1 and rows[0]["method"] == "perplexity" and rows[0]["docs"] == 200
+    scores = pq.read_table(sorted((workspace.root / "selection" / rows[0]["key"]).glob("shard-*.parquet")))
+    assert scores.num_rows == 200 and scores.column_names == ["doc_id", "score"]
