@@ -10,7 +10,6 @@ paper's KL reduction: KL(target || raw) - KL(target || selected), over the same 
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -18,31 +17,134 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
-# Words as the paper's tokenizer sees them: runs of word characters, lower-cased.
+# sklearn's word rule, for the library peer only (our features use _is_word_byte).
 TOKEN_PATTERN = r"(?u)\b\w+\b"
-_TOKEN_RE = re.compile(TOKEN_PATTERN)
+
+
+_MASK = (1 << 64) - 1
+_P = 0x100000001B3                  # FNV prime: the polynomial base of word hashes (odd, so invertible)
+_P_INV = pow(_P, -1, 1 << 64)
+_MULT = 0x9E3779B97F4A7C15          # odd 64-bit constant (golden ratio): mixes n-gram word hashes
+_SALT = [0, 0x243F6A8885A308D3, 0x13198A2E03707344, 0xA4093822299F31D0]   # per n, so n-gram orders differ
+_BATCH_BYTES = 1 << 23
+
+
+def _is_word_byte(buf: np.ndarray) -> np.ndarray:
+    """Word bytes: ASCII letters, digits and '_', and bytes of non-ASCII characters except
+    the common punctuation blocks (U+0080-U+00BF, lead byte C2; U+2000-U+207F, E2 80/81)."""
+    word = ((buf >= 48) & (buf <= 57)) | ((buf >= 65) & (buf <= 90)) | ((buf >= 97) & (buf <= 122)) | (buf == 95)
+    high = buf >= 0x80
+    punct = np.zeros(len(buf), dtype=bool)
+    c2 = np.flatnonzero(buf[:-1] == 0xC2)
+    punct[c2] = punct[c2 + 1] = True
+    e2 = np.flatnonzero((buf[:-2] == 0xE2) & ((buf[1:-1] == 0x80) | (buf[1:-1] == 0x81)))
+    punct[e2] = punct[e2 + 1] = punct[e2 + 2] = True
+    return word | (high & ~punct)
 
 
 def hashed_ngram_counts(texts: list[str], buckets: int = 10_000, ngrams: int = 2) -> sp.csr_matrix:
-    """Documents x buckets matrix of unigram..n-gram counts (sklearn's murmurhash3 hashing)."""
-    vec = HashingVectorizer(n_features=buckets, ngram_range=(1, ngrams), alternate_sign=False,
-                            norm=None, lowercase=True, token_pattern=TOKEN_PATTERN, dtype=np.float64)
-    return vec.transform(texts).tocsr()
+    """Documents x buckets matrix of hashed 1..n-gram counts, fully vectorised.
+
+    Words are maximal runs of word bytes (see _is_word_byte) of the UTF-8 text with ASCII
+    letters lower-cased. A word's hash is its polynomial hash over bytes mod 2^64, taken for
+    all words at once from one prefix sum (h(s, e) = (C[e] - C[s]) * P^(e-1) with
+    C[i] = sum_{j<i} (b_j + 1) P^-j); n-gram hashes combine word hashes in uint64. No Python
+    work per token or per byte; `hashed_ngram_counts_reference` computes the same by loops."""
+    parts, i = [], 0
+    while i < len(texts) or not parts:
+        j, size = i, 0
+        while j < len(texts) and (size < _BATCH_BYTES or j == i):
+            size += len(texts[j])
+            j += 1
+        parts.append(_counts_batch(texts[i:j], buckets, ngrams))
+        i = j
+        if i >= len(texts):
+            break
+    return parts[0] if len(parts) == 1 else sp.vstack(parts).tocsr()
+
+
+def _counts_batch(texts: list[str], buckets: int, ngrams: int) -> sp.csr_matrix:
+    encoded = [t.encode("utf-8", errors="replace") for t in texts]
+    # one separator byte after every document, so no word spans two documents
+    buf = np.frombuffer(b"\n".join(encoded) + b"\n", dtype=np.uint8)
+    doc_end = np.cumsum(np.fromiter((len(e) + 1 for e in encoded), dtype=np.int64, count=len(encoded)))
+    upper = (buf >= 65) & (buf <= 90)
+    vals = buf.astype(np.uint64) + np.uint64(1) + upper.astype(np.uint64) * np.uint64(32)
+    word = _is_word_byte(buf)
+    edges = np.diff(np.r_[np.int8(0), word.astype(np.int8), np.int8(0)])
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if len(starts) == 0:
+        return sp.csr_matrix((len(texts), buckets))
+    n = len(buf)
+    with np.errstate(over="ignore"):
+        p_pow = np.cumprod(np.r_[np.uint64(1), np.full(n, _P, dtype=np.uint64)], dtype=np.uint64)
+        p_inv = np.cumprod(np.r_[np.uint64(1), np.full(n - 1, _P_INV, dtype=np.uint64)], dtype=np.uint64)
+        prefix = np.r_[np.uint64(0), np.cumsum(vals * p_inv, dtype=np.uint64)]
+        word_h = (prefix[ends] - prefix[starts]) * p_pow[ends - 1]
+        doc = np.searchsorted(doc_end, starts, side="right")
+        rows, cols = [], []
+        g = word_h
+        for k in range(1, ngrams + 1):
+            if k > 1:
+                g = g[:-1] * np.uint64(_MULT) + word_h[k - 1:]      # g[i]: words i .. i+k-1
+            same_doc = doc[:len(g)] == doc[k - 1:]
+            h = (g[same_doc] ^ np.uint64(_SALT[k])) * np.uint64(_MULT)
+            cols.append(((h >> np.uint64(32)) % np.uint64(buckets)).astype(np.int64))
+            rows.append(doc[:len(g)][same_doc])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    m = sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(len(texts), buckets))
+    m.sum_duplicates()
+    return m
+
+
+def _words_reference(text: str) -> list[bytes]:
+    """The word rule of `_is_word_byte`, byte by byte in Python."""
+    data = text.encode("utf-8", errors="replace")
+    punct = [False] * len(data)
+    for i, b in enumerate(data):
+        if b == 0xC2 and i + 1 < len(data):
+            punct[i] = punct[i + 1] = True
+        if b == 0xE2 and i + 2 < len(data) and data[i + 1] in (0x80, 0x81):
+            punct[i] = punct[i + 1] = punct[i + 2] = True
+    words, cur = [], bytearray()
+    for i, b in enumerate(data):
+        if (48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122 or b == 95) or (b >= 0x80 and not punct[i]):
+            cur.append(b + 32 if 65 <= b <= 90 else b)
+        elif cur:
+            words.append(bytes(cur))
+            cur = bytearray()
+    if cur:
+        words.append(bytes(cur))
+    return words
 
 
 def hashed_ngram_counts_reference(texts: list[str], buckets: int = 10_000, ngrams: int = 2) -> sp.csr_matrix:
-    """The same features by a straightforward pure-Python loop (benchmark baseline, test oracle)."""
-    from sklearn.utils import murmurhash3_32
+    """The same features by straightforward Python loops (benchmark baseline, test oracle)."""
     rows, cols = [], []
     for i, text in enumerate(texts):
-        words = _TOKEN_RE.findall(text.lower())
+        hashes = []
+        for w in _words_reference(text):
+            h = 0
+            for b in w:
+                h = (h * _P + b + 1) & _MASK
+            hashes.append(h)
         for n in range(1, ngrams + 1):
-            for j in range(len(words) - n + 1):
-                h = murmurhash3_32(" ".join(words[j:j + n]), seed=0, positive=False)
+            for j in range(len(hashes) - n + 1):
+                g = hashes[j]
+                for k in range(j + 1, j + n):
+                    g = (g * _MULT + hashes[k]) & _MASK
+                h = ((g ^ _SALT[n]) * _MULT) & _MASK
                 rows.append(i)
-                cols.append(abs(h) % buckets)
-    data = np.ones(len(rows))
-    return sp.csr_matrix((data, (rows, cols)), shape=(len(texts), buckets))
+                cols.append((h >> 32) % buckets)
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(texts), buckets))
+
+
+def hashed_ngram_counts_sklearn(texts: list[str], buckets: int = 10_000, ngrams: int = 2) -> sp.csr_matrix:
+    """The library way (sklearn HashingVectorizer, murmurhash3 of the n-gram string): the
+    peer in bench/selection.py. Different hash function, same kind of features."""
+    vec = HashingVectorizer(n_features=buckets, ngram_range=(1, ngrams), alternate_sign=False,
+                            norm=None, lowercase=True, token_pattern=TOKEN_PATTERN, dtype=np.float64)
+    return vec.transform(texts).tocsr()
 
 
 def bag_log_probs(counts: sp.spmatrix, smoothing: float) -> np.ndarray:

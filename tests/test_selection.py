@@ -25,11 +25,15 @@ def _shuffled(table: pa.Table, seed: int) -> pa.Table:
 
 
 def test_hashed_features_match_pure_python(cc):
-    texts = cc.column("text").to_pylist()[:40]
-    fast = dsir.hashed_ngram_counts(texts, 10_000, 2)
-    ref = dsir.hashed_ngram_counts_reference(texts, 10_000, 2)
-    assert fast.shape == (40, 10_000) and fast.sum() > 10_000
-    assert abs(fast - ref).sum() == 0
+    texts = cc.column("text").to_pylist()[:40] + ["", "“Quoted” ÜBER—dash… A_b", "x"]
+    for n in (1, 2, 3):
+        fast = dsir.hashed_ngram_counts(texts, 10_000, n)
+        ref = dsir.hashed_ngram_counts_reference(texts, 10_000, n)
+        assert fast.shape == (43, 10_000) and fast.sum() > 5_000 * n
+        assert abs(fast - ref).sum() == 0
+    assert dsir._words_reference(texts[41]) == [b"quoted", "Über".encode()[:2] + b"ber", b"dash", b"a_b"]
+    # the bag of n-grams of a document does not depend on its neighbours in the batch
+    assert abs(dsir.hashed_ngram_counts(texts[5:6]) - dsir.hashed_ngram_counts(texts)[5]).sum() == 0
 
 
 def test_dsir_budget_reproducible_and_closer_to_target(cc):
@@ -115,18 +119,18 @@ def test_fasttext_classifier_heldout_report_and_top_fraction(cc, workspace):
 
 def test_semdedup_removes_planted_near_duplicates(cc):
     from tasks.embeddings import embed
-    base = cc.slice(0, 36)
+    base = cc.slice(0, 24)
     texts = base.column("text").to_pylist()
-    # plant 4 near-duplicates: the same page with a different trailing line
-    dup_texts = [texts[i] + "\nShare this page." for i in (1, 5, 9, 13)]
+    # plant 4 near-duplicates: the same page behind a different first line
+    dup_texts = ["Share this page!\n" + texts[i] for i in (1, 5, 9, 13)]
     ids = base.column("doc_id").to_pylist() + [f"dup{i}" for i in range(4)]
     all_texts = texts + dup_texts
     emb = embed(all_texts, batch_size=16, max_tokens=64)
-    assert emb.shape == (40, 384) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+    assert emb.shape == (28, 384) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
     values = pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), 384)
     cands = pa.table({"doc_id": ids, "text": all_texts, "embedding": values,
                       "n_chars": [len(t) for t in all_texts]})
-    spec = SelectionSpec(method="semdedup", seed=0, semdedup={"eps": 0.05, "n_clusters": 4}, log_kl=False)
+    spec = SelectionSpec(method="semdedup", seed=0, semdedup={"eps": 0.05, "n_clusters": 3}, log_kl=False)
     res = select(cands, spec)
     kept = set(res.table.column("doc_id").to_pylist())
     for k, i in enumerate((1, 5, 9, 13)):
@@ -135,7 +139,7 @@ def test_semdedup_removes_planted_near_duplicates(cc):
     assert select(_shuffled(cands, 3), spec).table.equals(res.table)
     frac = select(cands, SelectionSpec(method="semdedup", semdedup={"remove_fraction": 0.25, "balance": True},
                                        log_kl=False))
-    assert frac.table.num_rows == 30
+    assert frac.table.num_rows == 21
 
 
 def test_scores_stored_once_per_source(cc_docs_table, workspace):
