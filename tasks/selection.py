@@ -20,6 +20,7 @@ selection into the final repeat/phase plan.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from tasks.recipe import SelectionSpec
 from tasks.sampling import gumbel, hash_uniform, stable_order, take_until_budget, token_counts
 from tasks.workspace import Workspace, atomic_output
 
+log = logging.getLogger(__name__)
 CODE_VERSION = "selection-v1"
 SCORED_METHODS = ("fasttext", "dsir", "perplexity", "semdedup")
 HIGHER_IS_BETTER = {"fasttext": True, "dsir": True, "perplexity": False}
@@ -291,6 +293,8 @@ def select(candidates: pa.Table, spec: SelectionSpec, token_budget: int | None =
         counts = dsir_mod.hashed_ngram_counts(candidates.column("text").to_pylist(), spec.dsir.buckets,
                                               spec.dsir.ngrams)
         stats.update(dsir_mod.kl_reduction(counts, chosen, spec.dsir.buckets, spec.dsir.ngrams, spec.dsir.smoothing))
+        log.info("selection %s (seed %d): %d of %d documents, %d tokens; KL reduction %.4f",
+                 method, spec.seed, len(chosen), len(ids), stats["tokens_selected"], stats["kl_reduction"])
     return Selection(out, stats)
 
 
