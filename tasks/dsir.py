@@ -50,17 +50,41 @@ def hashed_ngram_counts(texts: list[str], buckets: int = 10_000, ngrams: int = 2
     all words at once from one prefix sum (h(s, e) = (C[e] - C[s]) * P^(e-1) with
     C[i] = sum_{j<i} (b_j + 1) P^-j); n-gram hashes combine word hashes in uint64. No Python
     work per token or per byte; `hashed_ngram_counts_reference` computes the same by loops."""
-    parts, i = [], 0
-    while i < len(texts) or not parts:
+    parts = [_counts_batch(texts[i:j], buckets, ngrams) for i, j in _batches(texts)]
+    if not parts:
+        return sp.csr_matrix((0, buckets))
+    return parts[0] if len(parts) == 1 else sp.vstack(parts).tocsr()
+
+
+def _batches(texts: list[str], batch_bytes: int | None = None):
+    """(start, end) slices of about `batch_bytes` characters, so memory stays bounded."""
+    batch_bytes = batch_bytes or _BATCH_BYTES
+    i = 0
+    while i < len(texts):
         j, size = i, 0
-        while j < len(texts) and (size < _BATCH_BYTES or j == i):
+        while j < len(texts) and (size < batch_bytes or j == i):
             size += len(texts[j])
             j += 1
-        parts.append(_counts_batch(texts[i:j], buckets, ngrams))
+        yield i, j
         i = j
-        if i >= len(texts):
-            break
-    return parts[0] if len(parts) == 1 else sp.vstack(parts).tocsr()
+
+
+def ngram_totals(texts: list[str], buckets: int = 10_000, ngrams: int = 2,
+                 selected: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Summed bucket counts of all texts (and of the rows in `selected`), batch by batch:
+    only two vectors are ever held, whatever the number of documents."""
+    total = np.zeros(buckets)
+    chosen = None
+    if selected is not None:
+        chosen = np.zeros(buckets)
+        mask = np.zeros(len(texts), dtype=bool)
+        mask[selected] = True
+    for i, j in _batches(texts):
+        m = _counts_batch(texts[i:j], buckets, ngrams)
+        total += np.asarray(m.sum(axis=0)).ravel()
+        if chosen is not None:
+            chosen += np.asarray(m[np.flatnonzero(mask[i:j])].sum(axis=0)).ravel()
+    return total, chosen
 
 
 def _counts_batch(texts: list[str], buckets: int, ngrams: int) -> sp.csr_matrix:
@@ -147,12 +171,6 @@ def hashed_ngram_counts_sklearn(texts: list[str], buckets: int = 10_000, ngrams:
     return vec.transform(texts).tocsr()
 
 
-def bag_log_probs(counts: sp.spmatrix, smoothing: float) -> np.ndarray:
-    """Log probabilities of a smoothed bag-of-n-grams model fitted to all rows of `counts`."""
-    total = np.asarray(counts.sum(axis=0)).ravel() + smoothing
-    return np.log(total / total.sum())
-
-
 @dataclass(frozen=True)
 class DSIRModel:
     log_target: np.ndarray
@@ -164,27 +182,31 @@ class DSIRModel:
     def features(self, texts: list[str]) -> sp.csr_matrix:
         return hashed_ngram_counts(texts, self.buckets, self.ngrams)
 
-    def log_weights(self, texts: list[str] | None = None, counts: sp.spmatrix | None = None) -> np.ndarray:
-        counts = self.features(texts) if counts is None else counts
-        w = counts @ (self.log_target - self.log_raw)
-        if self.length_normalize:
-            w = w / np.maximum(1.0, np.asarray(counts.sum(axis=1)).ravel())
-        return np.asarray(w, dtype=np.float64).ravel()
+    def log_weights(self, texts: list[str]) -> np.ndarray:
+        """log p_target(x) / p_raw(x) per text, batch by batch."""
+        ratio = self.log_target - self.log_raw
+        out = np.zeros(len(texts))
+        for i, j in _batches(texts):
+            counts = _counts_batch(texts[i:j], self.buckets, self.ngrams)
+            w = np.asarray(counts @ ratio, dtype=np.float64).ravel()
+            if self.length_normalize:
+                w = w / np.maximum(1.0, np.asarray(counts.sum(axis=1)).ravel())
+            out[i:j] = w
+        return out
 
 
 @lru_cache(maxsize=4)
 def target_counts(buckets: int, ngrams: int) -> np.ndarray:
     """Summed n-gram counts of the reference (Wikipedia leads, train split only)."""
     from tasks.reference import wiki_leads
-    texts = wiki_leads("train").column("text").to_pylist()
-    return np.asarray(hashed_ngram_counts(texts, buckets, ngrams).sum(axis=0)).ravel()
+    return ngram_totals(wiki_leads("train").column("text").to_pylist(), buckets, ngrams)[0]
 
 
 def fit(raw_texts: list[str], buckets: int = 10_000, ngrams: int = 2, smoothing: float = 1.0,
         length_normalize: bool = False) -> DSIRModel:
     """Target model from the reference, raw model from `raw_texts` (the pool to select from)."""
     tgt = target_counts(buckets, ngrams) + smoothing
-    raw = np.asarray(hashed_ngram_counts(raw_texts, buckets, ngrams).sum(axis=0)).ravel() + smoothing
+    raw = ngram_totals(raw_texts, buckets, ngrams)[0] + smoothing
     return DSIRModel(np.log(tgt / tgt.sum()), np.log(raw / raw.sum()), buckets, ngrams, length_normalize)
 
 
@@ -193,12 +215,15 @@ def kl(p_log: np.ndarray, q_log: np.ndarray) -> float:
     return float(np.sum(np.exp(p_log) * (p_log - q_log)))
 
 
-def kl_reduction(candidate_counts: sp.spmatrix, selected: np.ndarray, buckets: int = 10_000,
+def kl_reduction(candidate_texts: list[str], selected: np.ndarray, buckets: int = 10_000,
                  ngrams: int = 2, smoothing: float = 1.0) -> dict[str, float]:
     """DSIR's predictor of downstream accuracy: how much closer to the target the selected
-    set's n-gram distribution is than the raw pool's. `selected` indexes rows of the counts."""
-    log_target = bag_log_probs(sp.csr_matrix(target_counts(buckets, ngrams)), smoothing)
-    log_raw = bag_log_probs(candidate_counts, smoothing)
-    log_sel = bag_log_probs(candidate_counts[selected], smoothing)
-    kl_raw, kl_sel = kl(log_target, log_raw), kl(log_target, log_sel)
+    set's n-gram distribution is than the candidate pool's,
+    KL(target || candidates) - KL(target || selected). `selected` indexes the texts."""
+    def log_probs(totals: np.ndarray) -> np.ndarray:
+        t = totals + smoothing
+        return np.log(t / t.sum())
+    total, chosen = ngram_totals(candidate_texts, buckets, ngrams, selected)
+    log_target = log_probs(target_counts(buckets, ngrams))
+    kl_raw, kl_sel = kl(log_target, log_probs(total)), kl(log_target, log_probs(chosen))
     return {"kl_target_raw": kl_raw, "kl_target_selected": kl_sel, "kl_reduction": kl_raw - kl_sel}

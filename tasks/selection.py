@@ -290,9 +290,8 @@ def select(candidates: pa.Table, spec: SelectionSpec, token_budget: int | None =
     out = pa.table(cols)
     stats.update({"n_selected": len(chosen), "tokens_selected": int(tokens[chosen].sum()), "token_budget": budget})
     if spec.log_kl and "text" in candidates.column_names and len(ids):
-        counts = dsir_mod.hashed_ngram_counts(candidates.column("text").to_pylist(), spec.dsir.buckets,
-                                              spec.dsir.ngrams)
-        stats.update(dsir_mod.kl_reduction(counts, chosen, spec.dsir.buckets, spec.dsir.ngrams, spec.dsir.smoothing))
+        stats.update(dsir_mod.kl_reduction(candidates.column("text").to_pylist(), chosen, spec.dsir.buckets,
+                                           spec.dsir.ngrams, spec.dsir.smoothing))
         log.info("selection %s (seed %d): %d of %d documents, %d tokens; KL reduction %.4f",
                  method, spec.seed, len(chosen), len(ids), stats["tokens_selected"], stats["kl_reduction"])
     return Selection(out, stats)

@@ -108,3 +108,22 @@ def test_domain_groups_and_recipes_validate(pool):
     assert all(d.startswith("wiki-") for d in table.column("doc_id").to_pylist())
     for path in __import__("pathlib").Path(__file__).parent.parent.joinpath("recipes").glob("*.yaml"):
         assert isinstance(load_recipe(path), Recipe)
+
+
+def test_select_and_mix_recipe_into_catalog(cc_docs_table, catalog):
+    from tasks.selection import select_and_mix, selection_run_row
+    recipe = Recipe(name="dsir_mix", sources=["cc"], selection={"method": "dsir", "tokens": 120_000},
+                    mixture={"final_phase": {"fraction": 0.25}}, token_budget=100_000)
+    cands = cc_docs_table.select(["doc_id", "source", "text", "n_chars"])
+    table, stats = select_and_mix(cands, recipe)
+    assert table.column_names == ["doc_id", "repeat", "phase"]
+    assert set(table.column("phase").to_pylist()) == {"main", "final"}
+    assert stats["selection"]["tokens_selected"] >= 120_000 and stats["selection"]["kl_reduction"] > 0
+    assert stats["mixture"]["planned_tokens"] == pytest.approx(100_000, rel=0.05)
+    assert len(set(table.column("doc_id").to_pylist())) <= stats["selection"]["n_selected"]
+    again, _ = select_and_mix(cands.take(np.arange(cands.num_rows)[::-1]), recipe)
+    assert again.equals(table)
+    catalog.insert("selection_runs", [selection_run_row(recipe, stats)], replace=True)
+    catalog.insert("selection_runs", [selection_run_row(recipe, stats)], replace=True)
+    rows = catalog.query("selection_kl")
+    assert len(rows) == 1 and rows[0]["recipe"] == "dsir_mix" and rows[0]["kl_reduction"] > 0

@@ -32,8 +32,25 @@ def test_hashed_features_match_pure_python(cc):
         assert fast.shape == (43, 10_000) and fast.sum() > 5_000 * n
         assert abs(fast - ref).sum() == 0
     assert dsir._words_reference(texts[41]) == [b"quoted", "Über".encode()[:2] + b"ber", b"dash", b"a_b"]
-    # the bag of n-grams of a document does not depend on its neighbours in the batch
-    assert abs(dsir.hashed_ngram_counts(texts[5:6]) - dsir.hashed_ngram_counts(texts)[5]).sum() == 0
+    # the bag of n-grams of a document does not depend on its neighbours or on batching
+    whole = dsir.hashed_ngram_counts(texts)
+    assert abs(dsir.hashed_ngram_counts(texts[5:6]) - whole[5]).sum() == 0
+
+
+def test_batched_totals_and_weights(cc, monkeypatch):
+    texts = cc.column("text").to_pylist()[:120]
+    whole = dsir.hashed_ngram_counts(texts)
+    model = dsir.fit(texts)
+    weights = model.log_weights(texts)
+    monkeypatch.setattr(dsir, "_BATCH_BYTES", 20_000)          # many small batches
+    assert len(list(dsir._batches(texts))) > 5
+    assert abs(dsir.hashed_ngram_counts(texts) - whole).sum() == 0
+    picked = np.arange(0, 120, 7)
+    total, chosen = dsir.ngram_totals(texts, selected=picked)
+    np.testing.assert_array_equal(total, np.asarray(whole.sum(axis=0)).ravel())
+    np.testing.assert_array_equal(chosen, np.asarray(whole[picked].sum(axis=0)).ravel())
+    np.testing.assert_allclose(model.log_weights(texts), weights, rtol=1e-12)
+    np.testing.assert_allclose(weights, whole @ (model.log_target - model.log_raw), rtol=1e-12)
 
 
 def test_dsir_budget_reproducible_and_closer_to_target(cc):
