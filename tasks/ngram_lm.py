@@ -93,9 +93,7 @@ class KneserNeyLM:
         p = np.full(len(positions), 1.0 / 256.0)
         for k in range(self.order):
             c = _lookup(self.grams[k], self.counts[k], ids[k])
-            ctx = ids[k] >> _BITS
-            total = _lookup(self.contexts[k], self.ctx_total[k], ctx)
-            types = _lookup(self.contexts[k], self.ctx_types[k], ctx)
+            total, types = _lookup2(self.contexts[k], self.ctx_total[k], self.ctx_types[k], ids[k] >> _BITS)
             d = self.discounts[k]
             seen = total > 0
             safe = np.where(seen, total, 1.0)
@@ -146,6 +144,15 @@ def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarr
     idx = np.searchsorted(keys, query)
     idx = np.minimum(idx, len(keys) - 1)
     return np.where(keys[idx] == query, values[idx], 0.0)
+
+
+def _lookup2(keys: np.ndarray, a: np.ndarray, b: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(a[key], b[key]) with one search (0 where absent)."""
+    if len(keys) == 0:
+        return np.zeros(len(query)), np.zeros(len(query))
+    idx = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    hit = keys[idx] == query
+    return np.where(hit, a[idx], 0.0), np.where(hit, b[idx], 0.0)
 
 
 def perplexity_reference(lm: KneserNeyLM, text: str, max_bytes: int | None = None) -> float:
