@@ -74,8 +74,8 @@ def main() -> int:
     def add(name, fast_name, fast, ref_name, ref):
         rows.append({"scorer": name, "fast": fast_name, "fast_docs_per_cpu_s": fast,
                      "reference": ref_name, "reference_docs_per_cpu_s": ref, "ratio": fast / ref})
-        print(f"{name:12s} {fast:10.1f} docs/s  vs {ref:9.1f} docs/s  = {fast / ref:6.1f}x  ({fast_name} vs {ref_name})",
-              flush=True)
+        print(f"{name:12s} {fast:10.1f} docs/s  vs {ref:9.1f} docs/s  = {fast / ref:6.1f}x  "
+              f"({fast_name} vs {ref_name})", flush=True)
 
     # DSIR features: numpy byte-level hashing vs the same by Python loops, and vs sklearn's
     # HashingVectorizer (the library peer; murmurhash of n-gram strings, same kind of features).

@@ -87,7 +87,7 @@ def model_key(negatives: pa.Table, config: dict, seed: int) -> str:
     """Content hash of the training data (negative doc_ids + text hashes) and the config."""
     h = xxhash.xxh3_128()
     for d, t in zip(negatives.column("doc_id").to_pylist(), negatives.column("text").to_pylist()):
-        h.update(d.encode() + b"\x00" + xxhash.xxh3_64_digest(t.encode()))
+        h.update(d.encode() + b"\x00" + xxhash.xxh3_64_digest((t or "").encode()))
     return "fasttext-" + short(hash_json({"negatives": h.hexdigest(), "config": config, "seed": seed,
                                           "code": CODE_VERSION}))
 
@@ -115,7 +115,7 @@ def train(docs: pa.Table, config: dict, workspace: Workspace, seed: int = 0) -> 
         raise ValueError(f"fastText classifier needs at least {folds} crawl documents as negatives, "
                          f"got {negatives.num_rows}")
     neg_ids = negatives.column("doc_id").to_pylist()
-    neg_text = [normalize(t) for t in negatives.column("text").to_pylist()]
+    neg_text = [normalize(t or "") for t in negatives.column("text").to_pylist()]
     fold_of = (hash_uniform(neg_ids, seed, "folds") * folds).astype(int)
     fit_pos, report_pos = _split_positives(config["report_fraction"])
     fit_pos = [normalize(t) for t in fit_pos]

@@ -72,7 +72,7 @@ class Scorer:
 
     def __call__(self, docs: pa.Table) -> pa.Table:
         ids = docs.column("doc_id").to_pylist()
-        texts = docs.column("text").to_pylist()
+        texts = [t or "" for t in docs.column("text").to_pylist()]   # a null text scores as empty
         if self.method == "semdedup":
             emb = self.fn(texts)
             values = pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel(), pa.float32()), emb.shape[1])
@@ -147,7 +147,8 @@ def prepare_model(workspace: Workspace, ref: DocsRef, spec: SelectionSpec) -> st
         reference_lm(spec.perplexity.order, workspace)
         return _lm_key(spec.perplexity.order)
     if method == "dsir":
-        key = f"model-dsir-{hash_json({'docs': ref.docs_hash, 'config': spec.dsir.model_dump(), 'code': CODE_VERSION})[:16]}"
+        digest = hash_json({"docs": ref.docs_hash, "config": spec.dsir.model_dump(), "code": CODE_VERSION})
+        key = f"model-dsir-{digest[:16]}"
         if not workspace.is_done("selection", key):
             cfg = spec.dsir
             model = dsir_mod.fit(_fit_pool(ref, spec.seed).column("text").to_pylist(), cfg.buckets, cfg.ngrams,
@@ -290,8 +291,8 @@ def select(candidates: pa.Table, spec: SelectionSpec, token_budget: int | None =
     out = pa.table(cols)
     stats.update({"n_selected": len(chosen), "tokens_selected": int(tokens[chosen].sum()), "token_budget": budget})
     if spec.log_kl and "text" in candidates.column_names and len(ids):
-        stats.update(dsir_mod.kl_reduction(candidates.column("text").to_pylist(), chosen, spec.dsir.buckets,
-                                           spec.dsir.ngrams, spec.dsir.smoothing))
+        texts = [t or "" for t in candidates.column("text").to_pylist()]
+        stats.update(dsir_mod.kl_reduction(texts, chosen, spec.dsir.buckets, spec.dsir.ngrams, spec.dsir.smoothing))
         log.info("selection %s (seed %d): %d of %d documents, %d tokens; KL reduction %.4f",
                  method, spec.seed, len(chosen), len(ids), stats["tokens_selected"], stats["kl_reduction"])
     return Selection(out, stats)
