@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Any, Iterator
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from tasks.hashing import hash_text
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "true")
@@ -57,13 +60,18 @@ def dask_task_runner(address: str | None = None, n_workers: int | None = None):
     })
 
 
-def cache_key_from(param: str):
-    """A Prefect `cache_key_fn` that uses a task's content-hash parameter as the key.
+def cache_key_from(param: str, output: Callable[[dict[str, Any]], str | Path]):
+    """A Prefect `cache_key_fn`: the task's content-hash parameter `param`, valid only while
+    the task's output (the path `output(parameters)` returns) exists.
 
-    The same hash names the stage's workspace folder, so Prefect's cache and the
-    workspace agree; the stage itself also checks its `_SUCCESS` marker, so deleting
-    the folder forces a rerun even if Prefect still remembers the key.
+    Prefect's cache is global to the machine, the workspace is not: keyed by the hash alone,
+    a second workspace, or a deleted stage folder, would be answered from another run's
+    result and find no files. Returning None when the output is missing makes Prefect run
+    the task; the output path is part of the key for the same reason.
     """
-    def key_fn(context: Any, parameters: dict[str, Any]) -> str:
-        return str(parameters[param])
+    def key_fn(context: Any, parameters: dict[str, Any]) -> str | None:
+        path = Path(output(parameters))
+        if not path.exists():
+            return None
+        return f"{parameters[param]}@{hash_text(str(path.resolve()))[:16]}"
     return key_fn

@@ -25,8 +25,9 @@ from tasks.recipe import Recipe, RecipeError, load_recipe
 from tasks.workspace import Workspace
 
 
-@task(name="curate", cache_key_fn=cache_key_from("key"))
-def curate_task(recipe_json: str, workspace: str, key: str) -> dict:
+@task(name="curate", cache_key_fn=cache_key_from(
+    "key", lambda p: Path(p["workspace"]) / "datasets" / p["dataset_key"] / "_SUCCESS"))
+def curate_task(recipe_json: str, workspace: str, key: str, dataset_key: str) -> dict:
     recipe = Recipe.model_validate_json(recipe_json)
     ws = Workspace.from_env(workspace)
     inputs = C.resolve_inputs(ws, recipe)
@@ -48,7 +49,7 @@ def curate_flow(recipe_json: str, workspace: str | None = None, dask_address: st
             run_signals(source, ws.root, dask_address)
     inputs = C.resolve_inputs(ws, recipe)
     key = f"curate:{recipe.data_hash()}:{C.inputs_fingerprint(inputs)}"
-    stats = curate_task(recipe_json, str(ws.root), key=key)
+    stats = curate_task(recipe_json, str(ws.root), key=key, dataset_key=C.dataset_key(recipe))
     record_dataset(ws, recipe, stats)
     create_markdown_artifact(key=f"dataset-{C.dataset_key(recipe)}", markdown=C.stats_markdown(stats, stats["cached"]),
                              description=f"dataset of recipe {recipe.name}")

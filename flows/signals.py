@@ -25,7 +25,7 @@ from tasks.signals import SIGNALS_VERSION, SignalsRef, signals_info, signals_key
 from tasks.workspace import Workspace
 
 
-@task(name="signals-shard", cache_key_fn=cache_key_from("key"), retries=1)
+@task(name="signals-shard", cache_key_fn=cache_key_from("key", lambda p: p["out_path"]), retries=1)
 def signals_shard_task(docs_shard: str, out_path: str, key: str) -> dict:
     if Path(out_path).exists():  # a finished shard from an interrupted run
         import pyarrow.parquet as pq

@@ -15,6 +15,8 @@ def _after(step_counts: dict[str, Any]) -> int | None:
 def dataset_metrics(stats: dict[str, Any]) -> dict[str, float]:
     """documents, filter/dedup removal fractions, KL reduction and the removal funnel."""
     out: dict[str, float] = {"documents": stats["documents"], "est_tokens": stats.get("est_tokens", 0)}
+    if stats.get("kl_reduction") is not None:
+        out["kl_reduction"] = float(stats["kl_reduction"])
     documents_in = stats.get("documents_in") or 0
     out["funnel/0_input"] = documents_in
     removals = stats.get("removals", {})
@@ -27,8 +29,6 @@ def dataset_metrics(stats: dict[str, Any]) -> dict[str, float]:
         out[f"funnel/{i}_{step}"] = after
         if step in ("filters", "dedup") and before:
             out[f"{step.replace('filters', 'filter')}_removed"] = (before - after) / before
-        if isinstance(counts, dict) and counts.get("kl_reduction") is not None:
-            out["kl_reduction"] = float(counts["kl_reduction"])
         before = after
     return out
 

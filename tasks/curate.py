@@ -40,6 +40,8 @@ class CurateContext:
     con: duckdb.DuckDBPyConnection
     recipe: Recipe
     rules: list[Rule]
+    workspace: Workspace | None = None
+    inputs: list["SourceInput"] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)   # step name -> its accounting
     _n: int = 0
 
@@ -118,16 +120,19 @@ STEPS: dict[str, StepImpl | None] = {
     "language": StepImpl(language_step, lambda r: True),
     "filters": StepImpl(filters_step, lambda r: True),
     "dedup": None,
-    "selection": None,
-    "mixture": None,
-    "budget": StepImpl(budget_step, lambda r: r.token_budget is not None and not r.mixture.weights),
+    "selection": None,   # selection, then the mixture resolved to the token budget
+    "budget": StepImpl(budget_step, lambda r: r.token_budget is not None and not mixture_active(r)),
 }
 
 _WANTED: dict[str, Callable[[Recipe], bool]] = {
     "dedup": lambda r: any([r.dedup.exact, r.dedup.url, r.dedup.minhash, r.dedup.lines]),
-    "selection": lambda r: r.selection.method != "none",
-    "mixture": lambda r: bool(r.mixture.weights),
+    "selection": lambda r: r.selection.method != "none" or mixture_active(r),
 }
+
+
+def mixture_active(recipe: Recipe) -> bool:
+    m = recipe.mixture
+    return bool(m.weights or m.temperature or m.upsample or m.final_phase)
 
 
 def register_step(name: str, fn: Step, wanted: Callable[[Recipe], bool] | None = None) -> None:
@@ -203,9 +208,10 @@ def curate(recipe: Recipe, workspace: Workspace, inputs: list[SourceInput] | Non
             files=_list_literal([p for i in inputs for p in i.signals.shards])))
         con.execute(load_sql("curate/docs_view").format(
             files=_list_literal([p for i in inputs for p in i.docs.shards])))
-        ctx = CurateContext(con, recipe, rules)
+        ctx = CurateContext(con, recipe, rules, workspace, inputs)
         ids = ctx.new_table("candidates")
         con.execute(load_sql("curate/all_candidates").format(out=ids))
+        candidates = ids
         documents_in = ctx.size(ids)
         steps_run = []
         for name, impl in STEPS.items():
@@ -217,6 +223,7 @@ def curate(recipe: Recipe, workspace: Workspace, inputs: list[SourceInput] | Non
         con.execute(load_sql("curate/write_dataset").format(ids=ids, path="'" + str(tmp).replace("'", "''") + "'"))
         tmp.replace(part)
         stats = _stats(ctx, ids, recipe, documents_in, steps_run)
+        stats.update(curate_steps.kl_reduction_of(ctx, candidates, ids))
     finally:
         con.close()
     stats["seconds"] = time.perf_counter() - started
@@ -287,3 +294,7 @@ def stats_markdown(stats: dict, cached: bool = False) -> str:
 
 def read_stats(workspace: Workspace, recipe: Recipe) -> dict:
     return json.loads((workspace.stage_dir("datasets", dataset_key(recipe)) / "stats.json").read_text())
+
+
+# The steps other stages provide (imported last: they use this module's names).
+from tasks import curate_steps  # noqa: E402,F401

@@ -95,7 +95,7 @@ def test_signals_and_curate_flows_end_to_end(workspace, cc_docs_table, tmp_path)
     recipe = tmp_path / "r.yaml"
     recipe.write_text((ROOT / "recipes" / "heuristic.yaml").read_text())
     done = run("flows.curate", str(recipe))  # computes the missing signals (Dask), then curates
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
     again = run("flows.signals", "crawl")
     assert again.returncode == 0 and "cached" in again.stdout, again.stderr[-3000:]
     from tasks.catalog import Catalog

@@ -1,0 +1,58 @@
+"""Curate steps provided by other stages, plugged into tasks/curate.py's pipeline.
+
+- dedup: tasks/dedup.py (exact, URL, MinHash, line-level) over the surviving ids;
+- selection: tasks/selection.py (scores stored once per source) then tasks/mixing.py
+  (the token plan: weights, temperature, upsampling, phases) in one step.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from tasks import selection as sel
+from tasks.curate import CurateContext, register_step
+from tasks.sqlfiles import load_sql
+
+
+def _stored_scores(ctx: CurateContext) -> pa.Table | None:
+    """Per-source scores computed once and kept in the workspace (None for methods
+    that score nothing, or when there is no workspace)."""
+    spec = ctx.recipe.selection
+    if spec.method not in sel.SCORED_METHODS or ctx.workspace is None:
+        return None
+    tables = []
+    for source in ctx.inputs:
+        if not ctx.workspace.is_done("selection", sel.score_key(source.docs.docs_hash, spec)):
+            sel.score_source(ctx.workspace, source.docs, spec)
+        tables.append(sel.read_scores(ctx.workspace, source.docs, spec))
+    return pa.concat_tables(tables, promote_options="default") if tables else None
+
+
+def selection_step(ctx: CurateContext, ids: str) -> str:
+    candidates = ctx.con.execute(load_sql("curate/selection_candidates").format(ids=ids)).to_arrow_table()
+    scores = _stored_scores(ctx)
+    if scores is not None:
+        candidates = candidates.join(scores, "doc_id", join_type="left outer")
+    chosen, stats = sel.select_and_mix(candidates, ctx.recipe, ctx.workspace)
+    out = ctx.new_table("selection")
+    ctx.con.register("_chosen", chosen)
+    ctx.con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT * FROM _chosen")
+    ctx.con.unregister("_chosen")
+    ctx.counts["selection"] = {
+        "documents_in": candidates.num_rows, "documents_out": ctx.size(out),
+        "kl_reduction": stats["selection"].get("kl_reduction"),
+        "selection": stats["selection"], "mixture": stats["mixture"]}
+    return out
+
+
+def kl_reduction_of(ctx: CurateContext, candidates: str, ids: str) -> dict[str, float]:
+    """DSIR's KL reduction of the final dataset against the recipe's whole candidate pool,
+    so every arm (not only DSIR) reports how close to the target its data moved."""
+    from tasks.dsir import kl_reduction
+
+    rows = ctx.con.execute(load_sql("curate/kl_texts").format(candidates=candidates, ids=ids)).to_arrow_table()
+    kept = np.flatnonzero(rows.column("kept").to_numpy(zero_copy_only=False))
+    return kl_reduction([t or "" for t in rows.column("text").to_pylist()], kept)
+
+
+register_step("selection", selection_step)
