@@ -72,6 +72,10 @@ class Suite(Strict):
             update: dict[str, Any] = {"train": arm.train.model_copy(update={"preset": self.preset})}
             if self.token_budget:
                 update["token_budget"] = self.token_budget
+                sel = arm.selection
+                if sel.method != "none" and sel.keep_fraction is None and sel.tokens is None:
+                    # A scored selection fills the shared budget by score (top-k), not at random.
+                    update["selection"] = sel.model_copy(update={"tokens": self.token_budget})
             if self.train_tokens:
                 update["train"] = update["train"].model_copy(update={"tokens": self.train_tokens})
             if self.eval is not None:
