@@ -98,7 +98,7 @@ def signatures_dir(workspace: Workspace, ref: DocsRef, cfg: MinhashConfig) -> Pa
     return workspace.stage_dir("signals", signals_key(ref.docs_hash, cfg))
 
 
-def _shard_job(args: tuple[str, int, str, MinhashConfig]) -> dict:
+def shard_job(args: tuple[str, int, str, MinhashConfig]) -> dict:
     shard, index, out_dir, cfg = args
     return compute_shard(shard, index, out_dir, cfg)
 
@@ -120,14 +120,20 @@ def ensure_signatures(workspace: Workspace, ref: DocsRef, cfg: MinhashConfig,
     if not jobs:
         return out
     t0 = time.time()
-    results = list(map_fn(_shard_job, jobs))
-    workspace.mark_done("signals", key, {
-        "kind": "minhash", "name": ref.name, "docs_hash": ref.docs_hash,
-        "config": cfg.__dict__, "config_hash": cfg.config_hash(),
-        "shards": [r["shard"] for r in results], "docs": sum(r["docs"] for r in results),
-        "empty": sum(r["empty"] for r in results), "seconds": round(time.time() - t0, 3),
-    })
+    results = list(map_fn(shard_job, jobs))
+    finish_signatures(workspace, ref, cfg, results, time.time() - t0)
     return out
+
+
+def finish_signatures(workspace: Workspace, ref: DocsRef, cfg: MinhashConfig, results: Sequence[dict],
+                      seconds: float = 0.0) -> dict:
+    """Mark one source's signatures done (after every shard job returned)."""
+    info = {"kind": "minhash", "name": ref.name, "docs_hash": ref.docs_hash,
+            "config": cfg.__dict__, "config_hash": cfg.config_hash(),
+            "shards": [r["shard"] for r in results], "docs": sum(r["docs"] for r in results),
+            "empty": sum(r["empty"] for r in results), "seconds": round(seconds, 3)}
+    workspace.mark_done("signals", signals_key(ref.docs_hash, cfg), info)
+    return info
 
 
 # ---------------------------------------------------------------- inputs
