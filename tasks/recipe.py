@@ -68,7 +68,8 @@ class MinhashDedupSpec(Strict):
     rows_per_band: int = Field(8, ge=1)
     seed: int = 1
     verify: Literal["none", "estimate", "exact"] = Field(
-        "none", description="check candidate pairs by estimated (signature) or exact Jaccard")
+        "exact", description="check candidate pairs by exact or estimated (signature) Jaccard; "
+                             "none = FineWeb (every LSH candidate is a duplicate)")
     threshold: float = Field(0.8, ge=0.0, le=1.0, description="Jaccard a verified pair must reach")
     keep: KeepPolicy = "first"
 
