@@ -40,7 +40,8 @@ def dedup_clusters(workspace_root: str, sources: list[str], spec: dict, against:
     map_fn = _dask_map() if partitions > 1 else None
     kwargs = {"map_fn": map_fn} if map_fn else {}
     result = run_clusters(ws, sources, DedupSpec.model_validate(spec), against, partitions=partitions, **kwargs)
-    return {"key": result.key, "dir": str(result.dir), "stats": result.stats, "cached": result.cached}
+    return {"key": result.key, "dir": str(result.dir), "stats": result.stats, "cached": result.cached,
+            "pairs_on": "dask" if map_fn else "local"}
 
 
 def _dask_map():

@@ -242,9 +242,13 @@ def _verify(con: duckdb.DuckDBPyConnection, a: np.ndarray, b: np.ndarray, spec: 
         for s in range(0, len(a), 1 << 16):  # bounded memory per step
             sims[s:s + (1 << 16)] = estimated_jaccard(sigs[ia[s:s + (1 << 16)]], sigs[ib[s:s + (1 << 16)]])
     else:
-        t = con.sql(load_sql("dedup/texts")).to_arrow_table()
-        order = t.column("doc_order").to_numpy()
-        sets = dict(zip(order.tolist(), shingle_sets(t.column("text").to_pylist(), minhash_config(spec))))
+        # Stream the texts: only the shingle sets (~4 bytes per shingle) stay in memory.
+        cfg = minhash_config(spec)
+        sets: dict[int, np.ndarray] = {}
+        reader = con.sql(load_sql("dedup/texts")).fetch_record_batch(5000)
+        for batch in reader:
+            sets.update(zip(batch.column("doc_order").to_pylist(),
+                            (np.unique(s.astype(np.uint32)) for s in shingle_sets(batch.column("text").to_pylist(), cfg))))
         sims = np.array([exact_jaccard(sets[int(x)], sets[int(y)]) for x, y in zip(a, b)])
     return sims >= spec.threshold
 

@@ -14,6 +14,7 @@ def test_dedup_flow_cli(workspace, cc_docs_table):
             "--partitions", "2"]
     out = main(argv)
     assert not out["cached"] and out["stats"]["removed"]["minhash"] > 0
+    assert out["pairs_on"] == "dask" and out["stats"]["minhash"]["partitions"] == 2
     assert (workspace.root / "dedup" / out["key"] / "clusters.parquet").exists()
     assert len(list((workspace.root / "signals").glob("*-minhash-*/_SUCCESS"))) == 1
     runs = Catalog(workspace.catalog_path).query("dedup_runs_for_source", {"source": "cc"})
