@@ -228,7 +228,7 @@ def scale_phase(phase: str, n: int, tmp: Path) -> dict:
         table = docs_table(texts)
         del texts
         _, wall, cpu = timed(lambda: write_source(ws, "scale", table, shards=max(1, n // 50_000)))
-        out = {"wall_s": round(wall, 1)}
+        out = {"wall_s": round(wall, 1), "mean_chars": round(pc_mean(table.column("n_chars")))}
     elif phase == "signatures":
         ref = resolve_docs(ws, "scale")
         _, wall, cpu = timed(lambda: ensure_signatures(ws, ref, minhash_config(spec.minhash)))
@@ -241,14 +241,27 @@ def scale_phase(phase: str, n: int, tmp: Path) -> dict:
         out = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
                "candidate_pairs": result.stats["minhash"]["candidate_pairs"],
                "removed": result.stats["removed"]["minhash"]}
-    out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    out["peak_rss_mib"] = peak_rss_mib()
     return out
+
+
+def peak_rss_mib() -> int:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss it is not inherited across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def pc_mean(col) -> float:
+    import pyarrow.compute as pc
+    return pc.mean(col).as_py() or 0.0
 
 
 def _baseline_rss() -> int:
     """Peak RSS of a process that only imports what the phases import (MiB)."""
     import tasks.dedup  # noqa: F401
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return peak_rss_mib()
 
 
 def _sub(args: list[str]) -> dict:
@@ -293,7 +306,9 @@ def main() -> None:
             results["scale"][str(n)] = row
             print(json.dumps(row), flush=True)
             shutil.rmtree(tmp / f"scale-{n}", ignore_errors=True)
-    (out / "dedup_bench.json").write_text(json.dumps(results, indent=1))
+    path = out / "dedup_bench.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**previous, **results}, indent=1))
     if "throughput" in results:
         t = results["throughput"]
         print(f"\nwinnow {t['winnow_verify_none']['docs_per_cpu_s']} docs/CPU-s; "

@@ -27,7 +27,7 @@ from tasks.recipe import DedupSpec
 from tasks.workspace import Workspace
 
 
-@task(name="minhash-shard", cache_key_fn=cache_key_from("key"), persist_result=False)
+@task(name="minhash-shard", cache_key_fn=cache_key_from("key"))
 def minhash_shard(key: str, job: tuple) -> dict:
     return shard_job(job)
 
