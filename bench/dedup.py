@@ -235,9 +235,10 @@ def scale_phase(phase: str, n: int, tmp: Path) -> dict:
         disk = sum(p.stat().st_size for p in (ws.root / "signals").rglob("*.parquet"))
         out = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "docs_per_cpu_s": round(n / cpu),
                "signals_mib_on_disk": round(disk / 2**20, 1)}
-    else:
+    else:  # clusters, or clusters-pN: candidate pairs in N band-hash partitions
         ref = resolve_docs(ws, "scale")
-        result, wall, cpu = timed(lambda: run_dedup(ws, [ref], spec))
+        parts = int(phase.split("-p")[1]) if "-p" in phase else 1
+        result, wall, cpu = timed(lambda: run_dedup(ws, [ref], spec, partitions=parts, force=True))
         out = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
                "candidate_pairs": result.stats["minhash"]["candidate_pairs"],
                "removed": result.stats["removed"]["minhash"]}
@@ -301,7 +302,7 @@ def main() -> None:
         results["scale"] = {"baseline_rss_mib": _sub(["--phase", "baseline"])["peak_rss_mib"]} if sizes else {}
         for n in sizes:
             row = {"docs": n}
-            for phase in ("build", "signatures", "clusters"):
+            for phase in ("build", "signatures", "clusters", "clusters-p8"):
                 row[phase] = _sub(["--scale-run", str(n), "--phase", phase, "--tmp", str(tmp)])
             results["scale"][str(n)] = row
             print(json.dumps(row), flush=True)
