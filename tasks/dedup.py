@@ -9,7 +9,7 @@ document and writes `dedup/<key>/`:
   cluster holds a document of an earlier dataset) and `m_keep`; then `keep` (survives
   every mode, in order exact -> url -> minhash -> lines) and `lines_removed_frac`.
 - `lines.parquet` (lines mode): doc_id, text rewritten without boilerplate lines,
-  lines_removed, lines_total, removed_frac; only documents that changed.
+  emptied, lines_removed, lines_total, removed_frac; only documents that changed.
 - `stats.json`: what each step removed.
 
 Cluster sizes stay in the table so a recipe can upsample or downweight by duplicate
@@ -409,10 +409,9 @@ def run_dedup(workspace: Workspace, targets: Sequence[DocsRef | str], spec: Dedu
         tmp = out / ".lines.parquet.tmp"
         con.sql(load_sql("dedup/line_rewrite"), params=lparams).write_parquet(str(tmp))
         tmp.replace(out / "lines.parquet")
-        lines = pq.read_table(out / "lines.parquet", columns=["doc_order", "text", "removed_frac", "lines_removed"])
+        lines = pq.read_table(out / "lines.parquet", columns=["doc_order", "emptied", "removed_frac", "lines_removed"])
         removed_frac = _align(orders, lines, "removed_frac", 0.0)
-        emptied = lines.filter(pc.equal(pc.utf8_length(
-            pc.utf8_trim_whitespace(lines.column("text"))), 0)).column("doc_order").to_numpy()
+        emptied = lines.filter(lines.column("emptied")).column("doc_order").to_numpy()
         emptied_mask = np.isin(orders, emptied)
         stats["lines"] = {"docs_rewritten": lines.num_rows,
                           "lines_removed": int(pc.sum(lines.column("lines_removed")).as_py() or 0),

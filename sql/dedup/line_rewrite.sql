@@ -1,5 +1,5 @@
 -- Documents rewritten without their boilerplate lines (only those that change), with
--- what was removed: lines and the fraction of characters.
+-- what was removed: lines and the fraction of characters; `emptied` when nothing is left.
 WITH parts AS (
     SELECT doc_order, doc_id, scope_key,
            unnest(dedup_split_lines(text, $paragraphs)) AS line,
@@ -13,6 +13,7 @@ WITH parts AS (
 SELECT doc_id, doc_order,
        coalesce(string_agg(line, CASE WHEN $paragraphs THEN chr(10) || chr(10) ELSE chr(10) END ORDER BY i)
                 FILTER (WHERE NOT removed), '') AS text,
+       bool_and(removed OR trim(line) = '') AS emptied,
        count(*) FILTER (WHERE removed)::INTEGER AS lines_removed,
        count(*)::INTEGER AS lines_total,
        coalesce(sum(length(line)) FILTER (WHERE removed), 0)::DOUBLE
