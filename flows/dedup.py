@@ -94,7 +94,8 @@ def run_dedup(sources: Sequence[str], spec: DedupSpec | dict, workspace: str | N
         "input_docs": stats.get("input_docs"), "output_docs": stats.get("output_docs"),
         "removed": json.dumps(stats.get("removed", {})), "stats": json.dumps(stats),
         "cached": out["cached"], "seconds": seconds, "dir": out["dir"]}], replace=True)
-    catalog.insert("stage_runs", [{"stage": "dedup", "key": out["key"], "input_key": ",".join(r.docs_hash for r in refs),
+    catalog.insert("stage_runs", [{"stage": "dedup", "key": out["key"],
+                                   "input_key": ",".join(r.docs_hash for r in refs),
                                    "cached": out["cached"], "seconds": seconds, "info": json.dumps(stats)}])
     create_markdown_artifact(key="dedup-" + out["key"].lower(), markdown=_summary(out, refs, signature_info),
                              description="dedup clusters")

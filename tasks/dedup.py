@@ -27,7 +27,6 @@ DuckDB on a worker, so a worker holds 1/P of the band table.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,8 +246,9 @@ def _verify(con: duckdb.DuckDBPyConnection, a: np.ndarray, b: np.ndarray, spec: 
         sets: dict[int, np.ndarray] = {}
         reader = con.sql(load_sql("dedup/texts")).fetch_record_batch(5000)
         for batch in reader:
+            batch_sets = shingle_sets(batch.column("text").to_pylist(), cfg)
             sets.update(zip(batch.column("doc_order").to_pylist(),
-                            (np.unique(s.astype(np.uint32)) for s in shingle_sets(batch.column("text").to_pylist(), cfg))))
+                            (np.unique(s.astype(np.uint32)) for s in batch_sets)))
         sims = np.array([exact_jaccard(sets[int(x)], sets[int(y)]) for x, y in zip(a, b)])
     return sims >= spec.threshold
 

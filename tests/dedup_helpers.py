@@ -1,7 +1,6 @@
 """Helpers for the dedup tests and benchmark: write documents as an ingested source."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import pyarrow as pa
