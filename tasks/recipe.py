@@ -69,13 +69,105 @@ class FilterSpec(Strict):
         return self
 
 
+KeepPolicy = Literal["first", "longest", "quality"]
+
+
+class ExactDedupSpec(Strict):
+    """Exact duplicates: same text after the chosen normalisation."""
+    lower_case: bool = True
+    whitespace: bool = True
+    punctuation: bool = False
+    digits: bool = False
+    keep: KeepPolicy = Field("first", description="which member of a duplicate group survives")
+
+
+class UrlDedupSpec(Strict):
+    """Same normalised URL (scheme, www., fragment, tracking parameters ignored)."""
+    strip_query: bool = Field(False, description="also ignore the whole query string")
+    keep: Literal["latest", "longest", "first"] = Field("latest", description="latest crawl_date or longest text")
+
+
+class MinhashDedupSpec(Strict):
+    """Near duplicates by MinHash LSH (defaults: FineWeb's 5-grams, 14 bands x 8 rows)."""
+    n_grams: int = Field(5, ge=1)
+    num_bands: int = Field(14, ge=1)
+    rows_per_band: int = Field(8, ge=1)
+    seed: int = 1
+    verify: Literal["none", "estimate", "exact"] = Field(
+        "exact", description="check candidate pairs by exact or estimated (signature) Jaccard; "
+                             "none = FineWeb (every LSH candidate is a duplicate)")
+    threshold: float = Field(0.8, ge=0.0, le=1.0, description="Jaccard a verified pair must reach")
+    keep: KeepPolicy = "first"
+
+
+class LinesDedupSpec(Strict):
+    """CCNet-style: drop lines (or paragraphs) that occur more than `max_count` times."""
+    max_count: int = Field(2, ge=1, description="a line seen more often than this is boilerplate")
+    paragraphs: bool = Field(False, description="compare paragraphs (blank-line separated), not lines")
+
+
+def _mode_spec(value: Any, model: type[BaseModel]) -> Any:
+    # `exact: true` (the original boolean form) means the defaults; `false`/null: off.
+    if value is True:
+        return model()
+    if value is False:
+        return None
+    return value
+
+
 class DedupSpec(Strict):
-    """Which deduplication steps run, in order exact -> url -> minhash -> lines."""
-    exact: bool = False
-    url: bool = False
-    minhash: bool = False
-    lines: bool = False
-    options: dict[str, Any] = Field(default_factory=dict, description="per-step options")
+    """Which deduplication steps run, in order exact -> url -> minhash -> lines.
+
+    Each mode is `true` (defaults), `false` (off) or a mapping of its options.
+    """
+    exact: ExactDedupSpec | None = None
+    url: UrlDedupSpec | None = None
+    minhash: MinhashDedupSpec | None = None
+    lines: LinesDedupSpec | None = None
+    scope: Literal["source", "global"] = Field(
+        "global", description="find duplicates within each source, or across all sources")
+    against: list[str] = Field(default_factory=list,
+                               description="earlier datasets' sources: documents matching them are removed")
+    quality_column: str | None = Field(None, description="score column for the `quality` keep policy")
+    options: dict[str, Any] = Field(default_factory=dict, description="per-step options (legacy form)")
+
+    @field_validator("exact", mode="before")
+    @classmethod
+    def _exact(cls, v: Any) -> Any:
+        return _mode_spec(v, ExactDedupSpec)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _url(cls, v: Any) -> Any:
+        return _mode_spec(v, UrlDedupSpec)
+
+    @field_validator("minhash", mode="before")
+    @classmethod
+    def _minhash(cls, v: Any) -> Any:
+        return _mode_spec(v, MinhashDedupSpec)
+
+    @field_validator("lines", mode="before")
+    @classmethod
+    def _lines(cls, v: Any) -> Any:
+        return _mode_spec(v, LinesDedupSpec)
+
+    @model_validator(mode="after")
+    def _legacy_options_and_policy(self) -> "DedupSpec":
+        # Legacy `options: {minhash: {...}}` fill a mode switched on by `minhash: true`.
+        models = {"exact": ExactDedupSpec, "url": UrlDedupSpec, "minhash": MinhashDedupSpec,
+                  "lines": LinesDedupSpec}
+        for mode, model in models.items():
+            extra = self.options.get(mode)
+            if isinstance(extra, dict) and getattr(self, mode) is not None:
+                merged = {**getattr(self, mode).model_dump(), **extra}
+                setattr(self, mode, model.model_validate(merged))
+        uses_quality = any(getattr(getattr(self, m), "keep", None) == "quality" for m in ("exact", "minhash"))
+        if uses_quality and not self.quality_column:
+            raise ValueError("keep policy 'quality' needs dedup.quality_column")
+        return self
+
+    def modes(self) -> list[str]:
+        return [m for m in ("exact", "url", "minhash", "lines") if getattr(self, m) is not None]
 
 
 class FastTextConfig(Strict):

@@ -1,0 +1,198 @@
+"""Dedup modes, edge cases, determinism, scopes, the curate entry and accuracy."""
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+
+import duckdb
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from tasks.dedup import apply_dedup, run_dedup
+from tasks.minhash import MinhashConfig
+from tasks.recipe import DedupSpec
+from tests.dedup_helpers import cc_texts, docs_table, mutate, true_similar_pairs, write_source
+
+
+def clusters(result):
+    return pq.read_table(result.clusters_path).to_pandas().set_index("doc_id")
+
+
+def kept(result) -> set[str]:
+    c = clusters(result)
+    return set(c.index[c["keep"]])
+
+
+def test_exact_normalisation_options(workspace):
+    texts = ["Hello World", "hello   world", "Hello, World!", "Hello World 2024", "Hello World 1999", "unique"]
+    ref = write_source(workspace, "s", docs_table(texts))
+    default = clusters(run_dedup(workspace, [ref], DedupSpec(exact=True)))
+    assert default["exact_cluster_size"].tolist() == [2, 2, 1, 1, 1, 1]
+    loose = clusters(run_dedup(workspace, [ref], DedupSpec(exact={"punctuation": True, "digits": True})))
+    assert loose["exact_cluster_size"].tolist() == [3, 3, 3, 2, 2, 1]
+    assert loose["exact_keep"].tolist() == [True, False, False, True, False, True]
+    assert loose.loc["d000002", "exact_cluster_id"] == "d000000"
+    strict = clusters(run_dedup(workspace, [ref], DedupSpec(exact={"lower_case": False, "whitespace": False})))
+    assert (strict["exact_cluster_size"] == 1).all()
+
+
+def test_exact_keep_longest(workspace):
+    ref = write_source(workspace, "s", docs_table(["Same text", "SAME   TEXT", "same text"]))
+    c = clusters(run_dedup(workspace, [ref], DedupSpec(exact={"keep": "longest"})))
+    assert c["exact_keep"].tolist() == [False, True, False]
+
+
+def test_url_dedup_keep_latest_and_longest(workspace):
+    urls = ["http://www.Example.com/x/", "https://example.com/x#top", "https://example.com/x?utm_source=feed",
+            "https://example.com/y", ""]
+    dates = [datetime(2024, m, 1, tzinfo=timezone.utc) for m in (1, 3, 2, 1, 1)]
+    texts = ["a", "bb", "a much longer text", "y", "no url"]
+    ref = write_source(workspace, "s", docs_table(texts, urls=urls, dates=dates))
+    latest = clusters(run_dedup(workspace, [ref], DedupSpec(url=True)))
+    assert latest["url_cluster_size"].tolist() == [3, 3, 3, 1, 1]
+    assert latest["url_keep"].tolist() == [False, True, False, True, True]
+    longest = clusters(run_dedup(workspace, [ref], DedupSpec(url={"keep": "longest"})))
+    assert longest["url_keep"].tolist() == [False, False, True, True, True]
+
+
+def test_minhash_finds_natural_duplicates_in_the_crawl(workspace, cc_docs_table):
+    ref = write_source(workspace, "cc", cc_docs_table, shards=2)
+    c = clusters(run_dedup(workspace, [ref], DedupSpec(minhash=True)))
+    dup = c[c["minhash_cluster_size"] > 1]
+    assert 5 <= len(dup) < 100                    # the sample holds a few real near-duplicate pages
+    per_cluster = dup.groupby("minhash_cluster_id")["minhash_keep"].sum()
+    assert (per_cluster == 1).all()               # exactly one survivor per cluster
+
+
+def test_partitioned_pairs_equal_single_partition(workspace, cc_docs_table):
+    ref = write_source(workspace, "cc", cc_docs_table, shards=3)
+    spec = DedupSpec(minhash={"verify": "none"})
+    one = clusters(run_dedup(workspace, [ref], spec))
+    four = clusters(run_dedup(workspace, [ref], spec, partitions=4, force=True))
+    assert (one["minhash_cluster_order"] == four["minhash_cluster_order"]).all()
+
+
+def test_lines_mode_removes_boilerplate(workspace):
+    nav = "Home | About | Contact"
+    topics = ["rivers", "hills", "ships", "birds"]
+    texts = [f"{nav}\nA story about {t}.\nCopyright 2019 Example Ltd" for t in topics]
+    texts.append("A page with no boilerplate at all.")
+    texts.append(f"{nav}\nCopyright 2021 Example Ltd")          # only boilerplate: emptied
+    ref = write_source(workspace, "s", docs_table(texts))
+    spec = DedupSpec(lines={"max_count": 2})
+    result = run_dedup(workspace, [ref], spec)
+    lines = pq.read_table(result.lines_path).to_pandas().set_index("doc_id")
+    assert lines.loc["d000000", "text"] == "A story about rivers."
+    assert lines.loc["d000000", "lines_removed"] == 2            # digits normalised: 2019 ~ 2021
+    assert 0.6 < lines.loc["d000000", "removed_frac"] < 0.8
+    assert "d000004" not in lines.index and lines.loc["d000005", "text"] == ""
+    assert result.stats["removed"]["lines"] == 1 and not clusters(result).loc["d000005", "keep"]
+    con = duckdb.connect()
+    rel = con.read_parquet([str(p) for p in ref.shards])
+    out, stats = apply_dedup(con, rel, spec, workspace, [ref], result=result)
+    texts_out = dict(out.select("doc_id, text").fetchall())
+    assert texts_out["d000001"] == "A story about hills." and "d000005" not in texts_out
+    assert stats["output_docs"] == 5
+
+
+@pytest.mark.parametrize("n_docs", [0, 1])
+def test_empty_and_one_document_inputs(workspace, n_docs):
+    ref = write_source(workspace, "s", docs_table(["Only one document here, with some words."][:n_docs]))
+    spec = DedupSpec(exact=True, url=True, minhash=True, lines=True)
+    result = run_dedup(workspace, [ref], spec)
+    c = clusters(result)
+    assert len(c) == n_docs and result.stats["output_docs"] == n_docs
+    if n_docs:
+        assert c["keep"].all() and (c["minhash_cluster_size"] == 1).all()
+
+
+def test_documents_shorter_than_the_shingle_size(workspace):
+    texts = ["buy now", "Buy now!", "buy later", "", "   "]
+    ref = write_source(workspace, "s", docs_table(texts))
+    c = clusters(run_dedup(workspace, [ref], DedupSpec(minhash=True)))
+    assert c["minhash_cluster_size"].tolist() == [2, 2, 1, 1, 1]   # empty texts have no signature
+    assert c["minhash_keep"].tolist() == [True, False, True, True, True]
+
+
+def test_determinism_same_input_same_kept_set(tmp_path, cc_docs_table):
+    from tasks.workspace import Workspace
+    spec = DedupSpec(exact=True, url=True, minhash=True)
+    results = []
+    for i, shards in enumerate((1, 3)):
+        ws = Workspace.from_env(tmp_path / f"ws{i}")
+        results.append(kept(run_dedup(ws, [write_source(ws, "cc", cc_docs_table, shards=shards)], spec)))
+    again = Workspace.from_env(tmp_path / "ws0")
+    results.append(kept(run_dedup(again, ["cc"], spec, force=True)))
+    assert results[0] == results[1] == results[2] and len(results[0]) < cc_docs_table.num_rows
+
+
+def test_scopes_and_against_an_earlier_dataset(workspace):
+    shared = "The same long announcement was posted on both sites word for word today."
+    a = write_source(workspace, "a", docs_table([shared, "Only on site a, nothing else here to see."], prefix="a"))
+    b = write_source(workspace, "b", docs_table([shared, "Only on site b and it is different."], prefix="b"))
+    spec = DedupSpec(exact=True, minhash=True)
+    glob = run_dedup(workspace, [a, b], spec)
+    assert kept(glob) == {"a000000", "a000001", "b000001"}
+    per_source = run_dedup(workspace, [a, b], spec.model_copy(update={"scope": "source"}))
+    assert kept(per_source) == {"a000000", "a000001", "b000000", "b000001"}
+    against = run_dedup(workspace, [a], spec, against=[b])
+    c = clusters(against)
+    assert kept(against) == {"a000001"} and c.loc["a000000", "minhash_ref_match"]
+
+
+def test_apply_dedup_rechooses_the_survivor_among_remaining_docs(workspace):
+    texts = ["Breaking news: the river flooded the old town.", "breaking news the river flooded the old town",
+             "Something else entirely, long enough to matter."]
+    ref = write_source(workspace, "s", docs_table(texts))
+    spec = DedupSpec(exact={"punctuation": True})
+    con = duckdb.connect()
+    rel = con.read_parquet([str(p) for p in ref.shards]).filter("doc_id <> 'd000000'")
+    out, stats = apply_dedup(con, rel, spec, workspace, ["s"])
+    assert sorted(r[0] for r in out.select("doc_id").fetchall()) == ["d000001", "d000002"]
+    assert stats == {"input_docs": 2, "removed": {"exact": 0}, "output_docs": 2}
+    full = con.read_parquet([str(p) for p in ref.shards]).select("*, 1.0 - n_chars / 100.0 AS score")
+    q = DedupSpec(exact={"punctuation": True, "keep": "quality"}, quality_column="score")
+    out, stats = apply_dedup(con, full, q, workspace, ["s"])
+    assert sorted(r[0] for r in out.select("doc_id").fetchall()) == ["d000001", "d000002"]
+    assert stats["removed"] == {"exact": 1} and "exact_cluster_size" in out.columns
+    with pytest.raises(ValueError, match="doc_id"):
+        apply_dedup(con, full.select("text"), spec, workspace, ["s"])
+
+
+def test_bad_input_is_named(workspace, tmp_path):
+    from tasks.docsref import DocsRef
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(docs_table(["x"]).drop_columns(["text"]), bad)
+    with pytest.raises(ValueError, match="bad.parquet.*text"):
+        run_dedup(workspace, [DocsRef("bad", "bad", "h", (bad,))], DedupSpec(exact=True))
+
+
+@pytest.fixture(scope="module")
+def planted_corpus():
+    """Real documents (the CC sample and Wikipedia leads) plus one planted variant of
+    400 of them, edited at strengths that spread their Jaccard over 0.4..1."""
+    from tasks.reference import wiki_leads
+    base = cc_texts() + wiki_leads("train").column("text").to_pylist()[:400]
+    rng = np.random.default_rng(0)
+    planted = []
+    for i in rng.choice(len(base), 500, replace=False):
+        if len(base[i].split()) >= 40:
+            planted.append(mutate(base[i], rng.uniform(0.0, 0.35), base[rng.integers(len(base))], rng))
+    return base + planted
+
+
+def test_accuracy_against_exact_jaccard(workspace, planted_corpus):
+    """Pairs with true Jaccard >= 0.8 (planted and natural): precision and recall >= 0.95,
+    counting every pair inside a final cluster as a predicted pair."""
+    truth, all_pairs = true_similar_pairs(planted_corpus, MinhashConfig(), 0.8)
+    assert len(truth) > 100 and sum(0.6 <= j < 0.8 for j in all_pairs.values()) > 50  # hard negatives exist
+    ref = write_source(workspace, "acc", docs_table(planted_corpus), shards=2)
+    c = clusters(run_dedup(workspace, [ref], DedupSpec(minhash=True)))
+    predicted = set()
+    for _, group in c[c["minhash_cluster_size"] > 1].groupby("minhash_cluster_order"):
+        predicted |= set(itertools.combinations(sorted(int(d[1:]) for d in group.index), 2))
+    hits = len(predicted & truth)
+    precision, recall = hits / max(len(predicted), 1), hits / len(truth)
+    print(f"pairs: true {len(truth)}, predicted {len(predicted)}, precision {precision:.3f}, recall {recall:.3f}")
+    assert precision >= 0.95 and recall >= 0.95
