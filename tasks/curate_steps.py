@@ -35,8 +35,8 @@ def selection_step(ctx: CurateContext, ids: str) -> str:
         candidates = candidates.join(scores, "doc_id", join_type="left outer")
     chosen, stats = sel.select_and_mix(candidates, ctx.recipe, ctx.workspace)
     out = ctx.new_table("selection")
-    ctx.con.register("_chosen", chosen)
-    ctx.con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT * FROM _chosen")
+    ctx.con.register("_chosen", chosen.select([c for c in chosen.column_names if c in ("doc_id", "repeat", "phase")]))
+    ctx.con.execute(load_sql("curate/rejoin_selected").format(out=out, ids=ids))
     ctx.con.unregister("_chosen")
     ctx.counts["selection"] = {
         "documents_in": candidates.num_rows, "documents_out": ctx.size(out),
@@ -55,4 +55,24 @@ def kl_reduction_of(ctx: CurateContext, candidates: str, ids: str) -> dict[str, 
     return kl_reduction([t or "" for t in rows.column("text").to_pylist()], kept)
 
 
+def dedup_step(ctx: CurateContext, ids: str) -> str:
+    """Exact / URL / MinHash / line-level dedup over the surviving documents. Signatures
+    and clusters are computed once per set of sources and cached in the workspace; the
+    kept document of each cluster is re-chosen among the survivors of earlier steps."""
+    from tasks.dedup import apply_dedup
+
+    spec = ctx.recipe.dedup
+    before = ctx.size(ids)
+    relation = ctx.con.sql(load_sql("curate/dedup_input").format(ids=ids))
+    kept, stats = apply_dedup(ctx.con, relation, spec, ctx.workspace, [i.docs for i in ctx.inputs])
+    out = ctx.new_table("dedup")
+    rewritten = "lines" in spec.modes()
+    cols = ", ".join(f'"{c}"' for c in kept.columns if c != "text")
+    text = ", text AS text_rewritten" if rewritten else ", NULL::VARCHAR AS text_rewritten"
+    kept.select(cols + text).create(out)
+    ctx.counts["dedup"] = {"documents_in": before, "documents_out": ctx.size(out), "removed": stats["removed"]}
+    return out
+
+
+register_step("dedup", dedup_step)
 register_step("selection", selection_step)
