@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -17,6 +21,17 @@ from tasks.tokens import load_tokens, tokenize_dataset, training_order
 from tasks.workspace import Workspace
 
 SEQ = 64
+ROOT = Path(__file__).resolve().parent.parent
+_KILL_SCRIPT = """
+import os, signal, sys
+sys.path.insert(0, os.getcwd())
+from tasks.recipe import TrainSpec
+from tasks.train import train
+def die(row):
+    if row["step"] == 5:
+        os.kill(os.getpid(), signal.SIGKILL)
+train(sys.argv[1], sys.argv[2], sys.argv[3], TrainSpec.model_validate_json(sys.argv[4]), on_step=die, progress=False)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +196,15 @@ def test_training_is_deterministic_and_resumes_to_the_same_loss(packed, tok, tmp
     assert resumed["final_loss"] == full["final_loss"]
     assert [c["loss"] for c in resumed["curves"]] == [c["loss"] for c in full["curves"]]
     assert not (tmp_path / "resumed" / "checkpoint").exists()
+    # A real kill: SIGKILL inside step 5, in a child process; the last checkpoint is step 3.
+    killed = tmp_path / "killed"
+    result = subprocess.run([sys.executable, "-c", _KILL_SCRIPT, str(packed[0]), str(tok[1]), str(killed),
+                             spec.model_dump_json()], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    import torch
+    assert torch.load(killed / "checkpoint" / "last.pt", weights_only=False)["step"] == 3
+    after_kill = train(packed[0], tok[1], killed, spec, progress=False)
+    assert after_kill["resumed_from_step"] == 3 and after_kill["final_loss"] == full["final_loss"]
     other = train(packed[0], tok[1], tmp_path / "seed1", nano_spec(seed=1), stop_after_steps=1, progress=False)
     assert other["curves"][0]["loss"] != full["curves"][0]["loss"]
 
@@ -223,3 +247,22 @@ def test_run_train_records_catalog_and_caches(ws, tok, cc_dataset):
     assert len(rows) == 1 and rows[0]["cached"] and rows[0]["steps"] == 3
     curve = Catalog(ws.catalog_path).query("train_curve", [first["train_hash"]])
     assert [r["step"] for r in curve] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_train_flow_end_to_end(tmp_path, cc_dataset, tok, monkeypatch):
+    """The Prefect flow (default task runner here; Dask in the CLI) on a real dataset."""
+    from flows._runtime import prefect_api
+    from flows.train import train_flow
+    from tasks.catalog import Catalog
+
+    home = tmp_path / "flow_ws"
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    with prefect_api():        # one subprocess API server, patient start-up on a busy machine
+        result = train_flow(str(cc_dataset), preset="nano", tokens=4 * 256, workspace=str(home),
+                            tokenizer=str(tok[1]))
+    assert result["steps"] == 1 and not result["cached"]
+    assert (tmp_path / "flow_ws" / "models" / result["train_hash"][:16] / "_SUCCESS").exists()
+    parts = list((home / "tokens" / result["tokens_key"] / "docs").glob("*.index.parquet"))
+    assert len(parts) == 2                      # one tokenize-part task per dataset part
+    assert Catalog(home / "catalog.duckdb").query("train_run", [result["train_hash"]])
