@@ -300,9 +300,29 @@ class MixtureSpec(Strict):
 
 
 class TrainSpec(Strict):
+    """How the proxy model trains (tasks/train.py). Null fields take the preset's value."""
     preset: Literal["nano", "tiny", "small", "base"] = "nano"
-    seed: int = 0
+    seed: int = Field(0, description="model init, packing shuffle and data order")
     tokens: int | None = Field(None, gt=0, description="token budget; default from the preset")
+    tokens_per_param: float | None = Field(
+        None, gt=0, description="Chinchilla-style budget (e.g. 20): tokens = this x parameters; "
+                                "used when `tokens` is null")
+    batch_size: int | None = Field(None, gt=0, description="sequences per optimizer step")
+    micro_batch_size: int | None = Field(None, gt=0, description="sequences per forward (grad accumulation)")
+    lr: float | None = Field(None, gt=0, description="peak learning rate")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="final lr as a fraction of the peak")
+    schedule: Literal["cosine", "wsd"] = Field("cosine", description="warmup + cosine, or warmup-stable-decay")
+    warmup: float = Field(0.05, ge=0, lt=1, description="warmup, fraction of the steps")
+    decay: float = Field(0.2, gt=0, le=1, description="WSD: final decay, fraction of the steps")
+    weight_decay: float = Field(0.1, ge=0)
+    beta1: float = Field(0.9, gt=0, lt=1)
+    beta2: float = Field(0.95, gt=0, lt=1)
+    grad_clip: float = Field(1.0, gt=0, description="max global gradient norm")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast where the hardware has bf16 (CUDA, AVX512-BF16/AMX CPUs)")
+    compile: bool | None = Field(None, description="torch.compile; null = on CUDA only")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    checkpoint_every: int = Field(50, gt=0, description="steps between checkpoints (not part of the hash)")
     options: dict[str, Any] = Field(default_factory=dict)
 
 
