@@ -49,15 +49,19 @@ def hellaswag_preprocess(text):
 
 
 def hellaswag_process_docs(dataset: datasets.Dataset) -> datasets.Dataset:
-    def _process_doc(doc):
-        ctx = doc["ctx_a"] + " " + doc["ctx_b"].capitalize()
-        return {
-            "query": hellaswag_preprocess(doc["activity_label"] + ": " + ctx),
-            "choices": [hellaswag_preprocess(ending) for ending in doc["endings"]],
-            "gold": int(doc["label"]),
-        }
+    # The stock per-document map, batched: same documents, ~10x less overhead (it runs
+    # over all 10,042 items even when --limit asks for 40).
+    def _process_batch(batch):
+        out = {"query": [], "choices": [], "gold": []}
+        for label, ctx_a, ctx_b, endings, label_ in zip(batch["activity_label"], batch["ctx_a"],
+                                                         batch["ctx_b"], batch["endings"], batch["label"]):
+            ctx = ctx_a + " " + ctx_b.capitalize()
+            out["query"].append(hellaswag_preprocess(label + ": " + ctx))
+            out["choices"].append([hellaswag_preprocess(ending) for ending in endings])
+            out["gold"].append(int(label_))
+        return out
 
-    return dataset.map(_process_doc)
+    return dataset.map(_process_batch, batched=True, batch_size=2048)
 
 
 # ------------------------------------------------------------- copa (stock super_glue/copa/utils.py)

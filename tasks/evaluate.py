@@ -37,8 +37,11 @@ TASK_PREFIX = "winnow_"
 ALL_TASKS = BENCHMARKS + LM_TEXTS
 
 # Items per task when neither `limit` nor `full` is given: keeps a nano model's whole
-# suite around a minute on 2 CPU cores (docs/evaluate.md has the timings).
+# suite around a minute on 2 CPU cores (docs/evaluate.md has the timings). WikiText-2
+# articles (~20 KB each) and news articles (~3 KB) cost far more per item than a
+# question, so they get fewer items; 6 articles are still ~30k tokens of text.
 DEFAULT_LIMIT = 40
+DEFAULT_LIMITS = {"wikitext2": 6, "news_heldout": 20}
 
 PRIMARY_METRIC = {
     "hellaswag": "acc_norm", "arc_easy": "acc", "arc_challenge": "acc_norm", "piqa": "acc_norm",
@@ -76,8 +79,16 @@ def resolve_tasks(tasks: Iterable[str] | None) -> list[str]:
     return out
 
 
-def effective_limit(spec: EvalSpec) -> int | None:
-    return None if spec.full else (spec.limit or DEFAULT_LIMIT)
+def task_limits(spec: EvalSpec) -> dict[str, int | None]:
+    """Items per task: every item with `full`, `limit` for every task when given, else
+    the CI defaults. lm-eval then evaluates the first n rows, a seeded random subsample
+    (tasks/eval_data.py stores rows shuffled)."""
+    tasks = resolve_tasks(spec.tasks)
+    if spec.full:
+        return {t: None for t in tasks}
+    if spec.limit:
+        return {t: spec.limit for t in tasks}
+    return {t: DEFAULT_LIMITS.get(t, DEFAULT_LIMIT) for t in tasks}
 
 
 def evals_dir_hash() -> str:
@@ -91,7 +102,8 @@ def eval_config(spec: EvalSpec) -> dict[str, Any]:
 
     return {
         "tasks": resolve_tasks(spec.tasks),
-        "limit": effective_limit(spec),
+        "limits": task_limits(spec),
+        "full": spec.full,
         "data": eval_data_hash(),
         "yamls": evals_dir_hash(),
         "lm_eval": lm_eval.__version__,
@@ -125,10 +137,11 @@ def pick_device(device: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def run_lm_eval(model_dir: str | Path, tasks: list[str], limit: int | None, out_dir: Path,
+def run_lm_eval(model_dir: str | Path, limits: dict[str, int | None], out_dir: Path,
                 device: str = "auto", batch_size: int = 16) -> dict[str, Any]:
-    """Run lm-eval on a saved model, offline; write `results.json` and one
-    `samples_<task>.jsonl` per task into out_dir; return lm-eval's results (no samples)."""
+    """Run lm-eval on a saved model, offline, over the tasks in `limits` (short name ->
+    items, None = all); write `results.json` and one `samples_<task>.jsonl` per task
+    into out_dir; return lm-eval's results (without samples)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["HF_DATASETS_OFFLINE"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -140,14 +153,22 @@ def run_lm_eval(model_dir: str | Path, tasks: list[str], limit: int | None, out_
     if not (model_dir / "config.json").exists():
         raise EvalError(f"{model_dir}: not a saved Hugging Face model (no config.json)")
     manager = TaskManager(include_path=str(EVALS_DIR), include_defaults=False)
+    subsample = None
+    if any(n is not None for n in limits.values()):
+        # lm-eval's `samples` (doc indices per task) allows a different count per task.
+        from tasks.eval_data import load_task_table
+        subsample = {}
+        for t, n in limits.items():
+            rows = load_task_table(t).num_rows
+            subsample[TASK_PREFIX + t] = list(range(min(n, rows) if n else rows))
     results = lm_eval.simple_evaluate(
         model="hf",
         model_args={"pretrained": str(model_dir), "dtype": "float32"},
-        tasks=[TASK_PREFIX + t for t in tasks],
+        tasks=[TASK_PREFIX + t for t in limits],
         task_manager=manager,
         device=pick_device(device),
         batch_size=batch_size,
-        limit=limit,
+        samples=subsample,
         log_samples=True,
         bootstrap_iters=1000,
     )
@@ -259,7 +280,7 @@ def evaluate_model(model_dir: str | Path, spec: EvalSpec | None = None, workspac
     out = ws.stage_dir("evals", key)
     config = eval_config(spec)
     t0 = time.time()
-    results = run_lm_eval(model_dir, config["tasks"], config["limit"], out, device=device,
+    results = run_lm_eval(model_dir, config["limits"], out, device=device,
                           batch_size=spec.batch_size)
     scores = aggregate(results, read_samples(out))
     write_json_atomic(out / "scores.json", {"rows": scores.rows, "mean_centered_acc": scores.mean_centered_acc,
@@ -287,22 +308,30 @@ def catalog_rows(summary: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str
     cfg = summary["config"]
     run = {
         "eval_key": summary["eval_key"], "model_key": summary["model_key"], "model_dir": summary["model_dir"],
-        "results_dir": summary["results_dir"], "tasks": cfg["tasks"], "item_limit": cfg["limit"],
-        "full": cfg["limit"] is None, "device": summary["device"], "n_items": summary["n_items"],
+        "results_dir": summary["results_dir"], "tasks": cfg["tasks"],
+        "item_limit": max((n for n in cfg["limits"].values() if n), default=None), "full_suite": cfg["full"],
+        "device": summary["device"], "n_items": summary["n_items"],
         "seconds": summary["seconds"], "mean_centered_acc": scores.mean_centered_acc,
         "mean_bpb": scores.mean_bpb, "lm_eval_version": cfg["lm_eval"], "cached": summary.get("cached", False),
     }
     results = [{"model_key": summary["model_key"], "eval_key": summary["eval_key"], "task": r["task"],
-                "metric": r["metric"], "value": r["value"], "n_items": r["n_items"], "item_limit": cfg["limit"]}
+                "metric": r["metric"], "value": r["value"], "n_items": r["n_items"],
+                "item_limit": cfg["limits"].get(r["task"])}
                for r in scores.rows]
     return run, results
+
+
+def _limits_text(config: dict[str, Any]) -> str:
+    if config["full"]:
+        return "all"
+    return ", ".join(f"{t} {n}" for t, n in config["limits"].items())
 
 
 def markdown_table(summary: dict[str, Any]) -> str:
     """The score table of one evaluation (Prefect artifact, docs)."""
     table = read_scores(summary["results_dir"]).table()
     lines = [f"# Evaluation `{summary['eval_key']}`", "",
-             f"model `{summary['model_dir']}`, items per task: {summary['config']['limit'] or 'all'}, "
+             f"model `{summary['model_dir']}`, items per task: {_limits_text(summary['config'])}, "
              f"device {summary['device']}, {summary['seconds']} s{' (cached)' if summary.get('cached') else ''}", "",
              "| task | acc | acc_norm | chance | centered acc | bits/byte | byte ppl |", "|---|---|---|---|---|---|---|"]
 

@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS eval_runs (
     results_dir        VARCHAR,
     tasks              VARCHAR[],
     item_limit         INTEGER,
-    full               BOOLEAN,
+    full_suite         BOOLEAN,
     device             VARCHAR,
     n_items            BIGINT,
     seconds            DOUBLE,
