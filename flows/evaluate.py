@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
                              "boolq, copa, winogrande, openbookqa, lambada, wikitext2, wiki_leads_heldout, "
                              "news_heldout) or groups benchmarks, lm; default: all")
     parser.add_argument("--limit", type=int, default=None,
-                        help="items per task, a fixed seeded subsample (default: tasks.evaluate.DEFAULT_LIMIT)")
+                        help="items per task, a fixed seeded subsample (default: 40 per task, but 6 WikiText-2 and "
+                             "20 news articles; tasks.evaluate.DEFAULT_LIMIT(S))")
     parser.add_argument("--full", action="store_true", help="evaluate every item of every task (ignores --limit)")
     parser.add_argument("--batch-size", type=int, default=16, help="lm-eval batch size (default 16)")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N")

@@ -8,7 +8,9 @@ EOS = "<|endoftext|>"
 
 
 def build_tiny_model(out_dir: Path, n_leads: int = 1500, vocab_size: int = 4096, train_steps: int = 0,
-                     seed: int = 0) -> Path:
+                     seed: int = 0, train_texts: list[str] | None = None) -> Path:
+    """Tokenizer from `n_leads` Wikipedia train leads; `train_steps` AdamW steps on those
+    leads, or on `train_texts` when given (same tokenizer: arms differ only in data)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -32,7 +34,7 @@ def build_tiny_model(out_dir: Path, n_leads: int = 1500, vocab_size: int = 4096,
                          pad_token_id=fast.pad_token_id, tie_word_embeddings=True)
     model = LlamaForCausalLM(config)
     if train_steps:
-        ids = fast(EOS.join(texts), return_tensors="pt").input_ids[0]
+        ids = fast(EOS.join(train_texts or texts), return_tensors="pt").input_ids[0]
         opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
         seq, batch = 128, 16
         gen = torch.Generator().manual_seed(seed)
