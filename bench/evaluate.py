@@ -2,8 +2,8 @@
 
 Loads the model once (lm-eval's HFLM) and times each task of `evals/` at `--limit` items,
 wall clock and process CPU time (the CI machine is shared, CPU time is the stabler
-figure). Peer: lm-eval itself is the only evaluator we use, so the comparison printed is
-against the loglikelihood_rolling cost of the same texts at the model's context length.
+figure). These figures choose the CI subsample (tasks.evaluate.DEFAULT_LIMIT(S)); there is
+no peer to race: lm-eval is the evaluator, by design.
 
     PYTHONPATH=. python bench/evaluate.py [--model DIR] [--limit 40] [--threads 2]
 """

@@ -85,8 +85,9 @@ def test_eval_key_depends_on_model_and_config(tiny_model):
 
 
 def test_standard_lm_eval_cli_evaluates_the_saved_model_offline(tiny_model, tmp_path):
+    from tasks.external import external_dir
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "2",
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), "WINNOW_EXTERNAL": str(external_dir())}
     tasks = "winnow_arc_easy,winnow_copa,winnow_lambada,winnow_wikitext2"
     cmd = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={tiny_model}",
            "--tasks", tasks, "--include_path", str(EVALS_DIR), "--limit", "8", "--device", "cpu",
