@@ -22,6 +22,7 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=40, help="items per task")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--tasks", default=None, help="comma-separated short task names (default: all)")
     args = parser.parse_args()
     os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
     import torch
@@ -41,7 +42,7 @@ def main() -> int:
     print(f"model {model_dir}, limit {args.limit}, threads {args.threads}, batch {args.batch_size}")
     print(f"| task | items | wall s | cpu s | items/s (wall) | items/s (cpu) |\n|---|---|---|---|---|---|")
     total_wall = total_cpu = 0.0
-    for task in ALL_TASKS:
+    for task in (args.tasks.split(",") if args.tasks else ALL_TASKS):
         w0, c0 = time.perf_counter(), time.process_time()
         res = lm_eval.simple_evaluate(model=lm, tasks=[TASK_PREFIX + task], task_manager=manager,
                                       limit=args.limit, log_samples=False, bootstrap_iters=1000)

@@ -88,7 +88,7 @@ def test_standard_lm_eval_cli_evaluates_the_saved_model_offline(tiny_model, tmp_
     from tasks.external import external_dir
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "2",
            "PYTHONPATH": str(ROOT), "WINNOW_EXTERNAL": str(external_dir())}
-    tasks = "winnow_arc_easy,winnow_copa,winnow_lambada,winnow_wikitext2"
+    tasks = "winnow_arc_easy,winnow_copa,winnow_lambada,winnow_wiki_leads_heldout"
     cmd = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={tiny_model}",
            "--tasks", tasks, "--include_path", str(EVALS_DIR), "--limit", "8", "--device", "cpu",
            "--batch_size", "8", "--output_path", str(tmp_path / "out"), "--log_samples"]
@@ -98,14 +98,14 @@ def test_standard_lm_eval_cli_evaluates_the_saved_model_offline(tiny_model, tmp_
     results = json.loads(results_file.read_text())
     assert results["n-samples"]["winnow_arc_easy"] == {"original": 570, "effective": 8}
     assert 0.0 <= results["results"]["winnow_copa"]["acc,none"] <= 1.0
-    bpb = results["results"]["winnow_wikitext2"]["bits_per_byte,none"]
+    bpb = results["results"]["winnow_wiki_leads_heldout"]["bits_per_byte,none"]
     assert 1.0 < bpb < 20.0
     # Our aggregation reads the CLI's files too, and its BPB agrees with lm-eval's.
     samples = {}
     for path in results_file.parent.glob("samples_*.jsonl"):
         task = path.name.removeprefix("samples_").rsplit("_", 1)[0]
         samples[task] = [json.loads(line) for line in path.open()]
-    pairs = [s["bits_per_byte"] for s in samples["winnow_wikitext2"]]
+    pairs = [s["bits_per_byte"] for s in samples["winnow_wiki_leads_heldout"]]
     assert bits_per_byte([float(ll) for ll, _ in pairs], [int(n) for _, n in pairs]) == pytest.approx(bpb)
     scores = aggregate(results, samples)
     assert scores.mean_bpb == pytest.approx(bpb)
