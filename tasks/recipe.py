@@ -327,8 +327,14 @@ class TrainSpec(Strict):
 
 
 class EvalSpec(Strict):
-    tasks: list[str] | None = Field(None, description="lm-eval task names; null = the default set")
-    limit: int | None = Field(None, gt=0, description="items per task (subsample)")
+    """What tasks/evaluate.py runs: the task YAMLs in `evals/` through lm-eval."""
+    tasks: list[str] | None = Field(
+        None, description="short task names (hellaswag, arc_easy, ..., lambada, wikitext2, "
+                          "wiki_leads_heldout, news_heldout) or groups benchmarks / lm; null = all")
+    limit: int | None = Field(None, gt=0, description="items per task (a fixed seeded subsample); "
+                                                     "null = the CI default (tasks.evaluate.DEFAULT_LIMIT)")
+    full: bool = Field(False, description="every item of every task (overrides limit)")
+    batch_size: int = Field(16, gt=0, description="lm-eval batch size")
     options: dict[str, Any] = Field(default_factory=dict)
 
 

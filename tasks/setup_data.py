@@ -13,6 +13,7 @@ import time
 PREPARERS: list[str] = [
     "tasks.reference:prepare",
     "tasks.demo_sources:prepare",
+    "tasks.eval_data:prepare",
     "tasks.decontaminate:prepare",
 ]
 

@@ -1,0 +1,32 @@
+-- Evaluations (tasks/evaluate.py). One eval_runs row per model x eval config
+-- (eval_key = folder name under evals/), and its scores in long form: one row per
+-- task and metric, with task = 'mean' for mean centered accuracy / mean bits per byte.
+CREATE TABLE IF NOT EXISTS eval_runs (
+    eval_key           VARCHAR PRIMARY KEY,
+    model_key          VARCHAR,
+    model_dir          VARCHAR,
+    results_dir        VARCHAR,
+    tasks              VARCHAR[],
+    item_limit         INTEGER,
+    full_suite         BOOLEAN,
+    device             VARCHAR,
+    n_items            BIGINT,
+    seconds            DOUBLE,
+    mean_centered_acc  DOUBLE,
+    mean_bpb           DOUBLE,
+    lm_eval_version    VARCHAR,
+    cached             BOOLEAN,
+    finished_at        TIMESTAMP DEFAULT current_timestamp
+);
+
+CREATE TABLE IF NOT EXISTS eval_results (
+    model_key   VARCHAR,
+    eval_key    VARCHAR,
+    task        VARCHAR,
+    metric      VARCHAR,
+    value       DOUBLE,
+    n_items     INTEGER,
+    item_limit  INTEGER,
+    created_at  TIMESTAMP DEFAULT current_timestamp,
+    PRIMARY KEY (eval_key, task, metric)
+);

@@ -1,0 +1,130 @@
+"""Evaluation stage: aggregation math, the standard lm_eval CLI on a saved tiny model
+(offline), and the flow end to end."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tasks.evaluate import (EVALS_DIR, aggregate, bits_per_byte, centered_accuracy, eval_key, read_samples,
+                            resolve_tasks, sample_chance)
+from tasks.recipe import EvalSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_centered_accuracy_and_bits_per_byte_on_known_inputs():
+    assert centered_accuracy(0.25, 0.25) == 0.0
+    assert centered_accuracy(1.0, 0.25) == 1.0
+    assert centered_accuracy(0.625, 0.5) == pytest.approx(0.25)
+    assert centered_accuracy(0.1, 0.25) == pytest.approx(-0.2)
+    assert centered_accuracy(0.3, 0.0) == 0.3
+    with pytest.raises(ValueError):
+        centered_accuracy(0.5, 1.0)
+    # 2 documents: 10 bytes at 1 bit/byte and 30 bytes at 3 bits/byte -> byte-weighted 2.5
+    lls = [-10 * math.log(2), -90 * math.log(2)]
+    assert bits_per_byte(lls, [10, 30]) == pytest.approx(2.5)
+
+
+def _lm_eval_like(results: dict) -> dict:
+    return {"results": {f"winnow_{t}": {k + ",none": v for k, v in m.items()} for t, m in results.items()},
+            "n-samples": {f"winnow_{t}": {"original": 100, "effective": 10} for t in results}}
+
+
+def test_aggregate_known_results():
+    results = _lm_eval_like({
+        "hellaswag": {"acc": 0.3, "acc_norm": 0.4},       # primary acc_norm, chance .25 -> 0.2
+        "arc_easy": {"acc": 0.5, "acc_norm": 0.1},        # primary acc, chance from samples
+        "copa": {"acc": 0.75},                            # chance .5 -> 0.5
+        "lambada": {"acc": 0.1, "perplexity": 900.0},     # chance 0 -> 0.1
+        "wikitext2": {"bits_per_byte": 2.0, "byte_perplexity": 4.0, "word_perplexity": 99.0},
+        "news_heldout": {"bits_per_byte": 3.0, "byte_perplexity": 8.0, "word_perplexity": 999.0},
+    })
+    # ARC has 3-, 4- and 5-choice items: chance is the mean of 1/k over the items seen.
+    samples = {"winnow_arc_easy": [{"filtered_resps": [[-1.0, False]] * k} for k in (3, 5, 4, 4)]}
+    chance = (1 / 3 + 1 / 5 + 1 / 4 + 1 / 4) / 4
+    assert sample_chance(samples["winnow_arc_easy"]) == pytest.approx(chance)
+    scores = aggregate(results, samples)
+    table = scores.table()
+    assert table["hellaswag"]["centered_acc"] == pytest.approx(0.2)
+    assert table["arc_easy"]["chance"] == pytest.approx(chance)
+    assert table["arc_easy"]["centered_acc"] == pytest.approx((0.5 - chance) / (1 - chance))
+    assert table["copa"]["centered_acc"] == pytest.approx(0.5)
+    assert table["lambada"]["centered_acc"] == pytest.approx(0.1)
+    expected_mean = (0.2 + (0.5 - chance) / (1 - chance) + 0.5 + 0.1) / 4
+    assert scores.mean_centered_acc == pytest.approx(expected_mean)
+    assert table["mean"]["centered_acc"] == pytest.approx(expected_mean)
+    assert scores.mean_bpb == pytest.approx(2.5)
+    assert {r["n_items"] for r in scores.rows if r["task"] != "mean"} == {10}
+
+
+def test_task_selection_and_eval_keys():
+    assert resolve_tasks(["winnow_copa", "lm"]) == ["copa", "wikitext2", "wiki_leads_heldout", "news_heldout"]
+    assert len(resolve_tasks(None)) == 13
+    with pytest.raises(Exception, match="unknown eval task"):
+        resolve_tasks(["hellaswagg"])
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from tests.tiny_model import build_tiny_model
+    return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny", n_leads=300, vocab_size=1024)
+
+
+def test_eval_key_depends_on_model_and_config(tiny_model):
+    a = eval_key(tiny_model, EvalSpec(limit=8))
+    assert a == eval_key(tiny_model, EvalSpec(limit=8))
+    assert a.split("-")[0] == eval_key(tiny_model, EvalSpec(limit=9)).split("-")[0]
+    assert a != eval_key(tiny_model, EvalSpec(limit=9))
+    assert a != eval_key(tiny_model, EvalSpec(limit=8, tasks=["copa"]))
+
+
+def test_standard_lm_eval_cli_evaluates_the_saved_model_offline(tiny_model, tmp_path):
+    from tasks.external import external_dir
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "2",
+           "PYTHONPATH": str(ROOT), "WINNOW_EXTERNAL": str(external_dir())}
+    tasks = "winnow_arc_easy,winnow_copa,winnow_lambada,winnow_wiki_leads_heldout"
+    cmd = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={tiny_model}",
+           "--tasks", tasks, "--include_path", str(EVALS_DIR), "--limit", "8", "--device", "cpu",
+           "--batch_size", "8", "--output_path", str(tmp_path / "out"), "--log_samples"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [results_file] = list((tmp_path / "out").rglob("results_*.json"))
+    results = json.loads(results_file.read_text())
+    assert results["n-samples"]["winnow_arc_easy"] == {"original": 570, "effective": 8}
+    assert 0.0 <= results["results"]["winnow_copa"]["acc,none"] <= 1.0
+    bpb = results["results"]["winnow_wiki_leads_heldout"]["bits_per_byte,none"]
+    assert 1.0 < bpb < 20.0
+    # Our aggregation reads the CLI's files too, and its BPB agrees with lm-eval's.
+    samples = {}
+    for path in results_file.parent.glob("samples_*.jsonl"):
+        task = path.name.removeprefix("samples_").rsplit("_", 1)[0]
+        samples[task] = [json.loads(line) for line in path.open()]
+    pairs = [s["bits_per_byte"] for s in samples["winnow_wiki_leads_heldout"]]
+    assert bits_per_byte([float(ll) for ll, _ in pairs], [int(n) for _, n in pairs]) == pytest.approx(bpb)
+    scores = aggregate(results, samples)
+    assert scores.mean_bpb == pytest.approx(bpb)
+    assert scores.table()["arc_easy"]["chance"] < 0.3
+
+
+def test_evaluate_flow_records_scores_and_reuses_them(tiny_model, workspace, catalog):
+    from flows.evaluate import run_eval
+
+    first = run_eval(tiny_model, tasks=["copa", "news_heldout"], limit=4, device="cpu",
+                     workspace=workspace.root)
+    assert first["cached"] is False
+    out = Path(first["results_dir"])
+    assert out.parent == workspace.root / "evals" and (out / "_SUCCESS").exists()
+    assert (out / "results.json").exists() and len(read_samples(out)["winnow_copa"]) == 4
+    rows = catalog.query("eval_scores", [first["model_key"]])
+    assert rows[0]["eval_key"] == first["eval_key"] and rows[0]["item_limit"] == 4
+    results = catalog.table("eval_results").to_pylist()
+    assert {(r["task"], r["metric"]) for r in results} >= {("copa", "centered_acc"), ("news_heldout", "bits_per_byte"),
+                                                          ("mean", "centered_acc"), ("mean", "bits_per_byte")}
+    again = run_eval(tiny_model, tasks=["copa", "news_heldout"], limit=4, device="cpu", workspace=workspace.root)
+    assert again["cached"] is True and again["eval_key"] == first["eval_key"]
