@@ -9,6 +9,8 @@ Prefect markdown artifact.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import argparse
 import json
 import time
@@ -27,7 +29,8 @@ from tasks.recipe import DedupSpec
 from tasks.workspace import Workspace
 
 
-@task(name="minhash-shard", cache_key_fn=cache_key_from("key"))
+@task(name="minhash-shard", cache_key_fn=cache_key_from(
+    "key", lambda p: Path(p["job"][2]) / "sigs" / f"shard-{p['job'][1]:05d}.parquet"))
 def minhash_shard(key: str, job: tuple) -> dict:
     return shard_job(job)
 

@@ -45,7 +45,8 @@ def tokenize_part_task(part: str, tokenizer_dir: str, docs_dir: str) -> dict[str
     return tokens_mod.tokenize_part(part, tokenizer_dir, docs_dir)
 
 
-@task(name="train-model", cache_key_fn=cache_key_from("train_digest"), persist_result=True)
+@task(name="train-model", cache_key_fn=cache_key_from(
+    "train_digest", lambda p: Path(p["model_dir"]) / "train.json"), persist_result=True)
 def train_task(train_digest: str, packed_dir: str, tokenizer_dir: str, model_dir: str,
                spec_json: dict[str, Any]) -> dict[str, Any]:
     summary = train_mod.train(packed_dir, tokenizer_dir, model_dir, TrainSpec.model_validate(spec_json))
