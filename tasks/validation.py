@@ -304,7 +304,9 @@ def ingest_counts(docs_dir: str | Path) -> dict[str, int]:
 # ---------------------------------------------------------------- signals
 
 def _default_fraction_columns(schema: pa.Schema) -> list[str]:
-    return [f.name for f in schema if pa.types.is_floating(f.type) and "frac" in f.name.lower()]
+    # Top n-gram character fractions count overlapping occurrences (datatrove): may exceed 1.
+    return [f.name for f in schema if pa.types.is_floating(f.type) and "frac" in f.name.lower()
+            and not f.name.startswith("rep_top_")]
 
 
 def signals_contract(signals: pa.Table | str | Path | Sequence[str | Path], *,

@@ -212,3 +212,21 @@ def test_signals_contract_catches_out_of_range_values():
                               __import__("pyarrow").array([1.5]))
     with pytest.raises(ValueError, match="fineweb_short_lines_frac out of range"):
         check_signals(broken)
+
+
+def test_top_ngram_char_fraction_can_exceed_one_like_datatrove():
+    """Overlapping repeats: datatrove counts count x length / len(text), which exceeds 1;
+    the signals contract must accept it (a real wget page tripped it)."""
+    from datatrove.pipeline.filters.gopher_repetition_filter import find_top_duplicate, get_n_grams
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    from tasks.signals import check_signals, compute_signals
+    from tests._docs_workspace import docs_table
+
+    text = " ".join(["ha"] * 21)
+    sig = compute_signals(docs_table([text]))
+    words = load_word_tokenizer("en").word_tokenize(text)
+    expected = find_top_duplicate(get_n_grams(words, 4)) / len(text)
+    assert sig.column("rep_top_4_gram_char_frac").to_pylist()[0] == pytest.approx(expected)
+    assert expected > 1
+    check_signals(sig)
