@@ -22,8 +22,9 @@ from tasks.recipe import EvalSpec
 from tasks.workspace import Workspace
 
 
+# log_prints off: a library prints bytecode listings while lm-eval loads datasets.
 @task(name="lm-eval", cache_key_fn=cache_key_from(
-    "key", lambda p: Path(p["workspace"]) / "evals" / p["key"] / "_SUCCESS"), persist_result=False)
+    "key", lambda p: Path(p["workspace"]) / "evals" / p["key"] / "_SUCCESS"), persist_result=False, log_prints=False)
 def evaluate_task(model_dir: str, spec: dict[str, Any], workspace: str, device: str, key: str) -> dict[str, Any]:
     # The stage checks its own _SUCCESS marker, so a deleted folder is recomputed.
     return evaluate_model(model_dir, EvalSpec.model_validate(spec), Workspace.from_env(workspace), device)

@@ -120,12 +120,14 @@ STEPS: dict[str, StepImpl | None] = {
     "language": StepImpl(language_step, lambda r: True),
     "filters": StepImpl(filters_step, lambda r: True),
     "dedup": None,
+    "decontaminate": None,  # no 13-gram shared with an eval item (tasks/decontaminate.py)
     "selection": None,   # selection, then the mixture resolved to the token budget
     "budget": StepImpl(budget_step, lambda r: r.token_budget is not None and not mixture_active(r)),
 }
 
 _WANTED: dict[str, Callable[[Recipe], bool]] = {
     "dedup": lambda r: any([r.dedup.exact, r.dedup.url, r.dedup.minhash, r.dedup.lines]),
+    "decontaminate": lambda r: r.decontamination.enabled,
     "selection": lambda r: r.selection.method != "none" or mixture_active(r),
 }
 

@@ -74,5 +74,35 @@ def dedup_step(ctx: CurateContext, ids: str) -> str:
     return out
 
 
+def eval_index(workspace, spec):
+    """The n-gram index of every eval item (built once per eval suite, cached)."""
+    from tasks.decontaminate import cached_index, default_eval_items
+
+    return cached_index(workspace, default_eval_items(), spec.n, spec.min_item_words)
+
+
+def decontaminate_step(ctx: CurateContext, ids: str) -> str:
+    """Remove (or mask) documents sharing an n-gram with any eval item, counted per task."""
+    from tasks.decontaminate import decontaminate
+
+    spec = ctx.recipe.decontamination
+    table = ctx.con.sql(load_sql("curate/dedup_input").format(ids=ids)).to_arrow_table()
+    clean, report = decontaminate(table, eval_index(ctx.workspace, spec), spec)
+    if spec.mode == "mask":
+        clean = clean.rename_columns(["text_rewritten" if c == "text" else c for c in clean.column_names])
+    else:
+        clean = clean.drop_columns(["text"])
+    out = ctx.new_table("decontaminate")
+    ctx.con.register("_clean", clean)
+    rewritten = "text_rewritten" if spec.mode == "mask" else "NULL::VARCHAR"
+    ctx.con.execute(load_sql("curate/decontaminated").format(out=out, ids=ids, rewritten=rewritten))
+    ctx.con.unregister("_clean")
+    ctx.counts["decontaminate"] = {"documents_in": table.num_rows, "documents_out": ctx.size(out),
+                                   "contaminated": report.docs_contaminated, "removed": report.docs_removed,
+                                   "masked": report.docs_masked, "by_task": report.by_task}
+    return out
+
+
 register_step("dedup", dedup_step)
+register_step("decontaminate", decontaminate_step)
 register_step("selection", selection_step)

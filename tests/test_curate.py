@@ -60,7 +60,7 @@ def test_heuristic_recipe_dataset(crawl_ws):
 def test_no_filter_keeps_everything_and_budget_cuts(crawl_ws):
     recipe = Recipe(name="all", sources=["crawl", "de"])
     stats = C.curate(recipe, crawl_ws)
-    assert stats["documents"] == 302 and stats["steps"] == ["language", "filters"]
+    assert stats["documents"] == 302 and stats["steps"] == ["language", "filters", "decontaminate"]
     budget = Recipe(name="cut", sources=["crawl"], token_budget=20_000)
     cut = C.curate(budget, crawl_ws)
     assert 0 < cut["documents"] < 300

@@ -37,7 +37,7 @@ def test_dedup_then_random_selection_within_budget(dup_ws):
     deduped = Recipe(name="d", sources=["crawl"], dedup={"exact": True, "minhash": True},
                      selection={"method": "random", "seed": 3, "tokens": 40_000}, token_budget=40_000)
     stats, data = _dataset(dup_ws, deduped)
-    assert stats["steps"] == ["language", "filters", "dedup", "selection", "budget"]
+    assert stats["steps"] == ["language", "filters", "dedup", "decontaminate", "selection", "budget"]
     removed = stats["removals"]["dedup"]["removed"]
     assert removed["exact"] >= 10                        # every planted copy goes
     texts = data.column("text").to_pylist()
@@ -56,3 +56,21 @@ def test_line_dedup_rewrites_text_and_mixture_upsamples(dup_ws):
     assert "selection" in stats["steps"] and "budget" not in stats["steps"]
     assert "lines_removed_frac" in data.column_names
     assert max(data.column("repeat").to_pylist()) >= 2   # the budget exceeds the pool: repeats
+
+
+def test_decontamination_step_removes_a_planted_benchmark_item(workspace, cc_docs_table):
+    from tasks.decontaminate import default_eval_items
+
+    items = default_eval_items()
+    hellaswag = next(t for t in items.filter(pa.compute.equal(items.column("task"), "hellaswag"))
+                     .column("text").to_pylist() if len(t.split()) > 30)
+    rows = cc_docs_table.slice(0, 40).to_pylist()
+    rows[5]["text"] = rows[5]["text"] + "\n" + hellaswag
+    write_docs(workspace, "crawl", pa.Table.from_pylist(rows, schema=cc_docs_table.schema))
+    build_signals(workspace, resolve_docs(workspace, "crawl"))
+    stats, data = _dataset(workspace, Recipe(name="clean", sources=["crawl"]))
+    assert stats["removals"]["decontaminate"]["removed"] == 1
+    assert rows[5]["doc_id"] not in data.column("doc_id").to_pylist()
+    masked, data_m = _dataset(workspace, Recipe(name="mask", sources=["crawl"], decontamination={"mode": "mask"}))
+    text = dict(zip(data_m.column("doc_id").to_pylist(), data_m.column("text").to_pylist()))[rows[5]["doc_id"]]
+    assert len(text) < len(rows[5]["text"]) and masked["removals"]["decontaminate"]["masked"] == 1
