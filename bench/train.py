@@ -210,6 +210,9 @@ def main() -> int:
         print(f"{preset:<7} {r['winnow']['params']:>9,} {r['plain_hf']['tokens_per_s']:>22,.0f} "
               f"{r['winnow']['tokens_per_s']:>20,.0f} {r['speedup']:>26.2f}x {r['plain_hf']['peak_mb']:>11.0f} "
               f"{r['winnow']['peak_mb']:>15.0f}")
+        if r["winnow"].get("mfu"):
+            print(f"        winnow on {report['device']}: MFU {r['winnow']['mfu']:.1%}, "
+                  f"{r['winnow']['achieved_tflops']:.1f} TFLOP/s")
     out = ROOT / "bench" / "out" / "train.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
