@@ -29,7 +29,7 @@ from tasks.hashing import short
 from tasks.model import get_preset
 from tasks.recipe import Recipe, TrainSpec, load_recipe
 from tasks.tokenizer import build_tokenizer, tokenizer_hash_of
-from tasks.workspace import SUCCESS, Workspace
+from tasks.workspace import Workspace
 
 
 # ---------------------------------------------------------------- tasks (thin wrappers)
