@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from flows import _runtime
-from prefect import flow, get_run_logger, tags
+from prefect import flow, get_run_logger, tags, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 
 from flows.curate import run_curate
 from flows.evaluate import evaluate_flow
@@ -28,6 +29,10 @@ from flows.report import report_flow
 from flows.signals import run_signals
 from flows.train import run_train
 from tasks import ablation as metrics
+from tasks import curate_steps
+from tasks import validation as V
+from tasks.docsref import resolve_docs
+from tasks.tokens import pack_dir
 from tasks.catalog import Catalog
 from tasks.recipe import Recipe
 from tasks.suite import REPO, Suite, load_suite, suite_from_recipe
@@ -44,7 +49,9 @@ def arm_flow(recipe: Recipe, suite: str = "adhoc", seed: int = 0, workspace: str
     ws = Workspace.from_env(workspace)
     recipe = recipe.model_copy(update={"train": recipe.train.model_copy(update={"seed": seed})})
     stats = run_curate(recipe, ws.root, dask_address)
+    validate_dataset(ws, recipe, stats["data_hash"][:16])
     trained = run_train(ws, stats["data_hash"][:16], recipe.train)
+    validate_tokens(ws, trained, recipe)
     evaluated = evaluate_flow(trained["model_dir"], tasks=recipe.eval.tasks, limit=recipe.eval.limit,
                               full=bool(recipe.eval.options.get("full", False)), workspace=str(ws.root))
     scores = json.loads((Path(evaluated["results_dir"]) / "scores.json").read_text())["rows"]
@@ -54,6 +61,41 @@ def arm_flow(recipe: Recipe, suite: str = "adhoc", seed: int = 0, workspace: str
                 dataset_key=stats["data_hash"][:16], model_key=Path(trained["model_dir"]).name,
                 eval_key=evaluated["eval_key"], curve_path=str(Path(trained["model_dir"]) / "curves.parquet"))
     return numbers
+
+
+@task(name="validate-documents", cache_policy=NO_CACHE)
+def validate_documents(ws: Workspace, name: str) -> dict[str, Any]:
+    """The documents contract on an ingested source, with its record accounting."""
+    ref = resolve_docs(ws, name)
+    contract = V.documents_contract(list(ref.shards), counts=V.ingest_counts(ref.dir))
+    return V.validate(contract, key=f"documents-{ref.source_key}", workspace=ws,
+                      catalog=Catalog(ws.catalog_path)).as_dict()
+
+
+@task(name="validate-dataset", cache_policy=NO_CACHE)
+def validate_dataset(ws: Workspace, recipe: Recipe, dataset_key: str) -> dict[str, Any]:
+    """The dataset contract: unique ids from their sources, budget, languages, mixture,
+    duplicate rate, decontaminated. A failed expectation fails the arm (unless the
+    recipe's `validation:` marks it warn)."""
+    parts = sorted(ws.stage_dir("datasets", dataset_key).glob("part-*.parquet"))
+    source_docs = {name: list(resolve_docs(ws, name).shards) for name in recipe.sources}
+    contract = V.dataset_contract_for_recipe(parts, recipe, source_docs=source_docs,
+                                             eval_index=curate_steps.eval_index(ws, recipe.decontamination))
+    return V.validate(contract, key=f"dataset-{dataset_key}", workspace=ws, severities=recipe.validation,
+                      catalog=Catalog(ws.catalog_path)).as_dict()
+
+
+@task(name="validate-tokens", cache_policy=NO_CACHE)
+def validate_tokens(ws: Workspace, trained: dict[str, Any], recipe: Recipe) -> dict[str, Any]:
+    """The token-shard contract: ids within the vocabulary, EOS-separated documents, and
+    the token total the tokenizer recorded."""
+    packed = pack_dir(ws.stage_dir("tokens", trained["tokens_key"]), trained["seq_len"], recipe.train.seed)
+    meta = json.loads((packed / "meta.json").read_text())
+    contract = V.token_shards_contract(sorted(packed.glob("*.bin")), vocab_size=meta["vocab_size"],
+                                       eos_id=meta["eos_id"], dtype=meta["dtype"], seq_len=meta["seq_len"],
+                                       expected_tokens=meta["n_sequences"] * meta["seq_len"])
+    return V.validate(contract, key=f"tokens-{trained['tokens_key']}", workspace=ws,
+                      severities=recipe.validation, catalog=Catalog(ws.catalog_path)).as_dict()
 
 
 def _record_arm(ws: Workspace, suite: str, recipe: Recipe, seed: int, status: str, error: str | None,
@@ -86,6 +128,7 @@ def ablation_flow(suite: str = str(DEFAULT_SUITE.relative_to(REPO)), arms: list[
     needed = sorted({s for arm in spec.arms for s in arm.sources})
     for name in needed:  # compute once per source: documents, then quality signals
         run_ingest(spec.source_uris(name), name=name, workspace=ws.root, dask_address=dask_address)
+        validate_documents(ws, name)
         run_signals(name, ws.root, dask_address)
     failed = []
     for arm in spec.resolved_arms():
