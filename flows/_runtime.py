@@ -46,6 +46,22 @@ def prefect_api() -> Iterator[str | None]:
         server.stop()
 
 
+@contextmanager
+def dask_cluster(address: str | None = None, n_workers: int | None = None) -> Iterator[str]:
+    """The scheduler address every stage of one job sends its work to: `address` when the
+    user has a cluster, else one local cluster for the whole job (not one per stage:
+    each start costs seconds and re-imports the libraries in every worker)."""
+    if address:
+        yield address
+        return
+    from distributed import LocalCluster
+
+    n = n_workers or max(1, min(os.cpu_count() or 1, 8))
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                      memory_limit=None) as cluster:
+        yield cluster.scheduler_address
+
+
 def dask_task_runner(address: str | None = None, n_workers: int | None = None):
     """A DaskTaskRunner on an existing cluster (`address`) or a local one, one thread
     per worker process (the work is CPU-bound Python: threads would share the GIL)."""

@@ -183,10 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     suites = args.suites or [str(DEFAULT_SUITE)]
     for suite in suites:
         _load(suite)  # validate every suite and recipe before any work runs
-    with _runtime.prefect_api():
+    with _runtime.prefect_api(), _runtime.dask_cluster(args.dask_address) as address:
         for suite in suites:
-            print(ablation_flow(suite, preset=args.preset, workspace=args.workspace,
-                                dask_address=args.dask_address))
+            print(ablation_flow(suite, preset=args.preset, workspace=args.workspace, dask_address=address))
     return 0
 
 

@@ -1,0 +1,151 @@
+"""The product's face, end to end on a small real suite, against one local Prefect server:
+
+- `python -m flows.ablation SUITE` runs every arm as a subflow; a failing arm is recorded
+  and its siblings finish; the leaderboard is printed;
+- a second run of the same suite is served from the workspace (every stage cached);
+- the Prefect UI (headless Chromium driven by Playwright) shows the ablation deployment,
+  the finished run and its leaderboard artifact.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tasks.catalog import Catalog
+from tasks.reference import wiki_leads
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    """`prefect server start` on a free port with its own database; yields the API URL."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_SERVER_API_PORT": str(port), "PREFECT_API_URL": ""}
+    log = open(home / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(1)
+    else:
+        proc.kill()
+        raise RuntimeError("prefect server did not start: " + (home / "server.log").read_text()[-2000:])
+    yield {"api": url, "ui": f"http://127.0.0.1:{port}", "home": str(home)}
+    proc.terminate()
+    proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def small_suite(tmp_path_factory):
+    """Two real wget WARCs plus 300 Wikipedia leads; three arms, one of which must fail."""
+    folder = tmp_path_factory.mktemp("suite")
+    wiki = folder / "wiki.jsonl.gz"
+    leads = wiki_leads("train").slice(0, 300).to_pylist()
+    with gzip.open(wiki, "wt") as f:
+        for r in leads:
+            f.write(json.dumps({"id": r["title"], "text": r["text"]}) + "\n")
+    suite = folder / "small.yaml"
+    suite.write_text(f"""
+name: small
+preset: nano
+token_budget: 30000
+train_tokens: 40000
+eval: {{tasks: [wiki_leads_heldout, copa], limit: 4}}
+sources:
+  crawl: ["${{SHARED_DATA}}/crawl/wget-sample-000*.warc.gz"]
+  wiki: ["{wiki}"]
+arms:
+  - {{name: plain, sources: [crawl, wiki]}}
+  - {{name: random, sources: [crawl, wiki], language: {{allowed: [en]}}, selection: {{method: random, seed: 1}}}}
+  - {{name: broken, sources: [crawl, wiki], mixture: {{weights: {{no_such_source: 1.0}}}}}}
+""")
+    return suite
+
+
+@pytest.fixture(scope="module")
+def ablation_runs(prefect_server, small_suite, tmp_path_factory):
+    ws = tmp_path_factory.mktemp("ws")
+    env = {**os.environ, "PREFECT_API_URL": prefect_server["api"], "PREFECT_HOME": prefect_server["home"],
+           "WINNOW_HOME": str(ws), "PYTHONPATH": str(ROOT)}
+    runs = []
+    for _ in range(2):
+        t0 = time.time()
+        done = subprocess.run([sys.executable, "-m", "flows.ablation", str(small_suite), "--workspace", str(ws)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+        runs.append((done, time.time() - t0))
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    register = subprocess.run([sys.executable, "-m", "deployments.serve", "--register-only"], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=300)
+    assert register.returncode == 0, register.stderr[-3000:]
+    return ws, runs
+
+
+def test_failed_arm_does_not_stop_siblings(ablation_runs):
+    ws, runs = ablation_runs
+    first = runs[0][0].stdout
+    assert "| plain |" in first and "| random |" in first and "Failed arms: broken" in first
+    status = {r["arm"]: r["status"] for r in Catalog(ws / "catalog.duckdb").table("arm_runs").to_pylist()}
+    assert status == {"plain": "completed", "random": "completed", "broken": "failed"}
+    error = {r["arm"]: r["error"] for r in Catalog(ws / "catalog.duckdb").table("arm_runs").to_pylist()}
+    assert "no_such_source" in error["broken"]
+
+
+def test_rerun_is_served_from_cache(ablation_runs):
+    ws, runs = ablation_runs
+    (first, t1), (second, t2) = runs
+    cat = Catalog(ws / "catalog.duckdb")
+    train = cat.table("train_runs").to_pylist()
+    assert len(train) == 2 and all(r["cached"] for r in train)  # one row per model, replaced: nothing retrained
+    models = list((ws / "models").iterdir())
+    assert len([m for m in models if (m / "_SUCCESS").exists()]) == 2
+    assert t2 < t1 * 0.7, (t1, t2)
+    board = lambda out: [l for l in out.splitlines() if l.startswith("| ")]
+    assert board(first.stdout) == board(second.stdout)    # same numbers from the cache
+
+
+def test_prefect_ui_shows_deployment_run_and_artifact(prefect_server, ablation_runs):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("Debian's chromium is missing: `make browser` installs it")
+    from playwright.sync_api import sync_playwright
+
+    ui = prefect_server["ui"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        page = browser.new_page()
+        page.goto(f"{ui}/deployments", wait_until="networkidle")
+        page.get_by_text("ablation", exact=False).first.wait_for(timeout=60_000)
+        page.goto(f"{ui}/runs", wait_until="networkidle")
+        page.get_by_text("plain-seed0").first.wait_for(timeout=60_000)
+        page.goto(f"{ui}/artifacts", wait_until="networkidle")
+        page.get_by_text("leaderboard-small").first.wait_for(timeout=60_000)
+        page.get_by_text("leaderboard-small").first.click()
+        page.get_by_text("Leaderboard: small").first.wait_for(timeout=60_000)
+        browser.close()
