@@ -362,3 +362,33 @@ def test_killed_run_redoes_only_unfinished_shards(tmp_path, workspace):
     ref = resolve_docs(workspace, "crawl")
     assert ref.docs_hash == info["docs_hash"] and len(ref.shards) == 3
     assert info["counts"]["balanced"] and info["counts"]["docs_written"] == 22 + 15 + 1
+
+
+def test_full_disk_mid_shard_loses_nothing_and_rerun_finishes(tmp_path, workspace, monkeypatch):
+    """ENOSPC while writing shard 1: shard 0 stays published, shard 1 leaves no file that
+    looks finished (no output, no marker), and a rerun with space writes only shard 1."""
+    import errno
+
+    import tasks.ingest as ingest_mod
+
+    files = resolve_sources([str(WGET0), str(WGET1)])
+    out = workspace.stage_dir("docs", "disk")
+    ingest_shard(files[0], out, 0, None, "crawl")
+    real_replace = ingest_mod.os.replace
+
+    def full_disk(src, dst, *a, **kw):
+        if "shard-00001" in str(dst):
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real_replace(src, dst, *a, **kw)
+
+    monkeypatch.setattr(ingest_mod.os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        ingest_shard(files[1], out, 1, None, "crawl")
+    monkeypatch.setattr(ingest_mod.os, "replace", real_replace)
+    assert (out / "shard-00000.parquet").exists() and shard_done(out, 0, files[0].identity)
+    assert not (out / "shard-00001.parquet").exists() and not (out / "_shards" / "shard-00001.json").exists()
+    assert not list(out.glob(".shard-00001*"))               # the half-written temp file is cleaned up
+    again = [ingest_shard(f, out, i, None, "crawl") for i, f in enumerate(files)]
+    assert [c["cached"] for c in again] == [True, False]
+    c = again[1]
+    assert c["docs_written"] == 15 and c["records_read"] == c["docs_written"] + c["records_quarantined"] + c.get("metadata_written", 0)
