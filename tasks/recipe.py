@@ -374,17 +374,23 @@ class RecipeError(ValueError):
     """A recipe that cannot run; the message names the file and the field."""
 
 
-def load_recipe(path: str | Path) -> Recipe:
+def load_yaml_model(path: str | Path, model: type[BaseModel], kind: str) -> Any:
+    """Read a YAML mapping into `model` (name defaults to the file stem); any problem is a
+    RecipeError naming the file and the field."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise RecipeError(f"{path}: cannot read recipe: {exc}") from exc
+        raise RecipeError(f"{path}: cannot read {kind}: {exc}") from exc
     if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe is a YAML mapping, got {type(data).__name__}")
+        raise RecipeError(f"{path}: a {kind} is a YAML mapping, got {type(data).__name__}")
     data.setdefault("name", path.stem)
     try:
-        return Recipe.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         errors = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise RecipeError(f"{path}: invalid recipe: {errors}") from exc
+        raise RecipeError(f"{path}: invalid {kind}: {errors}") from exc
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    return load_yaml_model(path, Recipe, "recipe")

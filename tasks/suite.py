@@ -12,11 +12,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from tasks.external import external_dir
-from tasks.recipe import EvalSpec, Recipe, RecipeError, Strict, load_recipe
+from tasks.recipe import EvalSpec, Recipe, Strict, load_recipe, load_yaml_model
 
 REPO = Path(__file__).resolve().parent.parent
 _VAR = re.compile(r"\$\{([A-Z_]+)\}")
@@ -88,19 +87,7 @@ class Suite(Strict):
 
 
 def load_suite(path: str | Path) -> Suite:
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise RecipeError(f"{path}: cannot read suite: {exc}") from exc
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a suite is a YAML mapping")
-    data.setdefault("name", path.stem)
-    try:
-        return Suite.model_validate(data)
-    except ValidationError as exc:
-        errors = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise RecipeError(f"{path}: invalid suite: {errors}") from exc
+    return load_yaml_model(path, Suite, "suite")
 
 
 def suite_from_recipe(recipe_path: str | Path, sources: dict[str, list[str]]) -> Suite:
