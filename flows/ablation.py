@@ -65,11 +65,14 @@ def arm_flow(recipe: Recipe, suite: str = "adhoc", seed: int = 0, workspace: str
 
 @task(name="validate-documents", cache_policy=NO_CACHE)
 def validate_documents(ws: Workspace, name: str) -> dict[str, Any]:
-    """The documents contract on an ingested source, with its record accounting."""
+    """The documents contract on an ingested source, with its record accounting.
+
+    Unparseable URLs only warn: real crawl has pages whose URL is a placeholder (43 in the
+    shared WARC) with sound text; they are counted in the validation results."""
     ref = resolve_docs(ws, name)
     contract = V.documents_contract(list(ref.shards), counts=V.ingest_counts(ref.dir))
     return V.validate(contract, key=f"documents-{ref.source_key}", workspace=ws,
-                      catalog=Catalog(ws.catalog_path)).as_dict()
+                      severities={"documents.url_parseable": "warn"}, catalog=Catalog(ws.catalog_path)).as_dict()
 
 
 @task(name="validate-dataset", cache_policy=NO_CACHE)

@@ -66,7 +66,7 @@ EXPECTATIONS: dict[str, str] = {
     "documents.n_chars_matches_text": "n_chars equals the length of text",
     "documents.bytes_within_cap": "n_bytes within [0, max_bytes]",
     "documents.url_parseable": "url (where present) is scheme://host...",
-    "documents.accounting_balanced": "records read = documents written + records quarantined",
+    "documents.accounting_balanced": "records read = documents written + WAT metadata rows + records quarantined",
     "documents.docs_written_match_rows": "documents written (recorded) = rows found",
     "signals.columns_present": "every expected signal column exists",
     "signals.doc_id_unique": "one signals row per doc_id",
@@ -281,9 +281,11 @@ def documents_contract(docs: pa.Table | str | Path | Sequence[str | Path], *,
         read = int(counts.get("records_read", 0))
         written = int(counts.get("docs_written", 0))
         quarantined = int(counts.get("records_quarantined", 0))
+        metadata = int(counts.get("metadata_written", 0))   # WAT records: neither documents nor quarantine
         frames["facts"] = pd.DataFrame([{
             "records_read": read, "docs_written": written, "records_quarantined": quarantined,
-            "records_unaccounted": read - written - quarantined, "rows_found": n_rows,
+            "metadata_written": metadata,
+            "records_unaccounted": read - written - metadata - quarantined, "rows_found": n_rows,
             "docs_written_minus_rows": written - n_rows}])
         checks += [
             Check("documents.accounting_balanced", "facts",
@@ -298,7 +300,8 @@ def ingest_counts(docs_dir: str | Path) -> dict[str, int]:
     """The record accounting of an ingest from its `_SUCCESS` marker (`counts` or top level)."""
     info = json.loads((Path(docs_dir) / "_SUCCESS").read_text())
     counts = info.get("counts", info)
-    return {k: int(counts[k]) for k in ("records_read", "docs_written", "records_quarantined") if k in counts}
+    keys = ("records_read", "docs_written", "records_quarantined", "metadata_written")
+    return {k: int(counts[k]) for k in keys if k in counts}
 
 
 # ---------------------------------------------------------------- signals
