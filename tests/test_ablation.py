@@ -37,7 +37,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory):
     """`prefect server start` on a free port with its own database; yields the API URL."""
-    home = tmp_path_factory.mktemp("prefect-home")
+    home = Path(os.environ.get("WINNOW_UI_TEST_HOME") or tmp_path_factory.mktemp("prefect-home"))
+    home.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_SERVER_API_PORT": str(port), "PREFECT_API_URL": ""}
@@ -146,6 +147,17 @@ def test_prefect_ui_shows_deployment_run_and_artifact(prefect_server, ablation_r
         page.get_by_text("plain-seed0").first.wait_for(timeout=60_000)
         page.goto(f"{ui}/artifacts", wait_until="networkidle")
         page.get_by_text("leaderboard-small").first.wait_for(timeout=60_000)
-        page.get_by_text("leaderboard-small").first.click()
-        page.get_by_text("Leaderboard: small").first.wait_for(timeout=60_000)
+        # The artifact itself: its markdown rendered (the table and the ranking note).
+        artifact_id = _latest_artifact_id(prefect_server["api"], "leaderboard-small")
+        page.goto(f"{ui}/artifacts/artifact/{artifact_id}", wait_until="networkidle")
+        try:
+            page.get_by_text("Ranked by bpb_mean").first.wait_for(timeout=60_000)
+        finally:
+            page.screenshot(path=str(Path(prefect_server["home"]) / "artifact.png"), full_page=True)
         browser.close()
+
+
+def _latest_artifact_id(api: str, key: str) -> str:
+    body = json.dumps({"artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 1}).encode()
+    req = urllib.request.Request(f"{api}/artifacts/filter", data=body, headers={"Content-Type": "application/json"})
+    return json.loads(urllib.request.urlopen(req, timeout=30).read())[0]["id"]
