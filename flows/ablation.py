@@ -181,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workspace:
         os.environ["WINNOW_HOME"] = str(Path(args.workspace).resolve())
-    if args.force:
-        os.environ["WINNOW_FORCE"] = ",".join(args.force)
+    for stage in args.force:
+        print(f"--force {stage}: removed {Workspace.from_env(args.workspace).force(stage)} cached output(s)")
     suites = args.suites or [str(DEFAULT_SUITE)]
     for suite in suites:
         _load(suite)  # validate every suite and recipe before any work runs

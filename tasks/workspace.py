@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,30 +43,32 @@ class Workspace:
         return self.root / stage / key
 
     def is_done(self, stage: str, key: str) -> bool:
-        """Finished earlier, unless `--force STAGE` asked to recompute it in this run."""
-        if stage in forced_stages() and (stage, key) not in _REDONE:
-            return False
         return (self.stage_dir(stage, key) / SUCCESS).exists()
 
     def mark_done(self, stage: str, key: str, info: dict[str, Any] | None = None) -> Path:
         path = self.stage_dir(stage, key)
         path.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path / SUCCESS, info or {})
-        if stage in forced_stages():
-            _REDONE.add((stage, key))
         return path
+
+    def force(self, stage: str) -> int:
+        """`--force STAGE`: drop every output of the stage so that it is recomputed (its
+        shard markers and Prefect cache keys go with it). Outputs are deterministic, so
+        later stages keyed by their content hashes stay valid. Returns folders removed."""
+        root = self.root / stage
+        if stage not in STAGES:
+            raise ValueError(f"unknown workspace stage {stage!r}; known: {', '.join(STAGES)}")
+        if not root.exists():
+            return 0
+        n = sum(1 for _ in root.iterdir())
+        trash = self.root / ".trash" / f"{stage}-{os.getpid()}"
+        trash.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(root, trash)          # one atomic step: no half-deleted stage is ever seen
+        shutil.rmtree(trash, ignore_errors=True)
+        return n
 
     def read_done(self, stage: str, key: str) -> dict[str, Any]:
         return json.loads((self.stage_dir(stage, key) / SUCCESS).read_text())
-
-
-# `--force STAGE` (flows/ablation.py) sets WINNOW_FORCE=stage,stage: each forced stage is
-# recomputed once per key in this process, then served from its fresh output.
-_REDONE: set[tuple[str, str]] = set()
-
-
-def forced_stages() -> set[str]:
-    return {s.strip() for s in os.environ.get("WINNOW_FORCE", "").split(",") if s.strip()}
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

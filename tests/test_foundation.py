@@ -71,11 +71,10 @@ def test_recipe_validation(tmp_path):
         load_recipe(bad)
 
 
-def test_force_recomputes_a_stage_once(workspace, monkeypatch):
+def test_force_drops_a_stage_only(workspace):
     workspace.mark_done("models", "k1")
-    monkeypatch.setenv("WINNOW_FORCE", "models")
-    assert not workspace.is_done("models", "k1")      # forced: run it again
-    workspace.mark_done("models", "k1")
-    assert workspace.is_done("models", "k1")          # ...once
     workspace.mark_done("datasets", "d1")
+    assert workspace.force("models") == 1
+    assert not workspace.is_done("models", "k1")      # forced: it runs again
     assert workspace.is_done("datasets", "d1")        # other stages untouched
+    assert workspace.force("models") == 0 and not (workspace.root / ".trash" / "models").exists()
