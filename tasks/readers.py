@@ -252,6 +252,19 @@ def _target_uri(value: str | None) -> str | None:
     return value[1:-1] if value.startswith("<") and value.endswith(">") else value
 
 
+
+def _read_capped(rec, pos: int, rid: str, url: str, what: str, options) -> "bytes | Bad":
+    """A record's body, or why not: over the size cap (not read at all), or shorter than
+    its declared Content-Length (a truncated file)."""
+    declared = rec.content_length
+    if declared > options.max_payload_bytes:
+        return Bad(pos, "oversized_payload",
+                   f"{what} of {declared:,} bytes exceeds the {options.max_payload_bytes:,}-byte cap", rid, url)
+    body = rec.reader.read()
+    if len(body) < declared:
+        return Bad(pos, "truncated_record", f"{what} has {len(body):,} of {declared:,} declared bytes", rid, url)
+    return body
+
 def _warc_record(rec, pos: int, options: ReadOptions, fastwarc) -> Record:
     rtype = rec.record_type
     WT = fastwarc.WarcRecordType
@@ -264,13 +277,9 @@ def _warc_record(rec, pos: int, options: ReadOptions, fastwarc) -> Record:
             rec.parse_http(auto_decode="none")
         except OSError as e:
             return Bad(pos, "bad_http", f"unparseable HTTP headers: {e}", rid, url)
-        declared = rec.content_length
-        if declared > options.max_payload_bytes:
-            return Bad(pos, "oversized_payload",
-                       f"payload of {declared:,} bytes exceeds the {options.max_payload_bytes:,}-byte cap", rid, url)
-        body = rec.reader.read()
-        if len(body) < declared:
-            return Bad(pos, "truncated_record", f"payload has {len(body):,} of {declared:,} declared bytes", rid, url)
+        body = _read_capped(rec, pos, rid, url, "payload", options)
+        if isinstance(body, Bad):
+            return body
         h = rec.http_headers
         try:
             if (h.get("Transfer-Encoding") or "").lower() == "chunked":
@@ -285,13 +294,9 @@ def _warc_record(rec, pos: int, options: ReadOptions, fastwarc) -> Record:
         return Content("warc", pos, rid, url, rec.record_date, rec.http_content_type, rec.http_charset,
                        h.status_code, payload=body)
     if rtype == WT.conversion:
-        declared = rec.content_length
-        if declared > options.max_payload_bytes:
-            return Bad(pos, "oversized_payload",
-                       f"text of {declared:,} bytes exceeds the {options.max_payload_bytes:,}-byte cap", rid, url)
-        body = rec.reader.read()
-        if len(body) < declared:
-            return Bad(pos, "truncated_record", f"record has {len(body):,} of {declared:,} declared bytes", rid, url)
+        body = _read_capped(rec, pos, rid, url, "text", options)
+        if isinstance(body, Bad):
+            return body
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as e:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from tasks.decontaminate import DecontaminationSpec
 from tasks.hashing import hash_json
@@ -131,25 +132,12 @@ class DedupSpec(Strict):
     quality_column: str | None = Field(None, description="score column for the `quality` keep policy")
     options: dict[str, Any] = Field(default_factory=dict, description="per-step options (legacy form)")
 
-    @field_validator("exact", mode="before")
+    @field_validator("exact", "url", "minhash", "lines", mode="before")
     @classmethod
-    def _exact(cls, v: Any) -> Any:
-        return _mode_spec(v, ExactDedupSpec)
-
-    @field_validator("url", mode="before")
-    @classmethod
-    def _url(cls, v: Any) -> Any:
-        return _mode_spec(v, UrlDedupSpec)
-
-    @field_validator("minhash", mode="before")
-    @classmethod
-    def _minhash(cls, v: Any) -> Any:
-        return _mode_spec(v, MinhashDedupSpec)
-
-    @field_validator("lines", mode="before")
-    @classmethod
-    def _lines(cls, v: Any) -> Any:
-        return _mode_spec(v, LinesDedupSpec)
+    def _mode(cls, v: Any, info: ValidationInfo) -> Any:
+        models = {"exact": ExactDedupSpec, "url": UrlDedupSpec, "minhash": MinhashDedupSpec,
+                  "lines": LinesDedupSpec}
+        return _mode_spec(v, models[info.field_name])
 
     @model_validator(mode="after")
     def _legacy_options_and_policy(self) -> "DedupSpec":
