@@ -1,0 +1,43 @@
+"""Suites and recipes: every shipped recipe runs as an arm of the default suite's pool."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tasks import curate as C
+from tasks.recipe import RecipeError
+from tasks.suite import load_suite, suite_from_recipe
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ROOT / "recipes" / "suites" / "default.yaml"
+
+
+def test_default_suite_shares_budget_model_and_sources():
+    suite = load_suite(DEFAULT)
+    arms = suite.resolved_arms()
+    assert {a.name for a in arms} >= {"no_filter", "heuristic", "heuristic_dedup", "heuristic_dedup_fasttext",
+                                      "dsir", "random"}
+    assert len({(a.token_budget, a.train.preset, a.train.tokens) for a in arms}) == 1
+    for arm in arms:
+        C.validate(arm)                                   # every step the arm asks for is installed
+        if arm.selection.method in ("fasttext", "dsir", "random"):
+            assert arm.selection.tokens == suite.token_budget   # scored selections fill the budget by score
+    assert all(Path(u).exists() for u in suite.source_uris("docs") + suite.source_uris("wiki"))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "recipes").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_recipe_is_a_valid_one_arm_suite(path):
+    suite = suite_from_recipe(path, load_suite(DEFAULT).sources)
+    C.validate(suite.arms[0])
+
+
+def test_suite_errors_name_the_problem(tmp_path):
+    bad = tmp_path / "s.yaml"
+    bad.write_text("sources: {crawl: [x]}\narms: [{name: a, sources: [nope]}]\n")
+    with pytest.raises(RecipeError, match="s.yaml.*nope"):
+        load_suite(bad)
+    dup = tmp_path / "d.yaml"
+    dup.write_text("sources: {crawl: [x]}\narms: [{name: a, sources: [crawl]}, {name: a, sources: [crawl]}]\n")
+    with pytest.raises(RecipeError, match="unique"):
+        load_suite(dup)
