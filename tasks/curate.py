@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import duckdb
+import pyarrow as pa
 
 from tasks.docsref import DocsRef, resolve_docs
 from tasks.filters import FilterCounts, Rule, combined_predicate, filter_counts, resolve_rules
@@ -109,8 +110,18 @@ def budget_step(ctx: CurateContext, ids: str) -> str:
         return ids
     before = ctx.size(ids)
     out = ctx.new_table("budget")
-    ctx.con.execute(load_sql("curate/budget_cut").format(out=out, ids=ids, budget=int(budget),
-                                                         chars_per_token=CHARS_PER_TOKEN))
+    order = ctx.con.execute(load_sql("curate/budget_order").format(
+        ids=ids, chars_per_token=CHARS_PER_TOKEN)).to_arrow_table()
+    # Greedy fill in a fixed pseudo-random order: a document that would overflow the budget
+    # is skipped and smaller ones after it still fit, so the dataset lands just under it.
+    tokens, total, keep = order.column("doc_tokens").to_pylist(), 0.0, []
+    for t in tokens:
+        fits = total + t <= budget
+        keep.append(fits)
+        total += t if fits else 0.0
+    ctx.con.register("_budget_kept", order.select(["doc_id"]).filter(pa.array(keep, pa.bool_())))
+    ctx.con.execute(load_sql("curate/budget_cut").format(out=out, ids=ids))
+    ctx.con.unregister("_budget_kept")
     ctx.counts["budget"] = {"documents_in": before, "documents_out": ctx.size(out), "token_budget": budget}
     return out
 

@@ -64,14 +64,15 @@ def test_no_filter_keeps_everything_and_budget_cuts(crawl_ws):
     budget = Recipe(name="cut", sources=["crawl"], token_budget=20_000)
     cut = C.curate(budget, crawl_ws)
     assert 0 < cut["documents"] < 300
-    assert cut["est_tokens"] >= 20_000 * 0.5 and cut["characters"] / 4 < 20_000 + 50_000
+    assert 20_000 * 0.9 <= cut["est_tokens"] <= 20_000          # filled, and never over the budget
 
 
 def test_steps_a_recipe_needs_but_this_build_lacks_fail_first(crawl_ws):
-    with pytest.raises(RecipeError, match="dedup"):
-        C.validate(Recipe(name="d", sources=["crawl"], dedup={"exact": True}))
     old = C.STEPS["dedup"]
     try:
+        C.STEPS["dedup"] = None                       # a build without the dedup step
+        with pytest.raises(RecipeError, match="dedup"):
+            C.validate(Recipe(name="d", sources=["crawl"], dedup={"exact": True}))
         C.register_step("dedup", lambda ctx, ids: ids)
         C.validate(Recipe(name="d", sources=["crawl"], dedup={"exact": True}))
     finally:
