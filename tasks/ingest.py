@@ -273,6 +273,11 @@ def finish_source(workspace, key: str, name: str, shard_counts: list[dict], uris
     """Write the docs folder's `_SUCCESS` (last): name, docs_hash, shard files, counts."""
     from tasks.docsref import docs_hash_of
 
+    # Temp files of writers that were killed (a lost Dask worker, a killed run): every
+    # shard is published now, so nothing is writing them any more.
+    for stale in workspace.stage_dir("docs", key).rglob(".shard-*.tmp"):
+        stale.unlink(missing_ok=True)
+
     out_dir = workspace.stage_dir("docs", key)
     shards = sorted(s["shard"] for s in shard_counts)
     info = {
