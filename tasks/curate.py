@@ -110,7 +110,7 @@ def budget_step(ctx: CurateContext, ids: str) -> str:
         return ids
     before = ctx.size(ids)
     out = ctx.new_table("budget")
-    order = ctx.con.execute(load_sql("curate/budget_order").format(
+    order = ctx.con.sql(load_sql("curate/budget_order").format(
         ids=ids, chars_per_token=CHARS_PER_TOKEN)).to_arrow_table()
     # Greedy fill in a fixed pseudo-random order: a document that would overflow the budget
     # is skipped and smaller ones after it still fit, so the dataset lands just under it.

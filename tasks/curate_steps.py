@@ -29,7 +29,7 @@ def _stored_scores(ctx: CurateContext) -> pa.Table | None:
 
 
 def selection_step(ctx: CurateContext, ids: str) -> str:
-    candidates = ctx.con.execute(load_sql("curate/selection_candidates").format(ids=ids)).to_arrow_table()
+    candidates = ctx.con.sql(load_sql("curate/selection_candidates").format(ids=ids)).to_arrow_table()
     scores = _stored_scores(ctx)
     if scores is not None:
         candidates = candidates.join(scores, "doc_id", join_type="left outer")
@@ -50,7 +50,7 @@ def kl_reduction_of(ctx: CurateContext, candidates: str, ids: str) -> dict[str, 
     so every arm (not only DSIR) reports how close to the target its data moved."""
     from tasks.dsir import kl_reduction
 
-    rows = ctx.con.execute(load_sql("curate/kl_texts").format(candidates=candidates, ids=ids)).to_arrow_table()
+    rows = ctx.con.sql(load_sql("curate/kl_texts").format(candidates=candidates, ids=ids)).to_arrow_table()
     kept = np.flatnonzero(rows.column("kept").to_numpy(zero_copy_only=False))
     return kl_reduction([t or "" for t in rows.column("text").to_pylist()], kept)
 
