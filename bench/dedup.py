@@ -11,12 +11,12 @@
 3. Scale: time and peak memory (fresh process each) of signatures and clustering at
    the given sizes (real documents repeated and mutated).
 """
+
 from __future__ import annotations
 
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "POLARS_MAX_THREADS",
-             "RAYON_NUM_THREADS"):
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "POLARS_MAX_THREADS", "RAYON_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
@@ -34,12 +34,13 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks.minhash import MinHasher, MinhashConfig  # noqa: E402
+from tasks.dedup.minhash import MinhashConfig, MinHasher  # noqa: E402
 from tests.dedup_helpers import cc_texts, docs_table, mutate, true_similar_pairs, write_source  # noqa: E402
 
 
 def real_texts() -> list[str]:
-    from tasks.reference import wiki_leads
+    from tasks.core.reference import wiki_leads
+
     return cc_texts() + wiki_leads("train").column("text").to_pylist()
 
 
@@ -64,10 +65,12 @@ def timed(fn):
 
 # ---------------------------------------------------------------- 1. throughput
 
+
 def run_winnow(shard_dir: Path, verify: str) -> tuple[dict, float, float]:
-    from tasks.dedup import run_dedup
+    from tasks.core.workspace import Workspace
+    from tasks.dedup.dedup import run_dedup
     from tasks.recipe import DedupSpec
-    from tasks.workspace import Workspace
+
     ws = Workspace.from_env(shard_dir.parent / f"ws-{verify}")
     ref = write_source(ws, "bench", _read_table(shard_dir))
     spec = DedupSpec(minhash={"verify": verify})
@@ -77,33 +80,43 @@ def run_winnow(shard_dir: Path, verify: str) -> tuple[dict, float, float]:
 
 def _read_table(shard_dir: Path):
     import pyarrow.parquet as pq
+
     return pq.read_table(shard_dir / "docs.parquet")
 
 
 def run_datatrove(shard_dir: Path) -> tuple[dict, float, float]:
     from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup.minhash import (MinhashConfig as DtConfig, MinhashDedupBuckets,
-                                                  MinhashDedupCluster, MinhashDedupFilter,
-                                                  MinhashDedupSignature)
+    from datatrove.pipeline.dedup.minhash import MinhashConfig as DtConfig
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
     from datatrove.pipeline.readers import ParquetReader
     from datatrove.utils.hashing import HashConfig
+
     work = shard_dir / "datatrove"
     cfg = DtConfig(hash_config=HashConfig(precision=64))
     reader = lambda: ParquetReader(str(shard_dir), glob_pattern="docs.parquet", id_key="doc_id")  # noqa: E731
     stages = [
         ("signatures", [reader(), MinhashDedupSignature(output_folder=f"{work}/sigs", config=cfg)], 1),
-        ("buckets", [MinhashDedupBuckets(input_folder=f"{work}/sigs", output_folder=f"{work}/buckets",
-                                         config=cfg)], cfg.num_buckets),
-        ("cluster", [MinhashDedupCluster(input_folder=f"{work}/buckets", output_folder=f"{work}/ids",
-                                         config=cfg)], 1),
+        (
+            "buckets",
+            [MinhashDedupBuckets(input_folder=f"{work}/sigs", output_folder=f"{work}/buckets", config=cfg)],
+            cfg.num_buckets,
+        ),
+        ("cluster", [MinhashDedupCluster(input_folder=f"{work}/buckets", output_folder=f"{work}/ids", config=cfg)], 1),
         ("filter", [reader(), MinhashDedupFilter(input_folder=f"{work}/ids")], 1),
     ]
     per_stage = {}
     w0, c0 = time.perf_counter(), time.process_time()
     for name, pipeline, tasks in stages:
-        _, wall, cpu = timed(lambda: LocalPipelineExecutor(
-            pipeline=pipeline, tasks=tasks, workers=1, logging_dir=f"{work}/logs/{name}",
-            skip_completed=False).run())
+        _, wall, cpu = timed(
+            lambda: LocalPipelineExecutor(
+                pipeline=pipeline, tasks=tasks, workers=1, logging_dir=f"{work}/logs/{name}", skip_completed=False
+            ).run()
+        )
         per_stage[name] = round(cpu, 2)
     removed = sum(1 for _ in _datatrove_removed(work / "ids"))
     return {"per_stage_cpu_s": per_stage, "removed": removed}, time.perf_counter() - w0, time.process_time() - c0
@@ -111,6 +124,7 @@ def run_datatrove(shard_dir: Path) -> tuple[dict, float, float]:
 
 def _datatrove_removed(ids: Path):
     import struct
+
     for f in ids.glob("*.remove"):
         data = f.read_bytes()
         yield from struct.iter_unpack("<I", data)
@@ -121,7 +135,7 @@ def run_datasketch(texts: list[str]) -> tuple[dict, float, float]:
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    from tasks.minhash import normalize_texts
+    from tasks.dedup.minhash import normalize_texts
 
     def work():
         lsh = MinHashLSH(num_perm=112, params=(14, 8))
@@ -129,7 +143,7 @@ def run_datasketch(texts: list[str]) -> tuple[dict, float, float]:
         norm = normalize_texts(texts)  # the same (datatrove) normalisation, vectorised
         for i, t in enumerate(norm):
             words = t.split()
-            grams = {" ".join(words[j:j + 5]).encode() for j in range(max(1, len(words) - 4))} if words else set()
+            grams = {" ".join(words[j : j + 5]).encode() for j in range(max(1, len(words) - 4))} if words else set()
             if not grams:
                 continue
             m = MinHash(num_perm=112, seed=1)
@@ -142,11 +156,13 @@ def run_datasketch(texts: list[str]) -> tuple[dict, float, float]:
         g = coo_matrix((np.ones(len(a)), (a, b)), shape=(len(texts), len(texts)))
         n_comp, labels = connected_components(g, directed=False)
         return {"removed": int(len(texts) - n_comp), "pairs": len(edges)}
+
     return timed(work)
 
 
 def throughput(n: int, tmp: Path) -> dict:
     import pyarrow.parquet as pq
+
     texts = corpus(n, seed=1)
     shard_dir = tmp / "input"
     shard_dir.mkdir(parents=True)
@@ -154,8 +170,12 @@ def throughput(n: int, tmp: Path) -> dict:
     res = {"docs": n, "mean_chars": int(np.mean([len(t) for t in texts]))}
     for verify in ("none", "exact"):
         stats, wall, cpu = run_winnow(shard_dir, verify)
-        res[f"winnow_verify_{verify}"] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                                          "docs_per_cpu_s": round(n / cpu), "removed": stats["removed"]["minhash"]}
+        res[f"winnow_verify_{verify}"] = {
+            "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2),
+            "docs_per_cpu_s": round(n / cpu),
+            "removed": stats["removed"]["minhash"],
+        }
     stats, wall, cpu = run_datatrove(shard_dir)
     res["datatrove"] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "docs_per_cpu_s": round(n / cpu), **stats}
     stats, wall, cpu = run_datasketch(texts)
@@ -164,16 +184,20 @@ def throughput(n: int, tmp: Path) -> dict:
     res["ratio_vs_datatrove"] = round(ours / res["datatrove"]["docs_per_cpu_s"], 1)
     res["ratio_vs_datasketch"] = round(ours / res["datasketch"]["docs_per_cpu_s"], 1)
     res["ratio_vs_datatrove_with_exact_verify"] = round(
-        res["winnow_verify_exact"]["docs_per_cpu_s"] / res["datatrove"]["docs_per_cpu_s"], 1)
+        res["winnow_verify_exact"]["docs_per_cpu_s"] / res["datatrove"]["docs_per_cpu_s"], 1
+    )
     return res
 
 
 # ---------------------------------------------------------------- 2. S-curve
 
+
 def s_curve(png: Path) -> dict:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     base = real_texts()[:1500]
     rng = np.random.default_rng(3)
     planted = []
@@ -209,18 +233,24 @@ def s_curve(png: Path) -> dict:
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=120)
-    return {"pairs": int(len(pairs)), "bins": [{"jaccard": round(c, 3), "detected": round(r, 3), "pairs": k}
-                                                for c, r, k in zip(centers, rates, counts)]}
+    return {
+        "pairs": int(len(pairs)),
+        "bins": [
+            {"jaccard": round(c, 3), "detected": round(r, 3), "pairs": k} for c, r, k in zip(centers, rates, counts)
+        ],
+    }
 
 
 # ---------------------------------------------------------------- 3. scale
 
+
 def scale_phase(phase: str, n: int, tmp: Path) -> dict:
     """One phase of one size, in a fresh process so that its peak RSS is its own."""
-    from tasks.dedup import ensure_signatures, minhash_config, run_dedup
-    from tasks.docsref import resolve_docs
+    from tasks.core.docsref import resolve_docs
+    from tasks.core.workspace import Workspace
+    from tasks.dedup.dedup import ensure_signatures, minhash_config, run_dedup
     from tasks.recipe import DedupSpec
-    from tasks.workspace import Workspace
+
     ws = Workspace.from_env(tmp / f"scale-{n}")
     spec = DedupSpec(minhash={"verify": "none"})
     if phase == "build":
@@ -233,15 +263,22 @@ def scale_phase(phase: str, n: int, tmp: Path) -> dict:
         ref = resolve_docs(ws, "scale")
         _, wall, cpu = timed(lambda: ensure_signatures(ws, ref, minhash_config(spec.minhash)))
         disk = sum(p.stat().st_size for p in (ws.root / "signals").rglob("*.parquet"))
-        out = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "docs_per_cpu_s": round(n / cpu),
-               "signals_mib_on_disk": round(disk / 2**20, 1)}
+        out = {
+            "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 1),
+            "docs_per_cpu_s": round(n / cpu),
+            "signals_mib_on_disk": round(disk / 2**20, 1),
+        }
     else:  # clusters, or clusters-pN: candidate pairs in N band-hash partitions
         ref = resolve_docs(ws, "scale")
         parts = int(phase.split("-p")[1]) if "-p" in phase else 1
         result, wall, cpu = timed(lambda: run_dedup(ws, [ref], spec, partitions=parts, force=True))
-        out = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-               "candidate_pairs": result.stats["minhash"]["candidate_pairs"],
-               "removed": result.stats["removed"]["minhash"]}
+        out = {
+            "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 1),
+            "candidate_pairs": result.stats["minhash"]["candidate_pairs"],
+            "removed": result.stats["removed"]["minhash"],
+        }
     out["peak_rss_mib"] = peak_rss_mib()
     return out
 
@@ -256,18 +293,21 @@ def peak_rss_mib() -> int:
 
 def pc_mean(col) -> float:
     import pyarrow.compute as pc
+
     return pc.mean(col).as_py() or 0.0
 
 
 def _baseline_rss() -> int:
     """Peak RSS of a process that only imports what the phases import (MiB)."""
-    import tasks.dedup  # noqa: F401
+    import tasks.dedup.dedup  # noqa: F401
+
     return peak_rss_mib()
 
 
 def _sub(args: list[str]) -> dict:
-    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"bench phase {args} failed: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -312,9 +352,11 @@ def main() -> None:
     path.write_text(json.dumps({**previous, **results}, indent=1))
     if "throughput" in results:
         t = results["throughput"]
-        print(f"\nwinnow {t['winnow_verify_none']['docs_per_cpu_s']} docs/CPU-s; "
-              f"{t['ratio_vs_datatrove']}x datatrove, {t['ratio_vs_datasketch']}x datasketch "
-              f"(with exact verification: {t['ratio_vs_datatrove_with_exact_verify']}x datatrove)")
+        print(
+            f"\nwinnow {t['winnow_verify_none']['docs_per_cpu_s']} docs/CPU-s; "
+            f"{t['ratio_vs_datatrove']}x datatrove, {t['ratio_vs_datasketch']}x datasketch "
+            f"(with exact verification: {t['ratio_vs_datatrove_with_exact_verify']}x datatrove)"
+        )
 
 
 if __name__ == "__main__":

@@ -3,13 +3,14 @@
 Gold: ../shared/data/extraction/article-extraction-benchmark-ground-truth.json.gz
 ({id: {url, articleBody}}); the pages themselves are response records inside
 ../shared/data/crawl/webpages-trafilatura-aeb.warc.gz, matched by URL. Every page is
-decoded the way ingestion decodes it (tasks.extract.decode_html); each candidate then
+decoded the way ingestion decodes it (tasks.ingest.extract.decode_html); each candidate then
 extracts text, and we score bag-of-words token precision / recall / F1 against the gold
 body (lower-cased \\w+ tokens, multiset overlap), micro (pooled over all pages) and
 macro (mean over pages), plus pages/s of extraction alone on one core.
 
     PYTHONPATH=. python bench/extraction_quality.py
 """
+
 from __future__ import annotations
 
 import gzip
@@ -37,16 +38,19 @@ def tokens(text: str) -> Counter:
 
 def _resiliparse(**kw):
     from resiliparse.extract.html2text import extract_plain_text
+
     return lambda html: extract_plain_text(html, **kw)
 
 
 def _trafilatura(**kw):
     import trafilatura
+
     return lambda html: trafilatura.extract(html, **kw) or ""
 
 
 def candidates():
-    from tasks.extract import extract_text
+    from tasks.ingest.extract import extract_text
+
     return {
         "resiliparse main_content (winnow default)": lambda html: extract_text(html, "resiliparse"),
         "resiliparse main_content, library defaults": _resiliparse(main_content=True),
@@ -60,7 +64,8 @@ def candidates():
 def load_pages() -> list[tuple[str, str, str]]:
     """(url, decoded html, gold text) for every gold page found in the WARC."""
     from fastwarc.warc import ArchiveIterator, WarcRecordType
-    from tasks.extract import decode_html
+
+    from tasks.ingest.extract import decode_html
 
     gold = json.loads(gzip.decompress(GOLD.read_bytes()))
     by_url = {v["url"]: v["articleBody"] for v in gold.values()}
@@ -92,9 +97,16 @@ def score(pages, extract) -> dict:
         ps.append(prec), rs.append(rec), fs.append(2 * prec * rec / (prec + rec) if prec + rec else 0.0)
     mp, mr = inter / pred_n, inter / gold_n
     n = len(pages)
-    return {"micro_p": mp, "micro_r": mr, "micro_f1": 2 * mp * mr / (mp + mr),
-            "macro_p": sum(ps) / n, "macro_r": sum(rs) / n, "macro_f1": sum(fs) / n,
-            "pages_per_s": n / t, "seconds": t}
+    return {
+        "micro_p": mp,
+        "micro_r": mr,
+        "micro_f1": 2 * mp * mr / (mp + mr),
+        "macro_p": sum(ps) / n,
+        "macro_r": sum(rs) / n,
+        "macro_f1": sum(fs) / n,
+        "pages_per_s": n / t,
+        "seconds": t,
+    }
 
 
 def main() -> int:
@@ -108,12 +120,16 @@ def main() -> int:
     print("| extractor | micro P | micro R | micro F1 | macro P | macro R | macro F1 | pages/s (1 core) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, s in rows:
-        print(f"| {name} | {s['micro_p']:.3f} | {s['micro_r']:.3f} | {s['micro_f1']:.3f} | {s['macro_p']:.3f} | "
-              f"{s['macro_r']:.3f} | {s['macro_f1']:.3f} | {s['pages_per_s']:.1f} |")
+        print(
+            f"| {name} | {s['micro_p']:.3f} | {s['micro_r']:.3f} | {s['micro_f1']:.3f} | {s['macro_p']:.3f} | "
+            f"{s['macro_r']:.3f} | {s['macro_f1']:.3f} | {s['pages_per_s']:.1f} |"
+        )
     base = dict(rows)["resiliparse main_content (winnow default)"]
     traf = dict(rows)["trafilatura 1.11 (winnow option)"]
-    print(f"\nresiliparse default vs trafilatura: {base['pages_per_s'] / traf['pages_per_s']:.1f}x the speed, "
-          f"macro F1 {base['macro_f1']:.3f} vs {traf['macro_f1']:.3f}")
+    print(
+        f"\nresiliparse default vs trafilatura: {base['pages_per_s'] / traf['pages_per_s']:.1f}x the speed, "
+        f"macro F1 {base['macro_f1']:.3f} vs {traf['macro_f1']:.3f}"
+    )
     return 0
 
 

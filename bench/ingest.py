@@ -3,7 +3,7 @@
 Input: ../shared/data/crawl/webpages-trafilatura-aeb.warc.gz (1,214 HTML responses,
 35.7 MB gzipped, ~145 MB of HTML). Each configuration runs once, in a fresh
 subprocess, on one core:
-  winnow (resiliparse)   tasks.ingest.ingest_shard with the default extractor
+  winnow (resiliparse)   tasks.ingest.ingest.ingest_shard with the default extractor
   winnow (trafilatura)   the same with extractor=trafilatura (datatrove's extractor)
   datatrove              WarcReader -> Trafilatura() (its default extractor, as in
                          FineWeb) -> LambdaFilter(language) -> ParquetWriter, under
@@ -22,6 +22,7 @@ shared, so wall time is noisier than CPU time.
 
     PYTHONPATH=. python bench/ingest.py [--limit N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,6 +52,7 @@ def _input(limit: int | None, tmp: Path) -> Path:
     if not limit:
         return WARC
     from fastwarc.warc import ArchiveIterator, WarcRecordType
+
     with open(WARC, "rb") as f:
         starts = [r.stream_pos for r in ArchiveIterator(f, record_types=WarcRecordType.any_type)]
     end = starts[limit] if limit < len(starts) else WARC.stat().st_size
@@ -60,9 +62,9 @@ def _input(limit: int | None, tmp: Path) -> Path:
 
 
 def run_winnow(path: Path, out: Path, extractor: str) -> int:
-    from tasks.ingest import IngestOptions, ingest_shard
-    from tasks.langid import identify
-    from tasks.sources import describe
+    from tasks.ingest.ingest import IngestOptions, ingest_shard
+    from tasks.ingest.langid import identify
+    from tasks.ingest.sources import describe
 
     identify("warm up the model")  # load outside the timed part, as datatrove's filter does
     f = describe(str(path))
@@ -79,7 +81,7 @@ def run_datatrove(path: Path, out: Path) -> tuple[int, float, float]:
     from datatrove.pipeline.readers import WarcReader
     from datatrove.pipeline.writers import ParquetWriter
 
-    from tasks.langid import identify
+    from tasks.ingest.langid import identify
 
     identify("warm up the model")
 
@@ -111,9 +113,11 @@ def child(config: str, path: Path) -> None:
 
 def html_bytes(path: Path) -> int:
     from fastwarc.warc import ArchiveIterator, WarcRecordType
+
     with open(path, "rb") as f:
-        return sum(len(r.reader.read()) for r in
-                   ArchiveIterator(f, record_types=WarcRecordType.response, parse_http=True))
+        return sum(
+            len(r.reader.read()) for r in ArchiveIterator(f, record_types=WarcRecordType.response, parse_http=True)
+        )
 
 
 def main() -> int:
@@ -131,8 +135,12 @@ def main() -> int:
         results = {}
         for config in CONFIGS:
             env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-            proc = subprocess.run([sys.executable, __file__, "--child", config, "--path", str(path)],
-                                  capture_output=True, text=True, env=env)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", config, "--path", str(path)],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
             if proc.returncode or not line:
                 print(proc.stdout[-2000:], proc.stderr[-4000:], file=sys.stderr)
@@ -144,13 +152,18 @@ def main() -> int:
     print("| pipeline | docs out | CPU s | wall s | docs/s per core | MB/s per core (gz) | MB/s per core (HTML) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for config, r in results.items():
-        print(f"| {config} | {r['docs']:,} | {r['cpu']:.1f} | {r['wall']:.1f} | {r['docs'] / r['cpu']:.1f} | "
-              f"{gz_mb / r['cpu']:.2f} | {html_mb / r['cpu']:.1f} |")
+        print(
+            f"| {config} | {r['docs']:,} | {r['cpu']:.1f} | {r['wall']:.1f} | {r['docs'] / r['cpu']:.1f} | "
+            f"{gz_mb / r['cpu']:.2f} | {html_mb / r['cpu']:.1f} |"
+        )
     dt = results["datatrove-trafilatura"]
     for config in ("winnow-resiliparse", "winnow-trafilatura"):
         r = results[config]
-        print(f"\n{config} / datatrove: {dt['cpu'] / r['cpu']:.1f}x the input MB per core-second, "
-              f"{(r['docs'] / r['cpu']) / (dt['docs'] / dt['cpu']):.1f}x the documents per core-second", end="")
+        print(
+            f"\n{config} / datatrove: {dt['cpu'] / r['cpu']:.1f}x the input MB per core-second, "
+            f"{(r['docs'] / r['cpu']) / (dt['docs'] / dt['cpu']):.1f}x the documents per core-second",
+            end="",
+        )
     print()
     return 0
 

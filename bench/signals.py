@@ -11,6 +11,7 @@
 
     PYTHONPATH=$PWD python bench/signals.py [--docs N] [--rows 1000000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,18 +32,30 @@ CC = ROOT.parent / "shared" / "data" / "crawl" / "CC-MAIN-2019-30-sample.jsonl.g
 def load_texts(limit: int | None) -> list[dict]:
     rows = []
     with gzip.open(CC, "rt", encoding="utf-8") as f:
-        for i, line in enumerate(f):
+        for _i, line in enumerate(f):
             rec = json.loads(line)
             meta = rec.get("metadata") or {}
-            rows.append({"doc_id": str(rec["id"]), "source": "cc", "text": rec["text"],
-                         "url": meta.get("url") or meta.get("warc_url"), "language": "en", "language_score": 1.0})
+            rows.append(
+                {
+                    "doc_id": str(rec["id"]),
+                    "source": "cc",
+                    "text": rec["text"],
+                    "url": meta.get("url") or meta.get("warc_url"),
+                    "language": "en",
+                    "language_score": 1.0,
+                }
+            )
     return rows[:limit] if limit else rows
 
 
 def bench_datatrove(texts: list[str]) -> float:
     from datatrove.data import Document
-    from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
-                                            GopherRepetitionFilter)
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
     from datatrove.utils.text import split_into_words
 
     filters = [GopherQualityFilter(), GopherRepetitionFilter(), C4QualityFilter(), FineWebQualityFilter()]
@@ -57,7 +70,7 @@ def bench_datatrove(texts: list[str]) -> float:
 def bench_winnow(rows: list[dict]):
     import pyarrow as pa
 
-    from tasks.signals import compute_signals, get_computer
+    from tasks.signals.signals import compute_signals, get_computer
 
     get_computer().compute("warm up the tokenizer")
     table = pa.Table.from_pylist(rows)
@@ -71,8 +84,8 @@ def bench_refilter(signals, n_rows: int) -> tuple[float, float, int, int]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from tasks.filters import combined_predicate, filter_counts, resolve_rules
     from tasks.recipe import load_recipe
+    from tasks.signals.filters import combined_predicate, filter_counts, resolve_rules
 
     reps = -(-n_rows // signals.num_rows)
     big = pa.concat_tables([signals] * reps).slice(0, n_rows)
@@ -86,8 +99,10 @@ def bench_refilter(signals, n_rows: int) -> tuple[float, float, int, int]:
         # The kept doc ids themselves, as curate's filter step materialises them.
         t0 = time.perf_counter()
         con = duckdb.connect()
-        con.execute(f"CREATE TABLE kept AS SELECT doc_id FROM read_parquet('{path}') "
-                    f"WHERE {combined_predicate(resolve_rules(recipe.filters))}")
+        con.execute(
+            f"CREATE TABLE kept AS SELECT doc_id FROM read_parquet('{path}') "
+            f"WHERE {combined_predicate(resolve_rules(recipe.filters))}"
+        )
         kept = con.execute("SELECT count(*) FROM kept").fetchall()[0][0]
         ids_seconds = time.perf_counter() - t0
         assert kept == counts.kept
@@ -109,8 +124,10 @@ def main() -> None:
     print(f"winnow all signals  : {ours:7.2f} CPU s  {n / ours:8.1f} docs/s/core")
     print(f"ratio (winnow / datatrove docs/s per core): {dt / ours:.2f}x")
     seconds, ids_seconds, kept, total = bench_refilter(signals, args.rows)
-    print(f"re-filter {total:,} signal rows with recipes/heuristic.yaml: per-rule counts {seconds:.2f} s wall, "
-          f"kept ids table {ids_seconds:.2f} s wall, {kept:,} kept (target < 5 s)")
+    print(
+        f"re-filter {total:,} signal rows with recipes/heuristic.yaml: per-rule counts {seconds:.2f} s wall, "
+        f"kept ids table {ids_seconds:.2f} s wall, {kept:,} kept (target < 5 s)"
+    )
 
 
 if __name__ == "__main__":

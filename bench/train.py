@@ -6,13 +6,14 @@ Both arms train the same LlamaForCausalLM config on the same packed real text (W
 leads, the suite tokenizer) with the same batch and sequence length:
 - plain HF: eager attention, fp32, `torch.optim.AdamW(foreach=False)`, `model(labels=x).loss`,
   backward, clip, step — what a Trainer-free script does;
-- winnow: `tasks.train.train` itself — SDPA attention, bf16 autocast where the hardware has
+- winnow: `tasks.train.loop.train` itself — SDPA attention, bf16 autocast where the hardware has
   bf16 (CUDA, AVX512-BF16/AMX CPUs), fused AdamW, torch.compile on CUDA.
 Each arm runs in its own child process (so peak memory is its own), arms alternate for
 `--rounds` rounds and the headline speedup is the median over rounds of winnow / plain measured back to back (the machine may be shared). Tokens/s skip the
 first two steps. Peak memory: CUDA max allocated, or on CPU the peak RSS growth during
 training (sampled every 10 ms). Writes bench/out/train.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 class PeakRSS:
     """Peak resident memory growth of this process while inside the block (CPU)."""
+
     def __enter__(self):
         import psutil
+
         self.proc = psutil.Process()
         self.base = self.peak = self.proc.memory_info().rss
         self._stop = threading.Event()
@@ -62,12 +65,13 @@ def plain_hf(packed: str, preset: str, steps: int, batch: int, device: str) -> d
     import numpy as np
     import torch
 
-    from tasks.model import build_model, count_params
-    from tasks.tokens import load_tokens
+    from tasks.train.model import build_model, count_params
+    from tasks.train.tokens import load_tokens
 
     data, meta = load_tokens(packed)
-    model = build_model(preset, vocab_size=meta["vocab_size"], eos_id=meta["eos_id"], seed=0,
-                        attn_implementation="eager").to(device)
+    model = build_model(
+        preset, vocab_size=meta["vocab_size"], eos_id=meta["eos_id"], seed=0, attn_implementation="eager"
+    ).to(device)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1, foreach=False)
     seq = meta["seq_len"]
@@ -77,7 +81,7 @@ def plain_hf(packed: str, preset: str, steps: int, batch: int, device: str) -> d
     with PeakRSS() as mem:
         for step in range(steps):
             t0 = time.perf_counter()
-            x = torch.from_numpy(data[step * batch:(step + 1) * batch].astype(np.int64)).to(device)
+            x = torch.from_numpy(data[step * batch : (step + 1) * batch].astype(np.int64)).to(device)
             loss = model(input_ids=x, labels=x, use_cache=False).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -90,45 +94,65 @@ def plain_hf(packed: str, preset: str, steps: int, batch: int, device: str) -> d
                 timed += batch * seq
                 seconds += time.perf_counter() - t0
     peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else mem.mb
-    return {"tokens_per_s": timed / seconds, "peak_mb": peak, "final_loss": loss,
-            "params": count_params(model), "precision": "fp32", "attention": "eager"}
+    return {
+        "tokens_per_s": timed / seconds,
+        "peak_mb": peak,
+        "final_loss": loss,
+        "params": count_params(model),
+        "precision": "fp32",
+        "attention": "eager",
+    }
 
 
 def winnow(packed: str, tokenizer: str, preset: str, steps: int, batch: int, out: str) -> dict:
     import shutil
 
-    import torch
-
-    from tasks.recipe import TrainSpec
-    from tasks.tokens import load_tokens
-    from tasks.train import train
-
     # Import what train() imports lazily (plotting, writers, the model) before measuring,
     # and stop measuring at the last step: the same window as the plain arm's loop.
     import matplotlib.pyplot  # noqa: F401
     import pyarrow.csv  # noqa: F401
-    from tasks.model import build_model
+
+    from tasks.recipe import TrainSpec
+    from tasks.train.loop import train
+    from tasks.train.model import build_model
+    from tasks.train.tokens import load_tokens
+
     build_model(preset)
 
     _, meta = load_tokens(packed)
     spec = TrainSpec(preset=preset, tokens=steps * batch * meta["seq_len"], batch_size=batch, warmup=0.0)
     shutil.rmtree(out, ignore_errors=True)
     with PeakRSS() as mem:
-        s = train(packed, tokenizer, out, spec, progress=False,
-                  on_step=lambda row: mem.stop() if row["step"] == steps else None)
+        s = train(
+            packed,
+            tokenizer,
+            out,
+            spec,
+            progress=False,
+            on_step=lambda row: mem.stop() if row["step"] == steps else None,
+        )
     peak = s["peak_memory_mb"] if s["device"] == "cuda" else mem.mb
-    return {"tokens_per_s": s["tokens_per_s"], "peak_mb": peak, "final_loss": s["final_loss"],
-            "params": s["n_params"], "precision": s["precision"], "attention": "sdpa",
-            "compiled": s["compiled"], "mfu": s["mfu"], "achieved_tflops": s["achieved_tflops"]}
+    return {
+        "tokens_per_s": s["tokens_per_s"],
+        "peak_mb": peak,
+        "final_loss": s["final_loss"],
+        "params": s["n_params"],
+        "precision": s["precision"],
+        "attention": "sdpa",
+        "compiled": s["compiled"],
+        "mfu": s["mfu"],
+        "achieved_tflops": s["achieved_tflops"],
+    }
 
 
 def _child(queue, threads, fn, args):
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
+
     torch.set_num_threads(threads)
     try:
         queue.put(fn(*args))
-    except Exception as exc:   # report, do not hang the parent
+    except Exception as exc:  # report, do not hang the parent
         queue.put({"error": repr(exc)})
 
 
@@ -159,21 +183,35 @@ def main() -> int:
     import pyarrow.parquet as pq
     import torch
 
-    from tasks.model import get_preset
-    from tasks.reference import wiki_leads
-    from tasks.tokenizer import build_tokenizer
-    from tasks.tokens import tokenize_dataset
-    from tasks.workspace import Workspace
+    from tasks.core.reference import wiki_leads
+    from tasks.core.workspace import Workspace
+    from tasks.train.model import get_preset
+    from tasks.train.tokenizer import build_tokenizer
+    from tasks.train.tokens import tokenize_dataset
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     ws = Workspace.from_env(args.workspace)
     leads = wiki_leads("train").slice(0, args.docs)
     ds = ws.root / "bench_dataset"
     ds.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table({"doc_id": leads.column("title"), "source": ["wiki"] * leads.num_rows,
-                             "url": [""] * leads.num_rows, "text": leads.column("text")}), ds / "part-00000.parquet")
-    report = {"device": torch.cuda.get_device_name() if device == "cuda" else f"cpu x{args.threads} threads",
-              "steps": args.steps, "batch": args.batch, "rounds": args.rounds, "presets": {}}
+    pq.write_table(
+        pa.table(
+            {
+                "doc_id": leads.column("title"),
+                "source": ["wiki"] * leads.num_rows,
+                "url": [""] * leads.num_rows,
+                "text": leads.column("text"),
+            }
+        ),
+        ds / "part-00000.parquet",
+    )
+    report = {
+        "device": torch.cuda.get_device_name() if device == "cuda" else f"cpu x{args.threads} threads",
+        "steps": args.steps,
+        "batch": args.batch,
+        "rounds": args.rounds,
+        "presets": {},
+    }
     for preset in args.presets:
         p = get_preset(preset)
         _, tok_dir = build_tokenizer(ws, p.vocab_size)
@@ -188,10 +226,20 @@ def main() -> int:
                 if arm == "plain_hf":
                     res = run_isolated(args.threads, plain_hf, str(packed), preset, args.steps, args.batch, device)
                 else:
-                    res = run_isolated(args.threads, winnow, str(packed), str(tok_dir), preset, args.steps,
-                                       args.batch, str(ws.root / "models" / preset))
-                print(f"{preset} round {r} {arm}: {res['tokens_per_s']:,.0f} tokens/s, peak {res['peak_mb']:.0f} MB",
-                      flush=True)
+                    res = run_isolated(
+                        args.threads,
+                        winnow,
+                        str(packed),
+                        str(tok_dir),
+                        preset,
+                        args.steps,
+                        args.batch,
+                        str(ws.root / "models" / preset),
+                    )
+                print(
+                    f"{preset} round {r} {arm}: {res['tokens_per_s']:,.0f} tokens/s, peak {res['peak_mb']:.0f} MB",
+                    flush=True,
+                )
                 if arm not in best or res["tokens_per_s"] > best[arm]["tokens_per_s"]:
                     best[arm] = res
                 if arm == "plain_hf":
@@ -201,18 +249,29 @@ def main() -> int:
         # The per-round ratio of neighbours in time is robust to the load changing between
         # rounds; its median is the headline, the best-of-rounds figures are shown beside it.
         speedup = statistics.median(ratios)
-        report["presets"][preset] = {"seq_len": p.seq_len, **best, "speedup": speedup, "round_ratios": ratios,
-                                     "speedup_best_of": best["winnow"]["tokens_per_s"] / best["plain_hf"]["tokens_per_s"]}
+        report["presets"][preset] = {
+            "seq_len": p.seq_len,
+            **best,
+            "speedup": speedup,
+            "round_ratios": ratios,
+            "speedup_best_of": best["winnow"]["tokens_per_s"] / best["plain_hf"]["tokens_per_s"],
+        }
     print(f"\ndevice: {report['device']}; {args.steps} steps x {args.batch} sequences, {args.rounds} rounds")
-    print(f"{'preset':<7} {'params':>9} {'plain HF tok/s (best)':>22} {'winnow tok/s (best)':>20} "
-          f"{'speedup (median of rounds)':>27} {'HF peak MB':>11} {'winnow peak MB':>15}")
+    print(
+        f"{'preset':<7} {'params':>9} {'plain HF tok/s (best)':>22} {'winnow tok/s (best)':>20} "
+        f"{'speedup (median of rounds)':>27} {'HF peak MB':>11} {'winnow peak MB':>15}"
+    )
     for preset, r in report["presets"].items():
-        print(f"{preset:<7} {r['winnow']['params']:>9,} {r['plain_hf']['tokens_per_s']:>22,.0f} "
-              f"{r['winnow']['tokens_per_s']:>20,.0f} {r['speedup']:>26.2f}x {r['plain_hf']['peak_mb']:>11.0f} "
-              f"{r['winnow']['peak_mb']:>15.0f}")
+        print(
+            f"{preset:<7} {r['winnow']['params']:>9,} {r['plain_hf']['tokens_per_s']:>22,.0f} "
+            f"{r['winnow']['tokens_per_s']:>20,.0f} {r['speedup']:>26.2f}x {r['plain_hf']['peak_mb']:>11.0f} "
+            f"{r['winnow']['peak_mb']:>15.0f}"
+        )
         if r["winnow"].get("mfu"):
-            print(f"        winnow on {report['device']}: MFU {r['winnow']['mfu']:.1%}, "
-                  f"{r['winnow']['achieved_tflops']:.1f} TFLOP/s")
+            print(
+                f"        winnow on {report['device']}: MFU {r['winnow']['mfu']:.1%}, "
+                f"{r['winnow']['achieved_tflops']:.1f} TFLOP/s"
+            )
     out = ROOT / "bench" / "out" / "train.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

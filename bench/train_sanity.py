@@ -8,6 +8,7 @@ Same tokenizer, preset, seed and token budget for both arms; only the data diffe
 Writes bench/out/train_sanity.json. BPB is computed here (sum of token NLL / bytes,
 lm-eval's rolling windows); the evaluation stage measures it again through lm-eval.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,9 +30,18 @@ def write_dataset(folder: Path, source: str, doc_ids, texts, n_parts: int = 2) -
     n = len(texts)
     for i in range(n_parts):
         a, b = i * n // n_parts, (i + 1) * n // n_parts
-        pq.write_table(pa.table({"doc_id": doc_ids[a:b], "source": [source] * (b - a), "url": [""] * (b - a),
-                                 "text": texts[a:b], "repeat": pa.array([1] * (b - a), pa.int64())}),
-                       folder / f"part-{i:05d}.parquet")
+        pq.write_table(
+            pa.table(
+                {
+                    "doc_id": doc_ids[a:b],
+                    "source": [source] * (b - a),
+                    "url": [""] * (b - a),
+                    "text": texts[a:b],
+                    "repeat": pa.array([1] * (b - a), pa.int64()),
+                }
+            ),
+            folder / f"part-{i:05d}.parquet",
+        )
     return folder
 
 
@@ -46,13 +56,14 @@ def main() -> int:
     args = ap.parse_args()
 
     import torch
-    from tasks.model import bits_per_byte, build_model, get_preset
+
+    from tasks.core.reference import wiki_leads
+    from tasks.core.workspace import Workspace
     from tasks.recipe import TrainSpec
-    from tasks.reference import wiki_leads
-    from tasks.tokenizer import build_tokenizer, load_tokenizer, reference_texts
-    from tasks.tokens import tokenize_dataset
-    from tasks.train import train
-    from tasks.workspace import Workspace
+    from tasks.train.loop import train
+    from tasks.train.model import bits_per_byte, build_model, get_preset
+    from tasks.train.tokenizer import build_tokenizer, load_tokenizer, reference_texts
+    from tasks.train.tokens import tokenize_dataset
 
     torch.set_num_threads(args.threads)
     ws = Workspace.from_env(args.workspace)
@@ -65,10 +76,10 @@ def main() -> int:
     with gzip.open(crawl_path, "rt") as f:
         recs = [json.loads(line) for line in f]
     arms = {
-        "wiki_leads": write_dataset(ws.root / "in" / "wiki", "wiki", wiki.column("title").to_pylist(),
-                                    wiki.column("text").to_pylist()),
-        "cc_crawl": write_dataset(ws.root / "in" / "cc", "cc", [str(r["id"]) for r in recs],
-                                  [r["text"] for r in recs]),
+        "wiki_leads": write_dataset(
+            ws.root / "in" / "wiki", "wiki", wiki.column("title").to_pylist(), wiki.column("text").to_pylist()
+        ),
+        "cc_crawl": write_dataset(ws.root / "in" / "cc", "cc", [str(r["id"]) for r in recs], [r["text"] for r in recs]),
     }
     heldout = wiki_leads("heldout").column("text").to_pylist()[: args.eval_docs]
     spec = TrainSpec(preset=args.preset, tokens=args.tokens, seed=0)
@@ -82,11 +93,19 @@ def main() -> int:
         t0 = time.time()
         summary = train(packed, tok_dir, ws.root / "models" / arm, spec, progress=True, threads=args.threads)
         from transformers import AutoModelForCausalLM
+
         model = AutoModelForCausalLM.from_pretrained(str(ws.root / "models" / arm))
         score = bits_per_byte(model, tok, heldout, max_len=args.seq_len)
-        score.update({"train_tokens": summary["tokens_trained"], "epochs": summary["epochs"],
-                      "dataset_tokens": meta["n_tokens"], "final_loss": summary["final_loss_avg10"],
-                      "train_seconds": round(time.time() - t0, 1), "tokens_per_s": summary["tokens_per_s"]})
+        score.update(
+            {
+                "train_tokens": summary["tokens_trained"],
+                "epochs": summary["epochs"],
+                "dataset_tokens": meta["n_tokens"],
+                "final_loss": summary["final_loss_avg10"],
+                "train_seconds": round(time.time() - t0, 1),
+                "tokens_per_s": summary["tokens_per_s"],
+            }
+        )
         results[arm] = score
         print(arm, json.dumps(score), flush=True)
     print(f"\nheld-out Wikipedia leads ({len(heldout)} docs), preset {args.preset}, {args.tokens} tokens/arm")

@@ -1,7 +1,7 @@
 """Helpers for the task YAMLs in this folder (referenced as `!function utils.<name>`).
 
 Data: each task's `custom_dataset: !function utils.load_local` reads the Parquet file
-that `python -m tasks.setup_data` converted (tasks/eval_data.py) from
+that `python -m tasks.setup_data` converted (tasks/evaluate/eval_data.py) from
 `$WINNOW_EXTERNAL/evals/<task>.parquet` (default `<repo>/.cache/external`), so these
 YAMLs work unchanged from any checkout, offline, with `lm_eval --include_path evals`.
 
@@ -10,6 +10,7 @@ super_glue/copa/utils.py, winogrande/preprocess_winogrande.py,
 wikitext/preprocess_wikitext.py) so that scores are comparable with published ones.
 This file is self-contained (no project imports): lm-eval loads it by path.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,6 +40,7 @@ def load_local(winnow_task: str, winnow_split: str = "validation", **_metadata) 
 
 # ------------------------------------------------------------- hellaswag (stock utils.py)
 
+
 def hellaswag_preprocess(text):
     text = text.strip()
     # NOTE: Brackets are artifacts of the WikiHow dataset portion of HellaSwag.
@@ -53,8 +55,9 @@ def hellaswag_process_docs(dataset: datasets.Dataset) -> datasets.Dataset:
     # over all 10,042 items even when --limit asks for 40).
     def _process_batch(batch):
         out = {"query": [], "choices": [], "gold": []}
-        for label, ctx_a, ctx_b, endings, label_ in zip(batch["activity_label"], batch["ctx_a"],
-                                                         batch["ctx_b"], batch["endings"], batch["label"]):
+        for label, ctx_a, ctx_b, endings, label_ in zip(
+            batch["activity_label"], batch["ctx_a"], batch["ctx_b"], batch["endings"], batch["label"]
+        ):
             ctx = ctx_a + " " + ctx_b.capitalize()
             out["query"].append(hellaswag_preprocess(label + ": " + ctx))
             out["choices"].append([hellaswag_preprocess(ending) for ending in endings])
@@ -65,6 +68,7 @@ def hellaswag_process_docs(dataset: datasets.Dataset) -> datasets.Dataset:
 
 
 # ------------------------------------------------------------- copa (stock super_glue/copa/utils.py)
+
 
 def _copa_convert_choice(choice):
     return choice[0].lower() + choice[1:]
@@ -87,6 +91,7 @@ def copa_doc_to_choice(doc):
 
 # ------------------------------------------------------------- winogrande (stock partial scoring)
 
+
 def winogrande_doc_to_text(doc):
     answer_to_num = {"1": 0, "2": 1}
     return answer_to_num[doc["answer"]]
@@ -104,6 +109,7 @@ def winogrande_doc_to_choice(doc):
 
 
 # ------------------------------------------------------------- wikitext (stock preprocess_wikitext.py)
+
 
 def wikitext_detokenizer(doc):
     string = doc["page"]

@@ -7,14 +7,16 @@ subprocess server once, point `PREFECT_API_URL` at it before the cluster starts,
 every worker inherits it. If the user already has a server (`PREFECT_API_URL` set),
 we use that one.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from tasks.hashing import hash_text
+from tasks.core.hashing import hash_text
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "true")
@@ -41,6 +43,7 @@ def prefect_api() -> Iterator[str | None]:
     finally:
         # Send buffered run logs while the server is still up.
         from prefect.logging.handlers import APILogWorker
+
         APILogWorker.drain_all(timeout=10)
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
@@ -57,8 +60,9 @@ def dask_cluster(address: str | None = None, n_workers: int | None = None) -> It
     from distributed import LocalCluster
 
     n = n_workers or max(1, min(os.cpu_count() or 1, 8))
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                      memory_limit=None) as cluster:
+    with LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit=None
+    ) as cluster:
         yield cluster.scheduler_address
 
 
@@ -70,10 +74,15 @@ def dask_task_runner(address: str | None = None, n_workers: int | None = None):
     if address:
         return DaskTaskRunner(address=address)
     n = n_workers or max(1, min(os.cpu_count() or 1, 8))
-    return DaskTaskRunner(cluster_kwargs={
-        "n_workers": n, "threads_per_worker": 1, "processes": True,
-        "dashboard_address": None, "memory_limit": None,
-    })
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": n,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+            "memory_limit": None,
+        }
+    )
 
 
 def cache_key_from(param: str, output: Callable[[dict[str, Any]], str | Path]):
@@ -85,9 +94,11 @@ def cache_key_from(param: str, output: Callable[[dict[str, Any]], str | Path]):
     result and find no files. Returning None when the output is missing makes Prefect run
     the task; the output path is part of the key for the same reason.
     """
+
     def key_fn(context: Any, parameters: dict[str, Any]) -> str | None:
         path = Path(output(parameters))
         if not path.exists():
             return None
         return f"{parameters[param]}@{hash_text(str(path.resolve()))[:16]}"
+
     return key_fn

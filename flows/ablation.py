@@ -7,6 +7,7 @@ run named after its recipe (curate -> validate -> tokens -> train -> evaluate), 
 stage cached by content hash, so a rerun or a new arm recomputes only what changed. A
 failed arm is recorded and its siblings go on. The leaderboard is printed at the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,34 +18,35 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from flows import _runtime
 from prefect import flow, get_run_logger, tags, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows import _runtime
 from flows.curate import run_curate
 from flows.evaluate import evaluate_flow
 from flows.ingest import run_ingest
 from flows.report import report_flow
 from flows.signals import run_signals
 from flows.train import run_train
-from tasks import ablation as metrics
-from tasks import curate_steps
-from tasks import validation as V
-from tasks.docsref import resolve_docs
-from tasks.tokens import pack_dir
-from tasks.catalog import Catalog
+from tasks.core.catalog import Catalog
+from tasks.core.docsref import resolve_docs
+from tasks.core.workspace import Workspace
+from tasks.curate import steps as curate_steps
 from tasks.recipe import Recipe
+from tasks.report import metrics
 from tasks.suite import REPO, Suite, load_suite, suite_from_recipe
-from tasks.workspace import Workspace
+from tasks.train.tokens import pack_dir
+from tasks.validation import validation as V
 
 DEFAULT_SUITE = REPO / "recipes" / "suites" / "default.yaml"
 STAGES = ("docs", "signals", "dedup", "selection", "datasets", "tokens", "models", "evals")
 
 
 @flow(name="arm", log_prints=True, validate_parameters=True)
-def arm_flow(recipe: Recipe, suite: str = "adhoc", seed: int = 0, workspace: str | None = None,
-             dask_address: str | None = None) -> dict[str, float]:
+def arm_flow(
+    recipe: Recipe, suite: str = "adhoc", seed: int = 0, workspace: str | None = None, dask_address: str | None = None
+) -> dict[str, float]:
     """One arm: the recipe's dataset, a proxy model trained on it, its scores."""
     ws = Workspace.from_env(workspace)
     recipe = recipe.model_copy(update={"train": recipe.train.model_copy(update={"seed": seed})})
@@ -52,14 +54,28 @@ def arm_flow(recipe: Recipe, suite: str = "adhoc", seed: int = 0, workspace: str
     validate_dataset(ws, recipe, stats["data_hash"][:16])
     trained = run_train(ws, stats["data_hash"][:16], recipe.train)
     validate_tokens(ws, trained, recipe)
-    evaluated = evaluate_flow(trained["model_dir"], tasks=recipe.eval.tasks, limit=recipe.eval.limit,
-                              full=bool(recipe.eval.options.get("full", False)), workspace=str(ws.root))
+    evaluated = evaluate_flow(
+        trained["model_dir"],
+        tasks=recipe.eval.tasks,
+        limit=recipe.eval.limit,
+        full=bool(recipe.eval.options.get("full", False)),
+        workspace=str(ws.root),
+    )
     scores = json.loads((Path(evaluated["results_dir"]) / "scores.json").read_text())["rows"]
-    numbers = {**metrics.dataset_metrics(stats), **metrics.train_metrics(trained),
-               **metrics.eval_metrics(scores)}
-    _record_arm(ws, suite, recipe, seed, "completed", None, numbers,
-                dataset_key=stats["data_hash"][:16], model_key=Path(trained["model_dir"]).name,
-                eval_key=evaluated["eval_key"], curve_path=str(Path(trained["model_dir"]) / "curves.parquet"))
+    numbers = {**metrics.dataset_metrics(stats), **metrics.train_metrics(trained), **metrics.eval_metrics(scores)}
+    _record_arm(
+        ws,
+        suite,
+        recipe,
+        seed,
+        "completed",
+        None,
+        numbers,
+        dataset_key=stats["data_hash"][:16],
+        model_key=Path(trained["model_dir"]).name,
+        eval_key=evaluated["eval_key"],
+        curve_path=str(Path(trained["model_dir"]) / "curves.parquet"),
+    )
     return numbers
 
 
@@ -71,8 +87,13 @@ def validate_documents(ws: Workspace, name: str) -> dict[str, Any]:
     shared WARC) with sound text; they are counted in the validation results."""
     ref = resolve_docs(ws, name)
     contract = V.documents_contract(list(ref.shards), counts=V.ingest_counts(ref.dir))
-    return V.validate(contract, key=f"documents-{ref.source_key}", workspace=ws,
-                      severities={"documents.url_parseable": "warn"}, catalog=Catalog(ws.catalog_path)).as_dict()
+    return V.validate(
+        contract,
+        key=f"documents-{ref.source_key}",
+        workspace=ws,
+        severities={"documents.url_parseable": "warn"},
+        catalog=Catalog(ws.catalog_path),
+    ).as_dict()
 
 
 @task(name="validate-dataset", cache_policy=NO_CACHE)
@@ -82,10 +103,16 @@ def validate_dataset(ws: Workspace, recipe: Recipe, dataset_key: str) -> dict[st
     recipe's `validation:` marks it warn)."""
     parts = sorted(ws.stage_dir("datasets", dataset_key).glob("part-*.parquet"))
     source_docs = {name: list(resolve_docs(ws, name).shards) for name in recipe.sources}
-    contract = V.dataset_contract_for_recipe(parts, recipe, source_docs=source_docs,
-                                             eval_index=curate_steps.eval_index(ws, recipe.decontamination))
-    return V.validate(contract, key=f"dataset-{dataset_key}", workspace=ws, severities=recipe.validation,
-                      catalog=Catalog(ws.catalog_path)).as_dict()
+    contract = V.dataset_contract_for_recipe(
+        parts, recipe, source_docs=source_docs, eval_index=curate_steps.eval_index(ws, recipe.decontamination)
+    )
+    return V.validate(
+        contract,
+        key=f"dataset-{dataset_key}",
+        workspace=ws,
+        severities=recipe.validation,
+        catalog=Catalog(ws.catalog_path),
+    ).as_dict()
 
 
 @task(name="validate-tokens", cache_policy=NO_CACHE)
@@ -94,28 +121,65 @@ def validate_tokens(ws: Workspace, trained: dict[str, Any], recipe: Recipe) -> d
     the token total the tokenizer recorded."""
     packed = pack_dir(ws.stage_dir("tokens", trained["tokens_key"]), trained["seq_len"], recipe.train.seed)
     meta = json.loads((packed / "meta.json").read_text())
-    contract = V.token_shards_contract(sorted(packed.glob("*.bin")), vocab_size=meta["vocab_size"],
-                                       eos_id=meta["eos_id"], dtype=meta["dtype"], seq_len=meta["seq_len"],
-                                       expected_tokens=meta["n_sequences"] * meta["seq_len"])
-    return V.validate(contract, key=f"tokens-{trained['tokens_key']}", workspace=ws,
-                      severities=recipe.validation, catalog=Catalog(ws.catalog_path)).as_dict()
+    contract = V.token_shards_contract(
+        sorted(packed.glob("*.bin")),
+        vocab_size=meta["vocab_size"],
+        eos_id=meta["eos_id"],
+        dtype=meta["dtype"],
+        seq_len=meta["seq_len"],
+        expected_tokens=meta["n_sequences"] * meta["seq_len"],
+    )
+    return V.validate(
+        contract,
+        key=f"tokens-{trained['tokens_key']}",
+        workspace=ws,
+        severities=recipe.validation,
+        catalog=Catalog(ws.catalog_path),
+    ).as_dict()
 
 
-def _record_arm(ws: Workspace, suite: str, recipe: Recipe, seed: int, status: str, error: str | None,
-                numbers: dict[str, float], **keys: Any) -> None:
+def _record_arm(
+    ws: Workspace,
+    suite: str,
+    recipe: Recipe,
+    seed: int,
+    status: str,
+    error: str | None,
+    numbers: dict[str, float],
+    **keys: Any,
+) -> None:
     catalog = Catalog(ws.catalog_path)
-    catalog.insert("arm_runs", [{"suite": suite, "arm": recipe.name, "seed": seed, "status": status,
-                                 "error": error, "recipe_hash": recipe.content_hash(),
-                                 "recipe": recipe.model_dump_json(), **keys}], replace=True)
+    catalog.insert(
+        "arm_runs",
+        [
+            {
+                "suite": suite,
+                "arm": recipe.name,
+                "seed": seed,
+                "status": status,
+                "error": error,
+                "recipe_hash": recipe.content_hash(),
+                "recipe": recipe.model_dump_json(),
+                **keys,
+            }
+        ],
+        replace=True,
+    )
     catalog.execute("delete_arm_metrics", {"suite": suite, "arm": recipe.name, "seed": seed})
-    catalog.insert("arm_metrics", [{"suite": suite, "arm": recipe.name, "seed": seed, "metric": m, "value": v}
-                                   for m, v in numbers.items()])
+    catalog.insert(
+        "arm_metrics",
+        [{"suite": suite, "arm": recipe.name, "seed": seed, "metric": m, "value": v} for m, v in numbers.items()],
+    )
 
 
 @flow(name="ablation", log_prints=True, validate_parameters=True)
-def ablation_flow(suite: str = str(DEFAULT_SUITE.relative_to(REPO)), arms: list[Recipe] | None = None,
-                  preset: str | None = None, workspace: str | None = None,
-                  dask_address: str | None = None) -> str:
+def ablation_flow(
+    suite: str = str(DEFAULT_SUITE.relative_to(REPO)),
+    arms: list[Recipe] | None = None,
+    preset: str | None = None,
+    workspace: str | None = None,
+    dask_address: str | None = None,
+) -> str:
     """Run every arm of `suite` (a suite YAML path) and publish the leaderboard.
 
     `arms`, when given (e.g. a custom recipe typed into the Prefect UI form), replaces the
@@ -146,8 +210,11 @@ def ablation_flow(suite: str = str(DEFAULT_SUITE.relative_to(REPO)), arms: list[
                 failed.append((run_name, traceback.format_exc(limit=3)))
     board = report_flow(spec.name, "md", str(ws.root))
     if failed:
-        create_markdown_artifact("\n\n".join(f"### {n}\n```\n{tb}\n```" for n, tb in failed),
-                                 key="ablation-failures", description=f"failed arms of {spec.name}")
+        create_markdown_artifact(
+            "\n\n".join(f"### {n}\n```\n{tb}\n```" for n, tb in failed),
+            key="ablation-failures",
+            description=f"failed arms of {spec.name}",
+        )
     return board
 
 
@@ -157,6 +224,7 @@ def _load(suite: str | Path) -> Suite:
         path = REPO / path
     if path.suffix in (".yaml", ".yml"):
         import yaml
+
         data = yaml.safe_load(path.read_text()) or {}
         if "arms" in data:
             return load_suite(path)
@@ -166,18 +234,32 @@ def _load(suite: str | Path) -> Suite:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.ablation", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suites", nargs="*", metavar="SUITE_OR_RECIPE",
-                        help="suite YAML files (with `arms:`) or single recipe YAML files "
-                             "(default: recipes/suites/default.yaml)")
-    parser.add_argument("--preset", choices=["nano", "tiny", "small", "base"],
-                        help="proxy model size for every arm (default: the suite's, nano)")
-    parser.add_argument("--dask-address", help="scheduler address of an existing Dask cluster "
-                                               "(default: a local cluster)")
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.ablation", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "suites",
+        nargs="*",
+        metavar="SUITE_OR_RECIPE",
+        help="suite YAML files (with `arms:`) or single recipe YAML files (default: recipes/suites/default.yaml)",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=["nano", "tiny", "small", "base"],
+        help="proxy model size for every arm (default: the suite's, nano)",
+    )
+    parser.add_argument(
+        "--dask-address", help="scheduler address of an existing Dask cluster (default: a local cluster)"
+    )
     parser.add_argument("--workspace", help="workspace root (default $WINNOW_HOME or ./.winnow)")
-    parser.add_argument("--force", action="append", choices=STAGES, default=[], metavar="STAGE",
-                        help=f"recompute STAGE even if cached (repeatable): {', '.join(STAGES)}")
+    parser.add_argument(
+        "--force",
+        action="append",
+        choices=STAGES,
+        default=[],
+        metavar="STAGE",
+        help=f"recompute STAGE even if cached (repeatable): {', '.join(STAGES)}",
+    )
     args = parser.parse_args(argv)
     if args.workspace:
         os.environ["WINNOW_HOME"] = str(Path(args.workspace).resolve())

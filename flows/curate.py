@@ -8,6 +8,7 @@ build lacks): a bad recipe fails before any work runs. Missing signals are compu
 `datasets/<recipe data_hash16>/` (part-00000.parquet, stats.json, _SUCCESS); a rerun
 with the same recipe and the same signals is served from there.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,14 +20,16 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows._runtime import cache_key_from, prefect_api
-from tasks import curate as C
-from tasks.catalog import Catalog
+from tasks.core.catalog import Catalog
+from tasks.core.workspace import Workspace
+from tasks.curate import pipeline as C
 from tasks.recipe import Recipe, RecipeError, load_recipe
-from tasks.workspace import Workspace
 
 
-@task(name="curate", cache_key_fn=cache_key_from(
-    "key", lambda p: Path(p["workspace"]) / "datasets" / p["dataset_key"] / "_SUCCESS"))
+@task(
+    name="curate",
+    cache_key_fn=cache_key_from("key", lambda p: Path(p["workspace"]) / "datasets" / p["dataset_key"] / "_SUCCESS"),
+)
 def curate_task(recipe_json: str, workspace: str, key: str, dataset_key: str) -> dict:
     recipe = Recipe.model_validate_json(recipe_json)
     ws = Workspace.from_env(workspace)
@@ -38,53 +41,75 @@ def curate_task(recipe_json: str, workspace: str, key: str, dataset_key: str) ->
 
 
 @flow(name="curate")
-def curate_flow(recipe_json: str, workspace: str | None = None, dask_address: str | None = None,
-                compute_signals: bool = True) -> dict:
+def curate_flow(
+    recipe_json: str, workspace: str | None = None, dask_address: str | None = None, compute_signals: bool = True
+) -> dict:
     recipe = Recipe.model_validate_json(recipe_json)
     C.validate(recipe)
     ws = Workspace.from_env(workspace)
     if compute_signals:
         from flows.signals import run_signals
+
         for source in recipe.sources:
             run_signals(source, ws.root, dask_address)
     inputs = C.resolve_inputs(ws, recipe)
     key = f"curate:{recipe.data_hash()}:{C.inputs_fingerprint(inputs)}"
     stats = curate_task(recipe_json, str(ws.root), key=key, dataset_key=C.dataset_key(recipe))
     record_dataset(ws, recipe, stats)
-    create_markdown_artifact(key=f"dataset-{C.dataset_key(recipe)}", markdown=C.stats_markdown(stats, stats["cached"]),
-                             description=f"dataset of recipe {recipe.name}")
+    create_markdown_artifact(
+        key=f"dataset-{C.dataset_key(recipe)}",
+        markdown=C.stats_markdown(stats, stats["cached"]),
+        description=f"dataset of recipe {recipe.name}",
+    )
     return stats
 
 
 def record_dataset(ws: Workspace, recipe: Recipe, stats: dict) -> None:
     """Catalog rows for a dataset: `datasets` and its per-rule `filter_counts`."""
     cat = Catalog(ws.catalog_path)
-    cat.insert("datasets", [{
-        "data_hash": recipe.data_hash(), "recipe": recipe.name, "sources": list(recipe.sources),
-        "dataset_dir": str(ws.stage_dir("datasets", C.dataset_key(recipe))),
-        "documents": stats["documents"], "characters": stats["characters"], "est_tokens": stats["est_tokens"],
-        "documents_in": stats["documents_in"], "language_mix": json.dumps(stats["language_mix"]),
-        "stats": json.dumps(stats), "recipe_json": recipe.model_dump_json(), "cached": bool(stats.get("cached")),
-        "seconds": float(stats.get("seconds", 0.0))}], replace=True)
+    cat.insert(
+        "datasets",
+        [
+            {
+                "data_hash": recipe.data_hash(),
+                "recipe": recipe.name,
+                "sources": list(recipe.sources),
+                "dataset_dir": str(ws.stage_dir("datasets", C.dataset_key(recipe))),
+                "documents": stats["documents"],
+                "characters": stats["characters"],
+                "est_tokens": stats["est_tokens"],
+                "documents_in": stats["documents_in"],
+                "language_mix": json.dumps(stats["language_mix"]),
+                "stats": json.dumps(stats),
+                "recipe_json": recipe.model_dump_json(),
+                "cached": bool(stats.get("cached")),
+                "seconds": float(stats.get("seconds", 0.0)),
+            }
+        ],
+        replace=True,
+    )
     cat.insert("filter_counts", C.removal_rows(stats), replace=True)
 
 
-def run_curate(recipe: Recipe, workspace: str | Path | None = None, dask_address: str | None = None,
-               compute_signals: bool = True) -> dict:
+def run_curate(
+    recipe: Recipe, workspace: str | Path | None = None, dask_address: str | None = None, compute_signals: bool = True
+) -> dict:
     """The dataset of `recipe` (a plain entry for the ablation flow)."""
-    return curate_flow(recipe.model_dump_json(), str(Workspace.from_env(workspace).root), dask_address,
-                       compute_signals)
+    return curate_flow(recipe.model_dump_json(), str(Workspace.from_env(workspace).root), dask_address, compute_signals)
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m flows.curate", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m flows.curate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("recipe", metavar="RECIPE.yaml", help="the recipe (see recipes/)")
     ap.add_argument("--workspace", default=None, help="workspace root (default $WINNOW_HOME or ./.winnow)")
-    ap.add_argument("--dask-address", default=None,
-                    help="Dask scheduler address for computing missing signals (default: a local cluster)")
-    ap.add_argument("--no-signals", action="store_true",
-                    help="fail instead of computing signals that are missing")
+    ap.add_argument(
+        "--dask-address",
+        default=None,
+        help="Dask scheduler address for computing missing signals (default: a local cluster)",
+    )
+    ap.add_argument("--no-signals", action="store_true", help="fail instead of computing signals that are missing")
     args = ap.parse_args(argv)
     try:
         recipe = load_recipe(args.recipe)

@@ -7,44 +7,51 @@ cluster (`--dask-address`) a worker holds only 1/P of the band table. The result
 `dedup/<key>/clusters.parquet` (+ `lines.parquet`), a `dedup_runs` catalog row and a
 Prefect markdown artifact.
 """
-from __future__ import annotations
 
-from pathlib import Path
+from __future__ import annotations
 
 import argparse
 import json
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows._runtime import cache_key_from, dask_task_runner, prefect_api
-from tasks.catalog import Catalog
-from tasks.dedup import (finish_signatures, minhash_config, run_dedup as run_clusters,
-                         shard_job, signature_jobs)
-from tasks.docsref import resolve_docs
-from tasks.minhash import signals_key
+from tasks.core.catalog import Catalog
+from tasks.core.docsref import resolve_docs
+from tasks.core.workspace import Workspace
+from tasks.dedup.dedup import finish_signatures, minhash_config, shard_job, signature_jobs
+from tasks.dedup.dedup import run_dedup as run_clusters
+from tasks.dedup.minhash import signals_key
 from tasks.recipe import DedupSpec
-from tasks.workspace import Workspace
 
 
-@task(name="minhash-shard", cache_key_fn=cache_key_from(
-    "key", lambda p: Path(p["job"][2]) / "sigs" / f"shard-{p['job'][1]:05d}.parquet"))
+@task(
+    name="minhash-shard",
+    cache_key_fn=cache_key_from("key", lambda p: Path(p["job"][2]) / "sigs" / f"shard-{p['job'][1]:05d}.parquet"),
+)
 def minhash_shard(key: str, job: tuple) -> dict:
     return shard_job(job)
 
 
 @task(name="dedup-clusters", persist_result=False)
-def dedup_clusters(workspace_root: str, sources: list[str], spec: dict, against: list[str],
-                   partitions: int) -> dict:
+def dedup_clusters(workspace_root: str, sources: list[str], spec: dict, against: list[str], partitions: int) -> dict:
     """Clusters for the whole input; candidate-pair partitions fan out on the Dask cluster."""
     ws = Workspace.from_env(workspace_root)
     map_fn = _dask_map() if partitions > 1 else None
     kwargs = {"map_fn": map_fn} if map_fn else {}
     result = run_clusters(ws, sources, DedupSpec.model_validate(spec), against, partitions=partitions, **kwargs)
-    return {"key": result.key, "dir": str(result.dir), "stats": result.stats, "cached": result.cached,
-            "pairs_on": "dask" if map_fn else "local"}
+    return {
+        "key": result.key,
+        "dir": str(result.dir),
+        "stats": result.stats,
+        "cached": result.cached,
+        "pairs_on": "dask" if map_fn else "local",
+    }
 
 
 def _dask_map():
@@ -52,6 +59,7 @@ def _dask_map():
     try:
         from distributed import worker_client
         from distributed.worker import get_worker
+
         get_worker()
     except (ImportError, ValueError):
         return None
@@ -59,11 +67,17 @@ def _dask_map():
     def map_fn(fn, items):
         with worker_client() as client:
             return client.gather(client.map(fn, list(items), pure=False))
+
     return map_fn
 
 
-def run_dedup(sources: Sequence[str], spec: DedupSpec | dict, workspace: str | None = None,
-              against: Sequence[str] = (), partitions: int = 1) -> dict[str, Any]:
+def run_dedup(
+    sources: Sequence[str],
+    spec: DedupSpec | dict,
+    workspace: str | None = None,
+    against: Sequence[str] = (),
+    partitions: int = 1,
+) -> dict[str, Any]:
     """The dedup stage for the ablation flow (inside a flow run): signatures per shard as
     tasks on the flow's task runner, then clusters, catalog row and artifact."""
     t0 = time.time()
@@ -86,40 +100,77 @@ def run_dedup(sources: Sequence[str], spec: DedupSpec | dict, workspace: str | N
             results = [f.result() for f in futures]
             info = finish_signatures(ws, ref, cfg, results, time.time() - ts)
             signature_info.append((ref.name, f"{info['docs']} docs, {len(results)} shards"))
-    out = dedup_clusters.submit(str(ws.root), [r.source_key for r in refs], spec.model_dump(),
-                                [r.source_key for r in against_refs], partitions).result()
+    out = dedup_clusters.submit(
+        str(ws.root), [r.source_key for r in refs], spec.model_dump(), [r.source_key for r in against_refs], partitions
+    ).result()
     seconds = time.time() - t0
     stats = out["stats"]
     catalog = Catalog(ws.catalog_path)
-    catalog.insert("dedup_runs", [{
-        "key": out["key"], "sources": [r.name for r in refs], "against": [r.name for r in against_refs],
-        "scope": spec.scope, "modes": spec.modes(), "spec": json.dumps(spec.model_dump()),
-        "input_docs": stats.get("input_docs"), "output_docs": stats.get("output_docs"),
-        "removed": json.dumps(stats.get("removed", {})), "stats": json.dumps(stats),
-        "cached": out["cached"], "seconds": seconds, "dir": out["dir"]}], replace=True)
-    catalog.insert("stage_runs", [{"stage": "dedup", "key": out["key"],
-                                   "input_key": ",".join(r.docs_hash for r in refs),
-                                   "cached": out["cached"], "seconds": seconds, "info": json.dumps(stats)}])
-    create_markdown_artifact(key="dedup-" + out["key"].lower(), markdown=_summary(out, refs, signature_info),
-                             description="dedup clusters")
+    catalog.insert(
+        "dedup_runs",
+        [
+            {
+                "key": out["key"],
+                "sources": [r.name for r in refs],
+                "against": [r.name for r in against_refs],
+                "scope": spec.scope,
+                "modes": spec.modes(),
+                "spec": json.dumps(spec.model_dump()),
+                "input_docs": stats.get("input_docs"),
+                "output_docs": stats.get("output_docs"),
+                "removed": json.dumps(stats.get("removed", {})),
+                "stats": json.dumps(stats),
+                "cached": out["cached"],
+                "seconds": seconds,
+                "dir": out["dir"],
+            }
+        ],
+        replace=True,
+    )
+    catalog.insert(
+        "stage_runs",
+        [
+            {
+                "stage": "dedup",
+                "key": out["key"],
+                "input_key": ",".join(r.docs_hash for r in refs),
+                "cached": out["cached"],
+                "seconds": seconds,
+                "info": json.dumps(stats),
+            }
+        ],
+    )
+    create_markdown_artifact(
+        key="dedup-" + out["key"].lower(), markdown=_summary(out, refs, signature_info), description="dedup clusters"
+    )
     return out
 
 
 def _summary(out: dict, refs, signature_info) -> str:
     s = out["stats"]
-    lines = [f"# Dedup `{out['key']}`{' (cached)' if out['cached'] else ''}", "",
-             f"Sources: {', '.join(r.name for r in refs)}; against: {', '.join(s.get('against', [])) or 'none'}", "",
-             "| step | removed |", "|---|---|"]
+    lines = [
+        f"# Dedup `{out['key']}`{' (cached)' if out['cached'] else ''}",
+        "",
+        f"Sources: {', '.join(r.name for r in refs)}; against: {', '.join(s.get('against', [])) or 'none'}",
+        "",
+        "| step | removed |",
+        "|---|---|",
+    ]
     for mode, n in s.get("removed", {}).items():
         lines.append(f"| {mode} | {n:,} |")
     lines += ["", f"Input documents: {s.get('input_docs', 0):,}; kept: {s.get('output_docs', 0):,}."]
     if "minhash" in s:
         m = s["minhash"]
-        lines.append(f"MinHash candidate pairs: {m.get('candidate_pairs', 0):,}"
-                     + (f", verified: {m['verified_pairs']:,}" if "verified_pairs" in m else "") + ".")
+        lines.append(
+            f"MinHash candidate pairs: {m.get('candidate_pairs', 0):,}"
+            + (f", verified: {m['verified_pairs']:,}" if "verified_pairs" in m else "")
+            + "."
+        )
     if "lines" in s:
-        lines.append(f"Lines: {s['lines']['docs_rewritten']:,} documents rewritten, "
-                     f"{s['lines']['lines_removed']:,} lines removed.")
+        lines.append(
+            f"Lines: {s['lines']['docs_rewritten']:,} documents rewritten, "
+            f"{s['lines']['lines_removed']:,} lines removed."
+        )
     for name, what in signature_info:
         lines.append(f"- signatures of {name}: {what}")
     lines.append(f"\nOutput: `{out['dir']}/clusters.parquet`")
@@ -127,28 +178,45 @@ def _summary(out: dict, refs, signature_info) -> str:
 
 
 @flow(name="dedup")
-def dedup_flow(sources: list[str], spec: dict, workspace: str | None = None, against: list[str] | None = None,
-               partitions: int = 1) -> dict:
+def dedup_flow(
+    sources: list[str], spec: dict, workspace: str | None = None, against: list[str] | None = None, partitions: int = 1
+) -> dict:
     return run_dedup(sources, spec, workspace, against or [], partitions)
 
 
 def _parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m flows.dedup", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("sources", nargs="+", metavar="SOURCE_OR_NAME",
-                   help="ingested sources (name or docs key) deduplicated together")
+    p = argparse.ArgumentParser(
+        prog="python -m flows.dedup", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "sources", nargs="+", metavar="SOURCE_OR_NAME", help="ingested sources (name or docs key) deduplicated together"
+    )
     p.add_argument("--workspace", default=None, help="workspace root (default $WINNOW_HOME or ./.winnow)")
     p.add_argument("--dask-address", default=None, help="scheduler address of an existing Dask cluster")
     p.add_argument("--workers", type=int, default=None, help="local Dask workers (default: CPUs, at most 8)")
-    p.add_argument("--modes", default="exact,url,minhash",
-                   help="comma-separated modes among exact,url,minhash,lines (default: exact,url,minhash)")
-    p.add_argument("--scope", choices=["global", "source"], default="global",
-                   help="duplicates across all sources (global) or within each source")
+    p.add_argument(
+        "--modes",
+        default="exact,url,minhash",
+        help="comma-separated modes among exact,url,minhash,lines (default: exact,url,minhash)",
+    )
+    p.add_argument(
+        "--scope",
+        choices=["global", "source"],
+        default="global",
+        help="duplicates across all sources (global) or within each source",
+    )
     p.add_argument("--against", nargs="*", default=[], help="earlier dataset's sources: matches are removed")
-    p.add_argument("--spec", default=None,
-                   help="JSON DedupSpec (overrides --modes/--scope), e.g. '{\"minhash\": {\"verify\": \"exact\"}}'")
-    p.add_argument("--partitions", type=int, default=1,
-                   help="band-hash partitions for candidate pairs, one Dask task each (scale-out)")
+    p.add_argument(
+        "--spec",
+        default=None,
+        help='JSON DedupSpec (overrides --modes/--scope), e.g. \'{"minhash": {"verify": "exact"}}\'',
+    )
+    p.add_argument(
+        "--partitions",
+        type=int,
+        default=1,
+        help="band-hash partitions for candidate pairs, one Dask task each (scale-out)",
+    )
     return p.parse_args(argv)
 
 
@@ -166,7 +234,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     with prefect_api():
         runner = dask_task_runner(args.dask_address, args.workers)
         return dedup_flow.with_options(task_runner=runner)(
-            args.sources, spec, args.workspace, args.against, args.partitions)
+            args.sources, spec, args.workspace, args.against, args.partitions
+        )
 
 
 if __name__ == "__main__":

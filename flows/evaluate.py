@@ -6,6 +6,7 @@ default, `--full` for all items), keeps every raw lm-eval output under
 (`eval_runs`, `eval_results`) and ends with a markdown artifact holding the score table.
 A rerun with the same model and eval config is served from that folder.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,15 +17,19 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows._runtime import cache_key_from, prefect_api
-from tasks.catalog import Catalog
-from tasks.evaluate import catalog_rows, eval_key, evaluate_model, markdown_table
+from tasks.core.catalog import Catalog
+from tasks.core.workspace import Workspace
+from tasks.evaluate.harness import catalog_rows, eval_key, evaluate_model, markdown_table
 from tasks.recipe import EvalSpec
-from tasks.workspace import Workspace
 
 
 # log_prints off: a library prints bytecode listings while lm-eval loads datasets.
-@task(name="lm-eval", cache_key_fn=cache_key_from(
-    "key", lambda p: Path(p["workspace"]) / "evals" / p["key"] / "_SUCCESS"), persist_result=False, log_prints=False)
+@task(
+    name="lm-eval",
+    cache_key_fn=cache_key_from("key", lambda p: Path(p["workspace"]) / "evals" / p["key"] / "_SUCCESS"),
+    persist_result=False,
+    log_prints=False,
+)
 def evaluate_task(model_dir: str, spec: dict[str, Any], workspace: str, device: str, key: str) -> dict[str, Any]:
     # The stage checks its own _SUCCESS marker, so a deleted folder is recomputed.
     return evaluate_model(model_dir, EvalSpec.model_validate(spec), Workspace.from_env(workspace), device)
@@ -42,8 +47,15 @@ def resolve_model(model: str, workspace: Workspace) -> Path:
 
 
 @flow(name="evaluate", log_prints=True)
-def evaluate_flow(model: str, tasks: list[str] | None = None, limit: int | None = None, full: bool = False,
-                  batch_size: int = 16, device: str = "auto", workspace: str | None = None) -> dict[str, Any]:
+def evaluate_flow(
+    model: str,
+    tasks: list[str] | None = None,
+    limit: int | None = None,
+    full: bool = False,
+    batch_size: int = 16,
+    device: str = "auto",
+    workspace: str | None = None,
+) -> dict[str, Any]:
     ws = Workspace.from_env(workspace)
     model_dir = resolve_model(model, ws)
     spec = EvalSpec(tasks=tasks, limit=limit, full=full, batch_size=batch_size)
@@ -59,37 +71,71 @@ def evaluate_flow(model: str, tasks: list[str] | None = None, limit: int | None 
     return summary
 
 
-def run_eval(model: str | Path, tasks: list[str] | None = None, limit: int | None = None, full: bool = False,
-             batch_size: int = 16, device: str = "auto", workspace: str | Path | None = None) -> dict[str, Any]:
+def run_eval(
+    model: str | Path,
+    tasks: list[str] | None = None,
+    limit: int | None = None,
+    full: bool = False,
+    batch_size: int = 16,
+    device: str = "auto",
+    workspace: str | Path | None = None,
+) -> dict[str, Any]:
     """Plain entry (other flows, notebooks): evaluate one model; returns the summary
     (eval_key, results_dir, mean_centered_acc, mean_bpb, ...)."""
     with prefect_api():
-        return evaluate_flow(str(model), tasks=tasks, limit=limit, full=full, batch_size=batch_size,
-                             device=device, workspace=str(workspace) if workspace else None)
+        return evaluate_flow(
+            str(model),
+            tasks=tasks,
+            limit=limit,
+            full=full,
+            batch_size=batch_size,
+            device=device,
+            workspace=str(workspace) if workspace else None,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", metavar="MODEL_DIR_OR_KEY",
-                        help="a saved Hugging Face model directory, or a key under <WINNOW_HOME>/models/")
-    parser.add_argument("--tasks", default=None,
-                        help="comma-separated short task names (hellaswag, arc_easy, arc_challenge, piqa, sciq, "
-                             "boolq, copa, winogrande, openbookqa, lambada, wikitext2, wiki_leads_heldout, "
-                             "news_heldout) or groups benchmarks, lm; default: all")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="items per task, a fixed seeded subsample (default: 40 per task, but 6 WikiText-2 and "
-                             "20 news articles; tasks.evaluate.DEFAULT_LIMIT(S))")
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "model",
+        metavar="MODEL_DIR_OR_KEY",
+        help="a saved Hugging Face model directory, or a key under <WINNOW_HOME>/models/",
+    )
+    parser.add_argument(
+        "--tasks",
+        default=None,
+        help="comma-separated short task names (hellaswag, arc_easy, arc_challenge, piqa, sciq, "
+        "boolq, copa, winogrande, openbookqa, lambada, wikitext2, wiki_leads_heldout, "
+        "news_heldout) or groups benchmarks, lm; default: all",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="items per task, a fixed seeded subsample (default: 40 per task, but 6 WikiText-2 and "
+        "20 news articles; tasks.evaluate.harness.DEFAULT_LIMIT(S))",
+    )
     parser.add_argument("--full", action="store_true", help="evaluate every item of every task (ignores --limit)")
     parser.add_argument("--batch-size", type=int, default=16, help="lm-eval batch size (default 16)")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N")
     parser.add_argument("--workspace", default=None, help="workspace root (default $WINNOW_HOME or ./.winnow)")
     args = parser.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
-    summary = run_eval(args.model, tasks=tasks, limit=args.limit, full=args.full, batch_size=args.batch_size,
-                       device=args.device, workspace=args.workspace)
-    print(f"mean centered accuracy {summary['mean_centered_acc']}, mean bits per byte {summary['mean_bpb']}; "
-          f"raw lm-eval outputs in {summary['results_dir']}")
+    summary = run_eval(
+        args.model,
+        tasks=tasks,
+        limit=args.limit,
+        full=args.full,
+        batch_size=args.batch_size,
+        device=args.device,
+        workspace=args.workspace,
+    )
+    print(
+        f"mean centered accuracy {summary['mean_centered_acc']}, mean bits per byte {summary['mean_bpb']}; "
+        f"raw lm-eval outputs in {summary['results_dir']}"
+    )
     return 0
 
 

@@ -4,6 +4,7 @@ Reads the catalog, writes `reports/<suite>/leaderboard.{md,json,csv}` and PNG pl
 workspace, and publishes them as Prefect artifacts (a markdown table with the plots
 embedded, a table artifact, and a link per plot).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,13 +12,13 @@ import base64
 import sys
 from pathlib import Path
 
-from flows import _runtime  # noqa: F401  (environment defaults before prefect loads)
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-from tasks import report as rpt
-from tasks.catalog import Catalog
-from tasks.workspace import Workspace
+from flows import _runtime  # noqa: F401  (environment defaults before prefect loads)
+from tasks.core.catalog import Catalog
+from tasks.core.workspace import Workspace
+from tasks.report import report as rpt
 
 FORMATS = ("md", "json", "csv")
 
@@ -35,12 +36,14 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
     runs = catalog.query("arm_runs_of_suite", {"suite": suite})
     out = ws.stage_dir("reports", suite)
     out.mkdir(parents=True, exist_ok=True)
-    texts = {"md": rpt.to_markdown(board, f"Leaderboard: {suite}"), "json": rpt.to_json(board),
-             "csv": rpt.to_csv(board)}
+    texts = {
+        "md": rpt.to_markdown(board, f"Leaderboard: {suite}"),
+        "json": rpt.to_json(board),
+        "csv": rpt.to_csv(board),
+    }
     failed = [r for r in runs if r["status"] != "completed"]
     if failed:
-        texts["md"] += "\n\nFailed arms: " + "; ".join(f"{r['arm']} (seed {r['seed']}): {r['error']}"
-                                                       for r in failed)
+        texts["md"] += "\n\nFailed arms: " + "; ".join(f"{r['arm']} (seed {r['seed']}): {r['error']}" for r in failed)
     paths = {}
     for f, text in texts.items():
         paths[f] = out / f"leaderboard.{f}"
@@ -61,13 +64,15 @@ def report_flow(suite: str | None = None, format: str = "md", workspace: str | N
     suite, text, paths = render_report(suite, format, workspace)
     md = Path(paths["md"]).read_text()
     images = "\n\n".join(
-        f"![{p.stem}](data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})"
-        for p in paths["plots"])
+        f"![{p.stem}](data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})" for p in paths["plots"]
+    )
     key = "".join(c if c.isalnum() else "-" for c in suite.lower())
-    create_markdown_artifact(md + "\n\n" + images, key=f"leaderboard-{key}",
-                             description=f"winnow leaderboard for suite {suite}")
+    create_markdown_artifact(
+        md + "\n\n" + images, key=f"leaderboard-{key}", description=f"winnow leaderboard for suite {suite}"
+    )
     board = rpt.build_leaderboard(
-        Catalog(Workspace.from_env(workspace).catalog_path).query("leaderboard", {"suite": suite}))
+        Catalog(Workspace.from_env(workspace).catalog_path).query("leaderboard", {"suite": suite})
+    )
     cols = ["rank", "arm"] + rpt.metric_columns(board)
     create_table_artifact([{c: a.get(c) for c in cols} for a in board], key=f"leaderboard-table-{key}")
     for p in paths["plots"]:
@@ -77,13 +82,15 @@ def report_flow(suite: str | None = None, format: str = "md", workspace: str | N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.report", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("suite", nargs="?", help="suite name (default: the latest finished)")
     parser.add_argument("--format", choices=FORMATS, default="md", help="what to print (default md)")
     parser.add_argument("--workspace", help="workspace root (default $WINNOW_HOME or ./.winnow)")
-    parser.add_argument("--no-prefect", action="store_true",
-                        help="only write files and print; no flow run, no artifacts")
+    parser.add_argument(
+        "--no-prefect", action="store_true", help="only write files and print; no flow run, no artifacts"
+    )
     args = parser.parse_args(argv)
     if args.no_prefect:
         print(render_report(args.suite, args.format, args.workspace)[1])

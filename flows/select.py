@@ -9,6 +9,7 @@ and write `selection/<docs_hash16>-<method>-<config_hash8>/shard-NNNNN.parquet` 
 `_SUCCESS` last. Recipes then choose over these columns (tasks/selection.select) in
 seconds. A finished score folder is reused: rerunning costs nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,12 @@ from tasks.recipe import SelectionSpec
 def _shard_cache_key(context, parameters) -> str | None:
     """Cache a shard by its score key only while its output file is there: Prefect's cache
     is global, the workspace is not, and a deleted folder must be recomputed."""
-    out = Path(parameters["root"]) / "selection" / parameters["key"].rsplit("-", 1)[0] / \
-        f"shard-{parameters['index']:05d}.parquet"
+    out = (
+        Path(parameters["root"])
+        / "selection"
+        / parameters["key"].rsplit("-", 1)[0]
+        / f"shard-{parameters['index']:05d}.parquet"
+    )
     return f"{parameters['root']}:{parameters['key']}" if out.exists() else None
 
 
@@ -34,26 +39,29 @@ def _shard_cache_key(context, parameters) -> str | None:
 # `_SUCCESS` markers), which a second workspace or a deleted folder cannot fool.
 @task(name="prepare-model")
 def prepare_model_task(root: str, ref, spec: SelectionSpec) -> str:
-    from tasks.selection import prepare_model
-    from tasks.workspace import Workspace
+    from tasks.core.workspace import Workspace
+    from tasks.selection.selection import prepare_model
+
     return prepare_model(Workspace.from_env(root), ref, spec)
 
 
 @task(name="score-shard", cache_key_fn=_shard_cache_key)
 def score_shard_task(root: str, ref, spec: SelectionSpec, index: int, model_key: str, key: str) -> int:
     import torch
-    torch.set_num_threads(1)          # one Dask worker per core
-    from tasks.selection import score_shard
-    from tasks.workspace import Workspace
+
+    torch.set_num_threads(1)  # one Dask worker per core
+    from tasks.core.workspace import Workspace
+    from tasks.selection.selection import score_shard
+
     return score_shard(Workspace.from_env(root), ref, spec, index, model_key)
 
 
 @flow(name="select-scores", log_prints=True)
 def score_flow(sources: list[str], specs: list[SelectionSpec], workspace: str | None = None) -> list[dict]:
-    from tasks.catalog import Catalog
-    from tasks.docsref import resolve_docs
-    from tasks.selection import finish_scores, score_key, selection_scores_row
-    from tasks.workspace import Workspace
+    from tasks.core.catalog import Catalog
+    from tasks.core.docsref import resolve_docs
+    from tasks.core.workspace import Workspace
+    from tasks.selection.selection import finish_scores, score_key, selection_scores_row
 
     ws = Workspace.from_env(workspace)
     catalog = Catalog(ws.catalog_path)
@@ -66,25 +74,46 @@ def score_flow(sources: list[str], specs: list[SelectionSpec], workspace: str | 
             cached = ws.is_done("selection", key)
             if not cached:
                 model_key = prepare_model_task(str(ws.root), ref, spec)
-                futures = score_shard_task.map(unmapped(str(ws.root)), unmapped(ref), unmapped(spec),
-                                               list(range(len(ref.shards))), unmapped(model_key),
-                                               [f"{key}-{i:05d}" for i in range(len(ref.shards))])
+                futures = score_shard_task.map(
+                    unmapped(str(ws.root)),
+                    unmapped(ref),
+                    unmapped(spec),
+                    list(range(len(ref.shards))),
+                    unmapped(model_key),
+                    [f"{key}-{i:05d}" for i in range(len(ref.shards))],
+                )
                 n = sum(f.result() for f in futures)
                 finish_scores(ws, ref, spec, model_key, n, time.time() - t0)
             info = ws.read_done("selection", key)
             row = selection_scores_row(key, info)
             catalog.insert("selection_scores", [row], replace=True)
-            catalog.insert("stage_runs", [{"stage": "selection", "key": key, "input_key": ref.docs_hash,
-                                           "cached": cached, "seconds": time.time() - t0,
-                                           "info": row["info"]}])
+            catalog.insert(
+                "stage_runs",
+                [
+                    {
+                        "stage": "selection",
+                        "key": key,
+                        "input_key": ref.docs_hash,
+                        "cached": cached,
+                        "seconds": time.time() - t0,
+                        "info": row["info"],
+                    }
+                ],
+            )
             rows.append({**row, "cached": cached})
-            print(f"{source} {spec.method}: {info['docs']} docs -> selection/{key} "
-                  f"({'cached' if cached else f'{time.time() - t0:.1f}s'})")
-    table = "\n".join(f"| {r['source']} | {r['method']} | {r['docs']} | {r['key']} | "
-                      f"{_fmt(r['heldout_auc'])} | {r['cached']} |" for r in rows)
+            print(
+                f"{source} {spec.method}: {info['docs']} docs -> selection/{key} "
+                f"({'cached' if cached else f'{time.time() - t0:.1f}s'})"
+            )
+    table = "\n".join(
+        f"| {r['source']} | {r['method']} | {r['docs']} | {r['key']} | {_fmt(r['heldout_auc'])} | {r['cached']} |"
+        for r in rows
+    )
     create_markdown_artifact(
         "## Selection scores\n\n| source | method | documents | folder | held-out AUC | cached |\n"
-        "|---|---|---|---|---|---|\n" + table, key="selection-scores")
+        "|---|---|---|---|---|---|\n" + table,
+        key="selection-scores",
+    )
     return rows
 
 
@@ -93,23 +122,35 @@ def _fmt(x: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.select", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", action="append", required=True,
-                        help="ingested source name or source key (repeatable)")
-    parser.add_argument("--method", action="append", choices=["fasttext", "dsir", "perplexity", "semdedup"],
-                        help="score with this method's default config (repeatable)")
-    parser.add_argument("--recipe", action="append", default=[],
-                        help="score what this recipe's selection needs (repeatable)")
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.select", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--source", action="append", required=True, help="ingested source name or source key (repeatable)"
+    )
+    parser.add_argument(
+        "--method",
+        action="append",
+        choices=["fasttext", "dsir", "perplexity", "semdedup"],
+        help="score with this method's default config (repeatable)",
+    )
+    parser.add_argument(
+        "--recipe", action="append", default=[], help="score what this recipe's selection needs (repeatable)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for --method specs (fastText training)")
     parser.add_argument("--workspace", default=None, help="workspace root (default $WINNOW_HOME or ./.winnow)")
     parser.add_argument("--dask-address", default=None, help="scheduler of an existing Dask cluster")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="local Dask worker processes (default: cores); 0 runs shards in this process "
-                             "(no Dask start-up: for small sources and tests)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local Dask worker processes (default: cores); 0 runs shards in this process "
+        "(no Dask start-up: for small sources and tests)",
+    )
     args = parser.parse_args(argv)
 
     from tasks.recipe import load_recipe
+
     specs = [SelectionSpec(method=m, seed=args.seed) for m in (args.method or [])]
     for path in args.recipe:
         spec = load_recipe(path).selection
@@ -120,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     with prefect_api():
         if args.workers == 0 and not args.dask_address:
             from prefect.task_runners import ThreadPoolTaskRunner
+
             runner = ThreadPoolTaskRunner(max_workers=1)
         else:
             runner = dask_task_runner(args.dask_address, args.workers)

@@ -7,28 +7,30 @@ the folder's `_SUCCESS` is written last. Keyed by the docs hash and the signals 
 so a second run returns at once (no Prefect, no cluster) and a new ingest or a new
 signals version computes afresh.
 """
+
 from __future__ import annotations
 
 import argparse
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows._runtime import cache_key_from, dask_task_runner, prefect_api
-from tasks.catalog import Catalog
-from tasks.docsref import resolve_docs
-from tasks.signals import SIGNALS_VERSION, SignalsRef, signals_info, signals_key, signals_ref, signals_shard
-from tasks.workspace import Workspace
+from tasks.core.catalog import Catalog
+from tasks.core.docsref import resolve_docs
+from tasks.core.workspace import Workspace
+from tasks.signals.signals import SIGNALS_VERSION, SignalsRef, signals_info, signals_key, signals_ref, signals_shard
 
 
 @task(name="signals-shard", cache_key_fn=cache_key_from("key", lambda p: p["out_path"]), retries=1)
 def signals_shard_task(docs_shard: str, out_path: str, key: str) -> dict:
     if Path(out_path).exists():  # a finished shard from an interrupted run
         import pyarrow.parquet as pq
+
         return {"shard": Path(out_path).name, "documents": pq.read_metadata(out_path).num_rows}
     return signals_shard(docs_shard, out_path)
 
@@ -41,9 +43,12 @@ def signals_flow(name: str, workspace: str | None = None) -> dict:
     key = signals_key(docs.docs_hash)
     out_dir = ws.stage_dir("signals", key)
     started = time.perf_counter()
-    futures = [signals_shard_task.submit(str(shard), str(out_dir / shard.name), key=f"signals:{key}:{shard.name}")
-               for shard in docs.shards]
+    futures = [
+        signals_shard_task.submit(str(shard), str(out_dir / shard.name), key=f"signals:{key}:{shard.name}")
+        for shard in docs.shards
+    ]
     from tqdm import tqdm
+
     results = [f.result() for f in tqdm(futures, desc=f"signals {docs.name}", unit="shard")]
     documents = sum(r["documents"] for r in results)
     errors = sum(r.get("errors", 0) for r in results)
@@ -52,28 +57,47 @@ def signals_flow(name: str, workspace: str | None = None) -> dict:
     ref = signals_ref(ws, docs)
     seconds = time.perf_counter() - started
     _record(ws, ref, cached=False, seconds=seconds)
-    create_markdown_artifact(key=f"signals-{key.lower()}", markdown=_summary(ref, False, seconds, errors),
-                             description=f"signals of {docs.name}")
+    create_markdown_artifact(
+        key=f"signals-{key.lower()}",
+        markdown=_summary(ref, False, seconds, errors),
+        description=f"signals of {docs.name}",
+    )
     return info
 
 
 def _record(ws: Workspace, ref: SignalsRef, cached: bool, seconds: float) -> None:
-    Catalog(ws.catalog_path).insert("signals_runs", [{
-        "run_id": uuid.uuid4().hex, "name": ref.name, "docs_hash": ref.docs_hash, "signals_key": ref.key,
-        "signals_version": SIGNALS_VERSION, "signals_dir": str(ref.dir), "cached": cached,
-        "shards": len(ref.shards), "documents": ref.documents, "seconds": seconds,
-        "finished_at": datetime.now(timezone.utc).replace(tzinfo=None)}])
+    Catalog(ws.catalog_path).insert(
+        "signals_runs",
+        [
+            {
+                "run_id": uuid.uuid4().hex,
+                "name": ref.name,
+                "docs_hash": ref.docs_hash,
+                "signals_key": ref.key,
+                "signals_version": SIGNALS_VERSION,
+                "signals_dir": str(ref.dir),
+                "cached": cached,
+                "shards": len(ref.shards),
+                "documents": ref.documents,
+                "seconds": seconds,
+                "finished_at": datetime.now(UTC).replace(tzinfo=None),
+            }
+        ],
+    )
 
 
 def _summary(ref: SignalsRef, cached: bool, seconds: float, errors: int = 0) -> str:
-    return (f"# Signals: {ref.name}\n\n| | |\n|---|---|\n| documents | {ref.documents:,} |\n"
-            f"| documents whose signals failed (empty-text signals, `signals_error` set) | {errors:,} |\n"
-            f"| shards | {len(ref.shards)} |\n| signals version | {SIGNALS_VERSION} |\n"
-            f"| folder | `{ref.dir}` |\n| cached | {cached} |\n| seconds | {seconds:.1f} |\n")
+    return (
+        f"# Signals: {ref.name}\n\n| | |\n|---|---|\n| documents | {ref.documents:,} |\n"
+        f"| documents whose signals failed (empty-text signals, `signals_error` set) | {errors:,} |\n"
+        f"| shards | {len(ref.shards)} |\n| signals version | {SIGNALS_VERSION} |\n"
+        f"| folder | `{ref.dir}` |\n| cached | {cached} |\n| seconds | {seconds:.1f} |\n"
+    )
 
 
-def run_signals(name: str, workspace: str | Path | None = None, dask_address: str | None = None,
-                n_workers: int | None = None) -> SignalsRef:
+def run_signals(
+    name: str, workspace: str | Path | None = None, dask_address: str | None = None, n_workers: int | None = None
+) -> SignalsRef:
     """Signals of the ingested source `name`, computing them unless already done.
 
     Callable from other flows (the ablation flow) and from the CLI."""
@@ -90,13 +114,18 @@ def run_signals(name: str, workspace: str | Path | None = None, dask_address: st
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m flows.signals", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("source", metavar="SOURCE_OR_NAME",
-                    help="an ingested source: its name (latest ingest) or its docs/<source-key> folder name")
+    ap = argparse.ArgumentParser(
+        prog="python -m flows.signals", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "source",
+        metavar="SOURCE_OR_NAME",
+        help="an ingested source: its name (latest ingest) or its docs/<source-key> folder name",
+    )
     ap.add_argument("--workspace", default=None, help="workspace root (default $WINNOW_HOME or ./.winnow)")
-    ap.add_argument("--dask-address", default=None,
-                    help="scheduler address of an existing Dask cluster (default: a local cluster)")
+    ap.add_argument(
+        "--dask-address", default=None, help="scheduler address of an existing Dask cluster (default: a local cluster)"
+    )
     ap.add_argument("--workers", type=int, default=None, help="local Dask worker processes (default: min(shards, 8))")
     args = ap.parse_args(argv)
     ws = Workspace.from_env(args.workspace)

@@ -10,6 +10,7 @@ and vocabulary, token shards by dataset + tokenizer, the model by dataset + toke
 
 `run_train(...)` is the plain entry the ablation flow calls inside its own flow run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,17 +23,17 @@ from prefect import flow, task, unmapped
 from prefect.context import FlowRunContext
 
 from flows._runtime import cache_key_from, dask_task_runner, prefect_api
-from tasks import tokens as tokens_mod
-from tasks import train as train_mod
-from tasks.catalog import Catalog
-from tasks.hashing import short
-from tasks.model import get_preset
+from tasks.core.catalog import Catalog
+from tasks.core.hashing import short
+from tasks.core.workspace import Workspace
 from tasks.recipe import Recipe, TrainSpec, load_recipe
-from tasks.tokenizer import build_tokenizer, tokenizer_hash_of
-from tasks.workspace import Workspace
-
+from tasks.train import loop as train_mod
+from tasks.train import tokens as tokens_mod
+from tasks.train.model import get_preset
+from tasks.train.tokenizer import build_tokenizer, tokenizer_hash_of
 
 # ---------------------------------------------------------------- tasks (thin wrappers)
+
 
 @task(name="tokenizer")
 def tokenizer_task(workspace_root: str, vocab_size: int) -> tuple[str, str]:
@@ -45,10 +46,14 @@ def tokenize_part_task(part: str, tokenizer_dir: str, docs_dir: str) -> dict[str
     return tokens_mod.tokenize_part(part, tokenizer_dir, docs_dir)
 
 
-@task(name="train-model", cache_key_fn=cache_key_from(
-    "train_digest", lambda p: Path(p["model_dir"]) / "train.json"), persist_result=True)
-def train_task(train_digest: str, packed_dir: str, tokenizer_dir: str, model_dir: str,
-               spec_json: dict[str, Any]) -> dict[str, Any]:
+@task(
+    name="train-model",
+    cache_key_fn=cache_key_from("train_digest", lambda p: Path(p["model_dir"]) / "train.json"),
+    persist_result=True,
+)
+def train_task(
+    train_digest: str, packed_dir: str, tokenizer_dir: str, model_dir: str, spec_json: dict[str, Any]
+) -> dict[str, Any]:
     summary = train_mod.train(packed_dir, tokenizer_dir, model_dir, TrainSpec.model_validate(spec_json))
     summary.pop("curves", None)
     return summary
@@ -66,6 +71,7 @@ def _map_parts(parts: list[Path], tokenizer_dir: str | Path, docs_dir: Path) -> 
 
 # ---------------------------------------------------------------- resolution
 
+
 def resolve_dataset(ws: Workspace, dataset: str | Path) -> tuple[Path, Recipe | None]:
     """A dataset folder from a workspace key, a folder path or a recipe YAML."""
     text = str(dataset)
@@ -75,8 +81,10 @@ def resolve_dataset(ws: Workspace, dataset: str | Path) -> tuple[Path, Recipe | 
             folder = ws.stage_dir("datasets", key)
             if any(folder.glob("part-*.parquet")):
                 return folder, recipe
-        raise FileNotFoundError(f"recipe {text}: no curated dataset under {ws.root / 'datasets'} "
-                                f"(looked for {short(recipe.data_hash())}); run `python -m flows.curate {text}` first")
+        raise FileNotFoundError(
+            f"recipe {text}: no curated dataset under {ws.root / 'datasets'} "
+            f"(looked for {short(recipe.data_hash())}); run `python -m flows.curate {text}` first"
+        )
     folder = Path(text)
     if not folder.is_dir():
         folder = ws.stage_dir("datasets", text)
@@ -87,8 +95,14 @@ def resolve_dataset(ws: Workspace, dataset: str | Path) -> tuple[Path, Recipe | 
 
 # ---------------------------------------------------------------- the plain entry
 
-def run_train(workspace: Workspace | str | Path | None, dataset: str | Path, spec: TrainSpec | None = None,
-              tokenizer_dir: str | Path | None = None, record: bool = True) -> dict[str, Any]:
+
+def run_train(
+    workspace: Workspace | str | Path | None,
+    dataset: str | Path,
+    spec: TrainSpec | None = None,
+    tokenizer_dir: str | Path | None = None,
+    record: bool = True,
+) -> dict[str, Any]:
     """Tokenizer -> tokens -> model for one dataset; returns the run summary.
 
     Inside a flow run the steps are Prefect tasks (parts mapped with the flow's task
@@ -105,14 +119,22 @@ def run_train(workspace: Workspace | str | Path | None, dataset: str | Path, spe
     flowing = _in_flow()
 
     if tokenizer_dir is None:
-        digest, tokenizer_dir = (tokenizer_task(str(ws.root), preset.vocab_size) if flowing
-                                 else build_tokenizer(ws, preset.vocab_size))
+        digest, tokenizer_dir = (
+            tokenizer_task(str(ws.root), preset.vocab_size) if flowing else build_tokenizer(ws, preset.vocab_size)
+        )
     tokenizer_digest = tokenizer_hash_of(tokenizer_dir)
     dataset_digest = tokens_mod.dataset_hash(dataset_dir)
     seq_len = spec.options.get("seq_len", preset.seq_len)
     packed_dir, meta = tokens_mod.tokenize_dataset(
-        ws, dataset_dir, tokenizer_dir, seq_len, spec.seed, dataset_digest, tokenizer_digest,
-        part_mapper=_map_parts if flowing else None)
+        ws,
+        dataset_dir,
+        tokenizer_dir,
+        seq_len,
+        spec.seed,
+        dataset_digest,
+        tokenizer_digest,
+        part_mapper=_map_parts if flowing else None,
+    )
 
     device = train_mod.resolve_device(spec)
     precision = train_mod.resolve_precision(spec, device)
@@ -122,17 +144,35 @@ def run_train(workspace: Workspace | str | Path | None, dataset: str | Path, spe
     cached = ws.is_done("models", key)
     if not cached:
         if flowing:
-            train_task.with_options(refresh_cache=True)(digest, str(packed_dir), str(tokenizer_dir),
-                                                        str(model_dir), spec.model_dump())
+            train_task.with_options(refresh_cache=True)(
+                digest, str(packed_dir), str(tokenizer_dir), str(model_dir), spec.model_dump()
+            )
         else:
             train_mod.train(packed_dir, tokenizer_dir, model_dir, spec)
-        ws.mark_done("models", key, {"train_hash": digest, "dataset_hash": dataset_digest,
-                                     "tokenizer_hash": tokenizer_digest, "tokens_key": meta["tokens_key"]})
+        ws.mark_done(
+            "models",
+            key,
+            {
+                "train_hash": digest,
+                "dataset_hash": dataset_digest,
+                "tokenizer_hash": tokenizer_digest,
+                "tokens_key": meta["tokens_key"],
+            },
+        )
     summary = train_mod.load_summary(model_dir)
-    result = dict(summary, train_hash=digest, model_dir=str(model_dir), dataset_dir=str(dataset_dir),
-                  dataset_hash=dataset_digest, tokenizer_hash=tokenizer_digest, tokenizer_dir=str(tokenizer_dir),
-                  tokens_key=meta["tokens_key"], dataset_tokens=meta["n_tokens"], cached=cached,
-                  stage_seconds=time.time() - t0)
+    result = dict(
+        summary,
+        train_hash=digest,
+        model_dir=str(model_dir),
+        dataset_dir=str(dataset_dir),
+        dataset_hash=dataset_digest,
+        tokenizer_hash=tokenizer_digest,
+        tokenizer_dir=str(tokenizer_dir),
+        tokens_key=meta["tokens_key"],
+        dataset_tokens=meta["n_tokens"],
+        cached=cached,
+        stage_seconds=time.time() - t0,
+    )
     if record:
         record_run(ws, result, spec)
     return result
@@ -143,21 +183,44 @@ def record_run(ws: Workspace, result: dict[str, Any], spec: TrainSpec) -> None:
     import pyarrow.parquet as pq
 
     catalog = Catalog(ws.catalog_path)
-    catalog.insert("train_runs", [{
-        "train_hash": result["train_hash"], "dataset_hash": result["dataset_hash"],
-        "tokenizer_hash": result["tokenizer_hash"], "tokens_key": result["tokens_key"],
-        "preset": result["preset"], "seed": result["seed"], "n_params": result["n_params"],
-        "seq_len": result["seq_len"], "batch_size": result["batch_size"], "steps": result["steps"],
-        "tokens_budget": result["tokens_budget"], "tokens_trained": result["tokens_trained"],
-        "dataset_tokens": result["dataset_tokens"], "epochs": result["epochs"],
-        "final_loss": result["final_loss"], "device": result["device"], "precision": result["precision"],
-        "tokens_per_s": result["tokens_per_s"], "mfu": result["mfu"], "seconds": result["seconds"],
-        "resumed_from_step": result["resumed_from_step"],
-        "per_source_tokens": json.dumps(result.get("per_source_tokens") or {}),
-        "config": json.dumps(spec.model_dump()), "model_dir": result["model_dir"], "cached": result["cached"],
-    }], replace=True)
-    curves = pq.read_table(Path(result["model_dir"]) / "curves.parquet").select(
-        ["step", "tokens", "loss", "grad_norm", "lr", "epoch"]).to_pylist()
+    catalog.insert(
+        "train_runs",
+        [
+            {
+                "train_hash": result["train_hash"],
+                "dataset_hash": result["dataset_hash"],
+                "tokenizer_hash": result["tokenizer_hash"],
+                "tokens_key": result["tokens_key"],
+                "preset": result["preset"],
+                "seed": result["seed"],
+                "n_params": result["n_params"],
+                "seq_len": result["seq_len"],
+                "batch_size": result["batch_size"],
+                "steps": result["steps"],
+                "tokens_budget": result["tokens_budget"],
+                "tokens_trained": result["tokens_trained"],
+                "dataset_tokens": result["dataset_tokens"],
+                "epochs": result["epochs"],
+                "final_loss": result["final_loss"],
+                "device": result["device"],
+                "precision": result["precision"],
+                "tokens_per_s": result["tokens_per_s"],
+                "mfu": result["mfu"],
+                "seconds": result["seconds"],
+                "resumed_from_step": result["resumed_from_step"],
+                "per_source_tokens": json.dumps(result.get("per_source_tokens") or {}),
+                "config": json.dumps(spec.model_dump()),
+                "model_dir": result["model_dir"],
+                "cached": result["cached"],
+            }
+        ],
+        replace=True,
+    )
+    curves = (
+        pq.read_table(Path(result["model_dir"]) / "curves.parquet")
+        .select(["step", "tokens", "loss", "grad_norm", "lr", "epoch"])
+        .to_pylist()
+    )
     for row in curves:
         row["train_hash"] = result["train_hash"]
     catalog.insert("train_curves", curves, replace=True)
@@ -166,7 +229,8 @@ def record_run(ws: Workspace, result: dict[str, Any], spec: TrainSpec) -> None:
 def summary_markdown(result: dict[str, Any]) -> str:
     per_source = result.get("per_source_tokens") or {}
     lines = [
-        f"# Proxy training `{short(result['train_hash'])}`", "",
+        f"# Proxy training `{short(result['train_hash'])}`",
+        "",
         f"- dataset `{short(result['dataset_hash'])}` → tokens `{result['tokens_key']}` "
         f"({result['dataset_tokens']:,} packed tokens)",
         f"- preset **{result['preset']}**, {result['n_params']:,} parameters, seed {result['seed']}",
@@ -174,8 +238,10 @@ def summary_markdown(result: dict[str, Any]) -> str:
         f"({result['epochs']:.2f} epochs), final loss {result['final_loss']:.4f}",
         f"- {result['device']} / {result['precision']}, "
         f"{(result['tokens_per_s'] or 0):,.0f} tokens/s" + (f", MFU {result['mfu']:.1%}" if result.get("mfu") else ""),
-        f"- cached: {result['cached']}; model: `{result['model_dir']}`", "",
-        "| source | docs | tokens | tokens after upsampling |", "|---|---:|---:|---:|",
+        f"- cached: {result['cached']}; model: `{result['model_dir']}`",
+        "",
+        "| source | docs | tokens | tokens after upsampling |",
+        "|---|---:|---:|---:|",
     ]
     for src, c in sorted(per_source.items()):
         lines.append(f"| {src} | {c['docs']:,} | {c['tokens']:,} | {c['tokens_upsampled']:,} |")
@@ -183,8 +249,14 @@ def summary_markdown(result: dict[str, Any]) -> str:
 
 
 @flow(name="train", log_prints=True)
-def train_flow(dataset: str, preset: str | None = None, tokens: int | None = None, seed: int | None = None,
-               workspace: str | None = None, tokenizer: str | None = None) -> dict[str, Any]:
+def train_flow(
+    dataset: str,
+    preset: str | None = None,
+    tokens: int | None = None,
+    seed: int | None = None,
+    workspace: str | None = None,
+    tokenizer: str | None = None,
+) -> dict[str, Any]:
     """Train the proxy model on one curated dataset (see module docstring)."""
     from prefect.artifacts import create_markdown_artifact
 
@@ -195,30 +267,47 @@ def train_flow(dataset: str, preset: str | None = None, tokens: int | None = Non
     spec = spec.model_copy(update=overrides)
     spec = TrainSpec.model_validate(spec.model_dump())
     result = run_train(ws, dataset, spec, tokenizer_dir=tokenizer)
-    create_markdown_artifact(key="train-summary", markdown=summary_markdown(result),
-                             description=f"proxy training {short(result['train_hash'])}")
+    create_markdown_artifact(
+        key="train-summary",
+        markdown=summary_markdown(result),
+        description=f"proxy training {short(result['train_hash'])}",
+    )
     print(f"model: {result['model_dir']} (final loss {result['final_loss']:.4f}, cached={result['cached']})")
     return {k: v for k, v in result.items() if k != "per_source_tokens"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m flows.train", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m flows.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("dataset", help="datasets/<key> name, a folder of part-*.parquet, or a recipe YAML")
-    ap.add_argument("--preset", choices=["nano", "tiny", "small", "base"], help="model preset (default: recipe's or nano)")
+    ap.add_argument(
+        "--preset", choices=["nano", "tiny", "small", "base"], help="model preset (default: recipe's or nano)"
+    )
     ap.add_argument("--tokens", type=int, help="token budget (default: recipe's or the preset's)")
     ap.add_argument("--seed", type=int, help="seed for init, packing and data order (default: recipe's or 0)")
     ap.add_argument("--workspace", help="workspace root (default: $WINNOW_HOME or ./.winnow)")
-    ap.add_argument("--tokenizer", help="an existing tokenizer folder to share (default: the suite reference tokenizer)")
+    ap.add_argument(
+        "--tokenizer", help="an existing tokenizer folder to share (default: the suite reference tokenizer)"
+    )
     ap.add_argument("--dask-address", help="scheduler address of an existing Dask cluster (default: a local one)")
     ap.add_argument("--workers", type=int, help="local Dask worker processes (default: cores, at most 8)")
     args = ap.parse_args(argv)
     with prefect_api():
         runner = dask_task_runner(args.dask_address, args.workers)
         result = train_flow.with_options(task_runner=runner)(
-            args.dataset, preset=args.preset, tokens=args.tokens, seed=args.seed,
-            workspace=args.workspace, tokenizer=args.tokenizer)
-    print(json.dumps({k: result[k] for k in ("train_hash", "model_dir", "final_loss", "tokens_trained", "cached")}, indent=2))
+            args.dataset,
+            preset=args.preset,
+            tokens=args.tokens,
+            seed=args.seed,
+            workspace=args.workspace,
+            tokenizer=args.tokenizer,
+        )
+    print(
+        json.dumps(
+            {k: result[k] for k in ("train_hash", "model_dir", "final_loss", "tokens_trained", "cached")}, indent=2
+        )
+    )
     return 0
 
 

@@ -8,6 +8,7 @@ Results go to the catalog (validation_runs, validation_results, stage_runs), Dat
 to `$WINNOW_HOME/validation/<docs-key>/data_docs/index.html`; a failed expectation of
 severity `fail` fails the run with a one-screen summary.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,16 +22,17 @@ def _build(task_runner=None):
     from prefect import flow, task
     from prefect.artifacts import create_markdown_artifact
 
-    from tasks.catalog import Catalog
-    from tasks.docsref import resolve_docs
-    from tasks.validation import check_severity_names, record_and_enforce, validate_documents_task
-    from tasks.workspace import Workspace
+    from tasks.core.catalog import Catalog
+    from tasks.core.docsref import resolve_docs
+    from tasks.core.workspace import Workspace
+    from tasks.validation.validation import check_severity_names, record_and_enforce, validate_documents_task
 
     @task(name="eval-ngram-index")
     def index_task(home: str, eval_items_path: str | None, n: int) -> str:
         import pyarrow.parquet as pq
 
-        from tasks.decontaminate import cached_index_path, default_eval_items
+        from tasks.decontam.decontaminate import cached_index_path, default_eval_items
+
         items = pq.read_table(eval_items_path) if eval_items_path else default_eval_items()
         return str(cached_index_path(Workspace.from_env(home), items, n))
 
@@ -38,7 +40,8 @@ def _build(task_runner=None):
     def count_task(shard: str, index_path: str) -> dict:
         import pyarrow.parquet as pq
 
-        from tasks.decontaminate import NgramIndex, scan_table
+        from tasks.decontam.decontaminate import NgramIndex, scan_table
+
         index = NgramIndex.load(Path(index_path))
         docs = pq.read_table(shard, columns=["doc_id", "text"])
         result = scan_table(docs, index)
@@ -49,8 +52,13 @@ def _build(task_runner=None):
         return {"docs": docs.num_rows, "contaminated": int(bad.sum()), "by_task": by_task}
 
     @flow(name="validate-source")
-    def validate_source(source: str, home: str | None = None, eval_items_path: str | None = None, n: int = 13,
-                        severities: dict[str, str] | None = None) -> dict:
+    def validate_source(
+        source: str,
+        home: str | None = None,
+        eval_items_path: str | None = None,
+        n: int = 13,
+        severities: dict[str, str] | None = None,
+    ) -> dict:
         ws = Workspace.from_env(home)
         catalog = Catalog(ws.catalog_path)
         check_severity_names(severities or {})
@@ -66,16 +74,39 @@ def _build(task_runner=None):
         for c in counts:
             for k, v in c["by_task"].items():
                 by_task[k] = by_task.get(k, 0) + v
-        info = {"source": source, "docs": docs, "contaminated": contaminated, "by_task": by_task, "n": n,
-                "contract_success": outcome.success, "warnings": [o.expectation for o in outcome.warnings],
-                "data_docs": outcome.data_docs}
-        catalog.insert("stage_runs", [{"stage": "validation", "key": ref.source_key, "input_key": ref.docs_hash,
-                                       "cached": False, "seconds": time.time() - t0, "info": info}])
+        info = {
+            "source": source,
+            "docs": docs,
+            "contaminated": contaminated,
+            "by_task": by_task,
+            "n": n,
+            "contract_success": outcome.success,
+            "warnings": [o.expectation for o in outcome.warnings],
+            "data_docs": outcome.data_docs,
+        }
+        catalog.insert(
+            "stage_runs",
+            [
+                {
+                    "stage": "validation",
+                    "key": ref.source_key,
+                    "input_key": ref.docs_hash,
+                    "cached": False,
+                    "seconds": time.time() - t0,
+                    "info": info,
+                }
+            ],
+        )
         rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(by_task.items())) or "| (none) | 0 |"
-        create_markdown_artifact(key="validate-source", description=f"validation of {source}", markdown=(
-            f"# Validation of `{source}`\n\n{outcome.summary()}\n\n"
-            f"**Contamination** ({n}-grams): {contaminated} of {docs} documents share an n-gram with the eval suite.\n\n"
-            f"| first matched task | documents |\n|---|---|\n{rows}\n"))
+        create_markdown_artifact(
+            key="validate-source",
+            description=f"validation of {source}",
+            markdown=(
+                f"# Validation of `{source}`\n\n{outcome.summary()}\n\n"
+                f"**Contamination** ({n}-grams): {contaminated} of {docs} documents share an n-gram with the eval suite.\n\n"
+                f"| first matched task | documents |\n|---|---|\n{rows}\n"
+            ),
+        )
         return info
 
     return validate_source.with_options(task_runner=task_runner) if task_runner else validate_source
@@ -85,22 +116,36 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", required=True, help="an ingested source name (or its source key)")
     ap.add_argument("--home", default=None, help="workspace root (default $WINNOW_HOME or ./.winnow)")
-    ap.add_argument("--eval-items", default=None,
-                    help="Parquet of eval items (task, item_id, text); default: the project's eval suite")
+    ap.add_argument(
+        "--eval-items",
+        default=None,
+        help="Parquet of eval items (task, item_id, text); default: the project's eval suite",
+    )
     ap.add_argument("--n", type=int, default=13, help="n-gram length for the contamination count")
-    ap.add_argument("--severity", action="append", default=[], metavar="NAME=warn|fail",
-                    help="override an expectation's severity (repeatable)")
+    ap.add_argument(
+        "--severity",
+        action="append",
+        default=[],
+        metavar="NAME=warn|fail",
+        help="override an expectation's severity (repeatable)",
+    )
     ap.add_argument("--dask-address", default=None, help="an existing Dask scheduler; default a local cluster")
-    ap.add_argument("--workers", type=int, default=None,
-                    help="local Dask worker processes; 0 runs the shards in threads without Dask")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local Dask worker processes; 0 runs the shards in threads without Dask",
+    )
     args = ap.parse_args(argv)
     severities = dict(s.split("=", 1) for s in args.severity)
     with prefect_api():
         local_threads = args.workers == 0 and not args.dask_address
         flow = _build(None if local_threads else dask_task_runner(args.dask_address, args.workers))
         info = flow(args.source, args.home, args.eval_items, args.n, severities)
-    print(f"{info['source']}: contract passed; {info['contaminated']} of {info['docs']} documents overlap the "
-          f"eval suite ({info['by_task']}); Data Docs: {info['data_docs']}")
+    print(
+        f"{info['source']}: contract passed; {info['contaminated']} of {info['docs']} documents overlap the "
+        f"eval suite ({info['by_task']}); Data Docs: {info['data_docs']}"
+    )
     return 0
 
 

@@ -5,11 +5,12 @@ scores): which sources, which filters, which dedup policy, which selection and m
 then how to train and evaluate. Each section is a pydantic model so that a bad recipe
 fails before any work runs, and the Prefect UI renders the recipe as a form.
 
-Sections owned by stages: `filters` (tasks/filters.py), `dedup` (tasks/dedup.py),
-`selection` and `mixture` (tasks/selection.py, tasks/mixing.py), `train`
-(tasks/train.py), `eval` (tasks/evaluate.py), `validation` and `decontamination`
-(tasks/validation.py, tasks/decontaminate.py).
+Sections owned by stages: `filters` (tasks/signals/filters.py), `dedup` (tasks/dedup/dedup.py),
+`selection` and `mixture` (tasks/selection/selection.py, tasks/selection/mixing.py), `train`
+(tasks/train/loop.py), `eval` (tasks/evaluate/harness.py), `validation` and `decontamination`
+(tasks/validation/validation.py, tasks/decontam/decontaminate.py).
 """
+
 from __future__ import annotations
 
 import re
@@ -17,21 +18,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from tasks.decontaminate import DecontaminationSpec
-from tasks.hashing import hash_json
+from tasks.core.hashing import hash_json
+from tasks.decontam.decontaminate import DecontaminationSpec
 
 
 class Strict(BaseModel):
     """Unknown keys are errors: a typo in a recipe must not silently do nothing."""
+
     model_config = ConfigDict(extra="forbid")
 
 
 class LanguageSpec(Strict):
     """The first curate step: documents whose language is `allowed` (the `language`
     signal, an ISO 639-1 code) with a language-ID probability >= `min_score`."""
+
     allowed: list[str] | None = Field(None, description="ISO 639-1 codes to keep; null keeps all")
     min_score: float = Field(0.0, ge=0.0, le=1.0, description="minimum language-ID probability")
 
@@ -48,8 +50,9 @@ class LanguageSpec(Strict):
 
 class FilterSpec(Strict):
     """A named filter from `sql/filters/<name>.sql` with threshold overrides, or a raw
-    SQL predicate over signal columns (then `name` is an optional label). tasks/filters.py
+    SQL predicate over signal columns (then `name` is an optional label). tasks/signals/filters.py
     checks names, params and SQL against the filter files and the signals schema."""
+
     name: str | None = Field(None, description="named filter, e.g. gopher_quality; or a label for `sql`")
     params: dict[str, Any] = Field(default_factory=dict, description="threshold overrides (numbers; null = rule off)")
     sql: str | None = Field(None, description="a raw SQL predicate over signal columns")
@@ -60,7 +63,7 @@ class FilterSpec(Strict):
         return v.strip() if v else v
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "FilterSpec":
+    def _one_kind(self) -> FilterSpec:
         if not self.name and not self.sql:
             raise ValueError("a filter needs a `name` (named filter) or `sql` (raw predicate)")
         if self.sql and self.params:
@@ -75,6 +78,7 @@ KeepPolicy = Literal["first", "longest", "quality"]
 
 class ExactDedupSpec(Strict):
     """Exact duplicates: same text after the chosen normalisation."""
+
     lower_case: bool = True
     whitespace: bool = True
     punctuation: bool = False
@@ -84,25 +88,30 @@ class ExactDedupSpec(Strict):
 
 class UrlDedupSpec(Strict):
     """Same normalised URL (scheme, www., fragment, tracking parameters ignored)."""
+
     strip_query: bool = Field(False, description="also ignore the whole query string")
     keep: Literal["latest", "longest", "first"] = Field("latest", description="latest crawl_date or longest text")
 
 
 class MinhashDedupSpec(Strict):
     """Near duplicates by MinHash LSH (defaults: FineWeb's 5-grams, 14 bands x 8 rows)."""
+
     n_grams: int = Field(5, ge=1)
     num_bands: int = Field(14, ge=1)
     rows_per_band: int = Field(8, ge=1)
     seed: int = 1
     verify: Literal["none", "estimate", "exact"] = Field(
-        "exact", description="check candidate pairs by exact or estimated (signature) Jaccard; "
-                             "none = FineWeb (every LSH candidate is a duplicate)")
+        "exact",
+        description="check candidate pairs by exact or estimated (signature) Jaccard; "
+        "none = FineWeb (every LSH candidate is a duplicate)",
+    )
     threshold: float = Field(0.8, ge=0.0, le=1.0, description="Jaccard a verified pair must reach")
     keep: KeepPolicy = "first"
 
 
 class LinesDedupSpec(Strict):
     """CCNet-style: drop lines (or paragraphs) that occur more than `max_count` times."""
+
     max_count: int = Field(2, ge=1, description="a line seen more often than this is boilerplate")
     paragraphs: bool = Field(False, description="compare paragraphs (blank-line separated), not lines")
 
@@ -121,29 +130,30 @@ class DedupSpec(Strict):
 
     Each mode is `true` (defaults), `false` (off) or a mapping of its options.
     """
+
     exact: ExactDedupSpec | None = None
     url: UrlDedupSpec | None = None
     minhash: MinhashDedupSpec | None = None
     lines: LinesDedupSpec | None = None
     scope: Literal["source", "global"] = Field(
-        "global", description="find duplicates within each source, or across all sources")
-    against: list[str] = Field(default_factory=list,
-                               description="earlier datasets' sources: documents matching them are removed")
+        "global", description="find duplicates within each source, or across all sources"
+    )
+    against: list[str] = Field(
+        default_factory=list, description="earlier datasets' sources: documents matching them are removed"
+    )
     quality_column: str | None = Field(None, description="score column for the `quality` keep policy")
     options: dict[str, Any] = Field(default_factory=dict, description="per-step options (legacy form)")
 
     @field_validator("exact", "url", "minhash", "lines", mode="before")
     @classmethod
     def _mode(cls, v: Any, info: ValidationInfo) -> Any:
-        models = {"exact": ExactDedupSpec, "url": UrlDedupSpec, "minhash": MinhashDedupSpec,
-                  "lines": LinesDedupSpec}
+        models = {"exact": ExactDedupSpec, "url": UrlDedupSpec, "minhash": MinhashDedupSpec, "lines": LinesDedupSpec}
         return _mode_spec(v, models[info.field_name])
 
     @model_validator(mode="after")
-    def _legacy_options_and_policy(self) -> "DedupSpec":
+    def _legacy_options_and_policy(self) -> DedupSpec:
         # Legacy `options: {minhash: {...}}` fill a mode switched on by `minhash: true`.
-        models = {"exact": ExactDedupSpec, "url": UrlDedupSpec, "minhash": MinhashDedupSpec,
-                  "lines": LinesDedupSpec}
+        models = {"exact": ExactDedupSpec, "url": UrlDedupSpec, "minhash": MinhashDedupSpec, "lines": LinesDedupSpec}
         for mode, model in models.items():
             extra = self.options.get(mode)
             if isinstance(extra, dict) and getattr(self, mode) is not None:
@@ -160,6 +170,7 @@ class DedupSpec(Strict):
 
 class FastTextConfig(Strict):
     """DCLM-style quality classifier: wiki leads (train split) vs documents of the crawl."""
+
     dim: int = Field(64, gt=0)
     epoch: int = Field(10, gt=0)
     lr: float = Field(0.1, gt=0)
@@ -173,6 +184,7 @@ class FastTextConfig(Strict):
 
 class DSIRConfig(Strict):
     """DSIR (Xie et al. 2023): hashed n-gram bag models of target and raw, importance weights."""
+
     buckets: int = Field(10_000, ge=16)
     ngrams: int = Field(2, ge=1, le=3)
     smoothing: float = Field(1.0, gt=0, description="add-alpha count smoothing of both models")
@@ -181,15 +193,21 @@ class DSIRConfig(Strict):
 
 class PerplexityConfig(Strict):
     """Byte-level interpolated Kneser-Ney n-gram LM trained on the reference (KenLM-style)."""
+
     order: int = Field(5, ge=2, le=8)
     max_bytes: int | None = Field(None, gt=0, description="score only the first N bytes of a document")
 
 
 class SemDedupConfig(Strict):
     """SemDeDup / D4: MiniLM embeddings, k-means, drop near neighbours within clusters."""
+
     n_clusters: int | None = Field(None, gt=0, description="default: round(sqrt(n / 2))")
-    eps: float | None = Field(0.1, gt=0, lt=1, description="drop a document whose cosine to a kept-earlier one in its cluster is > 1 - eps")
-    remove_fraction: float | None = Field(None, ge=0, lt=1, description="instead of eps: drop this fraction (the most redundant)")
+    eps: float | None = Field(
+        0.1, gt=0, lt=1, description="drop a document whose cosine to a kept-earlier one in its cluster is > 1 - eps"
+    )
+    remove_fraction: float | None = Field(
+        None, ge=0, lt=1, description="instead of eps: drop this fraction (the most redundant)"
+    )
     balance: bool = Field(False, description="cluster-balanced sampling (round robin over clusters) to the budget")
     batch_size: int = Field(32, gt=0)
     max_tokens: int = Field(256, gt=0, le=512, description="the model's sequence length")
@@ -199,7 +217,7 @@ SELECTION_METHODS = ("none", "random", "fasttext", "dsir", "perplexity", "semded
 
 
 class SelectionSpec(Strict):
-    """Which documents to keep among the candidates (tasks/selection.py).
+    """Which documents to keep among the candidates (tasks/selection/selection.py).
 
     Score rules (fasttext, dsir, perplexity): `min_score`/`max_score` (absolute band),
     `band` (quantile band among the candidates), `keep_fraction` (top fraction by score;
@@ -207,6 +225,7 @@ class SelectionSpec(Strict):
     or by Gumbel top-k for dsir, or a seeded random order for random). `tokens` defaults to
     the recipe's token_budget for dsir and random.
     """
+
     method: Literal["none", "random", "fasttext", "dsir", "perplexity", "semdedup"] = "none"
     seed: int = 0
     keep_fraction: float | None = Field(None, gt=0, le=1)
@@ -232,7 +251,9 @@ class SelectionSpec(Strict):
     @classmethod
     def _no_loose_options(cls, v):
         if v:
-            raise ValueError(f"unknown selection options {sorted(v)}: use the fasttext/dsir/perplexity/semdedup sections")
+            raise ValueError(
+                f"unknown selection options {sorted(v)}: use the fasttext/dsir/perplexity/semdedup sections"
+            )
         return v
 
     def method_config(self) -> dict[str, Any]:
@@ -243,15 +264,18 @@ class SelectionSpec(Strict):
 
 class UpsampleSpec(Strict):
     """FineWeb2-style rehydration: repeat documents by duplicate-cluster size x quality."""
+
     cluster_size: list[tuple[int, float]] = Field(
         default_factory=lambda: [(1, 1.0), (2, 2.0), (5, 3.0), (100, 1.0)],
-        description="(min cluster size, repeat factor) steps; the largest min <= size applies")
+        description="(min cluster size, repeat factor) steps; the largest min <= size applies",
+    )
     quality_column: str | None = Field("score", description="scale the extra repeats by this column's percentile")
     max_repeat: int = Field(5, ge=1)
 
 
 class PhaseSpec(Strict):
     """A final-phase mixture for the last `fraction` of the tokens (domain upsampling)."""
+
     name: str = "final"
     fraction: float = Field(..., gt=0, lt=1)
     weights: dict[str, float] | None = None
@@ -260,8 +284,9 @@ class PhaseSpec(Strict):
 
 class MixtureSpec(Strict):
     """How the selected documents become a token plan per group (source or domain) and phase
-    (tasks/mixing.py). `weights` are target token shares; `temperature` gives shares
+    (tasks/selection/mixing.py). `weights` are target token shares; `temperature` gives shares
     proportional to available_tokens^(1/T) (T=1 natural, large T uniform)."""
+
     group_by: Literal["source", "domain"] = "source"
     weights: dict[str, float] | None = Field(None, description="per-group target token shares")
     temperature: float | None = Field(None, gt=0)
@@ -288,13 +313,16 @@ class MixtureSpec(Strict):
 
 
 class TrainSpec(Strict):
-    """How the proxy model trains (tasks/train.py). Null fields take the preset's value."""
+    """How the proxy model trains (tasks/train/loop.py). Null fields take the preset's value."""
+
     preset: Literal["nano", "tiny", "small", "base"] = "nano"
     seed: int = Field(0, description="model init, packing shuffle and data order")
     tokens: int | None = Field(None, gt=0, description="token budget; default from the preset")
     tokens_per_param: float | None = Field(
-        None, gt=0, description="Chinchilla-style budget (e.g. 20): tokens = this x parameters; "
-                                "used when `tokens` is null")
+        None,
+        gt=0,
+        description="Chinchilla-style budget (e.g. 20): tokens = this x parameters; used when `tokens` is null",
+    )
     batch_size: int | None = Field(None, gt=0, description="sequences per optimizer step")
     micro_batch_size: int | None = Field(None, gt=0, description="sequences per forward (grad accumulation)")
     lr: float | None = Field(None, gt=0, description="peak learning rate")
@@ -307,7 +335,8 @@ class TrainSpec(Strict):
     beta2: float = Field(0.95, gt=0, lt=1)
     grad_clip: float = Field(1.0, gt=0, description="max global gradient norm")
     precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto: bf16 autocast where the hardware has bf16 (CUDA, AVX512-BF16/AMX CPUs)")
+        "auto", description="auto: bf16 autocast where the hardware has bf16 (CUDA, AVX512-BF16/AMX CPUs)"
+    )
     compile: bool | None = Field(None, description="torch.compile; null = on CUDA only")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     checkpoint_every: int = Field(50, gt=0, description="steps between checkpoints (not part of the hash)")
@@ -315,12 +344,19 @@ class TrainSpec(Strict):
 
 
 class EvalSpec(Strict):
-    """What tasks/evaluate.py runs: the task YAMLs in `evals/` through lm-eval."""
+    """What tasks/evaluate/harness.py runs: the task YAMLs in `evals/` through lm-eval."""
+
     tasks: list[str] | None = Field(
-        None, description="short task names (hellaswag, arc_easy, ..., lambada, wikitext2, "
-                          "wiki_leads_heldout, news_heldout) or groups benchmarks / lm; null = all")
-    limit: int | None = Field(None, gt=0, description="items per task (a fixed seeded subsample); "
-                                                     "null = the CI default (tasks.evaluate.DEFAULT_LIMIT)")
+        None,
+        description="short task names (hellaswag, arc_easy, ..., lambada, wikitext2, "
+        "wiki_leads_heldout, news_heldout) or groups benchmarks / lm; null = all",
+    )
+    limit: int | None = Field(
+        None,
+        gt=0,
+        description="items per task (a fixed seeded subsample); "
+        "null = the CI default (tasks.evaluate.harness.DEFAULT_LIMIT)",
+    )
     full: bool = Field(False, description="every item of every task (overrides limit)")
     batch_size: int = Field(16, gt=0, description="lm-eval batch size")
     options: dict[str, Any] = Field(default_factory=dict)
@@ -339,7 +375,8 @@ class Recipe(Strict):
     train: TrainSpec = Field(default_factory=TrainSpec)
     eval: EvalSpec = Field(default_factory=EvalSpec)
     validation: dict[str, Literal["warn", "fail"]] = Field(
-        default_factory=dict, description="expectation name -> severity override")
+        default_factory=dict, description="expectation name -> severity override"
+    )
     decontamination: DecontaminationSpec = Field(default_factory=DecontaminationSpec)
 
     @field_validator("filters", mode="before")
@@ -350,9 +387,20 @@ class Recipe(Strict):
 
     def data_hash(self) -> str:
         """Hash of everything that decides the dataset (not the name, training or eval)."""
-        return hash_json(self.model_dump(
-            include={"sources", "language", "filters", "dedup", "selection", "mixture", "token_budget",
-                     "decontamination"}))
+        return hash_json(
+            self.model_dump(
+                include={
+                    "sources",
+                    "language",
+                    "filters",
+                    "dedup",
+                    "selection",
+                    "mixture",
+                    "token_budget",
+                    "decontamination",
+                }
+            )
+        )
 
     def content_hash(self) -> str:
         return hash_json(self.model_dump(exclude={"name", "description"}))

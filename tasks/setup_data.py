@@ -1,8 +1,9 @@
 """`python -m tasks.setup_data`: fetch and convert the registry data every stage expects.
 
-Idempotent and cached (tasks/external.py); run by `make data`, which `make demo` and
+Idempotent and cached (tasks/core/external.py); run by `make data`, which `make demo` and
 `make test` both depend on. Each stage registers what it needs in PREPARERS.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -11,10 +12,10 @@ import time
 
 # module:function pairs, each idempotent, each fetching from PyPI or Debian only.
 PREPARERS: list[str] = [
-    "tasks.reference:prepare",
-    "tasks.demo_sources:prepare",
-    "tasks.eval_data:prepare",
-    "tasks.decontaminate:prepare",
+    "tasks.core.reference:prepare",
+    "tasks.ingest.demo_sources:prepare",
+    "tasks.evaluate.eval_data:prepare",
+    "tasks.decontam.decontaminate:prepare",
 ]
 
 

@@ -5,6 +5,7 @@ A suite names where each source comes from (`sources: {name: [uri or glob, ...]}
 and what every arm shares: preset, token budget, training tokens, eval settings, seeds.
 Shared settings override the arms' own, so arms differ only in their data.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,16 +15,17 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from tasks.external import external_dir
+from tasks.core.external import external_dir
+from tasks.core.paths import PACKAGE_ROOT as REPO
+from tasks.core.paths import shared_data
 from tasks.recipe import EvalSpec, Recipe, Strict, load_recipe, load_yaml_model
 
-REPO = Path(__file__).resolve().parent.parent
 _VAR = re.compile(r"\$\{([A-Z_]+)\}")
 
 
 def expand(uri: str) -> str:
     values = {
-        "SHARED_DATA": os.environ.get("WINNOW_SHARED_DATA", str(REPO.parent / "shared" / "data")),
+        "SHARED_DATA": str(shared_data()),
         "EXTERNAL": str(external_dir()),
         "REPO": str(REPO),
     }
@@ -61,8 +63,10 @@ class Suite(Strict):
         for arm in self.arms:
             missing = [s for s in arm.sources if s not in self.sources]
             if missing:
-                raise ValueError(f"arm {arm.name!r} uses sources {missing} that the suite does not define "
-                                 f"(defined: {sorted(self.sources)})")
+                raise ValueError(
+                    f"arm {arm.name!r} uses sources {missing} that the suite does not define "
+                    f"(defined: {sorted(self.sources)})"
+                )
 
     def resolved_arms(self) -> list[Recipe]:
         """Arms with the suite's shared settings applied (same budget, model and eval)."""
@@ -93,5 +97,4 @@ def load_suite(path: str | Path) -> Suite:
 def suite_from_recipe(recipe_path: str | Path, sources: dict[str, list[str]]) -> Suite:
     """A one-arm suite for `python -m flows.ablation RECIPE.yaml`."""
     recipe = load_recipe(recipe_path)
-    return Suite(name=recipe.name, sources={k: v for k, v in sources.items() if k in recipe.sources},
-                 arms=[recipe])
+    return Suite(name=recipe.name, sources={k: v for k, v in sources.items() if k in recipe.sources}, arms=[recipe])

@@ -1,4 +1,5 @@
 """Shared fixtures: real data from ../shared/data, a fresh workspace per test."""
+
 from __future__ import annotations
 
 import os
@@ -17,14 +18,16 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
-    from tasks.workspace import Workspace
+    from tasks.core.workspace import Workspace
+
     monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "ws"))
     return Workspace.from_env(tmp_path / "ws")
 
 
 @pytest.fixture
 def catalog(workspace):
-    from tasks.catalog import Catalog
+    from tasks.core.catalog import Catalog
+
     return Catalog(workspace.catalog_path)
 
 
@@ -40,7 +43,7 @@ def cc_docs_table():
     import pyarrow as pa
     import xxhash
 
-    from tasks.schema import DOCS
+    from tasks.core.schema import DOCS
 
     rows = []
     path = CRAWL / "CC-MAIN-2019-30-sample.jsonl.gz"
@@ -50,13 +53,26 @@ def cc_docs_table():
             meta = rec.get("metadata") or {}
             url = meta.get("url") or meta.get("warc_url") or ""
             text = rec["text"]
-            rows.append({
-                "doc_id": xxhash.xxh3_128_hexdigest(f"cc\x00{rec['id']}".encode()),
-                "source": "cc", "url": url, "domain": url.split("/")[2] if url.count("/") >= 2 else "",
-                "text": text, "language": "en", "language_score": 1.0, "crawl_date": None,
-                "content_type": "text/plain", "encoding": "utf-8",
-                "n_bytes": len(text.encode()), "n_chars": len(text), "text_truncated": False,
-                "source_file": str(path), "record_id": str(rec["id"]), "record_offset": line_no,
-                "format": "jsonl", "extractor": "none",
-            })
+            rows.append(
+                {
+                    "doc_id": xxhash.xxh3_128_hexdigest(f"cc\x00{rec['id']}".encode()),
+                    "source": "cc",
+                    "url": url,
+                    "domain": url.split("/")[2] if url.count("/") >= 2 else "",
+                    "text": text,
+                    "language": "en",
+                    "language_score": 1.0,
+                    "crawl_date": None,
+                    "content_type": "text/plain",
+                    "encoding": "utf-8",
+                    "n_bytes": len(text.encode()),
+                    "n_chars": len(text),
+                    "text_truncated": False,
+                    "source_file": str(path),
+                    "record_id": str(rec["id"]),
+                    "record_offset": line_no,
+                    "format": "jsonl",
+                    "extractor": "none",
+                }
+            )
     return pa.Table.from_pylist(rows, schema=DOCS)

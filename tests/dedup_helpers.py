@@ -1,14 +1,15 @@
 """Helpers for the dedup tests and benchmark: write documents as an ingested source."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.docsref import DocsRef, docs_hash_of
-from tasks.schema import DOCS
-from tasks.workspace import Workspace
+from tasks.core.docsref import DocsRef, docs_hash_of
+from tasks.core.schema import DOCS
+from tasks.core.workspace import Workspace
 
 
 def write_source(workspace: Workspace, name: str, table: pa.Table, shards: int = 1) -> DocsRef:
@@ -28,19 +29,36 @@ def write_source(workspace: Workspace, name: str, table: pa.Table, shards: int =
     return DocsRef(name, key, docs_hash, tuple(paths))
 
 
-def docs_table(texts: Sequence[str], prefix: str = "d", urls: Sequence[str] | None = None,
-               dates: Sequence | None = None) -> pa.Table:
+def docs_table(
+    texts: Sequence[str], prefix: str = "d", urls: Sequence[str] | None = None, dates: Sequence | None = None
+) -> pa.Table:
     """DOCS rows for plain texts (doc_id = prefix + index)."""
     n = len(texts)
     rows = []
     for i, text in enumerate(texts):
         url = urls[i] if urls else f"https://example.org/{prefix}/{i}"
-        rows.append({"doc_id": f"{prefix}{i:06d}", "source": prefix, "url": url, "domain": "example.org",
-                     "text": text, "language": "en", "language_score": 1.0,
-                     "crawl_date": dates[i] if dates else None, "content_type": "text/plain",
-                     "encoding": "utf-8", "n_bytes": len(text.encode()), "n_chars": len(text),
-                     "text_truncated": False, "source_file": "test", "record_id": str(i),
-                     "record_offset": i, "format": "jsonl", "extractor": "none"})
+        rows.append(
+            {
+                "doc_id": f"{prefix}{i:06d}",
+                "source": prefix,
+                "url": url,
+                "domain": "example.org",
+                "text": text,
+                "language": "en",
+                "language_score": 1.0,
+                "crawl_date": dates[i] if dates else None,
+                "content_type": "text/plain",
+                "encoding": "utf-8",
+                "n_bytes": len(text.encode()),
+                "n_chars": len(text),
+                "text_truncated": False,
+                "source_file": "test",
+                "record_id": str(i),
+                "record_offset": i,
+                "format": "jsonl",
+                "extractor": "none",
+            }
+        )
     return pa.Table.from_pylist(rows, schema=DOCS) if n else DOCS.empty_table()
 
 
@@ -50,6 +68,7 @@ def cc_texts() -> list[str]:
     import json
 
     from tests.conftest import CRAWL
+
     with gzip.open(CRAWL / "CC-MAIN-2019-30-sample.jsonl.gz", "rt", encoding="utf-8") as f:
         return [json.loads(line)["text"] for line in f]
 
@@ -67,18 +86,18 @@ def mutate(text: str, strength: float, donor: str, rng) -> str:
     n = len(words)
     kind = rng.integers(4)
     k = max(1, int(round(strength * n)))
-    if kind == 0:      # scattered word substitutions
+    if kind == 0:  # scattered word substitutions
         for i in rng.choice(n, size=min(k, n), replace=False):
             words[i] = donor_words[rng.integers(len(donor_words))]
-    elif kind == 1:    # a deleted span
+    elif kind == 1:  # a deleted span
         s = rng.integers(max(1, n - k + 1))
-        del words[s:s + k]
-    elif kind == 2:    # an inserted passage from another document
+        del words[s : s + k]
+    elif kind == 2:  # an inserted passage from another document
         s = rng.integers(n + 1)
         d = rng.integers(max(1, len(donor_words) - k + 1))
-        words[s:s] = donor_words[d:d + k]
-    else:              # a different ending (template pages, updated articles)
-        words = words[:max(1, n - k)] + donor_words[:k]
+        words[s:s] = donor_words[d : d + k]
+    else:  # a different ending (template pages, updated articles)
+        words = words[: max(1, n - k)] + donor_words[:k]
     return " ".join(words)
 
 
@@ -88,7 +107,8 @@ def true_similar_pairs(texts, cfg, threshold: float):
     import numpy as np
     from scipy.sparse import csr_matrix, triu
 
-    from tasks.minhash import shingle_sets
+    from tasks.dedup.minhash import shingle_sets
+
     sets = shingle_sets(texts, cfg)
     sizes = np.array([len(s) for s in sets])
     vocab, inverse = np.unique(np.concatenate(sets) if sets else np.zeros(0, np.uint64), return_inverse=True)

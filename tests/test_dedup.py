@@ -1,16 +1,17 @@
 """Dedup modes, edge cases, determinism, scopes, the curate entry and accuracy."""
+
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.dedup import apply_dedup, run_dedup
-from tasks.minhash import MinhashConfig
+from tasks.dedup.dedup import apply_dedup, run_dedup
+from tasks.dedup.minhash import MinhashConfig
 from tasks.recipe import DedupSpec
 from tests.dedup_helpers import cc_texts, docs_table, mutate, true_similar_pairs, write_source
 
@@ -44,9 +45,14 @@ def test_exact_keep_longest(workspace):
 
 
 def test_url_dedup_keep_latest_and_longest(workspace):
-    urls = ["http://www.Example.com/x/", "https://example.com/x#top", "https://example.com/x?utm_source=feed",
-            "https://example.com/y", ""]
-    dates = [datetime(2024, m, 1, tzinfo=timezone.utc) for m in (1, 3, 2, 1, 1)]
+    urls = [
+        "http://www.Example.com/x/",
+        "https://example.com/x#top",
+        "https://example.com/x?utm_source=feed",
+        "https://example.com/y",
+        "",
+    ]
+    dates = [datetime(2024, m, 1, tzinfo=UTC) for m in (1, 3, 2, 1, 1)]
     texts = ["a", "bb", "a much longer text", "y", "no url"]
     ref = write_source(workspace, "s", docs_table(texts, urls=urls, dates=dates))
     latest = clusters(run_dedup(workspace, [ref], DedupSpec(url=True)))
@@ -60,9 +66,9 @@ def test_minhash_finds_natural_duplicates_in_the_crawl(workspace, cc_docs_table)
     ref = write_source(workspace, "cc", cc_docs_table, shards=2)
     c = clusters(run_dedup(workspace, [ref], DedupSpec(minhash=True)))
     dup = c[c["minhash_cluster_size"] > 1]
-    assert 5 <= len(dup) < 100                    # the sample holds a few real near-duplicate pages
+    assert 5 <= len(dup) < 100  # the sample holds a few real near-duplicate pages
     per_cluster = dup.groupby("minhash_cluster_id")["minhash_keep"].sum()
-    assert (per_cluster == 1).all()               # exactly one survivor per cluster
+    assert (per_cluster == 1).all()  # exactly one survivor per cluster
 
 
 def test_partitioned_pairs_equal_single_partition(workspace, cc_docs_table):
@@ -78,13 +84,13 @@ def test_lines_mode_removes_boilerplate(workspace):
     topics = ["rivers", "hills", "ships", "birds"]
     texts = [f"{nav}\nA story about {t}.\nCopyright 2019 Example Ltd" for t in topics]
     texts.append("A page with no boilerplate at all.")
-    texts.append(f"{nav}\nCopyright 2021 Example Ltd")          # only boilerplate: emptied
+    texts.append(f"{nav}\nCopyright 2021 Example Ltd")  # only boilerplate: emptied
     ref = write_source(workspace, "s", docs_table(texts))
     spec = DedupSpec(lines={"max_count": 2})
     result = run_dedup(workspace, [ref], spec)
     lines = pq.read_table(result.lines_path).to_pandas().set_index("doc_id")
     assert lines.loc["d000000", "text"] == "A story about rivers."
-    assert lines.loc["d000000", "lines_removed"] == 2            # digits normalised: 2019 ~ 2021
+    assert lines.loc["d000000", "lines_removed"] == 2  # digits normalised: 2019 ~ 2021
     assert 0.6 < lines.loc["d000000", "removed_frac"] < 0.8
     assert "d000004" not in lines.index and lines.loc["d000005", "text"] == ""
     assert result.stats["removed"]["lines"] == 1 and not clusters(result).loc["d000005", "keep"]
@@ -111,12 +117,13 @@ def test_documents_shorter_than_the_shingle_size(workspace):
     texts = ["buy now", "Buy now!", "buy later", "", "   "]
     ref = write_source(workspace, "s", docs_table(texts))
     c = clusters(run_dedup(workspace, [ref], DedupSpec(minhash=True)))
-    assert c["minhash_cluster_size"].tolist() == [2, 2, 1, 1, 1]   # empty texts have no signature
+    assert c["minhash_cluster_size"].tolist() == [2, 2, 1, 1, 1]  # empty texts have no signature
     assert c["minhash_keep"].tolist() == [True, False, True, True, True]
 
 
 def test_determinism_same_input_same_kept_set(tmp_path, cc_docs_table):
-    from tasks.workspace import Workspace
+    from tasks.core.workspace import Workspace
+
     spec = DedupSpec(exact=True, url=True, minhash=True)
     results = []
     for i, shards in enumerate((1, 3)):
@@ -142,8 +149,11 @@ def test_scopes_and_against_an_earlier_dataset(workspace):
 
 
 def test_apply_dedup_rechooses_the_survivor_among_remaining_docs(workspace):
-    texts = ["Breaking news: the river flooded the old town.", "breaking news the river flooded the old town",
-             "Something else entirely, long enough to matter."]
+    texts = [
+        "Breaking news: the river flooded the old town.",
+        "breaking news the river flooded the old town",
+        "Something else entirely, long enough to matter.",
+    ]
     ref = write_source(workspace, "s", docs_table(texts))
     spec = DedupSpec(exact={"punctuation": True})
     con = duckdb.connect()
@@ -161,7 +171,8 @@ def test_apply_dedup_rechooses_the_survivor_among_remaining_docs(workspace):
 
 
 def test_bad_input_is_named(workspace, tmp_path):
-    from tasks.docsref import DocsRef
+    from tasks.core.docsref import DocsRef
+
     bad = tmp_path / "bad.parquet"
     pq.write_table(docs_table(["x"]).drop_columns(["text"]), bad)
     with pytest.raises(ValueError, match="bad.parquet.*text"):
@@ -172,7 +183,8 @@ def test_bad_input_is_named(workspace, tmp_path):
 def planted_corpus():
     """Real documents (the CC sample and Wikipedia leads) plus one planted variant of
     400 of them, edited at strengths that spread their Jaccard over 0.4..1."""
-    from tasks.reference import wiki_leads
+    from tasks.core.reference import wiki_leads
+
     base = cc_texts() + wiki_leads("train").column("text").to_pylist()[:400]
     rng = np.random.default_rng(0)
     planted = []

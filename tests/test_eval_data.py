@@ -1,5 +1,6 @@
-"""Eval data conversion (tasks/eval_data.py) and the task YAMLs in evals/ against
+"""Eval data conversion (tasks/evaluate/eval_data.py) and the task YAMLs in evals/ against
 lm-eval's own stock task definitions."""
+
 from __future__ import annotations
 
 import gzip
@@ -7,21 +8,45 @@ from pathlib import Path
 
 import pytest
 
-from tasks.eval_data import (ALL_TASKS, BENCHMARKS, WIKITEXT2_TEST, eval_items, load_task_table, prepare,
-                             wikitext_pages)
-from tasks.evaluate import EVALS_DIR, TASK_PREFIX
+from tasks.evaluate.eval_data import (
+    ALL_TASKS,
+    BENCHMARKS,
+    WIKITEXT2_TEST,
+    eval_items,
+    load_task_table,
+    prepare,
+    wikitext_pages,
+)
+from tasks.evaluate.harness import EVALS_DIR, TASK_PREFIX
 
 STOCK = Path(__import__("lm_eval").__file__).parent / "tasks"
 STOCK_YAML = {
-    "hellaswag": "hellaswag/hellaswag.yaml", "arc_easy": "arc/arc_easy.yaml",
-    "arc_challenge": "arc/arc_challenge.yaml", "piqa": "piqa/piqa.yaml", "sciq": "sciq/sciq.yaml",
-    "boolq": "super_glue/boolq/default.yaml", "copa": "super_glue/copa/default.yaml",
-    "winogrande": "winogrande/default.yaml", "openbookqa": "openbookqa/openbookqa.yaml",
-    "lambada": "lambada/lambada_openai.yaml", "wikitext2": "wikitext/wikitext.yaml",
+    "hellaswag": "hellaswag/hellaswag.yaml",
+    "arc_easy": "arc/arc_easy.yaml",
+    "arc_challenge": "arc/arc_challenge.yaml",
+    "piqa": "piqa/piqa.yaml",
+    "sciq": "sciq/sciq.yaml",
+    "boolq": "super_glue/boolq/default.yaml",
+    "copa": "super_glue/copa/default.yaml",
+    "winogrande": "winogrande/default.yaml",
+    "openbookqa": "openbookqa/openbookqa.yaml",
+    "lambada": "lambada/lambada_openai.yaml",
+    "wikitext2": "wikitext/wikitext.yaml",
 }
-EXPECTED_ROWS = {"hellaswag": 10042, "arc_easy": 570, "arc_challenge": 299, "piqa": 1838, "sciq": 1000,
-                 "boolq": 3270, "copa": 100, "winogrande": 1267, "openbookqa": 500, "lambada": 5153,
-                 "wikitext2": 62, "news_heldout": 181}
+EXPECTED_ROWS = {
+    "hellaswag": 10042,
+    "arc_easy": 570,
+    "arc_challenge": 299,
+    "piqa": 1838,
+    "sciq": 1000,
+    "boolq": 3270,
+    "copa": 100,
+    "winogrande": 1267,
+    "openbookqa": 500,
+    "lambada": 5153,
+    "wikitext2": 62,
+    "news_heldout": 181,
+}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +55,8 @@ def converted():
 
 
 def test_conversion_yields_the_upstream_item_counts(converted):
-    from tasks.reference import wiki_leads
+    from tasks.core.reference import wiki_leads
+
     for task, n in EXPECTED_ROWS.items():
         assert converted[task] == n, task
         assert load_task_table(task).num_rows == n, task
@@ -72,10 +98,11 @@ def test_eval_items_cover_every_task_with_text(converted):
 
 def _stock_task(task: str):
     """lm-eval's stock task definition, fed our local rows instead of the Hub dataset."""
+    import importlib.util
+
     from lm_eval.api.task import ConfigurableTask
     from lm_eval.tasks._yaml_loader import load_yaml
 
-    import importlib.util
     spec = importlib.util.spec_from_file_location("winnow_eval_utils", EVALS_DIR / "utils.py")
     utils = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(utils)
@@ -92,8 +119,9 @@ def _stock_task(task: str):
 def test_prompts_match_lm_eval_stock_tasks(converted, task):
     from lm_eval.tasks import TaskManager
 
-    ours = TaskManager(include_path=str(EVALS_DIR), include_defaults=False).load_task_or_group(
-        [TASK_PREFIX + task])[TASK_PREFIX + task]
+    ours = TaskManager(include_path=str(EVALS_DIR), include_defaults=False).load_task_or_group([TASK_PREFIX + task])[
+        TASK_PREFIX + task
+    ]
     stock = _stock_task(task)
     docs = list(ours.eval_docs)[:6]
     stock_docs = list(stock.eval_docs)[:6]
@@ -109,7 +137,8 @@ def test_prompt_formats_on_known_items(converted):
     from lm_eval.tasks import TaskManager
 
     tasks = TaskManager(include_path=str(EVALS_DIR), include_defaults=False).load_task_or_group(
-        [TASK_PREFIX + t for t in ("arc_easy", "copa", "boolq", "winogrande")])
+        [TASK_PREFIX + t for t in ("arc_easy", "copa", "boolq", "winogrande")]
+    )
     arc = tasks["winnow_arc_easy"]
     doc = next(d for d in arc.eval_docs if d["id"] == "MCAS_2000_4_6")
     assert arc.doc_to_text(doc) == "Question: Which technology was developed most recently?\nAnswer:"
@@ -124,6 +153,8 @@ def test_prompt_formats_on_known_items(converted):
     assert boolq.doc_to_target(doc) == int(doc["answer"])
     wino = tasks["winnow_winogrande"]
     doc = next(d for d in wino.eval_docs if d["sentence"].startswith("Sarah was a much better surgeon"))
-    assert wino.doc_to_choice(doc) == ["Sarah was a much better surgeon than Maria so Sarah",
-                                       "Sarah was a much better surgeon than Maria so Maria"]
+    assert wino.doc_to_choice(doc) == [
+        "Sarah was a much better surgeon than Maria so Sarah",
+        "Sarah was a much better surgeon than Maria so Maria",
+    ]
     assert wino.doc_to_target(doc) == "always got the easier cases."

@@ -1,5 +1,6 @@
 """Evaluation stage: aggregation math, the standard lm_eval CLI on a saved tiny model
 (offline), and the flow end to end."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tasks.evaluate import (EVALS_DIR, aggregate, bits_per_byte, centered_accuracy, eval_key, read_samples,
-                            resolve_tasks, sample_chance)
+from tasks.evaluate.harness import (
+    EVALS_DIR,
+    aggregate,
+    bits_per_byte,
+    centered_accuracy,
+    eval_key,
+    read_samples,
+    resolve_tasks,
+    sample_chance,
+)
 from tasks.recipe import EvalSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,19 +41,23 @@ def test_centered_accuracy_and_bits_per_byte_on_known_inputs():
 
 
 def _lm_eval_like(results: dict) -> dict:
-    return {"results": {f"winnow_{t}": {k + ",none": v for k, v in m.items()} for t, m in results.items()},
-            "n-samples": {f"winnow_{t}": {"original": 100, "effective": 10} for t in results}}
+    return {
+        "results": {f"winnow_{t}": {k + ",none": v for k, v in m.items()} for t, m in results.items()},
+        "n-samples": {f"winnow_{t}": {"original": 100, "effective": 10} for t in results},
+    }
 
 
 def test_aggregate_known_results():
-    results = _lm_eval_like({
-        "hellaswag": {"acc": 0.3, "acc_norm": 0.4},       # primary acc_norm, chance .25 -> 0.2
-        "arc_easy": {"acc": 0.5, "acc_norm": 0.1},        # primary acc, chance from samples
-        "copa": {"acc": 0.75},                            # chance .5 -> 0.5
-        "lambada": {"acc": 0.1, "perplexity": 900.0},     # chance 0 -> 0.1
-        "wikitext2": {"bits_per_byte": 2.0, "byte_perplexity": 4.0, "word_perplexity": 99.0},
-        "news_heldout": {"bits_per_byte": 3.0, "byte_perplexity": 8.0, "word_perplexity": 999.0},
-    })
+    results = _lm_eval_like(
+        {
+            "hellaswag": {"acc": 0.3, "acc_norm": 0.4},  # primary acc_norm, chance .25 -> 0.2
+            "arc_easy": {"acc": 0.5, "acc_norm": 0.1},  # primary acc, chance from samples
+            "copa": {"acc": 0.75},  # chance .5 -> 0.5
+            "lambada": {"acc": 0.1, "perplexity": 900.0},  # chance 0 -> 0.1
+            "wikitext2": {"bits_per_byte": 2.0, "byte_perplexity": 4.0, "word_perplexity": 99.0},
+            "news_heldout": {"bits_per_byte": 3.0, "byte_perplexity": 8.0, "word_perplexity": 999.0},
+        }
+    )
     # ARC has 3-, 4- and 5-choice items: chance is the mean of 1/k over the items seen.
     samples = {"winnow_arc_easy": [{"filtered_resps": [[-1.0, False]] * k} for k in (3, 5, 4, 4)]}
     chance = (1 / 3 + 1 / 5 + 1 / 4 + 1 / 4) / 4
@@ -73,6 +86,7 @@ def test_task_selection_and_eval_keys():
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     from tests.tiny_model import build_tiny_model
+
     return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny", n_leads=300, vocab_size=1024)
 
 
@@ -85,13 +99,39 @@ def test_eval_key_depends_on_model_and_config(tiny_model):
 
 
 def test_standard_lm_eval_cli_evaluates_the_saved_model_offline(tiny_model, tmp_path):
-    from tasks.external import external_dir
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "2",
-           "PYTHONPATH": str(ROOT), "WINNOW_EXTERNAL": str(external_dir())}
+    from tasks.core.external import external_dir
+
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "2",
+        "PYTHONPATH": str(ROOT),
+        "WINNOW_EXTERNAL": str(external_dir()),
+    }
     tasks = "winnow_arc_easy,winnow_copa,winnow_lambada,winnow_wiki_leads_heldout"
-    cmd = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={tiny_model}",
-           "--tasks", tasks, "--include_path", str(EVALS_DIR), "--limit", "8", "--device", "cpu",
-           "--batch_size", "8", "--output_path", str(tmp_path / "out"), "--log_samples"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lm_eval",
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={tiny_model}",
+        "--tasks",
+        tasks,
+        "--include_path",
+        str(EVALS_DIR),
+        "--limit",
+        "8",
+        "--device",
+        "cpu",
+        "--batch_size",
+        "8",
+        "--output_path",
+        str(tmp_path / "out"),
+        "--log_samples",
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     [results_file] = list((tmp_path / "out").rglob("results_*.json"))
@@ -115,8 +155,7 @@ def test_standard_lm_eval_cli_evaluates_the_saved_model_offline(tiny_model, tmp_
 def test_evaluate_flow_records_scores_and_reuses_them(tiny_model, workspace, catalog):
     from flows.evaluate import run_eval
 
-    first = run_eval(tiny_model, tasks=["copa", "news_heldout"], limit=4, device="cpu",
-                     workspace=workspace.root)
+    first = run_eval(tiny_model, tasks=["copa", "news_heldout"], limit=4, device="cpu", workspace=workspace.root)
     assert first["cached"] is False
     out = Path(first["results_dir"])
     assert out.parent == workspace.root / "evals" and (out / "_SUCCESS").exists()
@@ -124,7 +163,11 @@ def test_evaluate_flow_records_scores_and_reuses_them(tiny_model, workspace, cat
     rows = catalog.query("eval_scores", [first["model_key"]])
     assert rows[0]["eval_key"] == first["eval_key"] and rows[0]["item_limit"] == 4
     results = catalog.table("eval_results").to_pylist()
-    assert {(r["task"], r["metric"]) for r in results} >= {("copa", "centered_acc"), ("news_heldout", "bits_per_byte"),
-                                                          ("mean", "centered_acc"), ("mean", "bits_per_byte")}
+    assert {(r["task"], r["metric"]) for r in results} >= {
+        ("copa", "centered_acc"),
+        ("news_heldout", "bits_per_byte"),
+        ("mean", "centered_acc"),
+        ("mean", "bits_per_byte"),
+    }
     again = run_eval(tiny_model, tasks=["copa", "news_heldout"], limit=4, device="cpu", workspace=workspace.root)
     assert again["cached"] is True and again["eval_key"] == first["eval_key"]

@@ -1,12 +1,13 @@
 """Workspace, hashing, catalog and recipe basics."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
 
 import pytest
 
-from tasks.catalog import Catalog
-from tasks.hashing import hash_file, hash_json
+from tasks.core.catalog import Catalog
+from tasks.core.hashing import hash_file, hash_json
 from tasks.recipe import RecipeError, load_recipe
 
 
@@ -44,8 +45,10 @@ def test_catalog_insert_and_replace(catalog):
 def _insert_many(path, worker):
     cat = Catalog(path)
     for i in range(20):
-        cat.insert("stage_runs", [{"stage": "s", "key": f"{worker}-{i}", "input_key": "", "cached": False,
-                                   "seconds": 0.0, "info": "{}"}])
+        cat.insert(
+            "stage_runs",
+            [{"stage": "s", "key": f"{worker}-{i}", "input_key": "", "cached": False, "seconds": 0.0, "info": "{}"}],
+        )
 
 
 def test_catalog_concurrent_writers(workspace):
@@ -75,6 +78,6 @@ def test_force_drops_a_stage_only(workspace):
     workspace.mark_done("models", "k1")
     workspace.mark_done("datasets", "d1")
     assert workspace.force("models") == 1
-    assert not workspace.is_done("models", "k1")      # forced: it runs again
-    assert workspace.is_done("datasets", "d1")        # other stages untouched
+    assert not workspace.is_done("models", "k1")  # forced: it runs again
+    assert workspace.is_done("datasets", "d1")  # other stages untouched
     assert workspace.force("models") == 0 and not (workspace.root / ".trash" / "models").exists()

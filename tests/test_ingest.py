@@ -3,6 +3,7 @@
 Bad inputs are made from the real files in ../shared/data/crawl inside each test
 (truncated, corrupted, re-encoded copies); nothing synthetic stands in for a page.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -19,47 +20,52 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tasks.ingest.ingest import IngestOptions, finish_source, ingest_shard, shard_done
+from tasks.ingest.readers import detect_format, read_records
+from tasks.ingest.sources import SourceError, describe, resolve_sources, source_key
 from tests.conftest import CRAWL
-
-from tasks.ingest import IngestOptions, finish_source, ingest_shard, shard_done
-from tasks.readers import detect_format, read_records
-from tasks.sources import SourceError, describe, resolve_sources, source_key
 
 BIG = CRAWL / "webpages-trafilatura-aeb.warc.gz"
 WGET0 = CRAWL / "wget-sample-0000.warc.gz"
 WGET1 = CRAWL / "wget-sample-0001.warc.gz"
 CC = CRAWL / "CC-MAIN-2019-30-sample.jsonl.gz"
 # Real pages inside the big WARC (record offsets): a German and a Russian article.
-ZEIT_OFFSET = 0                    # www.zeit.de, UTF-8 with <meta charset="utf-8">
-RUSSIAN_OFFSET = 34068541          # gto-normativy.ru, UTF-8 Cyrillic
-NO_MAIN_CONTENT_OFFSET = 3386492   # automobilwoche.de: resiliparse's main-content finds nothing
+ZEIT_OFFSET = 0  # www.zeit.de, UTF-8 with <meta charset="utf-8">
+RUSSIAN_OFFSET = 34068541  # gto-normativy.ru, UTF-8 Cyrillic
+NO_MAIN_CONTENT_OFFSET = 3386492  # automobilwoche.de: resiliparse's main-content finds nothing
 
 
 # ----------------------------------------------------------------------------- helpers
 
+
 def real_page(offset: int) -> tuple[str, bytes]:
     """(url, HTML bytes) of the response record at `offset` in the big WARC."""
     from fastwarc.warc import ArchiveIterator, WarcRecordType
+
     with open(BIG, "rb") as f:
         f.seek(offset)
         rec = next(iter(ArchiveIterator(f, record_types=WarcRecordType.response, parse_http=True)))
         return rec.headers.get("WARC-Target-URI"), rec.reader.read()
 
 
-def response_member(url: str, body: bytes, content_type: str | None = "text/html", status: int = 200,
-                    n: int = 0) -> bytes:
+def response_member(
+    url: str, body: bytes, content_type: str | None = "text/html", status: int = 200, n: int = 0
+) -> bytes:
     """One gzip member holding a WARC response record (how crawlers write them)."""
     head = f"HTTP/1.1 {status} X\r\n" + (f"Content-Type: {content_type}\r\n" if content_type else "")
     http = (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-    warc = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-{n:012d}>\r\n"
-            f"WARC-Target-URI: {url}\r\nWARC-Date: 2024-05-18T01:58:10Z\r\n"
-            f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(http)}\r\n\r\n").encode()
+    warc = (
+        f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-{n:012d}>\r\n"
+        f"WARC-Target-URI: {url}\r\nWARC-Date: 2024-05-18T01:58:10Z\r\n"
+        f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(http)}\r\n\r\n"
+    ).encode()
     return gzip.compress(warc + http + b"\r\n\r\n")
 
 
 def members(path: Path) -> list[int]:
     """Start offsets of the records (= gzip members) of a WARC file."""
     from fastwarc.warc import ArchiveIterator, WarcRecordType
+
     with open(path, "rb") as f:
         return [r.stream_pos for r in ArchiveIterator(f, record_types=WarcRecordType.any_type)]
 
@@ -77,6 +83,7 @@ def ingest(path: Path, tmp_path: Path, **opts) -> tuple[dict, list[dict], list[d
 
 
 # ----------------------------------------------------------------------------- sources
+
 
 def test_sources_glob_dir_url_manifest_and_key(tmp_path):
     a = tmp_path / "in" / "a.warc.gz"
@@ -128,6 +135,7 @@ def test_http_source_is_read_remotely(tmp_path):
 
 # ----------------------------------------------------------------------------- formats
 
+
 def test_warc_responses_become_documents_with_provenance(tmp_path):
     counts, docs, quarantine = ingest(WGET1, tmp_path)
     assert counts["records_read"] == 15 and counts["docs_written"] == 15 and not quarantine
@@ -140,6 +148,7 @@ def test_warc_responses_become_documents_with_provenance(tmp_path):
     assert len({r["doc_id"] for r in docs}) == 15
     # The offset points at the record: reading there gives the same record id.
     from fastwarc.warc import ArchiveIterator, WarcRecordType
+
     with open(WGET1, "rb") as f:
         f.seek(d["record_offset"])
         assert next(iter(ArchiveIterator(f, record_types=WarcRecordType.any_type))).record_id == d["record_id"]
@@ -161,13 +170,19 @@ def test_wet_and_wat(tmp_path):
     head, _, rest = wat.partition(b"WARC-Type: metadata")
     block = json.loads(rest.split(b"\r\n\r\n", 1)[1].split(b"\r\n\r\n")[0])
     block["Envelope"]["Payload-Metadata"]["HTTP-Response-Metadata"] = {
-        "Response-Message": {"Status": "200"}, "Headers": {"Content-Type": "text/html"},
-        "HTML-Metadata": {"Head": {"Title": "Escopete"}, "Links": [{"url": "https://an.wikipedia.org/"},
-                                                                    {"url": "/wiki/Arma"}]}}
+        "Response-Message": {"Status": "200"},
+        "Headers": {"Content-Type": "text/html"},
+        "HTML-Metadata": {
+            "Head": {"Title": "Escopete"},
+            "Links": [{"url": "https://an.wikipedia.org/"}, {"url": "/wiki/Arma"}],
+        },
+    }
     from fastwarc.warc import ArchiveIterator, WarcRecordType
+
     with gzip.open(CRAWL / "whirlwind.warc.wat.gz") as f:
         rec = [r for r in ArchiveIterator(f, record_types=WarcRecordType.metadata)][0]
-    from tasks.readers import _wat_row
+    from tasks.ingest.readers import _wat_row
+
     row = _wat_row(block, 0, rec.record_id, None, None)
     assert row["html_title"] == "Escopete" and row["http_status"] == 200 and row["n_links"] == 2
 
@@ -184,8 +199,13 @@ def test_jsonl_and_parquet_and_sniffing(tmp_path):
     assert all(q["reason"] == "empty_text" for q in quarantine)
     # Parquet with a `text` column (RedPajama style: id, url, text).
     rows = [json.loads(x) for x in lines]
-    table = pa.table({"id": [r["id"] for r in rows], "url": [r["metadata"]["warc_url"] for r in rows],
-                      "text": [r["text"] for r in rows]})
+    table = pa.table(
+        {
+            "id": [r["id"] for r in rows],
+            "url": [r["metadata"]["warc_url"] for r in rows],
+            "text": [r["text"] for r in rows],
+        }
+    )
     pq.write_table(table, tmp_path / "cc.parquet")
     pcounts, pdocs, _ = ingest(tmp_path / "cc.parquet", tmp_path / "p")
     assert pcounts["docs_written"] == counts["docs_written"] and pdocs[0]["format"] == "parquet"
@@ -203,10 +223,11 @@ def test_jsonl_and_parquet_and_sniffing(tmp_path):
 
 # ----------------------------------------------------------------------------- bad input
 
+
 def test_truncated_warc_mid_record(tmp_path):
     starts = members(WGET0)
     cut = tmp_path / "cut.warc.gz"
-    cut.write_bytes(WGET0.read_bytes()[:starts[6] + 3000])       # inside the 3rd response
+    cut.write_bytes(WGET0.read_bytes()[: starts[6] + 3000])  # inside the 3rd response
     counts, docs, quarantine = ingest(cut, tmp_path / "gz")
     assert counts["docs_written"] == 2
     assert [(q["reason"], q["record_offset"]) for q in quarantine] == [("truncated_record", starts[6])]
@@ -214,12 +235,12 @@ def test_truncated_warc_mid_record(tmp_path):
     # Uncompressed WARC cut in the middle.
     raw = gzip.decompress(WGET0.read_bytes())
     plain = tmp_path / "cut.warc"
-    plain.write_bytes(raw[:len(raw) // 2])
+    plain.write_bytes(raw[: len(raw) // 2])
     counts, docs, quarantine = ingest(plain, tmp_path / "raw")
     assert counts["docs_written"] >= 5 and [q["reason"] for q in quarantine] == ["truncated_record"]
     # Cut inside the WARC headers of the next record: fastwarc stops quietly; we report the tail.
     head_cut = tmp_path / "headcut.warc.gz"
-    head_cut.write_bytes(WGET0.read_bytes()[:starts[7] + 20])
+    head_cut.write_bytes(WGET0.read_bytes()[: starts[7] + 20])
     counts, _, quarantine = ingest(head_cut, tmp_path / "hc")
     assert counts["docs_written"] == 3 and [q["reason"] for q in quarantine] == ["truncated_record"]
     assert quarantine[0]["record_offset"] == starts[7]
@@ -253,13 +274,17 @@ def test_encodings_declared_undeclared_and_undecodable(tmp_path):
     mislabelled = zeit.decode("utf-8").encode("latin-1", "xmlcharrefreplace")  # meta still says utf-8
     binary = zlib.compress(zeit, 9)  # bytes that are no text in any charset
     warc = tmp_path / "enc.warc.gz"
-    warc.write_bytes(b"".join([
-        response_member(url_de, latin1_undeclared, "text/html", n=1),
-        response_member(url_ru, cp1251_declared, "text/html; charset=windows-1251", n=2),
-        response_member(url_ru + "?2", cp1251_undeclared, "text/html", n=3),
-        response_member(url_de + "?2", mislabelled, "text/html", n=4),
-        response_member(url_de + "?3", binary, "text/html", n=5),
-    ]))
+    warc.write_bytes(
+        b"".join(
+            [
+                response_member(url_de, latin1_undeclared, "text/html", n=1),
+                response_member(url_ru, cp1251_declared, "text/html; charset=windows-1251", n=2),
+                response_member(url_ru + "?2", cp1251_undeclared, "text/html", n=3),
+                response_member(url_de + "?2", mislabelled, "text/html", n=4),
+                response_member(url_de + "?3", binary, "text/html", n=5),
+            ]
+        )
+    )
     counts, docs, quarantine = ingest(warc, tmp_path)
     by_url = {d["url"]: d for d in docs}
     assert by_url[url_de]["encoding"] in ("cp1252", "iso8859-1", "latin-1", "windows-1252")
@@ -283,22 +308,30 @@ def _one_page(tmp_path, url, body) -> Path:
 def test_empty_giant_non_html_http_error_pages(tmp_path):
     url, zeit = real_page(ZEIT_OFFSET)
     empty = re.sub(rb"<body.*</body>", b"<body></body>", zeit, flags=re.S)
-    giant = zeit * (10_000_000 // len(zeit) + 1)           # > 10 MB: over the default cap
-    jpeg_like = gzip.compress(zeit)                         # real bytes, not HTML
+    giant = zeit * (10_000_000 // len(zeit) + 1)  # > 10 MB: over the default cap
+    jpeg_like = gzip.compress(zeit)  # real bytes, not HTML
     warc = tmp_path / "mixed.warc.gz"
-    warc.write_bytes(b"".join([
-        response_member(url, zeit, "text/html", n=1),
-        response_member(url + "?empty", empty, "text/html", n=2),
-        response_member(url + "?giant", giant, "text/html", n=3),
-        response_member(url + "?pdf", jpeg_like, "application/pdf", n=4),
-        response_member(url + "?untyped", jpeg_like, None, n=5),
-        response_member(url + "?404", zeit, "text/html", status=404, n=6),
-    ]))
+    warc.write_bytes(
+        b"".join(
+            [
+                response_member(url, zeit, "text/html", n=1),
+                response_member(url + "?empty", empty, "text/html", n=2),
+                response_member(url + "?giant", giant, "text/html", n=3),
+                response_member(url + "?pdf", jpeg_like, "application/pdf", n=4),
+                response_member(url + "?untyped", jpeg_like, None, n=5),
+                response_member(url + "?404", zeit, "text/html", status=404, n=6),
+            ]
+        )
+    )
     counts, docs, quarantine = ingest(warc, tmp_path)
     assert [d["url"] for d in docs] == [url]
     assert {q["url"]: q["reason"] for q in quarantine} == {
-        url + "?empty": "empty_text", url + "?giant": "oversized_payload", url + "?pdf": "non_html",
-        url + "?untyped": "non_html", url + "?404": "http_error"}
+        url + "?empty": "empty_text",
+        url + "?giant": "oversized_payload",
+        url + "?pdf": "non_html",
+        url + "?untyped": "non_html",
+        url + "?404": "http_error",
+    }
     assert counts["quarantine_by_reason"] == {"empty_text": 1, "http_error": 1, "non_html": 2, "oversized_payload": 1}
     # Text cap: the document is kept, cut, and flagged.
     counts, docs, _ = ingest(warc, tmp_path / "cap", max_text_chars=200, max_payload_bytes=50_000_000)
@@ -309,8 +342,10 @@ def test_empty_giant_non_html_http_error_pages(tmp_path):
 
 def test_article_that_resiliparse_drops_is_kept_by_the_fallback(tmp_path):
     from resiliparse.extract.html2text import extract_plain_text
+
     url, page = real_page(NO_MAIN_CONTENT_OFFSET)
-    from tasks.extract import decode_html
+    from tasks.ingest.extract import decode_html
+
     html = decode_html(page).text  # this page is windows-1252
     assert not extract_plain_text(html, main_content=True, comments=False, post_meta=False).strip()
     _, docs, quarantine = ingest(_one_page(tmp_path, url, page), tmp_path)
@@ -322,13 +357,25 @@ def test_bad_json_lines(tmp_path):
     lines = gzip.decompress(CC.read_bytes()).splitlines()[:10]
     rec = json.loads(lines[2])
     del rec["text"]
-    broken = lines[:2] + [lines[2][:-20], json.dumps(rec).encode(), b"[1, 2]", b"", lines[3],
-                          lines[4].replace(b'"text":', b'"text": 7, "x":', 1), b"\xff\xfe not utf-8"]
+    broken = lines[:2] + [
+        lines[2][:-20],
+        json.dumps(rec).encode(),
+        b"[1, 2]",
+        b"",
+        lines[3],
+        lines[4].replace(b'"text":', b'"text": 7, "x":', 1),
+        b"\xff\xfe not utf-8",
+    ]
     path = tmp_path / "broken.jsonl"
     path.write_bytes(b"\n".join(broken) + b"\n")
     counts, docs, quarantine = ingest(path, tmp_path)
     assert [(q["reason"], q["record_offset"]) for q in quarantine] == [
-        ("bad_json", 2), ("missing_text", 3), ("bad_json", 4), ("missing_text", 7), ("undecodable", 8)]
+        ("bad_json", 2),
+        ("missing_text", 3),
+        ("bad_json", 4),
+        ("missing_text", 7),
+        ("undecodable", 8),
+    ]
     assert counts["other_records"] == {"blank_line": 1} and counts["docs_written"] == 3
     # A gzip JSONL cut short: the lines before are kept, the cut is reported.
     gz = gzip.compress(b"\n".join(lines) + b"\n")
@@ -344,6 +391,7 @@ def test_bad_json_lines(tmp_path):
 
 # ----------------------------------------------------------------------------- resume
 
+
 def test_killed_run_redoes_only_unfinished_shards(tmp_path, workspace):
     files = resolve_sources([str(WGET0), str(WGET1), str(CRAWL / "whirlwind.warc.wet.gz")])
     out = workspace.stage_dir("docs", "k")
@@ -358,7 +406,8 @@ def test_killed_run_redoes_only_unfinished_shards(tmp_path, workspace):
     # A marker for another input (a different file now at this index) does not count.
     assert shard_done(out, 0, "another-identity") is None
     info = finish_source(workspace, "k", "crawl", again, [f.uri for f in files])
-    from tasks.docsref import resolve_docs
+    from tasks.core.docsref import resolve_docs
+
     ref = resolve_docs(workspace, "crawl")
     assert ref.docs_hash == info["docs_hash"] and len(ref.shards) == 3
     assert info["counts"]["balanced"] and info["counts"]["docs_written"] == 22 + 15 + 1
@@ -369,7 +418,7 @@ def test_full_disk_mid_shard_loses_nothing_and_rerun_finishes(tmp_path, workspac
     looks finished (no output, no marker), and a rerun with space writes only shard 1."""
     import errno
 
-    import tasks.ingest as ingest_mod
+    import tasks.ingest.ingest as ingest_mod
 
     files = resolve_sources([str(WGET0), str(WGET1)])
     out = workspace.stage_dir("docs", "disk")
@@ -387,8 +436,10 @@ def test_full_disk_mid_shard_loses_nothing_and_rerun_finishes(tmp_path, workspac
     monkeypatch.setattr(ingest_mod.os, "replace", real_replace)
     assert (out / "shard-00000.parquet").exists() and shard_done(out, 0, files[0].identity)
     assert not (out / "shard-00001.parquet").exists() and not (out / "_shards" / "shard-00001.json").exists()
-    assert not list(out.glob(".shard-00001*"))               # the half-written temp file is cleaned up
+    assert not list(out.glob(".shard-00001*"))  # the half-written temp file is cleaned up
     again = [ingest_shard(f, out, i, None, "crawl") for i, f in enumerate(files)]
     assert [c["cached"] for c in again] == [True, False]
     c = again[1]
-    assert c["docs_written"] == 15 and c["records_read"] == c["docs_written"] + c["records_quarantined"] + c.get("metadata_written", 0)
+    assert c["docs_written"] == 15 and c["records_read"] == c["docs_written"] + c["records_quarantined"] + c.get(
+        "metadata_written", 0
+    )

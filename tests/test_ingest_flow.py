@@ -1,5 +1,6 @@
 """The ingest flow end to end (Prefect + a one-worker Dask LocalCluster): resume after a
 kill, catalog rows, and the second run served from cache."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,12 +11,19 @@ from tests.conftest import CRAWL
 @pytest.mark.slow
 def test_ingest_flow_resumes_records_and_caches(workspace, catalog):
     from flows.ingest import _plan, run_ingest
-    from tasks.ingest import IngestOptions, ingest_shard
+    from tasks.ingest.ingest import IngestOptions, ingest_shard
 
     sources = [str(CRAWL / "wget-sample-000*.warc.gz"), str(CRAWL / "whirlwind.warc.wet.gz")]
     opts = IngestOptions()
-    ws, files, name, options, key = _plan(sources, "crawl", str(workspace.root), opts.extractor,
-                                          "https://data.commoncrawl.org/", opts.max_payload_bytes, opts.max_text_chars)
+    ws, files, name, options, key = _plan(
+        sources,
+        "crawl",
+        str(workspace.root),
+        opts.extractor,
+        "https://data.commoncrawl.org/",
+        opts.max_payload_bytes,
+        opts.max_text_chars,
+    )
     # A killed earlier run had finished shard 1 only.
     ingest_shard(files[1], ws.stage_dir("docs", key), 1, options.key(), name)
 

@@ -1,4 +1,5 @@
 """MinHash signatures: datatrove's normalisation, shingling edge cases, estimate quality."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.minhash import (MinHasher, MinhashConfig, compute_shard, estimated_jaccard, exact_jaccard,
-                           hash_words, normalize_texts, shingle_sets)
+from tasks.dedup.minhash import (
+    MinhashConfig,
+    MinHasher,
+    compute_shard,
+    estimated_jaccard,
+    exact_jaccard,
+    hash_words,
+    normalize_texts,
+    shingle_sets,
+)
 from tests.dedup_helpers import cc_texts, docs_table, mutate
 
 
@@ -21,17 +30,16 @@ def test_word_hashes_are_stable_and_independent_of_batching():
     words = pa.array(["alpha", "beta", "", "gamma", "ünïcode", "alpha"])
     h = hash_words(words)
     assert h[0] == h[5] and len(set(h.tolist())) == 5
-    assert (hash_words(words.slice(3)) == h[3:]).all()           # sliced arrays (offsets)
+    assert (hash_words(words.slice(3)) == h[3:]).all()  # sliced arrays (offsets)
     assert (hash_words(pa.array(["gamma"], pa.large_string())) == h[3]).all()
 
 
 def test_short_and_empty_documents():
     hasher = MinHasher()
-    sig, n_sh = hasher.signatures(["", "two words", "two   WORDS!", "other words", None,
-                                   "one two three four five six"])
-    assert n_sh.tolist() == [0, 1, 1, 1, 0, 2]                    # < 5 words: one shingle of all
+    sig, n_sh = hasher.signatures(["", "two words", "two   WORDS!", "other words", None, "one two three four five six"])
+    assert n_sh.tolist() == [0, 1, 1, 1, 0, 2]  # < 5 words: one shingle of all
     assert (sig[0] == 0xFFFFFFFF).all() and (sig[4] == 0xFFFFFFFF).all()
-    assert (sig[1] == sig[2]).all()                               # same after normalisation
+    assert (sig[1] == sig[2]).all()  # same after normalisation
     assert estimated_jaccard(sig[1], sig[3]) < 0.1
 
 
@@ -56,7 +64,7 @@ def test_estimated_jaccard_tracks_exact_jaccard():
     est = estimated_jaccard(sig[:n], sig[n:])
     err = est - exact
     assert abs(err.mean()) < 0.015
-    assert err.std() < 0.06                      # binomial sd at J=0.5 with K=112 is 0.047
+    assert err.std() < 0.06  # binomial sd at J=0.5 with K=112 is 0.047
 
 
 def test_compute_shard_writes_bands_and_signatures(tmp_path):

@@ -1,24 +1,31 @@
 """Mixtures over real documents: CC crawl docs plus Wikipedia leads (train split)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from tasks.mixing import plan_mixture, shares, upsample_factors
+from tasks.core.reference import wiki_leads
+from tasks.core.sampling import token_counts
 from tasks.recipe import MixtureSpec, Recipe, load_recipe
-from tasks.reference import wiki_leads
-from tasks.sampling import token_counts
+from tasks.selection.mixing import plan_mixture, shares, upsample_factors
 
 
 @pytest.fixture(scope="module")
 def pool(cc_docs_table):
     cc = cc_docs_table.select(["doc_id", "source", "domain", "n_chars"]).filter(
-        pa.compute.greater(cc_docs_table.column("n_chars"), 0))
+        pa.compute.greater(cc_docs_table.column("n_chars"), 0)
+    )
     leads = wiki_leads("train").slice(0, 400)
-    wiki = pa.table({"doc_id": [f"wiki-{t}" for t in leads.column("title").to_pylist()],
-                     "source": ["wiki"] * leads.num_rows, "domain": ["en.wikipedia.org"] * leads.num_rows,
-                     "n_chars": pa.compute.utf8_length(leads.column("text")).cast(pa.int64())})
+    wiki = pa.table(
+        {
+            "doc_id": [f"wiki-{t}" for t in leads.column("title").to_pylist()],
+            "source": ["wiki"] * leads.num_rows,
+            "domain": ["en.wikipedia.org"] * leads.num_rows,
+            "n_chars": pa.compute.utf8_length(leads.column("text")).cast(pa.int64()),
+        }
+    )
     return pa.concat_tables([cc.cast(wiki.schema), wiki])
 
 
@@ -54,7 +61,7 @@ def test_weights_resolve_to_a_token_plan_with_repeats(pool):
         assert got[g] == groups[g]["planned_tokens"]
     # crawl has plenty: cut to its half; the 400 leads (~50k tokens) repeat up to the cap
     biggest_cc_doc = max(token_counts(pool.filter(pa.compute.equal(pool.column("source"), "cc"))))
-    assert abs(got["cc"] - 200_000) <= biggest_cc_doc / 2      # stops on the closer side of the target
+    assert abs(got["cc"] - 200_000) <= biggest_cc_doc / 2  # stops on the closer side of the target
     assert groups["wiki"]["epochs"] == 3 and groups["wiki"]["capped"]
     assert got["wiki"] == pytest.approx(3 * groups["wiki"]["available_tokens"])
     assert set(table.column("repeat").to_pylist()) == {1, 3}
@@ -75,8 +82,9 @@ def test_fractional_epochs_hit_the_target(pool):
 
 
 def test_final_phase_schedule(pool):
-    spec = MixtureSpec(weights={"cc": 0.9, "wiki": 0.1},
-                       final_phase={"fraction": 0.2, "weights": {"cc": 0.2, "wiki": 0.8}})
+    spec = MixtureSpec(
+        weights={"cc": 0.9, "wiki": 0.1}, final_phase={"fraction": 0.2, "weights": {"cc": 0.2, "wiki": 0.8}}
+    )
     table, plan = plan_mixture(pool, spec, 200_000)
     assert table.column_names == ["doc_id", "repeat", "phase"]
     main, final = _tokens_by(table, pool, "main"), _tokens_by(table, pool, "final")
@@ -97,7 +105,7 @@ def test_upsampling_by_cluster_size_and_quality(pool):
     assert f[big].min() >= 1 and f[big].max() == 3
     # the best documents of big clusters get the most copies
     assert f[big][-20:].mean() > f[big][:20].mean()
-    table, plan = plan_mixture(t, spec, None)          # natural budget: everything with its copies
+    table, plan = plan_mixture(t, spec, None)  # natural budget: everything with its copies
     assert plan["phases"][0]["planned_tokens"] == pytest.approx(plan["available_tokens"])
     assert sorted(set(table.column("repeat").to_pylist())) == [1, 2, 3]
 
@@ -111,9 +119,15 @@ def test_domain_groups_and_recipes_validate(pool):
 
 
 def test_select_and_mix_recipe_into_catalog(cc_docs_table, catalog):
-    from tasks.selection import select_and_mix, selection_run_row
-    recipe = Recipe(name="dsir_mix", sources=["cc"], selection={"method": "dsir", "tokens": 120_000},
-                    mixture={"final_phase": {"fraction": 0.25}}, token_budget=100_000)
+    from tasks.selection.selection import select_and_mix, selection_run_row
+
+    recipe = Recipe(
+        name="dsir_mix",
+        sources=["cc"],
+        selection={"method": "dsir", "tokens": 120_000},
+        mixture={"final_phase": {"fraction": 0.25}},
+        token_budget=100_000,
+    )
     cands = cc_docs_table.select(["doc_id", "source", "text", "n_chars"])
     table, stats = select_and_mix(cands, recipe)
     assert table.column_names == ["doc_id", "repeat", "phase"]

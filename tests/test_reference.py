@@ -1,4 +1,4 @@
-from tasks.reference import wiki_leads
+from tasks.core.reference import wiki_leads
 
 
 def test_wiki_leads_split_is_disjoint_and_stable():

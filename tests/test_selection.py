@@ -1,5 +1,6 @@
 """Selection methods on real documents: the 697 CC-MAIN-2019-30 docs and the Wikipedia
 leads (train split only)."""
+
 from __future__ import annotations
 
 import json
@@ -9,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks import dsir, ngram_lm
+from tasks.core.reference import wiki_leads
 from tasks.recipe import SelectionSpec
-from tasks.reference import wiki_leads
-from tasks.selection import read_scores, score_key, score_source, select
+from tasks.selection import dsir, ngram_lm
+from tasks.selection.selection import read_scores, score_key, score_source, select
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def test_batched_totals_and_weights(cc, monkeypatch):
     whole = dsir.hashed_ngram_counts(texts)
     model = dsir.fit(texts)
     weights = model.log_weights(texts)
-    monkeypatch.setattr(dsir, "_BATCH_BYTES", 20_000)          # many small batches
+    monkeypatch.setattr(dsir, "_BATCH_BYTES", 20_000)  # many small batches
     assert len(list(dsir._batches(texts))) > 5
     assert abs(dsir.hashed_ngram_counts(texts) - whole).sum() == 0
     picked = np.arange(0, 120, 7)
@@ -57,7 +58,7 @@ def test_dsir_budget_reproducible_and_closer_to_target(cc):
     spec = SelectionSpec(method="dsir", seed=3)
     a = select(cc, spec, token_budget=80_000)
     b = select(_shuffled(cc, 1), spec, token_budget=80_000)
-    assert a.table.equals(b.table)                      # bit for bit, whatever the row order
+    assert a.table.equals(b.table)  # bit for bit, whatever the row order
     assert a.stats["tokens_selected"] >= 80_000
     assert a.stats["tokens_selected"] < 80_000 + 40_000
     other_seed = select(cc, SelectionSpec(method="dsir", seed=4), token_budget=80_000)
@@ -75,7 +76,9 @@ def test_random_baseline_is_seeded_and_meets_budget(cc):
     a = select(cc, SelectionSpec(method="random", seed=0), token_budget=50_000)
     assert a.table.equals(select(_shuffled(cc, 2), SelectionSpec(method="random", seed=0), 50_000).table)
     assert not a.table.equals(select(cc, SelectionSpec(method="random", seed=1), 50_000).table)
-    tokens = dict(zip(cc.column("doc_id").to_pylist(), np.maximum(1, np.ceil(np.array(cc.column("n_chars").to_pylist()) / 4))))
+    tokens = dict(
+        zip(cc.column("doc_id").to_pylist(), np.maximum(1, np.ceil(np.array(cc.column("n_chars").to_pylist()) / 4)))
+    )
     got = sum(tokens[d] for d in a.table.column("doc_id").to_pylist())
     assert got == a.stats["tokens_selected"] >= 50_000
     assert set(a.table.column("repeat").to_pylist()) == {1}
@@ -98,7 +101,7 @@ def test_kneser_ney_is_normalised_and_matches_loop():
     ref = np.array([ngram_lm.perplexity_reference(lm, t) for t in texts])
     assert np.isnan(fast[5]) and np.isnan(ref[5])
     np.testing.assert_allclose(np.delete(fast, 5), np.delete(ref, 5), rtol=1e-9)
-    assert max(fast[:5]) < fast[6]                      # unseen wiki text beats a German shop slogan
+    assert max(fast[:5]) < fast[6]  # unseen wiki text beats a German shop slogan
 
 
 def test_perplexity_band(cc, workspace):
@@ -114,8 +117,9 @@ def test_perplexity_band(cc, workspace):
 
 
 def test_fasttext_classifier_heldout_report_and_top_fraction(cc, workspace):
-    spec = SelectionSpec(method="fasttext", keep_fraction=0.25,
-                         fasttext={"dim": 16, "epoch": 5, "positives_per_negative": 2.0})
+    spec = SelectionSpec(
+        method="fasttext", keep_fraction=0.25, fasttext={"dim": 16, "epoch": 5, "positives_per_negative": 2.0}
+    )
     res = select(cc, spec, workspace=workspace)
     report = res.stats["fit_report"]
     assert report["heldout_auc"] > 0.9 and report["heldout_accuracy"] > 0.8
@@ -123,19 +127,21 @@ def test_fasttext_classifier_heldout_report_and_top_fraction(cc, workspace):
     assert res.table.num_rows == 175
     kept = res.table.column("score").to_numpy()
     assert kept.min() == pytest.approx(res.stats["score_cutoff"])
-    assert res.stats["kl_reduction"] > 0                # wiki-like text moves toward the wiki target
+    assert res.stats["kl_reduction"] > 0  # wiki-like text moves toward the wiki target
     models = list((workspace.root / "selection").glob("fasttext-*/fold1.bin"))
     assert len(models) == 1
     mtime = models[0].stat().st_mtime
     again = select(_shuffled(cc, 5), spec, workspace=workspace)
     assert again.table.equals(res.table) and models[0].stat().st_mtime == mtime
-    threshold = select(cc, SelectionSpec(method="fasttext", min_score=0.5, fasttext=spec.fasttext,
-                                         log_kl=False), workspace=workspace)
+    threshold = select(
+        cc, SelectionSpec(method="fasttext", min_score=0.5, fasttext=spec.fasttext, log_kl=False), workspace=workspace
+    )
     assert threshold.table.column("score").to_numpy().min() >= 0.5
 
 
 def test_semdedup_removes_planted_near_duplicates(cc):
-    from tasks.embeddings import embed
+    from tasks.selection.embeddings import embed
+
     base = cc.slice(0, 24)
     texts = base.column("text").to_pylist()
     # plant 4 near-duplicates: the same page behind a different first line
@@ -145,30 +151,32 @@ def test_semdedup_removes_planted_near_duplicates(cc):
     emb = embed(all_texts, batch_size=16, max_tokens=64)
     assert emb.shape == (28, 384) and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
     values = pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), 384)
-    cands = pa.table({"doc_id": ids, "text": all_texts, "embedding": values,
-                      "n_chars": [len(t) for t in all_texts]})
+    cands = pa.table({"doc_id": ids, "text": all_texts, "embedding": values, "n_chars": [len(t) for t in all_texts]})
     spec = SelectionSpec(method="semdedup", seed=0, semdedup={"eps": 0.05, "n_clusters": 3}, log_kl=False)
     res = select(cands, spec)
     kept = set(res.table.column("doc_id").to_pylist())
     for k, i in enumerate((1, 5, 9, 13)):
-        assert (ids[i] in kept) != (f"dup{k}" in kept)   # exactly one of each pair survives
+        assert (ids[i] in kept) != (f"dup{k}" in kept)  # exactly one of each pair survives
     assert res.stats["semdedup_removed"] >= 4
     assert select(_shuffled(cands, 3), spec).table.equals(res.table)
-    frac = select(cands, SelectionSpec(method="semdedup", semdedup={"remove_fraction": 0.25, "balance": True},
-                                       log_kl=False))
+    frac = select(
+        cands, SelectionSpec(method="semdedup", semdedup={"remove_fraction": 0.25, "balance": True}, log_kl=False)
+    )
     assert frac.table.num_rows == 21
 
 
 def test_scores_stored_once_per_source(cc_docs_table, workspace):
-    from tasks.docsref import docs_hash_of, resolve_docs
+    from tasks.core.docsref import docs_hash_of, resolve_docs
+
     folder = workspace.stage_dir("docs", "cckey")
     folder.mkdir(parents=True)
     shards = []
     for i, part in enumerate((cc_docs_table.slice(0, 300), cc_docs_table.slice(300))):
         pq.write_table(part, folder / f"shard-{i:05d}.parquet")
         shards.append(folder / f"shard-{i:05d}.parquet")
-    workspace.mark_done("docs", "cckey", {"name": "cc", "docs_hash": docs_hash_of(shards),
-                                          "shards": [p.name for p in shards]})
+    workspace.mark_done(
+        "docs", "cckey", {"name": "cc", "docs_hash": docs_hash_of(shards), "shards": [p.name for p in shards]}
+    )
     ref = resolve_docs(workspace, "cc")
     spec = SelectionSpec(method="dsir", seed=1)
     out = score_source(workspace, ref, spec)
@@ -194,8 +202,8 @@ def test_select_flow_scores_a_source(cc_docs_table, workspace):
     import subprocess
     import sys
 
-    from tasks.catalog import Catalog
-    from tasks.docsref import docs_hash_of
+    from tasks.core.catalog import Catalog
+    from tasks.core.docsref import docs_hash_of
 
     folder = workspace.stage_dir("docs", "cckey")
     folder.mkdir(parents=True)
@@ -203,10 +211,22 @@ def test_select_flow_scores_a_source(cc_docs_table, workspace):
     for i, part in enumerate((cc_docs_table.slice(0, 100), cc_docs_table.slice(100, 100))):
         pq.write_table(part, folder / f"shard-{i:05d}.parquet")
         shards.append(folder / f"shard-{i:05d}.parquet")
-    workspace.mark_done("docs", "cckey", {"name": "cc", "docs_hash": docs_hash_of(shards),
-                                          "shards": [p.name for p in shards]})
-    cmd = [sys.executable, "-m", "flows.select", "--source", "cc", "--method", "perplexity",
-           "--workspace", str(workspace.root), "--workers", "0"]
+    workspace.mark_done(
+        "docs", "cckey", {"name": "cc", "docs_hash": docs_hash_of(shards), "shards": [p.name for p in shards]}
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "flows.select",
+        "--source",
+        "cc",
+        "--method",
+        "perplexity",
+        "--workspace",
+        str(workspace.root),
+        "--workers",
+        "0",
+    ]
     root = __import__("pathlib").Path(__file__).resolve().parent.parent
     env = {**__import__("os").environ, "PYTHONPATH": str(root)}
     done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)

@@ -1,5 +1,6 @@
 """Signals on hand-written edge cases (values worked out by hand, and checked against
 datatrove's own code where it defines them) and on real documents."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,16 @@ import math
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.signals import (C4_POLICY_SUBSTRINGS, PUNCTUATION, SIGNALS_SCHEMA, STOP_WORDS, SignalComputer,
-                           compute_signals, signals_shard, url_features)
+from tasks.signals.signals import (
+    C4_POLICY_SUBSTRINGS,
+    PUNCTUATION,
+    SIGNALS_SCHEMA,
+    STOP_WORDS,
+    SignalComputer,
+    compute_signals,
+    signals_shard,
+    url_features,
+)
 from tests._docs_workspace import docs_table
 
 
@@ -25,7 +34,8 @@ def test_constants_match_datatrove():
     dt_text = pytest.importorskip("datatrove.utils.text")
     from datatrove.pipeline.filters import c4_filters, gopher_quality_filter
 
-    from tasks._terminal_punctuation import TERMINAL_PUNCTUATION
+    from tasks.signals._terminal_punctuation import TERMINAL_PUNCTUATION
+
     assert TERMINAL_PUNCTUATION == frozenset(dt_text.TERMINAL_PUNCTUATION)
     assert PUNCTUATION == dt_text.PUNCTUATION
     assert list(STOP_WORDS) == gopher_quality_filter.STOP_WORDS
@@ -87,20 +97,25 @@ def test_duplicate_ngrams_compare_concatenations(comp):
 
 def test_c4_line_policy_and_sentences(comp):
     lines = [
-        "This line is fine and ends well.",                 # kept, 1 sentence
-        "Two sentences here. And another one here!",         # kept, 2 sentences
-        "No terminal punctuation here",                      # no_terminal_punct
-        "Too short.",                                        # too_few_words
-        "Please enable JavaScript to view this page.",      # javascript
-        "Read our privacy policy for more details.",        # policy
-        "A reference that cites something [1].",            # citation removed -> kept, 1 sentence
-        "x" * 1001 + " is a very long word.",               # too_long_word
-        "It trails off with an ellipsis...",                 # no_terminal_punct (ellipsis)
+        "This line is fine and ends well.",  # kept, 1 sentence
+        "Two sentences here. And another one here!",  # kept, 2 sentences
+        "No terminal punctuation here",  # no_terminal_punct
+        "Too short.",  # too_few_words
+        "Please enable JavaScript to view this page.",  # javascript
+        "Read our privacy policy for more details.",  # policy
+        "A reference that cites something [1].",  # citation removed -> kept, 1 sentence
+        "x" * 1001 + " is a very long word.",  # too_long_word
+        "It trails off with an ellipsis...",  # no_terminal_punct (ellipsis)
     ]
     s = sig(comp, "\n".join(lines))
     assert s["c4_lines"] == 9 and s["c4_lines_kept"] == 3
-    assert (s["c4_lines_no_terminal_punct"], s["c4_lines_too_few_words"], s["c4_lines_javascript"],
-            s["c4_lines_policy"], s["c4_lines_too_long_word"]) == (2, 1, 1, 1, 1)
+    assert (
+        s["c4_lines_no_terminal_punct"],
+        s["c4_lines_too_few_words"],
+        s["c4_lines_javascript"],
+        s["c4_lines_policy"],
+        s["c4_lines_too_long_word"],
+    ) == (2, 1, 1, 1, 1)
     assert s["c4_sentences"] == 4
     kept = "\n".join([lines[0], lines[1], "A reference that cites something ."])
     assert s["c4_kept_chars"] == len(kept)
@@ -171,7 +186,8 @@ def test_wikipedia_leads_are_clean_text():
     """Real high-quality prose: almost every lead is kept by Gopher repetition and
     has many stop words; compute on a slice only."""
     try:
-        from tasks.reference import wiki_leads
+        from tasks.core.reference import wiki_leads
+
         leads = wiki_leads("train").slice(0, 60)
     except Exception as exc:  # the registry wheel is not fetched on this machine
         pytest.skip(f"wikipedia leads unavailable: {exc}")
@@ -197,19 +213,29 @@ def test_a_failing_document_is_recorded_not_fatal(monkeypatch):
 
 
 def test_language_filled_in_where_ingest_gave_none():
-    table = docs_table(["Das ist ein ganz normaler deutscher Satz über das Wetter in der Stadt.",
-                        "This one already has a language.", ""], languages=[None, "en", None])
+    table = docs_table(
+        [
+            "Das ist ein ganz normaler deutscher Satz über das Wetter in der Stadt.",
+            "This one already has a language.",
+            "",
+        ],
+        languages=[None, "en", None],
+    )
     cols = compute_signals(table).to_pydict()
     assert cols["language"][:2] == ["de", "en"] and cols["language"][2] is None
     assert cols["language_score"][0] > 0.9 and cols["language_score"][1] == pytest.approx(0.9)
 
 
 def test_signals_contract_catches_out_of_range_values():
-    from tasks.signals import check_signals
+    from tasks.signals.signals import check_signals
+
     table = compute_signals(docs_table(["Some text here. And more text."]))
     check_signals(table)
-    broken = table.set_column(table.schema.get_field_index("fineweb_short_lines_frac"), "fineweb_short_lines_frac",
-                              __import__("pyarrow").array([1.5]))
+    broken = table.set_column(
+        table.schema.get_field_index("fineweb_short_lines_frac"),
+        "fineweb_short_lines_frac",
+        __import__("pyarrow").array([1.5]),
+    )
     with pytest.raises(ValueError, match="fineweb_short_lines_frac out of range"):
         check_signals(broken)
 
@@ -220,7 +246,7 @@ def test_top_ngram_char_fraction_can_exceed_one_like_datatrove():
     from datatrove.pipeline.filters.gopher_repetition_filter import find_top_duplicate, get_n_grams
     from datatrove.utils.word_tokenizers import load_word_tokenizer
 
-    from tasks.signals import check_signals, compute_signals
+    from tasks.signals.signals import check_signals, compute_signals
     from tests._docs_workspace import docs_table
 
     text = " ".join(["ha"] * 21)

@@ -17,6 +17,7 @@ Further, the exact intermediate numbers (word counts, n-gram character fractions
 C4 sentence counts) are compared with datatrove's own helper functions on every
 document: the verdict agreement is not a coincidence of thresholds.
 """
+
 from __future__ import annotations
 
 import duckdb
@@ -26,15 +27,18 @@ pytest.importorskip("datatrove")
 pytest.importorskip("spacy")
 
 from datatrove.data import Document  # noqa: E402
-from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter,  # noqa: E402
-                                        GopherQualityFilter, GopherRepetitionFilter)
-from datatrove.pipeline.filters.gopher_repetition_filter import (find_all_duplicate,  # noqa: E402
-                                                                  find_top_duplicate, get_n_grams)
+from datatrove.pipeline.filters import (  # noqa: E402
+    C4QualityFilter,
+    FineWebQualityFilter,
+    GopherQualityFilter,
+    GopherRepetitionFilter,
+)
+from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate, find_top_duplicate, get_n_grams  # noqa: E402
 from datatrove.utils.text import split_into_words  # noqa: E402
 
-from tasks.filters import named_filter_rules  # noqa: E402
 from tasks.recipe import FilterSpec  # noqa: E402
-from tasks.signals import compute_signals  # noqa: E402
+from tasks.signals.filters import named_filter_rules  # noqa: E402
+from tasks.signals.signals import compute_signals  # noqa: E402
 
 FILTERS = {
     "gopher_quality": GopherQualityFilter,
@@ -60,8 +64,9 @@ def _datatrove_verdicts(texts: list[str]) -> dict[str, list[tuple[bool, str | No
 
 def _our_verdicts(signals, name: str) -> list[tuple[bool, str | None]]:
     rules = named_filter_rules(FilterSpec(name=name))
-    first_fail = "CASE " + " ".join(f"WHEN NOT coalesce(({r.predicate}), FALSE) THEN '{r.name}'" for r in rules) \
-        + " END"
+    first_fail = (
+        "CASE " + " ".join(f"WHEN NOT coalesce(({r.predicate}), FALSE) THEN '{r.name}'" for r in rules) + " END"
+    )
     con = duckdb.connect()
     con.register("signals", signals)
     rows = con.execute(f"SELECT {first_fail} FROM signals").fetchall()
@@ -84,11 +89,15 @@ def test_verdicts_agree_with_datatrove(cc, name):
     # Both keep and drop verdicts occur, so the comparison is not vacuous.
     assert 0 < sum(t[0] for t in theirs[name]) < len(texts)
     # The first failing rule is datatrove's reason (see the module docstring for C4).
-    both = set(signals.filter(signals.column("c4_lorem_ipsum")).column("doc_id").to_pylist()) & \
-        set(signals.filter(signals.column("c4_curly_bracket")).column("doc_id").to_pylist())
+    both = set(signals.filter(signals.column("c4_lorem_ipsum")).column("doc_id").to_pylist()) & set(
+        signals.filter(signals.column("c4_curly_bracket")).column("doc_id").to_pylist()
+    )
     ids = signals.column("doc_id").to_pylist()
-    reasons = [(i, o[1], t[1]) for i, (o, t) in enumerate(zip(ours, theirs[name]))
-               if o[0] == t[0] and not o[0] and o[1] != t[1] and not (name == "c4" and ids[i] in both)]
+    reasons = [
+        (i, o[1], t[1])
+        for i, (o, t) in enumerate(zip(ours, theirs[name]))
+        if o[0] == t[0] and not o[0] and o[1] != t[1] and not (name == "c4" and ids[i] in both)
+    ]
     assert not reasons, reasons[:10]
 
 
@@ -118,8 +127,8 @@ def warc_pages():
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
-    from tests.conftest import CRAWL
     from tests._docs_workspace import docs_table
+    from tests.conftest import CRAWL
 
     texts = []
     with open(CRAWL / "webpages-trafilatura-aeb.warc.gz", "rb") as f:
@@ -136,5 +145,6 @@ def test_verdicts_agree_on_extracted_warc_pages(warc_pages, name):
     texts, signals, theirs = warc_pages
     ours = _our_verdicts(signals, name)
     agree = sum(o[0] == t[0] for o, t in zip(ours, theirs[name]))
-    assert agree / len(texts) >= MIN_AGREEMENT, [(i, o, t) for i, (o, t) in enumerate(zip(ours, theirs[name]))
-                                                 if o[0] != t[0]][:10]
+    assert agree / len(texts) >= MIN_AGREEMENT, [
+        (i, o, t) for i, (o, t) in enumerate(zip(ours, theirs[name])) if o[0] != t[0]
+    ][:10]

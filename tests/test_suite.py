@@ -1,11 +1,12 @@
 """Suites and recipes: every shipped recipe runs as an arm of the default suite's pool."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from tasks import curate as C
+from tasks.curate import pipeline as C
 from tasks.recipe import RecipeError
 from tasks.suite import load_suite, suite_from_recipe
 
@@ -16,13 +17,19 @@ DEFAULT = ROOT / "recipes" / "suites" / "default.yaml"
 def test_default_suite_shares_budget_model_and_sources():
     suite = load_suite(DEFAULT)
     arms = suite.resolved_arms()
-    assert {a.name for a in arms} >= {"no_filter", "heuristic", "heuristic_dedup", "heuristic_dedup_fasttext",
-                                      "dsir", "random"}
+    assert {a.name for a in arms} >= {
+        "no_filter",
+        "heuristic",
+        "heuristic_dedup",
+        "heuristic_dedup_fasttext",
+        "dsir",
+        "random",
+    }
     assert len({(a.token_budget, a.train.preset, a.train.tokens) for a in arms}) == 1
     for arm in arms:
-        C.validate(arm)                                   # every step the arm asks for is installed
+        C.validate(arm)  # every step the arm asks for is installed
         if arm.selection.method in ("fasttext", "dsir", "random"):
-            assert arm.selection.tokens == suite.token_budget   # scored selections fill the budget by score
+            assert arm.selection.tokens == suite.token_budget  # scored selections fill the budget by score
     assert all(Path(u).exists() for u in suite.source_uris("docs") + suite.source_uris("wiki"))
 
 

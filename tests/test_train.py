@@ -1,4 +1,5 @@
 """Tokenizer, token packing and the proxy training loop, on real text (CC docs, Wikipedia leads)."""
+
 from __future__ import annotations
 
 import json
@@ -14,11 +15,11 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 import pytest
 
+from tasks.core.reference import wiki_leads
+from tasks.core.workspace import Workspace
 from tasks.recipe import TrainSpec
-from tasks.reference import wiki_leads
-from tasks.tokenizer import build_tokenizer, load_tokenizer
-from tasks.tokens import load_tokens, tokenize_dataset, training_order
-from tasks.workspace import Workspace
+from tasks.train.tokenizer import build_tokenizer, load_tokenizer
+from tasks.train.tokens import load_tokens, tokenize_dataset, training_order
 
 SEQ = 64
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +27,7 @@ _KILL_SCRIPT = """
 import os, signal, sys
 sys.path.insert(0, os.getcwd())
 from tasks.recipe import TrainSpec
-from tasks.train import train
+from tasks.train.loop import train
 def die(row):
     if row["step"] == 5:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -51,8 +52,9 @@ def write_parts(folder, table, n_parts=2):
     folder.mkdir(parents=True, exist_ok=True)
     n = table.num_rows
     for i in range(n_parts):
-        pq.write_table(table.slice(i * n // n_parts, (i + 1) * n // n_parts - i * n // n_parts),
-                       folder / f"part-{i:05d}.parquet")
+        pq.write_table(
+            table.slice(i * n // n_parts, (i + 1) * n // n_parts - i * n // n_parts), folder / f"part-{i:05d}.parquet"
+        )
     return folder
 
 
@@ -70,12 +72,12 @@ def packed(ws, tok, cc_dataset):
 
 def test_tokenizer_is_cached_byte_level_and_loads_with_autotokenizer(ws, tok, cc_docs_table):
     texts = wiki_leads("train").column("text").to_pylist()[:600] + cc_docs_table.column("text").to_pylist()[:150]
-    assert build_tokenizer(ws, 1024, texts) == tok            # same sample -> same folder, no retrain
+    assert build_tokenizer(ws, 1024, texts) == tok  # same sample -> same folder, no retrain
     assert (tok[1] / "_SUCCESS").exists()
     t = load_tokenizer(tok[1])
     assert len(t) == 1024 and t.eos_token == t.bos_token == t.pad_token == "<|endoftext|>"
     sample = "Zürich – naïve café ✓ 北京 \t\n  spaces"
-    assert t.decode(t(sample, add_special_tokens=False)["input_ids"]) == sample   # byte-level: lossless
+    assert t.decode(t(sample, add_special_tokens=False)["input_ids"]) == sample  # byte-level: lossless
 
 
 def test_packing_joins_whole_documents_by_eos(packed, tok, cc_dataset):
@@ -86,7 +88,7 @@ def test_packing_joins_whole_documents_by_eos(packed, tok, cc_dataset):
     t = load_tokenizer(tok[1])
     texts = pq.read_table(cc_dataset).column("text").to_pylist()
     doc_tokens = [t(x, add_special_tokens=False)["input_ids"] for x in texts]
-    doc_tokens = [d for d in doc_tokens if d]      # empty documents (12 here) are skipped, not packed
+    doc_tokens = [d for d in doc_tokens if d]  # empty documents (12 here) are skipped, not packed
     assert 0 < len(texts) - len(doc_tokens) < len(texts) // 10
     # Accounting: packed + dropped tail = every document's tokens + one EOS each.
     total = sum(len(d) + 1 for d in doc_tokens)
@@ -104,14 +106,14 @@ def test_packing_joins_whole_documents_by_eos(packed, tok, cc_dataset):
         cuts = [i for i, x in enumerate(row) if x == t.eos_token_id]
         for a, b in zip(cuts, cuts[1:]):
             if b > a + 1:
-                assert tuple(row[a + 1:b]) in known
+                assert tuple(row[a + 1 : b]) in known
                 inner += 1
     assert inner >= 10
 
 
 def test_packing_shuffle_is_seeded(ws, tok, cc_dataset, packed):
     data0, _ = load_tokens(packed[0])
-    again, _ = tokenize_dataset(ws, cc_dataset, tok[1], SEQ, seed=0)     # cached
+    again, _ = tokenize_dataset(ws, cc_dataset, tok[1], SEQ, seed=0)  # cached
     assert again == packed[0]
     other, _ = tokenize_dataset(ws, cc_dataset, tok[1], SEQ, seed=1)
     data1, _ = load_tokens(other)
@@ -124,14 +126,16 @@ def test_upsampling_and_final_phase_come_last(ws, tok, tmp_path, cc_docs_table):
     leads = wiki_leads("train").slice(0, 2000)
     leads = leads.take(pa.compute.sort_indices(pa.compute.utf8_length(leads.column("text")))[:120])
     cc = cc_docs_table.filter(pa.compute.greater(cc_docs_table.column("n_chars"), 0)).slice(0, 60)
-    table = pa.table({
-        "doc_id": leads.column("title").to_pylist() + cc.column("doc_id").to_pylist(),
-        "source": ["wiki"] * 120 + ["cc"] * 60,
-        "url": [""] * 180,
-        "text": leads.column("text").to_pylist() + cc.column("text").to_pylist(),
-        "repeat": pa.array([3] * 120 + [1] * 60, pa.int64()),
-        "phase": ["final"] * 120 + ["main"] * 60,
-    })
+    table = pa.table(
+        {
+            "doc_id": leads.column("title").to_pylist() + cc.column("doc_id").to_pylist(),
+            "source": ["wiki"] * 120 + ["cc"] * 60,
+            "url": [""] * 180,
+            "text": leads.column("text").to_pylist() + cc.column("text").to_pylist(),
+            "repeat": pa.array([3] * 120 + [1] * 60, pa.int64()),
+            "phase": ["final"] * 120 + ["main"] * 60,
+        }
+    )
     out, meta = tokenize_dataset(ws, write_parts(tmp_path / "mix", table, 3), tok[1], SEQ, seed=0)
     wiki = meta["per_source"]["wiki"]
     assert wiki["tokens_upsampled"] == 3 * wiki["tokens"] and meta["n_doc_copies"] == 3 * 120 + 60
@@ -145,11 +149,11 @@ def test_upsampling_and_final_phase_come_last(ws, tok, tmp_path, cc_docs_table):
         cuts = [j for j, x in enumerate(row) if x == t.eos_token_id]
         for a, b in zip(cuts, cuts[1:]):
             if b > a + 1:
-                is_wiki = tuple(row[a + 1:b]) in wiki_docs
+                is_wiki = tuple(row[a + 1 : b]) in wiki_docs
                 assert is_wiki == (i >= a_fin), f"sequence {i}: document from the wrong phase"
                 if is_wiki:
-                    seen[tuple(row[a + 1:b])] += 1
-    assert max(seen.values()) >= 2          # upsampled copies really appear more than once
+                    seen[tuple(row[a + 1 : b])] += 1
+    assert max(seen.values()) >= 2  # upsampled copies really appear more than once
     # A budget of half the data still ends on the final phase, in proportion.
     order = training_order(meta, meta["n_sequences"] // 2, seed=0)
     n_final = sum(1 for i in order if i >= a_fin)
@@ -165,7 +169,8 @@ def test_epochs_repeat_every_sequence():
 
 
 def test_lr_schedules():
-    from tasks.train import lr_at
+    from tasks.train.loop import lr_at
+
     spec = TrainSpec(warmup=0.1, min_lr_ratio=0.1)
     lrs = [lr_at(s, 100, 1.0, spec) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
@@ -175,13 +180,20 @@ def test_lr_schedules():
 
 
 def nano_spec(**kw):
-    base = dict(preset="nano", tokens=SEQ * 4 * 8, batch_size=4, micro_batch_size=2, checkpoint_every=3,
-                precision="fp32", seed=0)
+    base = dict(
+        preset="nano",
+        tokens=SEQ * 4 * 8,
+        batch_size=4,
+        micro_batch_size=2,
+        checkpoint_every=3,
+        precision="fp32",
+        seed=0,
+    )
     return TrainSpec(**{**base, **kw})
 
 
 def test_training_is_deterministic_and_resumes_to_the_same_loss(packed, tok, tmp_path):
-    from tasks.train import train
+    from tasks.train.loop import train
 
     spec = nano_spec()
     full = train(packed[0], tok[1], tmp_path / "full", spec, progress=False)
@@ -189,7 +201,7 @@ def test_training_is_deterministic_and_resumes_to_the_same_loss(packed, tok, tmp
     # "Kill" after step 5 (last checkpoint at step 5), then rerun: resumes from it.
     part = train(packed[0], tok[1], tmp_path / "resumed", spec, stop_after_steps=5, progress=False)
     assert part["stopped_at_step"] == 5 and (tmp_path / "resumed" / "checkpoint" / "last.pt").exists()
-    assert [c["loss"] for c in part["curves"]] == [c["loss"] for c in full["curves"][:5]]   # same seed, same losses
+    assert [c["loss"] for c in part["curves"]] == [c["loss"] for c in full["curves"][:5]]  # same seed, same losses
     assert not (tmp_path / "resumed" / "model.safetensors").exists()
     resumed = train(packed[0], tok[1], tmp_path / "resumed", spec, progress=False)
     assert resumed["resumed_from_step"] == 5
@@ -198,10 +210,16 @@ def test_training_is_deterministic_and_resumes_to_the_same_loss(packed, tok, tmp
     assert not (tmp_path / "resumed" / "checkpoint").exists()
     # A real kill: SIGKILL inside step 5, in a child process; the last checkpoint is step 3.
     killed = tmp_path / "killed"
-    result = subprocess.run([sys.executable, "-c", _KILL_SCRIPT, str(packed[0]), str(tok[1]), str(killed),
-                             spec.model_dump_json()], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", _KILL_SCRIPT, str(packed[0]), str(tok[1]), str(killed), spec.model_dump_json()],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
     import torch
+
     assert torch.load(killed / "checkpoint" / "last.pt", weights_only=False)["step"] == 3
     after_kill = train(packed[0], tok[1], killed, spec, progress=False)
     assert after_kill["resumed_from_step"] == 3 and after_kill["final_loss"] == full["final_loss"]
@@ -213,13 +231,20 @@ def test_saved_model_loads_with_auto_classes(packed, tok, tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tasks.model import bits_per_byte
-    from tasks.train import train
+    from tasks.train.loop import train
+    from tasks.train.model import bits_per_byte
 
     out = tmp_path / "m"
     summary = train(packed[0], tok[1], out, nano_spec(tokens=SEQ * 4 * 4, precision="auto"), progress=False)
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "curves.csv", "curves.parquet",
-                 "curves.png", "train.json"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "curves.csv",
+        "curves.parquet",
+        "curves.png",
+        "train.json",
+    ):
         assert (out / name).exists(), name
     model = AutoModelForCausalLM.from_pretrained(str(out))
     tokenizer = AutoTokenizer.from_pretrained(str(out))
@@ -237,7 +262,7 @@ def test_saved_model_loads_with_auto_classes(packed, tok, tmp_path):
 
 def test_run_train_records_catalog_and_caches(ws, tok, cc_dataset):
     from flows.train import run_train
-    from tasks.catalog import Catalog
+    from tasks.core.catalog import Catalog
 
     spec = nano_spec(tokens=SEQ * 4 * 3, options={"seq_len": SEQ})
     first = run_train(ws, cc_dataset, spec, tokenizer_dir=tok[1])
@@ -254,15 +279,14 @@ def test_train_flow_end_to_end(tmp_path, cc_dataset, tok, monkeypatch):
     """The Prefect flow (default task runner here; Dask in the CLI) on a real dataset."""
     from flows._runtime import prefect_api
     from flows.train import train_flow
-    from tasks.catalog import Catalog
+    from tasks.core.catalog import Catalog
 
     home = tmp_path / "flow_ws"
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    with prefect_api():        # one subprocess API server, patient start-up on a busy machine
-        result = train_flow(str(cc_dataset), preset="nano", tokens=4 * 256, workspace=str(home),
-                            tokenizer=str(tok[1]))
+    with prefect_api():  # one subprocess API server, patient start-up on a busy machine
+        result = train_flow(str(cc_dataset), preset="nano", tokens=4 * 256, workspace=str(home), tokenizer=str(tok[1]))
     assert result["steps"] == 1 and not result["cached"]
     assert (tmp_path / "flow_ws" / "models" / result["train_hash"][:16] / "_SUCCESS").exists()
     parts = list((home / "tokens" / result["tokens_key"] / "docs").glob("*.index.parquet"))
-    assert len(parts) == 2                      # one tokenize-part task per dataset part
+    assert len(parts) == 2  # one tokenize-part task per dataset part
     assert Catalog(home / "catalog.duckdb").query("train_run", [result["train_hash"]])

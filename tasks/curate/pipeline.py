@@ -1,0 +1,228 @@
+"""Curate: a recipe -> a dataset, as a pipeline of steps over DuckDB tables of doc ids.
+
+    candidates -> language -> filters -> dedup -> selection -> mixture/budget -> write
+
+Each step (tasks/curate/steps.py) is a function `step(ctx, ids) -> ids` where `ids` is
+the name of a DuckDB table with columns (doc_id, repeat) and the returned table holds the
+step's survivors. Steps read the `signals` and `docs` views of `ctx.con`; they never read
+text unless they must. `STEPS` below is the whole pipeline, in order.
+
+Output: `datasets/<recipe data_hash16>/part-00000.parquet` (doc_id, source, url, text,
+repeat) and `stats.json`, then `_SUCCESS` (which records the signals the dataset was
+made from: a re-ingest makes the folder stale and it is rebuilt).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from tasks.core.docsref import resolve_docs
+from tasks.core.hashing import hash_json, short
+from tasks.core.sqlfiles import load_sql
+from tasks.core.workspace import Workspace, write_json_atomic
+from tasks.curate import steps as S
+from tasks.curate.context import CurateContext, SourceInput, StepImpl
+from tasks.curate.steps import CHARS_PER_TOKEN
+from tasks.recipe import Recipe
+from tasks.signals.filters import FilterCounts, Rule, resolve_rules
+from tasks.signals.signals import signals_ref
+
+TOP_DOMAINS = 100
+
+
+# The pipeline: every step in the order it runs, with the test of whether a recipe wants it.
+# Adding a step is one function in tasks/curate/steps.py and one line here.
+STEPS: dict[str, StepImpl] = {
+    "language": StepImpl(S.language_step, lambda r: True),
+    "filters": StepImpl(S.filters_step, lambda r: True),
+    "dedup": StepImpl(S.dedup_step, lambda r: any([r.dedup.exact, r.dedup.url, r.dedup.minhash, r.dedup.lines])),
+    "decontaminate": StepImpl(S.decontaminate_step, lambda r: r.decontamination.enabled),
+    "selection": StepImpl(S.selection_step, lambda r: r.selection.method != "none" or S.mixture_active(r)),
+    "budget": StepImpl(S.budget_step, lambda r: r.token_budget is not None and not S.mixture_active(r)),
+}
+
+
+# ---------------------------------------------------------------- validation and inputs
+
+
+def validate(recipe: Recipe) -> list[Rule]:
+    """Everything about the recipe that can be checked before any work: rules, steps."""
+    return resolve_rules(recipe.filters)
+
+
+def resolve_inputs(workspace: Workspace, recipe: Recipe) -> list[SourceInput]:
+    """Each source's documents and signals (LookupError naming what to run first)."""
+    out = []
+    for name in recipe.sources:
+        docs = resolve_docs(workspace, name)
+        sig = signals_ref(workspace, docs)
+        if sig is None:
+            raise LookupError(f"no signals for source {name!r}; run `python -m flows.signals {name}` first")
+        out.append(SourceInput(docs, sig))
+    return out
+
+
+def dataset_key(recipe: Recipe) -> str:
+    return short(recipe.data_hash())
+
+
+def inputs_fingerprint(inputs: list[SourceInput]) -> str:
+    return hash_json(sorted(i.signals.key for i in inputs))
+
+
+def cached_dataset(workspace: Workspace, recipe: Recipe, inputs: list[SourceInput]) -> dict | None:
+    key = dataset_key(recipe)
+    if not workspace.is_done("datasets", key):
+        return None
+    info = workspace.read_done("datasets", key)
+    return info if info.get("inputs") == inputs_fingerprint(inputs) else None
+
+
+# ---------------------------------------------------------------- the pipeline
+
+
+def _list_literal(paths: list[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def curate(recipe: Recipe, workspace: Workspace, inputs: list[SourceInput] | None = None) -> dict[str, Any]:
+    """Run the pipeline and write the dataset; returns its stats (also in stats.json)."""
+    started = time.perf_counter()
+    rules = validate(recipe)
+    inputs = inputs if inputs is not None else resolve_inputs(workspace, recipe)
+    key = dataset_key(recipe)
+    out_dir = workspace.stage_dir("datasets", key)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    try:
+        con.execute(
+            load_sql("curate/signals_view").format(files=_list_literal([p for i in inputs for p in i.signals.shards]))
+        )
+        con.execute(
+            load_sql("curate/docs_view").format(files=_list_literal([p for i in inputs for p in i.docs.shards]))
+        )
+        ctx = CurateContext(con, recipe, rules, workspace, inputs)
+        ids = ctx.new_table("candidates")
+        con.execute(load_sql("curate/all_candidates").format(out=ids))
+        candidates = ids
+        documents_in = ctx.size(ids)
+        steps_run = []
+        for name, impl in STEPS.items():
+            if impl.wanted(recipe):
+                ids = impl.fn(ctx, ids)
+                steps_run.append(name)
+        part = out_dir / "part-00000.parquet"
+        tmp = out_dir / ".part-00000.parquet.tmp"
+        con.execute(load_sql("curate/write_dataset").format(ids=ids, path="'" + str(tmp).replace("'", "''") + "'"))
+        tmp.replace(part)
+        stats = _stats(ctx, ids, recipe, documents_in, steps_run)
+        stats.update(S.kl_reduction_of(ctx, candidates, ids))
+    finally:
+        con.close()
+    stats["seconds"] = time.perf_counter() - started
+    write_json_atomic(out_dir / "stats.json", stats)
+    workspace.mark_done(
+        "datasets",
+        key,
+        {
+            "recipe": recipe.name,
+            "data_hash": recipe.data_hash(),
+            "inputs": inputs_fingerprint(inputs),
+            "signals": [i.signals.key for i in inputs],
+            "documents": stats["documents"],
+            "files": [part.name],
+        },
+    )
+    return stats
+
+
+def _groups(ctx: CurateContext, ids: str, column: str) -> list[tuple[str, int, int]]:
+    return ctx.con.execute(load_sql("curate/dataset_groups").format(ids=ids, column=column)).fetchall()
+
+
+def _stats(ctx: CurateContext, ids: str, recipe: Recipe, documents_in: int, steps_run: list[str]) -> dict:
+    docs, docs_rep, chars = ctx.con.execute(load_sql("curate/dataset_totals").format(ids=ids)).fetchall()[0]
+    domains = _groups(ctx, ids, "domain")
+    removals = {}
+    for step, c in ctx.counts.items():
+        removals[step] = (
+            {"documents_in": c.total, "kept": c.kept, "rules": c.rules} if isinstance(c, FilterCounts) else c
+        )
+    return {
+        "recipe": recipe.name,
+        "data_hash": recipe.data_hash(),
+        "sources": recipe.sources,
+        "documents_in": int(documents_in),
+        "documents": int(docs),
+        "documents_with_repeats": int(docs_rep),
+        "characters": int(chars),
+        "chars_per_token": CHARS_PER_TOKEN,
+        "est_tokens": int(chars / CHARS_PER_TOKEN),
+        "language_mix": {v: {"documents": int(d), "characters": int(c)} for v, d, c in _groups(ctx, ids, "language")},
+        "sources_mix": {v: {"documents": int(d), "characters": int(c)} for v, d, c in _groups(ctx, ids, "source")},
+        "domains": len(domains),
+        "top_domains": {v: int(d) for v, d, _ in domains[:TOP_DOMAINS]},
+        "steps": steps_run,
+        "removals": removals,
+    }
+
+
+def removal_rows(stats: dict) -> list[dict[str, Any]]:
+    """Catalog rows (filter_counts) for a dataset's per-rule removals."""
+    rows = []
+    for step in ("language", "filters"):
+        part = stats["removals"].get(step)
+        if not part:
+            continue
+        for r in part["rules"]:
+            rows.append(
+                {
+                    "data_hash": stats["data_hash"],
+                    "recipe": stats["recipe"],
+                    "step": step,
+                    "rule_order": r["order"],
+                    "filter": r["filter"],
+                    "rule": r["rule"],
+                    "predicate": r["predicate"],
+                    "documents_in": part["documents_in"],
+                    "removed_alone": r["removed_alone"],
+                    "removed_marginal": r["removed_marginal"],
+                }
+            )
+    return rows
+
+
+def stats_markdown(stats: dict, cached: bool = False) -> str:
+    lines = [
+        f"# Dataset {stats['recipe']} (`{stats['data_hash'][:16]}`)",
+        "",
+        f"{stats['documents']:,} of {stats['documents_in']:,} documents kept, "
+        f"{stats['characters']:,} characters, ~{stats['est_tokens']:,} tokens "
+        f"(chars/{stats['chars_per_token']:g}){' — cached' if cached else ''}.",
+        "",
+        "Steps: " + " -> ".join(stats["steps"]),
+        "",
+    ]
+    for step in ("language", "filters"):
+        part = stats["removals"].get(step)
+        if part:
+            lines += [
+                f"## {step}",
+                "",
+                FilterCounts(part["documents_in"], part["kept"], part["rules"]).as_markdown(),
+                "",
+            ]
+    lines += ["## language mix", "", "| language | documents |", "|---|---:|"]
+    lines += [f"| {k} | {v['documents']:,} |" for k, v in stats["language_mix"].items()]
+    lines += ["", f"## top domains ({stats['domains']:,} in all)", "", "| domain | documents |", "|---|---:|"]
+    lines += [f"| {k} | {v:,} |" for k, v in list(stats["top_domains"].items())[:20]]
+    return "\n".join(lines) + "\n"
+
+
+def read_stats(workspace: Workspace, recipe: Recipe) -> dict:
+    return json.loads((workspace.stage_dir("datasets", dataset_key(recipe)) / "stats.json").read_text())

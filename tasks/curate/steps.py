@@ -1,0 +1,205 @@
+"""The curate steps, each `step(ctx, ids) -> ids` over a DuckDB table of doc ids.
+
+- language and filters: SQL predicates over the signals (tasks/signals/filters.py);
+- dedup: tasks/dedup/dedup.py (exact, URL, MinHash, line-level) over the surviving ids;
+- decontaminate: no 13-gram shared with an eval item (tasks/decontam/decontaminate.py);
+- selection: tasks/selection/selection.py (scores stored once per source) then
+  tasks/selection/mixing.py (the token plan: weights, temperature, upsampling, phases) in one step;
+- budget: the token budget, when no mixture resolved it already.
+
+The order they run in, and when each is wanted, is the list in tasks/curate/pipeline.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from tasks.core.sqlfiles import load_sql
+from tasks.curate.context import CurateContext
+from tasks.recipe import Recipe
+from tasks.selection import selection as sel
+from tasks.signals.filters import FilterCounts, combined_predicate, filter_counts
+
+CHARS_PER_TOKEN = 4.0  # the estimate used for token counts and budgets (documented in docs/signals.md)
+
+
+def mixture_active(recipe: Recipe) -> bool:
+    m = recipe.mixture
+    return bool(m.weights or m.temperature or m.upsample or m.final_phase)
+
+
+def language_step(ctx: CurateContext, ids: str) -> str:
+    spec = ctx.recipe.language
+    if spec.allowed is None and spec.min_score <= 0:
+        return ids
+    allowed = (
+        "TRUE" if spec.allowed is None else "language IN (" + ", ".join(f"'{code}'" for code in spec.allowed) + ")"
+    )  # codes validated by LanguageSpec
+    min_score = f"{float(spec.min_score)!r}::DOUBLE"
+    row = ctx.con.execute(
+        load_sql("curate/language_counts").format(ids=ids, allowed=allowed, min_score=min_score)
+    ).fetchall()[0]
+    rules = []
+    if spec.allowed is not None:
+        rules.append(
+            {
+                "order": 1,
+                "filter": "language",
+                "rule": "allowed",
+                "predicate": allowed,
+                "removed_alone": row[1],
+                "removed_marginal": row[1],
+            }
+        )
+    if spec.min_score > 0:
+        rules.append(
+            {
+                "order": len(rules) + 1,
+                "filter": "language",
+                "rule": "min_score",
+                "predicate": f"language_score >= {min_score}",
+                "removed_alone": row[2],
+                "removed_marginal": row[3] if spec.allowed is not None else row[2],
+            }
+        )
+    out = ctx.new_table("language")
+    pred = f"coalesce({allowed}, FALSE) AND coalesce(language_score >= {min_score}, FALSE)"
+    ctx.con.execute(load_sql("curate/keep_step").format(out=out, ids=ids, predicate=pred))
+    kept = ctx.size(out)
+    ctx.counts["language"] = FilterCounts(row[0], kept, rules)
+    return out
+
+
+def filters_step(ctx: CurateContext, ids: str) -> str:
+    if not ctx.rules:
+        return ids
+    source = f"(SELECT s.* FROM signals s SEMI JOIN {ids} USING (doc_id))"
+    counts = filter_counts(source, ctx.rules, con=ctx.con)
+    out = ctx.new_table("filters")
+    ctx.con.execute(load_sql("curate/keep_step").format(out=out, ids=ids, predicate=combined_predicate(ctx.rules)))
+    if ctx.size(out) != counts.kept:
+        raise RuntimeError(f"filter step kept {ctx.size(out)} documents but its counts say {counts.kept}")
+    ctx.counts["filters"] = counts
+    return out
+
+
+def budget_step(ctx: CurateContext, ids: str) -> str:
+    """Cut to `token_budget` (estimated tokens) in a fixed pseudo-random order."""
+    budget = ctx.recipe.token_budget
+    if not budget:
+        return ids
+    before = ctx.size(ids)
+    out = ctx.new_table("budget")
+    order = ctx.con.sql(
+        load_sql("curate/budget_order").format(ids=ids, chars_per_token=CHARS_PER_TOKEN)
+    ).to_arrow_table()
+    # Greedy fill in a fixed pseudo-random order: a document that would overflow the budget
+    # is skipped and smaller ones after it still fit, so the dataset lands just under it.
+    tokens, total, keep = order.column("doc_tokens").to_pylist(), 0.0, []
+    for t in tokens:
+        fits = total + t <= budget
+        keep.append(fits)
+        total += t if fits else 0.0
+    ctx.con.register("_budget_kept", order.select(["doc_id"]).filter(pa.array(keep, pa.bool_())))
+    ctx.con.execute(load_sql("curate/budget_cut").format(out=out, ids=ids))
+    ctx.con.unregister("_budget_kept")
+    ctx.counts["budget"] = {"documents_in": before, "documents_out": ctx.size(out), "token_budget": budget}
+    return out
+
+
+def _stored_scores(ctx: CurateContext) -> pa.Table | None:
+    """Per-source scores computed once and kept in the workspace (None for methods
+    that score nothing, or when there is no workspace)."""
+    spec = ctx.recipe.selection
+    if spec.method not in sel.SCORED_METHODS or ctx.workspace is None:
+        return None
+    tables = []
+    for source in ctx.inputs:
+        if not ctx.workspace.is_done("selection", sel.score_key(source.docs.docs_hash, spec)):
+            sel.score_source(ctx.workspace, source.docs, spec)
+        tables.append(sel.read_scores(ctx.workspace, source.docs, spec))
+    return pa.concat_tables(tables, promote_options="default") if tables else None
+
+
+def selection_step(ctx: CurateContext, ids: str) -> str:
+    candidates = ctx.con.sql(load_sql("curate/selection_candidates").format(ids=ids)).to_arrow_table()
+    scores = _stored_scores(ctx)
+    if scores is not None:
+        candidates = candidates.join(scores, "doc_id", join_type="left outer")
+    chosen, stats = sel.select_and_mix(candidates, ctx.recipe, ctx.workspace)
+    out = ctx.new_table("selection")
+    ctx.con.register("_chosen", chosen.select([c for c in chosen.column_names if c in ("doc_id", "repeat", "phase")]))
+    ctx.con.execute(load_sql("curate/rejoin_selected").format(out=out, ids=ids))
+    ctx.con.unregister("_chosen")
+    ctx.counts["selection"] = {
+        "documents_in": candidates.num_rows,
+        "documents_out": ctx.size(out),
+        "kl_reduction": stats["selection"].get("kl_reduction"),
+        "selection": stats["selection"],
+        "mixture": stats["mixture"],
+    }
+    return out
+
+
+def kl_reduction_of(ctx: CurateContext, candidates: str, ids: str) -> dict[str, float]:
+    """DSIR's KL reduction of the final dataset against the recipe's whole candidate pool,
+    so every arm (not only DSIR) reports how close to the target its data moved."""
+    from tasks.selection.dsir import kl_reduction
+
+    rows = ctx.con.sql(load_sql("curate/kl_texts").format(candidates=candidates, ids=ids)).to_arrow_table()
+    kept = np.flatnonzero(rows.column("kept").to_numpy(zero_copy_only=False))
+    return kl_reduction([t or "" for t in rows.column("text").to_pylist()], kept)
+
+
+def dedup_step(ctx: CurateContext, ids: str) -> str:
+    """Exact / URL / MinHash / line-level dedup over the surviving documents. Signatures
+    and clusters are computed once per set of sources and cached in the workspace; the
+    kept document of each cluster is re-chosen among the survivors of earlier steps."""
+    from tasks.dedup.dedup import apply_dedup
+
+    spec = ctx.recipe.dedup
+    before = ctx.size(ids)
+    relation = ctx.con.sql(load_sql("curate/dedup_input").format(ids=ids))
+    kept, stats = apply_dedup(ctx.con, relation, spec, ctx.workspace, [i.docs for i in ctx.inputs])
+    out = ctx.new_table("dedup")
+    rewritten = "lines" in spec.modes()
+    cols = ", ".join(f'"{c}"' for c in kept.columns if c != "text")
+    text = ", text AS text_rewritten" if rewritten else ", NULL::VARCHAR AS text_rewritten"
+    kept.select(cols + text).create(out)
+    ctx.counts["dedup"] = {"documents_in": before, "documents_out": ctx.size(out), "removed": stats["removed"]}
+    return out
+
+
+def eval_index(workspace, spec):
+    """The n-gram index of every eval item (built once per eval suite, cached)."""
+    from tasks.decontam.decontaminate import cached_index, default_eval_items
+
+    return cached_index(workspace, default_eval_items(), spec.n, spec.min_item_words)
+
+
+def decontaminate_step(ctx: CurateContext, ids: str) -> str:
+    """Remove (or mask) documents sharing an n-gram with any eval item, counted per task."""
+    from tasks.decontam.decontaminate import decontaminate
+
+    spec = ctx.recipe.decontamination
+    table = ctx.con.sql(load_sql("curate/dedup_input").format(ids=ids)).to_arrow_table()
+    clean, report = decontaminate(table, eval_index(ctx.workspace, spec), spec)
+    if spec.mode == "mask":
+        clean = clean.rename_columns(["text_rewritten" if c == "text" else c for c in clean.column_names])
+    else:
+        clean = clean.drop_columns(["text"])
+    out = ctx.new_table("decontaminate")
+    ctx.con.register("_clean", clean)
+    rewritten = "text_rewritten" if spec.mode == "mask" else "NULL::VARCHAR"
+    ctx.con.execute(load_sql("curate/decontaminated").format(out=out, ids=ids, rewritten=rewritten))
+    ctx.con.unregister("_clean")
+    ctx.counts["decontaminate"] = {
+        "documents_in": table.num_rows,
+        "documents_out": ctx.size(out),
+        "contaminated": report.docs_contaminated,
+        "removed": report.docs_removed,
+        "masked": report.docs_masked,
+        "by_task": report.by_task,
+    }
+    return out

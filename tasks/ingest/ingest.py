@@ -1,0 +1,347 @@
+"""One input file -> one shard of documents, quarantine and WAT metadata (pure function).
+
+`ingest_shard` writes, under the source's docs folder:
+  shard-NNNNN.parquet              documents (tasks.core.schema.DOCS), always written
+  quarantine/shard-NNNNN.parquet   records that did not become documents (QUARANTINE)
+  metadata/shard-NNNNN.parquet     WAT metadata rows (WAT_METADATA)
+  _shards/shard-NNNNN.json         the done marker, with the shard's counts
+Files are written to temporary names and renamed; the marker is written last, so a
+killed run leaves no shard that looks finished and a rerun redoes only those.
+
+Accounting per shard: records_read == docs_written + metadata_written + records_quarantined,
+where a record is a WARC response / WET conversion / WAT JSON metadata record, a JSONL
+line or a Parquet row (plus any gzip member too broken to tell its type). Other WARC
+record types (warcinfo, request, ...) are counted in `other_records` by type.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xxhash
+
+from tasks.core.schema import DOCS, QUARANTINE, WAT_METADATA
+from tasks.core.workspace import write_json_atomic
+from tasks.ingest.extract import DEFAULT_EXTRACTOR, EXTRACTORS, Undecodable, decode_html, extract
+from tasks.ingest.langid import PREFIX_CHARS, identify
+from tasks.ingest.readers import Bad, Content, Metadata, Other, ReadOptions, read_records
+from tasks.ingest.sources import InputFile
+
+MARKER_DIR = "_shards"
+_BATCH = 512
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    extractor: str = DEFAULT_EXTRACTOR
+    max_payload_bytes: int = 10_000_000  # larger HTTP payloads are quarantined
+    max_text_chars: int = 1_000_000  # longer texts are cut (text_truncated = true)
+    langid_prefix_chars: int = PREFIX_CHARS
+    html_types: tuple[str, ...] = ("text/html", "application/xhtml+xml")
+
+    def __post_init__(self):
+        if self.extractor not in EXTRACTORS:
+            raise ValueError(f"unknown extractor {self.extractor!r}; choose from {', '.join(EXTRACTORS)}")
+
+    def key(self) -> dict[str, Any]:
+        """What changes the output (part of the source key)."""
+        return asdict(self)
+
+    @classmethod
+    def of(cls, value: IngestOptions | dict | None) -> IngestOptions:
+        if isinstance(value, cls):
+            return value
+        value = dict(value or {})
+        if "html_types" in value:
+            value["html_types"] = tuple(value["html_types"])
+        return cls(**value)
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}.parquet"
+
+
+def doc_id(source_name: str, record_id: str) -> str:
+    return xxhash.xxh3_128_hexdigest(f"{source_name}\x00{record_id}".encode())
+
+
+def _domain(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.lower().removeprefix("www.") if host else None
+
+
+def shard_done(out_dir: Path, index: int, identity: str) -> dict | None:
+    """The counts of a finished shard for this input, or None if it must be (re)done."""
+    marker = Path(out_dir) / MARKER_DIR / shard_name(index).replace(".parquet", ".json")
+    if not marker.exists():
+        return None
+    info = json.loads(marker.read_text())
+    if info.get("input_identity") != identity or not (Path(out_dir) / shard_name(index)).exists():
+        return None
+    return info
+
+
+class _ShardWriter:
+    """Buffered Parquet writer into a temporary file, published by `commit()`."""
+
+    def __init__(self, path: Path, schema: pa.Schema, always: bool):
+        self.path, self.schema, self.always = path, schema, always
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.rows: list[dict] = []
+        self.writer: pq.ParquetWriter | None = None
+        self.count = 0
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        self.count += 1
+        if len(self.rows) >= _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+        if self.rows:
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.rows = []
+
+    def commit(self) -> None:
+        if self.count or self.always:
+            self._flush()
+            self.writer.close()
+            os.replace(self.tmp, self.path)
+        elif self.path.exists():  # a stale file from an earlier, different attempt
+            self.path.unlink()
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.tmp.exists():
+            self.tmp.unlink()
+
+
+def ingest_shard(
+    input_file: InputFile | dict,
+    out_dir: str | Path,
+    shard_index: int,
+    options: IngestOptions | dict | None = None,
+    source_name: str = "",
+) -> dict[str, Any]:
+    """Ingest one input file into shard `shard_index` of `out_dir`; returns its counts.
+
+    A shard already finished for the same input is not redone (its marker's counts are
+    returned with `cached: true`).
+    """
+    f = input_file if isinstance(input_file, InputFile) else InputFile(**input_file)
+    opts = IngestOptions.of(options)
+    out_dir = Path(out_dir)
+    done = shard_done(out_dir, shard_index, f.identity)
+    if done is not None:
+        return {**done, "cached": True}
+
+    t0 = time.time()
+    name = shard_name(shard_index)
+    docs = _ShardWriter(out_dir / name, DOCS, always=True)
+    quarantine = _ShardWriter(out_dir / "quarantine" / name, QUARANTINE, always=False)
+    metadata = _ShardWriter(out_dir / "metadata" / name, WAT_METADATA, always=False)
+    reasons: Counter = Counter()
+    other: Counter = Counter()
+    languages: Counter = Counter()
+    formats: Counter = Counter()
+    read = truncated = payload_bytes = text_chars = 0
+
+    def reject(offset, record_id, url, reason, detail):
+        reasons[reason] += 1
+        quarantine.add(
+            {
+                "source_file": f.uri,
+                "record_offset": offset,
+                "record_id": record_id,
+                "url": url,
+                "reason": reason,
+                "detail": " ".join(str(detail).split())[:500],
+            }
+        )
+
+    try:
+        for rec in read_records(f.uri, ReadOptions(max_payload_bytes=opts.max_payload_bytes)):
+            if isinstance(rec, Other):
+                other[rec.record_type] += 1
+                continue
+            read += 1
+            if isinstance(rec, Bad):
+                reject(rec.offset, rec.record_id, rec.url, rec.reason, rec.detail)
+                continue
+            if isinstance(rec, Metadata):
+                metadata.add({**rec.row, "source_file": f.uri})
+                formats["wat"] += 1
+                continue
+            row = _document(rec, opts, source_name, f.uri)
+            if isinstance(row, tuple):
+                reject(rec.offset, rec.record_id, rec.url, *row)
+                continue
+            truncated += row["text_truncated"]
+            payload_bytes += row["n_bytes"]
+            text_chars += row["n_chars"]
+            languages[row["language"]] += 1
+            formats[rec.format] += 1
+            docs.add(row)
+        docs.commit()
+        quarantine.commit()
+        metadata.commit()
+    except BaseException:
+        for w in (docs, quarantine, metadata):
+            w.abort()
+        raise
+
+    counts = {
+        "shard": name,
+        "input": f.uri,
+        "input_identity": f.identity,
+        "bytes_read": f.size,
+        "records_read": read,
+        "docs_written": docs.count,
+        "metadata_written": metadata.count,
+        "records_quarantined": quarantine.count,
+        "quarantine_by_reason": dict(sorted(reasons.items())),
+        "other_records": dict(sorted(other.items())),
+        "formats": dict(sorted(formats.items())),
+        "languages": dict(languages.most_common()),
+        "text_truncated": truncated,
+        "payload_bytes": payload_bytes,
+        "text_chars": text_chars,
+        "seconds": round(time.time() - t0, 3),
+    }
+    if read != docs.count + metadata.count + quarantine.count:  # a bug, never bad data
+        raise AssertionError(f"accounting does not balance for {f.uri}: {counts}")
+    write_json_atomic(out_dir / MARKER_DIR / name.replace(".parquet", ".json"), counts)
+    return {**counts, "cached": False}
+
+
+def _document(rec: Content, opts: IngestOptions, source_name: str, source_file: str) -> dict | tuple[str, str]:
+    """A DOCS row for a content record, or (reason, detail) why it is quarantined."""
+    encoding, extractor = "utf-8", "none"
+    if rec.payload is not None:
+        if rec.http_status is not None and not 200 <= rec.http_status < 300:
+            return "http_error", f"HTTP status {rec.http_status}"
+        ctype = (rec.content_type or "").lower()
+        if ctype and ctype not in opts.html_types:
+            return "non_html", f"content type {ctype}"
+        if not ctype and not rec.payload[:1024].lstrip().startswith(b"<"):
+            return "non_html", "no content type and the payload does not look like HTML"
+        try:
+            decoded = decode_html(rec.payload, rec.charset)
+        except Undecodable as e:
+            return "undecodable", str(e)
+        encoding = decoded.encoding
+        try:
+            text, extractor = extract(decoded.text, opts.extractor)
+        except Exception as e:  # an extractor bug on one page must not stop the shard
+            return "extraction_failed", f"{opts.extractor}: {type(e).__name__}: {e}"
+        n_bytes = len(rec.payload)
+    else:
+        text = rec.text or ""
+        n_bytes = len(text.encode("utf-8", "surrogatepass"))
+        if n_bytes > opts.max_payload_bytes:
+            return "oversized_payload", f"text of {n_bytes:,} bytes exceeds the {opts.max_payload_bytes:,}-byte cap"
+    if not text.strip():
+        return "empty_text", ("extraction found no text" if rec.payload is not None else "text is empty")
+    cut = len(text) > opts.max_text_chars
+    if cut:
+        text = text[: opts.max_text_chars]
+    language, score = identify(text, opts.langid_prefix_chars)
+    return {
+        "doc_id": doc_id(source_name, rec.record_id),
+        "source": source_name,
+        "url": rec.url,
+        "domain": _domain(rec.url),
+        "text": text,
+        "language": language,
+        "language_score": score,
+        "crawl_date": rec.date,
+        "content_type": rec.content_type,
+        "encoding": encoding,
+        "n_bytes": n_bytes,
+        "n_chars": len(text),
+        "text_truncated": cut,
+        "source_file": source_file,
+        "record_id": rec.record_id,
+        "record_offset": rec.offset,
+        "format": rec.format,
+        "extractor": extractor,
+    }
+
+
+def merge_counts(shards: list[dict]) -> dict[str, Any]:
+    """Totals over shard counts (for the catalog, the artifact and `_SUCCESS`)."""
+    total: dict[str, Any] = {
+        k: 0
+        for k in (
+            "records_read",
+            "docs_written",
+            "metadata_written",
+            "records_quarantined",
+            "bytes_read",
+            "payload_bytes",
+            "text_chars",
+            "text_truncated",
+        )
+    }
+    for key in ("quarantine_by_reason", "other_records", "formats", "languages"):
+        c: Counter = Counter()
+        for s in shards:
+            c.update(s.get(key) or {})
+        total[key] = dict(c.most_common()) if key == "languages" else dict(sorted(c.items()))
+    for s in shards:
+        for k in list(total):
+            if not isinstance(total[k], dict):
+                total[k] += s.get(k, 0)
+    total["shards_cached"] = sum(bool(s.get("cached")) for s in shards)
+    total["balanced"] = total["records_read"] == (
+        total["docs_written"] + total["metadata_written"] + total["records_quarantined"]
+    )
+    return total
+
+
+def finish_source(workspace, key: str, name: str, shard_counts: list[dict], uris: list[str]) -> dict[str, Any]:
+    """Write the docs folder's `_SUCCESS` (last): name, docs_hash, shard files, counts."""
+    from tasks.core.docsref import docs_hash_of
+
+    # Temp files of writers that were killed (a lost Dask worker, a killed run): every
+    # shard is published now, so nothing is writing them any more.
+    for stale in workspace.stage_dir("docs", key).rglob(".shard-*.tmp"):
+        stale.unlink(missing_ok=True)
+
+    out_dir = workspace.stage_dir("docs", key)
+    shards = sorted(s["shard"] for s in shard_counts)
+    info = {
+        "name": name,
+        "source_key": key,
+        "docs_hash": docs_hash_of([out_dir / s for s in shards]),
+        "shards": shards,
+        "inputs": uris,
+        "counts": merge_counts(shard_counts),
+        "per_shard": {
+            s["shard"]: {
+                k: s[k] for k in ("input", "records_read", "docs_written", "metadata_written", "records_quarantined")
+            }
+            for s in shard_counts
+        },
+    }
+    info["shards_reused"] = info["counts"].pop("shards_cached", 0)  # finished by an earlier, killed run
+    workspace.mark_done("docs", key, info)
+    return info

@@ -1,0 +1,353 @@
+"""Named filters as SQL predicates over signal columns, validated before any work runs.
+
+A named filter is `sql/filters/<name>.sql`: typed thresholds (`-- param: NAME TYPE
+DEFAULT`, datatrove's defaults) and a list of rules (`-- rule: NAME` + one
+keep-predicate using `$NAME`). A recipe's `filters:` list names filters (with
+threshold overrides) or gives raw SQL predicates; `resolve_rules` turns that into an
+ordered list of `Rule`s whose thresholds are rendered as validated numeric literals
+(never text pasted from the recipe), and raw SQL is parsed and bound by DuckDB and
+rejected unless it is one boolean expression over signal columns.
+
+`filter_counts` then computes, in one scan of the signals, what each rule removes on
+its own and what it removes after the rules before it (the marginal removal).
+A predicate that is NULL for a document (e.g. no language) counts as failing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from tasks.core.sqlfiles import SQL_DIR, load_sql
+from tasks.recipe import FilterSpec, RecipeError
+
+FILTERS_DIR = SQL_DIR / "filters"
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_PARAM_LINE = re.compile(r"^--\s*param:\s*([a-z][a-z0-9_]*)\s+(int|float|bool)\s+(\S+)\s*$")
+_RULE_LINE = re.compile(r"^--\s*rule:\s*([a-z][a-z0-9_]*)\s*$")
+_PARAM_REF = re.compile(r"\$([a-z][a-z0-9_]*)")
+MAX_PREDICATE_CHARS = 4000
+
+# Functions a raw predicate may not call: file/network/table access, settings, env.
+_DENIED_FUNCTIONS = re.compile(
+    r"^(read_|glob|getenv|query|query_table|sniff_csv|parquet_|iceberg_|delta_|sqlite_|postgres_|mysql_|"
+    r"current_setting|duckdb_|pragma_|load|install|http|system|which_secret|checkpoint|export|import|"
+    r"set_|make_timestamp_from_file|file_|json_execute_serialized_sql|sql_auto_complete)",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str  # int | float | bool
+    default: int | float | bool
+
+
+@dataclass(frozen=True)
+class FilterDef:
+    name: str
+    description: str
+    params: dict[str, Param]
+    rules: tuple[tuple[str, str], ...]  # (rule name, predicate template)
+
+
+@dataclass(frozen=True)
+class Rule:
+    filter: str  # named filter, or "sql" for a raw predicate
+    name: str  # rule name (unique within the recipe: "<filter>.<rule>")
+    predicate: str  # SQL boolean expression over signal columns, thresholds rendered
+
+    @property
+    def key(self) -> str:
+        return f"{self.filter}.{self.name}"
+
+
+@dataclass
+class FilterCounts:
+    total: int
+    kept: int
+    rules: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # order, filter, rule, predicate, removed_alone, removed_marginal
+
+    def as_markdown(self) -> str:
+        lines = [
+            f"{self.kept:,} of {self.total:,} documents kept "
+            f"({100 * self.kept / self.total if self.total else 0:.1f}%)",
+            "",
+            "| # | filter | rule | removed alone | removed (marginal, in order) |",
+            "|---|---|---|---:|---:|",
+        ]
+        for r in self.rules:
+            lines.append(
+                f"| {r['order']} | {r['filter']} | {r['rule']} | {r['removed_alone']:,} | {r['removed_marginal']:,} |"
+            )
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- named filters
+
+
+def available_filters() -> list[str]:
+    return sorted(p.stem for p in FILTERS_DIR.glob("*.sql") if not p.stem.startswith("_"))
+
+
+@cache
+def load_filter(name: str) -> FilterDef:
+    if not _NAME.match(name or "") or not (FILTERS_DIR / f"{name}.sql").is_file():
+        raise RecipeError(f"unknown filter {name!r}; known filters: {', '.join(available_filters())}")
+    path = FILTERS_DIR / f"{name}.sql"
+    params: dict[str, Param] = {}
+    rules: list[tuple[str, list[str]]] = []
+    description: list[str] = []
+    for line in path.read_text().splitlines():
+        stripped = line.strip()
+        if m := _PARAM_LINE.match(stripped):
+            pname, ptype, raw = m.groups()
+            params[pname] = Param(pname, ptype, _parse_default(path, pname, ptype, raw))
+        elif m := _RULE_LINE.match(stripped):
+            rules.append((m.group(1), []))
+        elif stripped.startswith("--"):
+            if not rules:
+                description.append(stripped.lstrip("- "))
+        elif stripped:
+            if not rules:
+                raise ValueError(f"{path}: SQL before the first `-- rule:` line: {stripped!r}")
+            rules[-1][1].append(stripped)
+    defs = tuple((rname, " ".join(body)) for rname, body in rules)
+    for rname, body in defs:
+        if not body:
+            raise ValueError(f"{path}: rule {rname} has no predicate")
+        for ref in _PARAM_REF.findall(body):
+            if ref not in params:
+                raise ValueError(f"{path}: rule {rname} uses undeclared ${ref}")
+    return FilterDef(name, description[0] if description else "", params, defs)
+
+
+def _parse_default(path: Path, name: str, ptype: str, raw: str) -> int | float | bool:
+    try:
+        return {"int": int, "float": float, "bool": lambda s: {"true": True, "false": False}[s.lower()]}[ptype](raw)
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: param {name}: bad {ptype} default {raw!r}") from exc
+
+
+def _render(filter_name: str, param: Param, value: Any) -> str:
+    """A threshold as a SQL literal; anything but a finite number of the right type is refused."""
+    where = f"filter {filter_name!r}, param {param.name!r}"
+    if param.type == "bool":
+        if not isinstance(value, bool):
+            raise RecipeError(f"{where}: expected true/false, got {value!r}")
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecipeError(f"{where}: expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise RecipeError(f"{where}: expected a finite number, got {value!r}")
+    if param.type == "int":
+        if value != int(value):
+            raise RecipeError(f"{where}: expected an integer, got {value!r}")
+        return str(int(value))
+    return f"{float(value)!r}::DOUBLE"
+
+
+def named_filter_rules(spec: FilterSpec) -> list[Rule]:
+    fdef = load_filter(spec.name)
+    unknown = sorted(set(spec.params) - set(fdef.params))
+    if unknown:
+        raise RecipeError(
+            f"filter {spec.name!r}: unknown param(s) {', '.join(unknown)}; known: {', '.join(fdef.params)}"
+        )
+    values = {name: spec.params.get(name, p.default) for name, p in fdef.params.items()}
+    rendered = {
+        name: None if values[name] is None else _render(spec.name, p, values[name]) for name, p in fdef.params.items()
+    }
+    rules = []
+    for rname, template in fdef.rules:
+        refs = _PARAM_REF.findall(template)
+        if any(rendered[r] is None for r in refs):
+            continue  # a threshold set to null switches its rule off (as a falsy value does in datatrove)
+        rules.append(Rule(spec.name, rname, _PARAM_REF.sub(lambda m: rendered[m.group(1)], template)))
+    return rules
+
+
+# ---------------------------------------------------------------- raw SQL predicates
+
+
+def _signals_probe_connection() -> duckdb.DuckDBPyConnection:
+    from tasks.signals.signals import SIGNALS_SCHEMA
+
+    con = duckdb.connect()
+    con.register("_schema", SIGNALS_SCHEMA.empty_table())
+    con.execute("CREATE TABLE signals AS SELECT * FROM _schema")
+    con.unregister("_schema")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def validate_predicate(sql: str, where: str = "filters") -> str:
+    """The predicate, stripped, if it is one boolean expression over signal columns;
+    otherwise a RecipeError saying why."""
+    if not isinstance(sql, str) or not sql.strip():
+        raise RecipeError(f"{where}: empty SQL predicate")
+    sql = sql.strip()
+    if len(sql) > MAX_PREDICATE_CHARS:
+        raise RecipeError(f"{where}: SQL predicate longer than {MAX_PREDICATE_CHARS} characters")
+    for token, why in ((";", "a ';' (one expression only)"), ("--", "a comment"), ("/*", "a comment")):
+        if token in sql:
+            raise RecipeError(f"{where}: SQL predicate {sql!r} contains {why}")
+    con = _signals_probe_connection()
+    try:
+        query = load_sql("curate/predicate_probe").format(predicate=sql)
+        tree = json.loads(con.execute("SELECT json_serialize_sql(?::VARCHAR)", [query]).fetchall()[0][0])
+        if tree.get("error"):
+            raise RecipeError(f"{where}: SQL predicate {sql!r} does not parse: {tree.get('error_message')}")
+        _check_tree(tree, sql, where)
+        try:
+            cur = con.execute(query)
+            kind = str(cur.description[0][1])
+            cur.fetchall()
+        except duckdb.Error as exc:
+            raise RecipeError(
+                f"{where}: SQL predicate {sql!r} is not valid over the signal columns: {str(exc).splitlines()[0]}"
+            ) from None
+        if kind.upper() not in ("BOOLEAN", "BOOL"):
+            raise RecipeError(f"{where}: SQL predicate {sql!r} is {kind}, not a boolean expression")
+    finally:
+        con.close()
+    return sql
+
+
+def _check_tree(tree: dict, sql: str, where: str) -> None:
+    stmts = tree.get("statements") or []
+    bad = f"{where}: SQL predicate {sql!r} is not a single expression over signal columns"
+    if len(stmts) != 1:
+        raise RecipeError(bad)
+    node = stmts[0]["node"]
+    if (
+        node.get("type") != "SELECT_NODE"
+        or len(node.get("select_list") or []) != 1
+        or node.get("where_clause")
+        or node.get("group_expressions")
+        or node.get("having")
+        or node.get("qualify")
+        or node.get("sample")
+        or (node.get("cte_map") or {}).get("map")
+    ):
+        raise RecipeError(bad)
+    mods = node.get("modifiers") or []
+    if len(mods) != 1 or mods[0].get("type") != "LIMIT_MODIFIER":
+        raise RecipeError(bad)
+    src = node.get("from_table") or {}
+    if src.get("type") != "BASE_TABLE" or src.get("table_name") != "signals" or src.get("schema_name"):
+        raise RecipeError(bad)
+
+    def walk(x: Any) -> None:
+        if isinstance(x, dict):
+            cls = x.get("class")
+            if cls == "SUBQUERY":
+                raise RecipeError(f"{where}: SQL predicate {sql!r} contains a subquery")
+            if cls == "PARAMETER":
+                raise RecipeError(f"{where}: SQL predicate {sql!r} contains a parameter")
+            if cls == "FUNCTION" and _DENIED_FUNCTIONS.match(x.get("function_name", "")):
+                raise RecipeError(
+                    f"{where}: SQL predicate {sql!r} calls {x['function_name']}(), which may not be used in a filter"
+                )
+            if cls == "COLUMN_REF" and len(x.get("column_names") or []) > 1 and x["column_names"][0] != "signals":
+                raise RecipeError(f"{where}: SQL predicate {sql!r} refers to {'.'.join(x['column_names'])}")
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(node["select_list"])
+
+
+# ---------------------------------------------------------------- recipes
+
+
+def resolve_rules(specs: Sequence[FilterSpec]) -> list[Rule]:
+    """Every rule of the recipe's filters, in order, validated (RecipeError otherwise)."""
+    rules: list[Rule] = []
+    n_sql = 0
+    for i, spec in enumerate(specs):
+        if spec.sql:
+            n_sql += 1
+            pred = validate_predicate(spec.sql, where=f"filters[{i}] (sql)")
+            rules.append(Rule("sql", spec.name or f"sql_{n_sql}", pred))
+        else:
+            rules.extend(named_filter_rules(spec))
+    seen: set[str] = set()
+    for r in rules:
+        if r.key in seen:
+            raise RecipeError(f"filters: rule {r.key} appears twice; list each filter once")
+        seen.add(r.key)
+    return rules
+
+
+def combined_predicate(rules: Sequence[Rule]) -> str:
+    """One keep-predicate: every rule true (NULL counts as false)."""
+    if not rules:
+        return "TRUE"
+    return " AND ".join(f"coalesce(({r.predicate}), FALSE)" for r in rules)
+
+
+def _source_sql(paths: Iterable[str | Path]) -> str:
+    files = [str(p) for p in paths]
+    if not files:
+        raise ValueError("no signal files")
+    return "read_parquet([" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "])"
+
+
+def filter_counts(
+    source: Sequence[str | Path] | str,
+    specs_or_rules: Sequence[FilterSpec] | Sequence[Rule],
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> FilterCounts:
+    """Per-rule removal counts over signal Parquet files (or a relation/view name).
+
+    `removed_alone`: documents the rule fails; `removed_marginal`: documents that pass
+    every earlier rule and fail this one (sums to total - kept)."""
+    rules = [r if isinstance(r, Rule) else None for r in specs_or_rules]
+    if any(r is None for r in rules):
+        rules = resolve_rules(specs_or_rules)  # type: ignore[arg-type]
+    src = source if isinstance(source, str) else _source_sql(source)
+    own = con is None
+    con = con or duckdb.connect()
+    try:
+        if not rules:
+            total = con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0]
+            return FilterCounts(total, total, [])
+        keeps = [f"coalesce(({r.predicate}), FALSE)" for r in rules]
+        first_fail = "CASE " + " ".join(f"WHEN NOT {k} THEN {i + 1}" for i, k in enumerate(keeps)) + " ELSE 0 END"
+        alone = ", ".join(f"count_if(NOT {k}) AS a{i}" for i, k in enumerate(keeps))
+        query = load_sql("curate/rule_counts").format(first_fail=first_fail, alone=alone, source=src)
+        rows = con.execute(query).fetchall()
+    finally:
+        if own:
+            con.close()
+    total = sum(r[1] for r in rows)
+    kept = sum(r[1] for r in rows if r[0] == 0)
+    marginal = {r[0]: r[1] for r in rows}
+    out = []
+    for i, rule in enumerate(rules):
+        out.append(
+            {
+                "order": i + 1,
+                "filter": rule.filter,
+                "rule": rule.name,
+                "predicate": rule.predicate,
+                "removed_alone": int(sum(r[2 + i] for r in rows)),
+                "removed_marginal": int(marginal.get(i + 1, 0)),
+            }
+        )
+    return FilterCounts(int(total), int(kept), out)

@@ -1,0 +1,407 @@
+"""The proxy pretraining loop: packed tokens -> a Llama checkpoint in Hugging Face format.
+
+AdamW (fused kernel where the device has one), linear warmup + cosine or WSD
+(warmup-stable-decay) schedule, global-norm gradient clipping, a token budget (fixed
+or a Chinchilla multiple of the parameters; more than the data means epochs, which are
+recorded), gradient accumulation, bf16 autocast where the hardware has bf16, and
+torch.compile on CUDA with MFU reported.
+
+Deterministic on CPU: the model init, the packing shuffle and the data order all come
+from the seed, and the data order is a pure function of the step, so a run resumed
+from a checkpoint (model + optimizer + scheduler + RNG + step, written atomically every
+`checkpoint_every` steps) ends with exactly the loss of an uninterrupted run.
+
+Output `models/<train_hash16>/`: config.json + model.safetensors + tokenizer files (so
+`AutoModelForCausalLM`, `AutoTokenizer` and `lm_eval --model hf --model_args
+pretrained=PATH` load it), curves.parquet / curves.csv / curves.png, train.json, and
+`_SUCCESS` last. While training, `checkpoint/last.pt` holds the resume state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tasks.core.hashing import hash_json, short
+from tasks.core.workspace import SUCCESS, write_json_atomic
+from tasks.recipe import TrainSpec
+from tasks.train.model import build_model, count_params, flops_per_token, get_preset
+from tasks.train.tokens import load_tokens, training_order
+
+TRAIN_VERSION = "train-1"
+# Spec fields that do not change the result (only how often we save).
+_NOT_HASHED = {"checkpoint_every"}
+# Dense bf16 peak FLOP/s for MFU, by CUDA device name fragment.
+PEAK_BF16_FLOPS = {
+    "H200": 989e12,
+    "H100": 989e12,
+    "A100": 312e12,
+    "L40S": 362e12,
+    "A10G": 70e12,
+    "L4": 121e12,
+    "4090": 165e12,
+    "3090": 71e12,
+    "V100": 125e12,
+}
+
+
+# ---------------------------------------------------------------- resolution
+
+
+def resolve_device(spec: TrainSpec) -> str:
+    import torch
+
+    if spec.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if spec.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device=cuda but torch sees no CUDA device")
+    return spec.device
+
+
+def cpu_has_bf16() -> bool:
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(spec: TrainSpec, device: str) -> str:
+    if spec.precision != "auto":
+        return spec.precision
+    if device == "cuda":
+        import torch
+
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def train_hash(dataset_digest: str, tokenizer_digest: str, spec: TrainSpec, device: str, precision: str) -> str:
+    """Dataset + tokenizer + training config (as resolved on this machine) + code version."""
+    return hash_json(
+        {
+            "dataset": dataset_digest,
+            "tokenizer": tokenizer_digest,
+            "spec": spec.model_dump(exclude=_NOT_HASHED),
+            "device": device,
+            "precision": precision,
+            "version": TRAIN_VERSION,
+        }
+    )
+
+
+def lr_at(step: int, total: int, peak: float, spec: TrainSpec) -> float:
+    """Learning rate for optimizer step `step` (0-based) of `total`."""
+    warm = int(round(spec.warmup * total))
+    floor = peak * spec.min_lr_ratio
+    if step < warm:
+        return peak * (step + 1) / warm
+    if spec.schedule == "cosine":
+        progress = (step - warm) / max(1, total - warm - 1)
+        return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    # WSD: constant after warmup, then a linear decay over the last `decay` fraction.
+    decay_steps = max(1, int(round(spec.decay * total)))
+    decay_start = total - decay_steps
+    if step < decay_start:
+        return peak
+    progress = (step - decay_start + 1) / decay_steps
+    return peak + (floor - peak) * min(1.0, progress)
+
+
+# ---------------------------------------------------------------- the loop
+
+
+class Stopped(Exception):
+    """Raised inside the loop by a step callback to simulate a kill (tests)."""
+
+
+def train(
+    packed_dir: str | Path,
+    tokenizer_dir: str | Path,
+    out_dir: str | Path,
+    spec: TrainSpec,
+    *,
+    stop_after_steps: int | None = None,
+    on_step: Callable[[dict], None] | None = None,
+    progress: bool = True,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Train on the packed sequences in `packed_dir`; save the model into `out_dir`.
+
+    Resumes from `out_dir/checkpoint/last.pt` if present. `stop_after_steps` ends the
+    run after that many optimizer steps (counted from 0, after checkpointing), leaving
+    the checkpoint behind as a kill would: used to test resume. Returns the summary
+    (also `out_dir/train.json`) with the curves under "curves".
+    """
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data, meta = load_tokens(packed_dir)
+    preset = get_preset(spec.preset)
+    device = resolve_device(spec)
+    precision = resolve_precision(spec, device)
+    use_compile = spec.compile if spec.compile is not None else device == "cuda"
+    seq_len = meta["seq_len"]
+
+    model = build_model(spec.preset, vocab_size=meta["vocab_size"], eos_id=meta["eos_id"], seed=spec.seed)
+    model.config.max_position_embeddings = max(model.config.max_position_embeddings, seq_len)
+    n_params = count_params(model)
+    budget = (
+        spec.tokens
+        or (int(spec.tokens_per_param * n_params) if spec.tokens_per_param else 0)
+        or preset.tokens
+        or 20 * n_params
+    )
+    batch = spec.batch_size or preset.batch_size
+    micro = min(spec.micro_batch_size or batch, batch)
+    if batch % micro:
+        raise ValueError(f"train.batch_size {batch} is not a multiple of micro_batch_size {micro}")
+    tokens_per_step = batch * seq_len
+    total_steps = max(1, math.ceil(budget / tokens_per_step))
+    order = training_order(meta, total_steps * batch, spec.seed)
+    epochs = total_steps * batch / meta["n_sequences"]
+    peak_lr = spec.lr or preset.lr
+
+    model.to(device)
+    model.train()
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.ndim >= 2 and "embed" not in name else no_decay).append(p)
+    opt_kwargs: dict[str, Any] = {"lr": peak_lr, "betas": (spec.beta1, spec.beta2), "eps": 1e-8}
+    opt_kwargs["fused"] = True  # one kernel per step on CPU and CUDA (torch >= 2.4)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], **opt_kwargs
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(s, total_steps, peak_lr, spec) / peak_lr)
+
+    ckpt_path = out_dir / "checkpoint" / "last.pt"
+    start_step, curves, resumed_from = 0, [], None
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if state["total_steps"] != total_steps or state["train_config"] != spec.model_dump(exclude=_NOT_HASHED):
+            raise RuntimeError(
+                f"checkpoint {ckpt_path} belongs to a different run configuration; delete it to start over"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        _set_rng(state["rng"])
+        start_step, curves, resumed_from = state["step"], state["curves"], state["step"]
+
+    fwd = torch.compile(model) if use_compile else model
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+    def save_checkpoint(step: int) -> None:
+        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ckpt_path.with_name(f".last.{os.getpid()}.tmp")
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": _get_rng(),
+                "step": step,
+                "total_steps": total_steps,
+                "curves": curves,
+                "train_config": spec.model_dump(exclude=_NOT_HASHED),
+            },
+            tmp,
+        )
+        os.replace(tmp, ckpt_path)  # a kill mid-write leaves the previous checkpoint intact
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_steps, initial=start_step, desc=f"train {spec.preset}", unit="step")
+    t_start = time.perf_counter()
+    timed_tokens, timed_seconds = 0, 0.0
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    for step in range(start_step, total_steps):
+        t0 = time.perf_counter()
+        idx = order[step * batch : (step + 1) * batch]
+        x_all = torch.from_numpy(data[idx].astype(np.int64))
+        loss_sum = 0.0
+        for m in range(0, batch, micro):
+            x = x_all[m : m + micro].to(device, non_blocking=True)
+            with autocast:
+                loss = fwd(input_ids=x, labels=x, use_cache=False).loss
+            (loss * (x.shape[0] / batch)).backward()
+            loss_sum += loss.detach().float() * (x.shape[0] / batch)
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
+        lr_now = scheduler.get_last_lr()[0]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss_val = float(loss_sum)
+        if not math.isfinite(loss_val):
+            raise FloatingPointError(f"training loss became {loss_val} at step {step}")
+        dt = time.perf_counter() - t0
+        if step - start_step >= 2:  # skip warm-up (compilation, allocator) steps
+            timed_tokens += tokens_per_step
+            timed_seconds += dt
+        row = {
+            "step": step + 1,
+            "tokens": (step + 1) * tokens_per_step,
+            "loss": loss_val,
+            "grad_norm": float(grad_norm),
+            "lr": lr_now,
+            "epoch": (step + 1) * batch / meta["n_sequences"],
+            "seconds": dt,
+        }
+        curves.append(row)
+        if on_step:
+            on_step(row)
+        if bar:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_val:.3f}")
+        done = step + 1
+        if done < total_steps and (done % spec.checkpoint_every == 0 or done == stop_after_steps):
+            save_checkpoint(done)
+        if stop_after_steps is not None and done >= stop_after_steps and done < total_steps:
+            if bar:
+                bar.close()
+            return {"stopped_at_step": done, "total_steps": total_steps, "curves": curves}
+    if bar:
+        bar.close()
+    wall = time.perf_counter() - t_start
+
+    tokens_per_s = timed_tokens / timed_seconds if timed_seconds else None
+    fpt = flops_per_token(model, seq_len)
+    peak = _peak_flops(device)
+    summary = {
+        "preset": spec.preset,
+        "seed": spec.seed,
+        "device": device,
+        "precision": precision,
+        "compiled": bool(use_compile),
+        "n_params": n_params,
+        "n_params_non_embedding": count_params(model, non_embedding=True),
+        "seq_len": seq_len,
+        "batch_size": batch,
+        "micro_batch_size": micro,
+        "tokens_budget": int(budget),
+        "tokens_trained": total_steps * tokens_per_step,
+        "steps": total_steps,
+        "epochs": epochs,
+        "dataset_sequences": meta["n_sequences"],
+        "peak_lr": peak_lr,
+        "schedule": spec.schedule,
+        "final_loss": curves[-1]["loss"],
+        "final_loss_avg10": float(np.mean([c["loss"] for c in curves[-10:]])),
+        "tokens_per_s": tokens_per_s,
+        "seconds": wall,
+        "resumed_from_step": resumed_from,
+        "flops_per_token": fpt,
+        "achieved_tflops": (fpt * tokens_per_s / 1e12) if tokens_per_s else None,
+        "mfu": (fpt * tokens_per_s / peak) if (peak and tokens_per_s) else None,
+        "peak_memory_mb": (torch.cuda.max_memory_allocated() / 2**20) if device == "cuda" else None,
+        "per_source_tokens": meta.get("per_source"),
+    }
+    save_model(model, tokenizer_dir, out_dir, seq_len)
+    write_curves(curves, out_dir)
+    write_json_atomic(out_dir / "train.json", summary)
+    shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
+    return dict(summary, curves=curves)
+
+
+def save_model(model, tokenizer_dir: str | Path, out_dir: Path, seq_len: int) -> None:
+    """Hugging Face layout: weights + config + the suite tokenizer, loadable by lm-eval."""
+    from transformers import AutoTokenizer
+
+    model.config.use_cache = True
+    model.save_pretrained(str(out_dir))
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    tok.model_max_length = model.config.max_position_embeddings
+    tok.save_pretrained(str(out_dir))
+
+
+def write_curves(curves: list[dict], out_dir: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(curves)
+    pq.write_table(table, out_dir / "curves.parquet")
+    pacsv.write_csv(table, out_dir / "curves.csv")
+    plot_curves(curves, out_dir / "curves.png")
+
+
+def plot_curves(curves: list[dict], path: Path, title: str | None = None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tokens = [c["tokens"] / 1e6 for c in curves]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, key, label in zip(
+        axes, ("loss", "grad_norm", "lr"), ("train loss (nats/token)", "grad norm (pre-clip)", "learning rate")
+    ):
+        ax.plot(tokens, [c[key] for c in curves], lw=1)
+        ax.set_xlabel("tokens (M)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _peak_flops(device: str) -> float | None:
+    if device != "cuda":
+        return None
+    import torch
+
+    name = torch.cuda.get_device_name()
+    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
+
+
+def _get_rng() -> dict[str, Any]:
+    import torch
+
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng(state: dict[str, Any]) -> None:
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def model_key(train_digest: str) -> str:
+    return short(train_digest)
+
+
+def load_summary(model_dir: str | Path) -> dict[str, Any]:
+    return json.loads((Path(model_dir) / "train.json").read_text())
+
+
+def is_trained(model_dir: str | Path) -> bool:
+    return (Path(model_dir) / SUCCESS).exists()
