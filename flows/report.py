@@ -18,6 +18,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from flows import _runtime  # noqa: F401  (environment defaults before prefect loads)
 from tasks.core.catalog import Catalog
 from tasks.core.workspace import Workspace
+from tasks.report import html as site
 from tasks.report import report as rpt
 
 FORMATS = ("md", "json", "csv")
@@ -53,6 +54,10 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
         if r["curve_path"]:
             curves.setdefault(r["arm"], []).append(Path(r["curve_path"]))
     paths["plots"] = rpt.plot_all(board, curves, out)
+    # the one page to open (tasks/report/html.py): leaderboard, plots, composition, data cards, samples
+    paths["html"] = site.write_suite_report(ws, suite, board, paths["plots"], runs)
+    texts["md"] += f"\n\nReport, data cards and removed-document samples: {paths['html']}"
+    paths["md"].write_text(texts["md"])
     return suite, texts[fmt], paths
 
 
@@ -77,6 +82,10 @@ def report_flow(suite: str | None = None, format: str = "md", workspace: str | N
     create_table_artifact([{c: a.get(c) for c in cols} for a in board], key=f"leaderboard-table-{key}")
     for p in paths["plots"]:
         create_link_artifact(p.resolve().as_uri(), link_text=p.name, description=f"{suite}: {p.stem}")
+    create_markdown_artifact(
+        site.artifact_markdown(suite, board, paths["html"]), key=f"report-{key}", description=f"{suite}: funnel, cards"
+    )
+    create_link_artifact(paths["html"].as_uri(), link_text="index.html", description=f"{suite}: the HTML report")
     get_run_logger().info("report written to %s", Path(paths["md"]).parent)
     return text
 

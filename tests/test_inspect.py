@@ -3,6 +3,7 @@ with planted duplicates and a planted eval item; `flows.inspect` prints them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import duckdb
@@ -10,6 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from flows.inspect import render as inspect_render
+from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
 from tasks.curate import pipeline as C
 from tasks.decontam.decontaminate import default_eval_items, normalize_words
@@ -131,6 +134,39 @@ def test_every_step_sampled_with_its_reason(planted_ws, planted_item):
     assert removed_total == stats["documents_in"] - stats["documents"]
     assert not kept_ids & {r["doc_id"] for r in rows}
     assert all(len(r["text"]) <= X.MAX_TEXT_CHARS and r["text_chars"] >= len(r["text"]) for r in rows)
+    # the data card beside the dataset: counts through every stage, decontamination, hashes
+    card = json.loads((folder / "card.json").read_text())
+    stages = {c["stage"]: c["documents"] for c in card["counts"]["stages"]}
+    assert list(stages) == ["input", "language", "filters", "dedup", "decontaminate", "selection", "budget"]
+    assert stages["input"] == stats["documents_in"] and stages["budget"] == stats["documents"]
+    assert stages["selection"] == stages["decontaminate"]  # not run: the count carries over
+    assert card["decontamination"]["removed"] == stats["removals"]["decontaminate"]["removed"] >= 1
+    assert card["decontamination"]["by_task"].get("arc_easy", 0) >= 1
+    assert (
+        card["dataset"]["files"][0]["sha256"]
+        == hashlib.sha256((folder / "part-00000.parquet").read_bytes()).hexdigest()
+    )
+    assert card["sources"][0]["name"] == "crawl" and card["sources"][0]["licence"] == "unknown"
+    assert card["recipe"]["filters"][0]["name"] == "gopher_quality"
+    md = (folder / "card.md").read_text()
+    assert "## Sources" in md and "## Decontamination" in md and "arc_easy: " in md and stats["data_hash"] in md
+    # flows.inspect prints them, by dataset key or by arm
+    key = C.dataset_key(recipe)
+    md = inspect_render(key, "dedup", 2, "md", None, str(ws.root))
+    assert "dedup.exact" in md and "lost to `" in md and "filters" not in md.split("## ")[1]
+    rule = next(k for k in by_reason if k.startswith("fineweb."))
+    got = json.loads(inspect_render(key, rule, 2, "json", None, str(ws.root)))
+    assert {r["reason"] for r in got} == {rule} and len(got) == min(2, len(by_reason[rule]))
+    assert got[0]["signals"] == json.loads(by_reason[rule][0]["signals"])
+    Catalog(ws.catalog_path).insert(
+        "arm_runs", [{"suite": "s", "arm": "probe_arm", "seed": 0, "status": "completed", "dataset_key": key}]
+    )
+    by_arm = inspect_render("probe_arm", "decontaminate", None, "md", None, str(ws.root))
+    assert "suite s" in by_arm and "matched arc_easy item" in by_arm
+    with pytest.raises(LookupError, match="probe_arm"):
+        inspect_render("no_such_arm", None, None, "md", None, str(ws.root))
+    with pytest.raises(LookupError, match="reasons sampled"):
+        inspect_render(key, "no_such_rule", None, "md", None, str(ws.root))
     # seeded: the same sample on a rerun, another seed another sample
     again = C.curate(recipe, ws, exclusions=X.SampleConfig(n=5, seed=0))
     assert again["exclusions"] == stats["exclusions"]
@@ -138,3 +174,18 @@ def test_every_step_sampled_with_its_reason(planted_ws, planted_item):
     C.curate(recipe, ws, exclusions=X.SampleConfig(n=5, seed=1))
     other = pq.read_table(folder / "exclusions.parquet")
     assert other.column("doc_id").to_pylist() != ex.column("doc_id").to_pylist()
+
+
+def test_licences_known_or_unknown():
+    from tasks.report.cards import provenance
+
+    assert provenance("/x/sources/wiki-leads.jsonl.gz")["licence"] == "CC BY-SA (Wikipedia text)"
+    assert provenance("/x/sources/python-docs.warc.gz")["licence"].startswith("PSF License")
+    crawl = provenance("/data/crawl/webpages-trafilatura-aeb.warc.gz")
+    assert crawl["licence"] == "unknown" and "belongs to its sites" in crawl["note"]
+    assert provenance("s3://bucket/some.warc.gz") == {
+        "uri": "s3://bucket/some.warc.gz",
+        "what": "unknown",
+        "licence": "unknown",
+        "note": "",
+    }

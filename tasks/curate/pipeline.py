@@ -159,6 +159,12 @@ def curate(
             "files": [part.name],
         },
     )
+    from tasks.report import cards  # the card reads the finished dataset (imported late: report imports curate)
+
+    card = cards.build_card(
+        workspace, out_dir, recipe.model_dump(mode="json"), docs_keys={i.docs.name: i.docs.source_key for i in inputs}
+    )
+    cards.write_card(workspace, out_dir, card)
     return stats
 
 

@@ -610,7 +610,7 @@ def apply_dedup(
     finally:
         helper.close()
     if explain:
-        stats["losers"] = pa.concat_tables(losers) if losers else _losers(subset, orders, "exact", alive, alive)
+        stats["losers"] = pa.concat_tables(losers) if losers else _LOSERS_SCHEMA.empty_table()
     kept = subset.filter(pa.array(alive)).select(
         ["doc_id", *[f"{m}_cluster_size" for m in CLUSTER_MODES if m in modes], "lines_removed_frac"]
     )
@@ -628,6 +628,17 @@ def apply_dedup(
     return out, stats
 
 
+_LOSERS_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("reason", pa.string()),
+        ("kept_doc_id", pa.string()),
+        ("cluster_id", pa.string()),
+        ("cluster_size", pa.int64()),
+    ]
+)
+
+
 def _losers(subset: pa.Table, orders: np.ndarray, mode: str, alive: np.ndarray, keep: np.ndarray) -> pa.Table:
     """The documents `mode` removed (alive, not kept) with the kept document of their cluster."""
     cluster = subset.column(f"{mode}_cluster_order").to_numpy()
@@ -638,17 +649,18 @@ def _losers(subset: pa.Table, orders: np.ndarray, mode: str, alive: np.ndarray, 
     pos = np.minimum(pos, max(len(by_cluster) - 1, 0))
     hit = (cluster[by_cluster][pos] == cluster[lost]) if len(by_cluster) else np.zeros(len(lost), bool)
     ids = subset.column("doc_id")
+    if not len(lost):
+        return _LOSERS_SCHEMA.empty_table()
     winner = ids.take(pa.array(by_cluster[pos] if len(by_cluster) else np.zeros(len(lost), np.int64)))
     return pa.table(
         {
             "doc_id": ids.take(pa.array(lost, pa.int64())),
             "reason": pa.array([f"dedup.{mode}"] * len(lost), pa.string()),
-            "kept_doc_id": pc.if_else(pa.array(hit, pa.bool_()), winner, pa.scalar(None, pa.string()))
-            if len(lost)
-            else pa.array([], pa.string()),
+            "kept_doc_id": pc.if_else(pa.array(hit, pa.bool_()), winner, pa.scalar(None, pa.string())),
             "cluster_id": subset.column(f"{mode}_cluster_id").take(pa.array(lost, pa.int64())),
             "cluster_size": subset.column(f"{mode}_cluster_size").take(pa.array(lost, pa.int64())),
-        }
+        },
+        schema=_LOSERS_SCHEMA,
     )
 
 

@@ -229,3 +229,78 @@ def read_exclusions(dataset_dir: Path) -> pa.Table:
 def matches_step(reason: str, step: str, wanted: str) -> bool:
     """`--step X` selects a step (dedup), a filter (fineweb) or one reason (fineweb.line_punct_ratio)."""
     return wanted in (step, reason) or reason.startswith(wanted + ".")
+
+
+# ---------------------------------------------------------------- rendering
+
+SNIPPET_CHARS = 300  # of each text in the markdown view
+
+
+def select(table: pa.Table, step: str | None = None, n: int | None = None) -> list[dict[str, Any]]:
+    """The sampled rows, optionally of one step/filter/reason, at most `n` per reason."""
+    rows = table.to_pylist()
+    if step:
+        rows = [r for r in rows if matches_step(r["reason"], r["step"], step)]
+        if not rows:
+            known = sorted({r["reason"] for r in table.to_pylist()})
+            raise LookupError(f"no exclusions for --step {step!r}; reasons sampled: {', '.join(known) or 'none'}")
+    if n is not None:
+        rows = [r for r in rows if r["sample_rank"] <= n]
+    return rows
+
+
+def _snippet(text: str | None, chars: int = SNIPPET_CHARS) -> str:
+    t = " ".join((text or "").split())
+    return t[:chars] + ("…" if len(t) > chars else "")
+
+
+def to_markdown(rows: list[dict[str, Any]], title: str) -> str:
+    lines = [f"# {title}", ""]
+    if not rows:
+        return "\n".join(lines + ["Nothing was removed.", ""])
+    reasons: dict[str, list[dict]] = {}
+    for r in rows:
+        reasons.setdefault(r["reason"], []).append(r)
+    lines += ["| step | reason | removed | sampled |", "|---|---|---:|---:|"]
+    lines += [f"| {g[0]['step']} | {k} | {g[0]['removed_for_reason']:,} | {len(g)} |" for k, g in reasons.items()]
+    for reason, group in reasons.items():
+        lines += ["", f"## {group[0]['step']} · {reason} — {group[0]['removed_for_reason']:,} removed", ""]
+        for r in group:
+            signals = json.loads(r["signals"] or "{}")
+            detail = json.loads(r["detail"] or "{}")
+            head = f"{r['sample_rank']}. `{r['doc_id']}` {r['source'] or ''} {r['url'] or ''}".rstrip()
+            lines.append(f"{head} ({r['language'] or '?'}, {r['text_chars'] or 0:,} chars)")
+            if signals:
+                lines.append("   - signals: " + ", ".join(f"{k}={_fmt(v)}" for k, v in signals.items()))
+            if "kept_doc_id" in detail or "cluster_size" in detail:
+                kept = detail.get("kept_doc_id")
+                who = (
+                    f"`{kept}` {detail.get('kept_url') or ''}".rstrip() if kept else "a document of an earlier dataset"
+                )
+                lines.append(f"   - lost to {who} (cluster of {detail.get('cluster_size')})")
+                if detail.get("kept_text"):
+                    lines.append(f"   - kept text: {_snippet(detail['kept_text'], 160)}")
+            if "task" in detail:
+                lines.append(
+                    f"   - matched {detail['task']} item {detail.get('item_id')} "
+                    f"({detail.get('n_matches')} n-grams): {_snippet(detail.get('item_text'), 160)}"
+                )
+            rest = {k: v for k, v in detail.items() if k not in _SHOWN_DETAIL}
+            if rest:
+                lines.append("   - " + ", ".join(f"{k}={_fmt(v)}" for k, v in rest.items()))
+            lines.append(f"   > {_snippet(r['text'])}")
+    return "\n".join(lines) + "\n"
+
+
+_SHOWN_DETAIL = {"kept_doc_id", "kept_url", "kept_text", "cluster_size", "task", "item_id", "n_matches", "item_text"}
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def to_json(rows: list[dict[str, Any]]) -> str:
+    out = [{**r, "signals": json.loads(r["signals"] or "{}"), "detail": json.loads(r["detail"] or "{}")} for r in rows]
+    return json.dumps(out, indent=2, ensure_ascii=False)
