@@ -134,3 +134,31 @@ def test_report_renders_in_chromium(suite_report, tmp_path):
     assert len(tables) >= 2 + 3 * len(arms) and all(t["rows"] >= 2 and t["w"] > 0 for t in tables), tables
     assert set(board[1:]) == set(arms)
     assert shot.stat().st_size > 10_000
+
+
+def test_diff_of_two_arms(suite_report, capsys):
+    from flows.diff import main as diff_main
+    from flows.diff import render_diff
+
+    ws, arms, _, _ = suite_report
+    folder = {a: ws.stage_dir("datasets", C.dataset_key(r)) for a, r in arms.items()}
+    data = {a: pq.read_table(f / "part-00000.parquet").to_pylist() for a, f in folder.items()}
+    ids = {a: {r["doc_id"] for r in rows} for a, rows in data.items()}
+    md, text = render_diff("heuristic", "plain", "s", 3, "json", str(ws.root))
+    d = json.loads(text)
+    only_a, only_b = ids["heuristic"] - ids["plain"], ids["plain"] - ids["heuristic"]
+    assert d["a"]["only_documents"] == len(only_a) > 0 and d["b"]["only_documents"] == len(only_b) > 0
+    assert d["common_documents"] == len(ids["heuristic"] & ids["plain"])
+    for side, only, arm in ((d["a"], only_a, "heuristic"), (d["b"], only_b, "plain")):
+        tokens = sum(len(r["text"]) * r["repeat"] for r in data[arm] if r["doc_id"] in only) / 4
+        assert side["only_tokens"] == pytest.approx(tokens)
+        assert side["only_token_share"] == pytest.approx(
+            tokens / (sum(len(r["text"]) * r["repeat"] for r in data[arm]) / 4)
+        )
+        assert sum(g["documents"] for g in side["by_source"]) == len(only)
+        assert sum(g["documents"] for g in side["by_language"]) == len(only)
+        assert len(side["sample"]) == 3 and {s["doc_id"] for s in side["sample"]} <= only
+    assert "## Only-in documents by URL domain" in md and "## Sample only in plain" in md
+    assert diff_main(["heuristic", "plain", "--suite", "s", "--no-prefect", "--workspace", str(ws.root)]) == 0
+    assert "# heuristic vs plain" in capsys.readouterr().out
+    assert diff_main(["heuristic", "nope", "--no-prefect", "--workspace", str(ws.root)]) == 2
