@@ -94,8 +94,9 @@ class ExclusionSampler:
         self.con = con
         self.config = config or SampleConfig()
         self.rule_columns = rule_columns or {}  # reason -> signal columns to show
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[dict[str, Any]] = []  # complete rows (after `table()` / `write()`)
         self.removed: dict[str, int] = {}  # reason -> documents removed
+        self._pending: list[tuple[str, dict[str, Any], list[str]]] = []  # sampled, not yet looked up
 
     def record(self, step: str, before: str, after: str, explained: Explained | None) -> None:
         """Sample what `step` removed: ids in table `before` and not in table `after`."""
@@ -118,20 +119,31 @@ class ExclusionSampler:
         if sampled.num_rows == 0:
             return
         extra = [c for c in sampled.column_names if c not in ("doc_id", "reason", "removed_for_reason", "sample_rank")]
-        rows = sampled.to_pylist()
-        docs = self._documents([r["doc_id"] for r in rows])
-        kept = self._kept_duplicates([r.get("kept_doc_id") for r in rows if r.get("kept_doc_id")])
-        items = _eval_item_texts({(r["task"], r["item_id"]) for r in rows if r.get("task") and r.get("item_id")})
-        for r in rows:
+        for r in sampled.to_pylist():
+            self.removed[r["reason"]] = int(r["removed_for_reason"])
+            self._pending.append((step, r, extra))
+
+    def _resolve(self) -> None:
+        """Texts, signals, kept duplicates and eval items of every sampled row, looked up
+        once per curate run (one scan of the documents, not one per step)."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        kept_ids = [r["kept_doc_id"] for _, r, _ in pending if r.get("kept_doc_id")]
+        docs = self._documents(sorted({r["doc_id"] for _, r, _ in pending} | set(kept_ids)))
+        items = _eval_item_texts(
+            {(r["task"], r["item_id"]) for _, r, _ in pending if r.get("task") and r.get("item_id")}
+        )
+        for step, r, extra in pending:
             d = docs.get(r["doc_id"], {})
             signals = json.loads(d.get("signals") or "{}")
             cols = self.rule_columns.get(r["reason"]) or _STEP_SIGNALS.get(step, ["n_chars", "n_words"])
             detail = {c: _clean(r[c]) for c in extra if r[c] is not None and c != "note"}
-            if r.get("kept_doc_id") in kept:
-                detail["kept_url"], detail["kept_text"] = kept[r["kept_doc_id"]]
+            kept = docs.get(r.get("kept_doc_id") or "")
+            if kept:
+                detail["kept_url"], detail["kept_text"] = kept["url"], (kept["text"] or "")[:KEPT_TEXT_CHARS]
             if (r.get("task"), r.get("item_id")) in items:
                 detail["item_text"] = items[(r["task"], r["item_id"])]
-            self.removed[r["reason"]] = int(r["removed_for_reason"])
             self.rows.append(
                 {
                     "step": step,
@@ -158,13 +170,8 @@ class ExclusionSampler:
             self.con.unregister("_sampled_ids")
         return {r["doc_id"]: r for r in t.to_pylist()}
 
-    def _kept_duplicates(self, ids: list[str]) -> dict[str, tuple[str, str]]:
-        if not ids:
-            return {}
-        docs = self._documents(ids)
-        return {k: (v["url"], (v["text"] or "")[:KEPT_TEXT_CHARS]) for k, v in docs.items()}
-
     def table(self) -> pa.Table:
+        self._resolve()
         return pa.Table.from_pylist(self.rows, schema=EXCLUSIONS_SCHEMA)
 
     def write(self, folder: Path) -> Path:

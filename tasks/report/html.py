@@ -143,7 +143,7 @@ def _num(v: Any, pct: bool = False) -> str:
         return "–"
     if pct:
         return f"{100 * v:.1f}%"
-    if isinstance(v, (int,)) or (isinstance(v, float) and abs(v) >= 100):
+    if isinstance(v, int) or abs(v) >= 100 or float(v).is_integer():
         return f"{v:,.0f}"
     return f"{v:.4f}"
 
@@ -282,7 +282,8 @@ th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}
 th{background:#f2f2f2} td:first-child,td:nth-child(2){text-align:left}
 .mix td{text-align:right} .mix td:first-child{text-align:left}
 .mixes{display:flex;gap:1.5em;flex-wrap:wrap;align-items:flex-start}
-figure{display:inline-block;margin:.5em} img{max-width:100%;border:1px solid #eee}
+.plots{display:flex;flex-wrap:wrap;gap:1em} figure{flex:1 1 45%;max-width:560px;margin:0}
+img{width:100%;border:1px solid #eee}
 figcaption{font-size:.8em;color:#666} .note{font-size:.85em;color:#555}
 section.arm{border-top:2px solid #ddd;margin-top:1.5em} small{color:#777;font-weight:normal}
 details{margin:.5em 0} summary{cursor:pointer;font-weight:600}
@@ -313,7 +314,9 @@ def render_html(
         f"of the best. Arms: {toc}</p>"
         f"<h2>Leaderboard</h2>{leaderboard_html(board, arms)}{failed_html}"
         f"<h2>Removal funnel</h2>{funnel_html(board)}"
-        f"<h2>Plots</h2>{plot_html}" + "".join(arm_section(a, out_dir) for a in arms.values()) + "</body></html>"
+        f"<h2>Plots</h2><div class='plots'>{plot_html}</div>"
+        + "".join(arm_section(a, out_dir) for a in arms.values())
+        + "</body></html>"
     )
 
 
