@@ -219,8 +219,8 @@ def decontaminate_step(ctx: CurateContext, ids: str) -> str:
     spec = ctx.recipe.decontamination
     table = ctx.con.sql(load_sql("curate/dedup_input").format(ids=ids)).to_arrow_table()
     clean, report = decontaminate(table, eval_index(ctx.workspace, spec), spec, explain=True)
-    if spec.mode == "remove":
-        m = report.matches
+    m = report.matches
+    if spec.mode == "remove" and m is not None:
         ctx.explained["decontaminate"] = Explained(
             m.append_column(
                 "reason", pa.array([f"decontaminate.{t}" for t in m.column("task").to_pylist()], pa.string())

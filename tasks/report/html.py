@@ -175,7 +175,8 @@ def above_chance_tasks(board: list[dict[str, Any]]) -> tuple[list[str], list[str
     """acc_centered/<task> columns where some arm is above chance (centered accuracy > 0,
     by more than its seed std where there are seeds), and the tasks left out."""
     tasks = sorted({k for a in board for k in a if k.startswith("acc_centered/") and ":" not in k})
-    shown, hidden = [], []
+    shown: list[str] = []
+    hidden: list[str] = []
     for t in tasks:
         above = any(
             a.get(t) is not None and a[t] > (a.get(f"{t}:std") or 0.0) for a in board if not math.isnan(a.get(t) or 0.0)
