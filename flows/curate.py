@@ -36,6 +36,7 @@ def curate_task(recipe_json: str, workspace: str, key: str, dataset_key: str) ->
     inputs = C.resolve_inputs(ws, recipe)
     cached = C.cached_dataset(ws, recipe, inputs)
     if cached is not None:
+        C.write_card(ws, recipe, inputs, missing_only=True)
         return {**C.read_stats(ws, recipe), "cached": True}
     return {**C.curate(recipe, ws, inputs), "cached": False}
 

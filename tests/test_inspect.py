@@ -150,6 +150,11 @@ def test_every_step_sampled_with_its_reason(planted_ws, planted_item):
     assert card["recipe"]["filters"][0]["name"] == "gopher_quality"
     md = (folder / "card.md").read_text()
     assert "## Sources" in md and "## Decontamination" in md and "arc_easy: " in md and stats["data_hash"] in md
+    # a dataset without a card (curated before cards existed) gets one when next served from cache
+    (folder / "card.json").unlink()
+    (folder / "card.md").unlink()
+    C.write_card(ws, recipe, C.resolve_inputs(ws, recipe), missing_only=True)
+    assert json.loads((folder / "card.json").read_text())["dataset"] == card["dataset"]
     # flows.inspect prints them, by dataset key or by arm
     key = C.dataset_key(recipe)
     md = inspect_render(key, "dedup", 2, "md", None, str(ws.root))

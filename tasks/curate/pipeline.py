@@ -159,13 +159,22 @@ def curate(
             "files": [part.name],
         },
     )
+    write_card(workspace, recipe, inputs)
+    return stats
+
+
+def write_card(workspace: Workspace, recipe: Recipe, inputs: list[SourceInput], missing_only: bool = False) -> None:
+    """The dataset's data card (card.json, card.md) beside it; `missing_only` for a cached
+    dataset curated before cards existed."""
     from tasks.report import cards  # the card reads the finished dataset (imported late: report imports curate)
 
+    out_dir = workspace.stage_dir("datasets", dataset_key(recipe))
+    if missing_only and cards.read_card(out_dir) is not None:
+        return
     card = cards.build_card(
         workspace, out_dir, recipe.model_dump(mode="json"), docs_keys={i.docs.name: i.docs.source_key for i in inputs}
     )
     cards.write_card(workspace, out_dir, card)
-    return stats
 
 
 def _groups(ctx: CurateContext, ids: str, column: str) -> list[tuple[str, int, int]]:
