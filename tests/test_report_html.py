@@ -162,3 +162,18 @@ def test_diff_of_two_arms(suite_report, capsys):
     assert diff_main(["heuristic", "plain", "--suite", "s", "--no-prefect", "--workspace", str(ws.root)]) == 0
     assert "# heuristic vs plain" in capsys.readouterr().out
     assert diff_main(["heuristic", "nope", "--no-prefect", "--workspace", str(ws.root)]) == 2
+
+
+def test_leaderboard_intervals_and_chance():
+    from tasks.report.html import above_chance_tasks, leaderboard_html
+
+    board = [
+        {"arm": "a", "rank": 1, "bpb/x": 2.1, "bpb/x:lo": 2.0, "bpb/x:hi": 2.2, "p_better_than_next": 0.93,
+         "acc_centered/copa": 0.05, "acc_centered/piqa": 0.01, "acc_centered/piqa:std": 0.02, "n_seeds": 2},
+        {"arm": "b", "rank": 2, "bpb/x": 2.3, "within_noise_of_best": True,
+         "acc_centered/copa": -0.1, "acc_centered/piqa": -0.01, "n_seeds": 2},
+    ]  # fmt: skip
+    assert above_chance_tasks(board) == (["acc_centered/copa"], ["acc_centered/piqa"])  # piqa: inside its std
+    page = leaderboard_html(board, {}, decision="bpb/x", decision_label="bits/byte on x")
+    assert "<th>bits/byte on x</th>" in page and "2.1000 [2.0000, 2.2000]" in page
+    assert "<td>0.930</td>" in page and "<td>2 ~</td>" in page and "left out: piqa" in page

@@ -138,14 +138,17 @@ def _e(x: Any) -> str:
     return html.escape("" if x is None else str(x))
 
 
-def _num(v: Any, pct: bool = False) -> str:
+def _num(v: Any, pct: bool = False, count: bool = False) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
     if pct:
         return f"{100 * v:.1f}%"
-    if isinstance(v, int) or abs(v) >= 100 or float(v).is_integer():
+    if count or isinstance(v, int) or abs(v) >= 100:
         return f"{v:,.0f}"
     return f"{v:.4f}"
+
+
+_COUNTS = {"documents", "tokens", "train_tokens"}
 
 
 def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
@@ -185,11 +188,15 @@ def above_chance_tasks(board: list[dict[str, Any]]) -> tuple[list[str], list[str
     return shown, hidden
 
 
-def leaderboard_html(board: list[dict[str, Any]], arms: dict[str, ArmData]) -> str:
-    bpb = sorted({k for a in board for k in a if k.startswith("bpb/") and ":" not in k})
+def leaderboard_html(
+    board: list[dict[str, Any]], arms: dict[str, ArmData], decision: str = "bpb_mean", decision_label: str = ""
+) -> str:
+    """The ranked arms: the deciding metric first (with its 95% interval where the board
+    has `<metric>:lo`/`:hi`), held-out bits per byte, accuracy only above chance, data."""
+    bpb = sorted({k for a in board for k in a if k.startswith("bpb/") and ":" not in k and k != decision})
     acc, hidden = above_chance_tasks(board)
     cols = [
-        ("bpb_mean", "bits/byte (decides, lower better)", False),
+        (decision, decision_label or f"{decision} (decides)", False),
         *[(c, c, False) for c in bpb],
         ("acc_centered_mean", "centered acc (mean)", False),
         *[(c, c, False) for c in acc],
@@ -200,17 +207,23 @@ def leaderboard_html(board: list[dict[str, Any]], arms: dict[str, ArmData]) -> s
         ("dedup_removed", "dedup removed", True),
     ]
     cols = [c for c in cols if any(a.get(c[0]) is not None for a in board)]
+    has_p = any(a.get("p_better_than_next") is not None for a in board)
     rows = []
     for a in board:
         name = a["arm"]
         link = f'<a href="#card-{_anchor(name)}">{_e(name)}</a>' if name in arms else _e(name)
         cells = [f"{a.get('rank', '')}{' ~' if a.get('within_noise_of_best') else ''}", link]
         for key, _, pct in cols:
-            s = _num(a.get(key), pct)
+            s = _num(a.get(key), pct, key in _COUNTS)
             std = a.get(f"{key}:std")
-            if a.get("n_seeds", 1) > 1 and std is not None and not math.isnan(std) and not pct:
+            if a.get(f"{key}:lo") is not None and a.get(f"{key}:hi") is not None:
+                s += f" [{_num(a[f'{key}:lo'])}, {_num(a[f'{key}:hi'])}]"
+            elif a.get("n_seeds", 1) > 1 and std is not None and not math.isnan(std) and not pct:
                 s += f" ± {std:.4f}"
             cells.append(s)
+        if has_p:
+            p = a.get("p_better_than_next")
+            cells.append("" if p is None else f"{p:.3f}")
         rows.append(cells)
     note = ""
     if hidden:
@@ -219,7 +232,8 @@ def leaderboard_html(board: list[dict[str, Any]], arms: dict[str, ArmData]) -> s
             + ", ".join(_e(h.split("/", 1)[1]) for h in hidden)
             + ".</p>"
         )
-    return _table(["rank", "arm"] + [_e(c[1]) for c in cols], rows, "board") + note
+    head = ["rank", "arm"] + [_e(c[1]) for c in cols] + (["P(better than next)"] if has_p else [])
+    return _table(head, rows, "board") + note
 
 
 def funnel_html(board: list[dict[str, Any]]) -> str:
@@ -227,7 +241,7 @@ def funnel_html(board: list[dict[str, Any]]) -> str:
     for a in board:
         f = arm_funnel(a)
         if f:
-            rows.append([_e(a["arm"]), *[_num(f.get(s)) for s in STAGES]])
+            rows.append([_e(a["arm"]), *[_num(f.get(s), count=True) for s in STAGES]])
     return _table(["arm", *STAGES], rows, "funnel") if rows else "<p>No funnel recorded.</p>"
 
 
@@ -299,6 +313,8 @@ def render_html(
     arms: dict[str, ArmData],
     out_dir: Path,
     failed: list[dict[str, Any]] | None = None,
+    decision: str = "bpb_mean",
+    decision_label: str = "bits/byte (decides, lower better)",
 ) -> str:
     plot_html = "".join(_img(p, p.stem.replace("_", " ")) for p in plots if Path(p).exists())
     failed_html = ""
@@ -311,9 +327,8 @@ def render_html(
         f"<title>winnow · {_e(suite)}</title><style>{CSS}</style></head><body>"
         f"<h1>winnow report: suite {_e(suite)}</h1>"
         f"<p class='note'>Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
-        "Ranked by mean bits per byte on held-out text (lower is better); <code>~</code>: within seed noise "
-        f"of the best. Arms: {toc}</p>"
-        f"<h2>Leaderboard</h2>{leaderboard_html(board, arms)}{failed_html}"
+        f"Ranked by {_e(decision_label)}; <code>~</code>: tied with the best (within noise). Arms: {toc}</p>"
+        f"<h2>Leaderboard</h2>{leaderboard_html(board, arms, decision, decision_label)}{failed_html}"
         f"<h2>Removal funnel</h2>{funnel_html(board)}"
         f"<h2>Plots</h2><div class='plots'>{plot_html}</div>"
         + "".join(arm_section(a, out_dir) for a in arms.values())
@@ -328,6 +343,8 @@ def write_suite_report(
     plots: list[Path],
     runs: list[dict[str, Any]],
     out_dir: Path | None = None,
+    decision: str = "bpb_mean",
+    decision_label: str = "bits/byte (decides, lower better)",
 ) -> Path:
     """Refresh the arms' data cards, draw the composition plot and write
     `<out_dir or reports/<suite>>/index.html` (with the cards copied to `cards/`)."""
@@ -341,7 +358,7 @@ def write_suite_report(
     comp = plot_composition(arms, out_dir / "composition.png")
     all_plots = [*plots, *([comp] if comp else [])]
     failed = [r for r in runs if r.get("status") != "completed"]
-    page = render_html(suite, board, all_plots, arms, out_dir, failed)
+    page = render_html(suite, board, all_plots, arms, out_dir, failed, decision, decision_label)
     index = out_dir / "index.html"
     tmp = index.with_name(".index.html.tmp")
     tmp.write_text(page)
@@ -356,7 +373,7 @@ def artifact_markdown(suite: str, board: list[dict[str, Any]], index: Path) -> s
     for a in board:
         f = arm_funnel(a)
         if f:
-            lines.append(f"| {a['arm']} | " + " | ".join(_num(f.get(s)) for s in STAGES) + " |")
+            lines.append(f"| {a['arm']} | " + " | ".join(_num(f.get(s), count=True) for s in STAGES) + " |")
     lines += ["", "## Data cards", ""]
     for md in sorted((index.parent / "cards").glob("*.md")):
         lines.append(f"- {md.stem}: `{md}`")
