@@ -100,6 +100,12 @@ def test_report_page_and_cards(suite_report):
         assert card["tokens"]["trained"] == 100_000 and card["dataset"]["key"] == C.dataset_key(recipe)
         assert (index.parent / "cards" / f"{arm}.md").read_text().startswith(f"# Data card: {arm}")
     assert "dedup.exact" in page and "Failed arms" in page and "boom" in page
+    # the Prefect artifact's gist: the funnel on the same stages, composition, card paths
+    from tasks.report.html import artifact_markdown
+
+    gist = artifact_markdown("s", [{"arm": a, "funnel/input": 9} for a in arms], index)
+    assert "| arm | " + " | ".join(STAGES) + " |" in gist and "| heuristic | cc 100% | en 100% |" in gist
+    assert str(index.parent / "cards" / "plain.md") in gist
 
 
 def test_report_renders_in_chromium(suite_report, tmp_path):

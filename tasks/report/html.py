@@ -374,6 +374,17 @@ def artifact_markdown(suite: str, board: list[dict[str, Any]], index: Path) -> s
         f = arm_funnel(a)
         if f:
             lines.append(f"| {a['arm']} | " + " | ".join(_num(f.get(s), count=True) for s in STAGES) + " |")
+    lines += ["", "## Composition (share of characters)", "", "| arm | sources | languages | top domains |"]
+    lines += ["|---|---|---|---|"]
+    for path in sorted((index.parent / "cards").glob("*.json")):
+        card = json.loads(path.read_text())
+
+        def shares(mix: dict[str, Any]) -> str:
+            total = sum(v["characters"] for v in mix.values()) or 1
+            return ", ".join(f"{k} {100 * v['characters'] / total:.0f}%" for k, v in list(mix.items())[:4])
+
+        domains = ", ".join(list(card["top_domains"])[:3])
+        lines.append(f"| {path.stem} | {shares(card['sources_mix'])} | {shares(card['language_mix'])} | {domains} |")
     lines += ["", "## Data cards", ""]
     for md in sorted((index.parent / "cards").glob("*.md")):
         lines.append(f"- {md.stem}: `{md}`")
