@@ -1,8 +1,9 @@
 """`python -m flows.report [SUITE] [--format md|json|csv]`: the leaderboard of a suite.
 
 Reads the catalog, writes `reports/<suite>/leaderboard.{md,json,csv}` and PNG plots to the
-workspace, and publishes them as Prefect artifacts (a markdown table with the plots
-embedded, a table artifact, and a link per plot).
+workspace, the suite's one HTML page to `reports/<suite>/index.html` (tasks/report/html.py;
+`$WINNOW_REPORTS` or ./reports), and publishes them as Prefect artifacts (a markdown table
+with the plots embedded, a table artifact, a link per plot, the page's gist and its link).
 """
 
 from __future__ import annotations
