@@ -242,3 +242,29 @@ def test_sql_checker_flags_queries(source):
 )
 def test_sql_checker_passes_prose_docstrings_and_settings(source):
     assert sql_in_python(source) == []
+
+
+# ---------------------------------------------------------------- sql/ loading
+
+
+def test_render_sql_splices_identifiers_and_sql_and_leaves_values_to_duckdb():
+    import duckdb
+
+    from tasks.core.sqlfiles import Sql, int_literal, render_sql, sql_fragment, string_list
+
+    q = render_sql("common/count_rows", source=sql_fragment("common/read_signals", files=string_list(["a'b.parquet"])))
+    assert q.rstrip().endswith("SELECT count(*) FROM read_parquet(['a''b.parquet'])")
+    assert sql_fragment("curate/fragments/rule_removed_alone", keep=Sql("TRUE"), index=int_literal(3)) == (
+        "count_if(NOT TRUE) AS a3"
+    )
+    # A value stays a DuckDB parameter: bound at execute time, never pasted in.
+    edges = render_sql("dedup/minhash_edges")
+    assert "$partitions" in edges and "$partition" in edges
+    con = duckdb.connect()
+    assert con.execute(render_sql("common/serialize_sql"), {"query": "SELECT 1"}).fetchall()[0][0].startswith("{")
+    with pytest.raises(TypeError, match="neither an identifier nor Sql"):
+        render_sql("common/count_rows", source="t; DROP TABLE x")  # recipe text cannot reach a query as a part
+    with pytest.raises(KeyError, match=r"no placeholder\(s\) \$nope"):
+        render_sql("common/count_rows", source="t", nope="x")
+    with pytest.raises(FileNotFoundError, match="no SQL file"):
+        render_sql("common/missing")
