@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from tasks.core.hashing import hash_json
 from tasks.decontam.decontaminate import DecontaminationSpec
+from tasks.selection.registry import get_method, method_names
 
 
 class Strict(BaseModel):
@@ -213,9 +214,6 @@ class SemDedupConfig(Strict):
     max_tokens: int = Field(256, gt=0, le=512, description="the model's sequence length")
 
 
-SELECTION_METHODS = ("none", "random", "fasttext", "dsir", "perplexity", "semdedup")
-
-
 class SelectionSpec(Strict):
     """Which documents to keep among the candidates (tasks/selection/selection.py).
 
@@ -226,7 +224,11 @@ class SelectionSpec(Strict):
     the recipe's token_budget for dsir and random.
     """
 
-    method: Literal["none", "random", "fasttext", "dsir", "perplexity", "semdedup"] = "none"
+    method: str = Field(
+        "none",
+        description="a method of tasks/selection/registry.py",
+        json_schema_extra={"enum": method_names()},  # the UI form's choices
+    )
     seed: int = 0
     keep_fraction: float | None = Field(None, gt=0, le=1)
     min_score: float | None = None
@@ -239,6 +241,11 @@ class SelectionSpec(Strict):
     perplexity: PerplexityConfig = Field(default_factory=PerplexityConfig)
     semdedup: SemDedupConfig = Field(default_factory=SemDedupConfig)
     options: dict[str, Any] = Field(default_factory=dict, description="reserved; use the typed sections")
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, v: str) -> str:
+        return get_method(v).name  # a clear error listing the known methods
 
     @field_validator("band")
     @classmethod
