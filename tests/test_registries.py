@@ -112,12 +112,3 @@ def test_decontamination_indexes_every_evaluated_task(cc_docs_table):
     assert len(texts) == 670
     hits = D.scan_table(pa.table({"text": texts}), D.build_index(items)).contaminated()
     assert int(hits.sum()) == 0
-
-
-def test_dataset_ref_from_curate_stats(workspace):
-    from tasks.curate.results import DatasetRef
-
-    ref = DatasetRef.from_stats(workspace, {"data_hash": "ab" * 32, "documents": 3})
-    assert ref.key == "ab" * 8 and ref.path == workspace.stage_dir("datasets", "ab" * 8)
-    with pytest.raises(ValueError, match="without a data_hash"):
-        DatasetRef.from_stats(workspace, {"documents": 3})
