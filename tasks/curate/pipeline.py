@@ -39,7 +39,7 @@ TOP_DOMAINS = 100
 STEPS: dict[str, StepImpl] = {
     "language": StepImpl(S.language_step, lambda r: True),
     "filters": StepImpl(S.filters_step, lambda r: True),
-    "dedup": StepImpl(S.dedup_step, lambda r: any([r.dedup.exact, r.dedup.url, r.dedup.minhash, r.dedup.lines])),
+    "dedup": StepImpl(S.dedup_step, lambda r: bool(r.dedup.modes())),
     "decontaminate": StepImpl(S.decontaminate_step, lambda r: r.decontamination.enabled),
     "selection": StepImpl(S.selection_step, lambda r: r.selection.method != "none" or S.mixture_active(r)),
     "budget": StepImpl(S.budget_step, lambda r: r.token_budget is not None and not S.mixture_active(r)),

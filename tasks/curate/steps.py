@@ -19,6 +19,7 @@ from tasks.core.sqlfiles import join_sql, number_literal, render_sql, sql_fragme
 from tasks.curate.context import CurateContext
 from tasks.recipe import Recipe
 from tasks.selection import selection as sel
+from tasks.selection.registry import get_method
 from tasks.signals.filters import FilterCounts, combined_predicate, filter_counts, keep_predicate
 
 CHARS_PER_TOKEN = 4.0  # the estimate used for token counts and budgets (documented in docs/signals.md)
@@ -115,7 +116,7 @@ def _stored_scores(ctx: CurateContext) -> pa.Table | None:
     """Per-source scores computed once and kept in the workspace (None for methods
     that score nothing, or when there is no workspace)."""
     spec = ctx.recipe.selection
-    if spec.method not in sel.SCORED_METHODS or ctx.workspace is None:
+    if not get_method(spec.method).scored or ctx.workspace is None:
         return None
     tables = []
     for source in ctx.inputs:

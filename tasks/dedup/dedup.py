@@ -54,10 +54,11 @@ from tasks.dedup.minhash import (
     shingle_sets,
     signals_key,
 )
+from tasks.dedup.registry import ClusterInputs, cluster_mode_names, get_mode
 from tasks.recipe import DedupSpec, MinhashDedupSpec
 
 CODE_VERSION = "dedup-1"
-CLUSTER_MODES = ("exact", "url", "minhash")
+CLUSTER_MODES = cluster_mode_names()  # run order, from tasks/dedup/registry.py
 REFERENCE_SCOPE = "*reference*"
 _RANK_SHIFT = 48
 
@@ -328,6 +329,13 @@ def _components(a: np.ndarray, b: np.ndarray, n_targets: int) -> dict[str, np.nd
     }
 
 
+def minhash_clusters(run: ClusterInputs) -> tuple[pa.Table, dict]:
+    """The minhash mode's entry in tasks/dedup/registry.py."""
+    return near_duplicate_clusters(
+        run.con, run.workspace, run.targets, run.against, run.spec, run.map_fn, run.partitions, run.threads
+    )
+
+
 def near_duplicate_clusters(
     con: duckdb.DuckDBPyConnection,
     workspace: Workspace,
@@ -458,9 +466,11 @@ def run_dedup(
         if mspec is None:
             continue
         tm = time.time()
-        if mode == "minhash":
-            comp, info = near_duplicate_clusters(con, workspace, targets, against, spec, map_fn, partitions, threads)
-            stats["minhash"] = info
+        entry = get_mode(mode)
+        if entry.clusters is not None:
+            inputs = ClusterInputs(con, workspace, targets, against, spec, map_fn, partitions, threads)
+            comp, info = entry.cluster_fn()(inputs)
+            stats[mode] = info
         else:
             params = mspec.model_dump(exclude={"keep"})
             comp = con.sql(load_sql(f"dedup/{mode}_clusters"), params=params).to_arrow_table()
