@@ -28,6 +28,7 @@ import duckdb  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 from tasks.core.docsref import resolve_docs  # noqa: E402
+from tasks.core.sqlfiles import load_sql, render_sql  # noqa: E402
 from tasks.core.workspace import Workspace  # noqa: E402
 from tasks.curate import pipeline as C  # noqa: E402
 from tasks.inspect import exclusions as X  # noqa: E402
@@ -72,15 +73,14 @@ def scale(sizes: list[int]) -> list[dict]:
         con.execute("SET threads = 1")
         ids = pa.array([f"{i:032x}" for i in range(s)], pa.string())
         con.register("before_t", pa.table({"doc_id": ids}))
-        con.execute("CREATE TEMP TABLE before_ids AS SELECT * FROM before_t")
-        con.execute("CREATE TEMP TABLE after_ids AS SELECT * FROM before_ids LIMIT 0")  # the step removed everything
+        con.execute(load_sql("inspect/bench_removed_ids"))
         explained = pa.table(
             {"doc_id": ids, "reason": pa.array([f"rule_{i % 40}" for i in range(s)]), "note": pa.nulls(s, pa.string())}
         )
         con.register("_explained", explained)
         t0 = time.perf_counter()
         got = con.sql(
-            X.load_sql("inspect/sample_removed").format(before="before_ids", after="after_ids"),
+            render_sql("inspect/sample_removed", before="before_ids", after="after_ids"),
             params={"n": 20, "seed": "0", "default_reason": "x"},
         ).to_arrow_table()
         rows.append({"removed_ids": s, "seconds": round(time.perf_counter() - t0, 3), "rows_kept": got.num_rows})

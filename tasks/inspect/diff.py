@@ -13,10 +13,10 @@ from typing import Any
 
 import duckdb
 
-from tasks.core.sqlfiles import load_sql
+from tasks.core.sqlfiles import Sql, load_sql, number_literal, render_sql, string_list
 from tasks.core.workspace import Workspace
 from tasks.curate.steps import CHARS_PER_TOKEN
-from tasks.inspect.resolve import DatasetRef
+from tasks.inspect.resolve import FoundDataset
 
 TOP = 10  # groups shown per breakdown
 SNIPPET_CHARS = 300
@@ -60,14 +60,14 @@ class ArmDiff:
         return out
 
 
-def _files(ref: DatasetRef) -> str:
+def _files(ref: FoundDataset) -> Sql:
     parts = sorted(ref.dir.glob("part-*.parquet"))
     if not parts:
         raise FileNotFoundError(f"dataset {ref.key} ({ref.dir}) has no part files")
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in parts) + "]"
+    return string_list(parts)
 
 
-def _signal_files(ws: Workspace, refs: list[DatasetRef]) -> list[str]:
+def _signal_files(ws: Workspace, refs: list[FoundDataset]) -> list[str]:
     files = []
     for ref in refs:
         for key in json.loads((ref.dir / "_SUCCESS").read_text()).get("signals", []):
@@ -77,34 +77,34 @@ def _signal_files(ws: Workspace, refs: list[DatasetRef]) -> list[str]:
     return sorted(set(files))
 
 
-def diff_datasets(ws: Workspace, a: DatasetRef, b: DatasetRef, n: int = 5, seed: int = 0) -> ArmDiff:
+def diff_datasets(ws: Workspace, a: FoundDataset, b: FoundDataset, n: int = 5, seed: int = 0) -> ArmDiff:
     con = duckdb.connect()
     try:
         sig = _signal_files(ws, [a, b])
+        per_token = number_literal(CHARS_PER_TOKEN, cast=None)
         if sig:
-            lit = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in sig) + "]"
-            con.execute(load_sql("inspect/diff_signals_view").format(files=lit))
+            con.execute(render_sql("inspect/diff_signals_view", files=string_list(sig)))
         else:
             con.execute(load_sql("inspect/diff_no_signals"))
         sides = []
         for this, other, table in ((a, b, "only_a"), (b, a, "only_b")):
             con.execute(
-                load_sql("inspect/diff_only").format(
-                    out=table, this=_files(this), other=_files(other), chars_per_token=CHARS_PER_TOKEN
+                render_sql(
+                    "inspect/diff_only", out=table, this=_files(this), other=_files(other), chars_per_token=per_token
                 )
             )
             docs, tokens = con.execute(
-                load_sql("inspect/diff_totals").format(files=_files(this), chars_per_token=CHARS_PER_TOKEN)
+                render_sql("inspect/diff_totals", files=_files(this), chars_per_token=per_token)
             ).fetchall()[0]
-            only_docs, only_tokens = con.execute(load_sql("inspect/diff_only_totals").format(table=table)).fetchall()[0]
+            only_docs, only_tokens = con.execute(render_sql("inspect/diff_only_totals", table=table)).fetchall()[0]
             side = Side(this.label, this.key, int(docs), float(tokens), int(only_docs), float(only_tokens))
             for column in ("source", "domain", "language"):
                 rows = con.execute(
-                    load_sql("inspect/diff_groups").format(table=table, column=column), {"limit": TOP}
+                    render_sql("inspect/diff_groups", table=table, column=column), {"limit": TOP}
                 ).fetchall()
                 setattr(side, f"by_{column}", [Group(str(v), int(d), float(t)) for v, d, t in rows])
             cur = con.execute(
-                load_sql("inspect/diff_sample").format(table=table),
+                render_sql("inspect/diff_sample", table=table),
                 {"n": n, "seed": str(seed), "max_chars": SNIPPET_CHARS},
             )
             cols = [c[0] for c in cur.description]

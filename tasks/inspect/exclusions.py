@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.core.sqlfiles import load_sql
+from tasks.core.sqlfiles import Sql, join_sql, load_sql, render_sql, sql_fragment, string_literal
 
 SAMPLE_N = 20  # documents kept per reason
 SAMPLE_SEED = 0
@@ -77,14 +77,20 @@ def rule_signal_columns(predicate: str, columns: list[str]) -> list[str]:
     return [c for c in columns if re.search(rf"\b{re.escape(c)}\b", predicate)]
 
 
-def _sql_literal(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
+def first_fail_whens(rules) -> Sql:
+    """The branches of a CASE naming the first rule (by key) a document fails, in the
+    recipe's order (sql/inspect/filter_reasons.sql)."""
+    from tasks.signals.filters import keep_predicate
 
-
-def first_fail_case(rules) -> str:
-    """A SQL CASE naming the first rule (by key) a document fails, in the recipe's order."""
-    whens = " ".join(f"WHEN NOT coalesce(({r.predicate}), FALSE) THEN {_sql_literal(r.key)}" for r in rules)
-    return f"CASE {whens} ELSE NULL END"
+    return join_sql(
+        (
+            sql_fragment(
+                "curate/fragments/rule_first_fail", keep=keep_predicate(r.predicate), order=string_literal(r.key)
+            )
+            for r in rules
+        ),
+        " ",
+    )
 
 
 class ExclusionSampler:
@@ -111,7 +117,7 @@ class ExclusionSampler:
         self.con.register("_explained", table)
         try:
             sampled = self.con.sql(
-                load_sql("inspect/sample_removed").format(before=before, after=after),
+                render_sql("inspect/sample_removed", before=before, after=after),
                 params={"n": self.config.n, "seed": str(self.config.seed), "default_reason": default_reason},
             ).to_arrow_table()
         finally:

@@ -11,7 +11,7 @@ from tasks.core.workspace import Workspace
 
 
 @dataclass(frozen=True)
-class DatasetRef:
+class FoundDataset:
     key: str  # datasets/<key>/ (the recipe's data hash, 16 hex digits)
     dir: Path
     label: str  # the arm or recipe name it was found by (the key when found by key)
@@ -22,27 +22,27 @@ class DatasetRef:
         return json.loads((self.dir / "stats.json").read_text())
 
 
-def resolve_dataset(ws: Workspace, name: str, suite: str | None = None) -> DatasetRef:
+def resolve_dataset(ws: Workspace, name: str, suite: str | None = None) -> FoundDataset:
     """`name` as a dataset key (or its prefix), an arm of `suite` (default: the latest
     suite it ran in), or a recipe name; LookupError listing what exists otherwise."""
     root = ws.root / "datasets"
     if (root / name / "_SUCCESS").exists():
-        return DatasetRef(name, root / name, name)
+        return FoundDataset(name, root / name, name)
     catalog = Catalog(ws.catalog_path)
     runs = catalog.query("arm_suites", {"arm": name})
     if suite is not None:
         runs = [r for r in runs if r["suite"] == suite]
     for r in runs:
         if (root / r["dataset_key"] / "_SUCCESS").exists():
-            return DatasetRef(r["dataset_key"], root / r["dataset_key"], name, r["suite"])
+            return FoundDataset(r["dataset_key"], root / r["dataset_key"], name, r["suite"])
     if suite is None:
         for r in catalog.query("dataset_by_recipe", {"recipe": name}):
             key = r["data_hash"][:16]
             if (root / key / "_SUCCESS").exists():
-                return DatasetRef(key, root / key, name)
+                return FoundDataset(key, root / key, name)
         prefixed = [p.parent.name for p in root.glob(f"{name}*/_SUCCESS")] if len(name) >= 6 else []
         if len(prefixed) == 1:
-            return DatasetRef(prefixed[0], root / prefixed[0], prefixed[0])
+            return FoundDataset(prefixed[0], root / prefixed[0], prefixed[0])
     arms = catalog.query("suite_arms_all")
     known = ", ".join(f"{a['arm']} ({'/'.join(a['suites'])})" for a in arms) or "none"
     where = f" in suite {suite!r}" if suite else ""
@@ -52,11 +52,11 @@ def resolve_dataset(ws: Workspace, name: str, suite: str | None = None) -> Datas
     )
 
 
-def suite_datasets(ws: Workspace, suite: str) -> dict[str, DatasetRef]:
+def suite_datasets(ws: Workspace, suite: str) -> dict[str, FoundDataset]:
     """arm -> its dataset, for every completed arm of `suite`."""
     out = {}
     for r in Catalog(ws.catalog_path).query("arm_datasets", {"suite": suite}):
         d = ws.root / "datasets" / r["dataset_key"]
         if (d / "_SUCCESS").exists():
-            out[r["arm"]] = DatasetRef(r["dataset_key"], d, r["arm"], suite)
+            out[r["arm"]] = FoundDataset(r["dataset_key"], d, r["arm"], suite)
     return out

@@ -24,7 +24,7 @@ from typing import Any
 
 from tasks.core.workspace import Workspace
 from tasks.inspect import exclusions as X
-from tasks.inspect.resolve import DatasetRef, suite_datasets
+from tasks.inspect.resolve import FoundDataset, suite_datasets
 from tasks.report import cards
 from tasks.report.funnel import STAGES, arm_funnel
 
@@ -39,7 +39,7 @@ def reports_root() -> Path:
 @dataclass
 class ArmData:
     arm: str
-    ref: DatasetRef
+    ref: FoundDataset
     stats: dict[str, Any]
     card: dict[str, Any]
     exclusions: list[dict[str, Any]] = field(default_factory=list)
@@ -74,7 +74,7 @@ def refresh_cards(ws: Workspace, suite: str, board: list[dict[str, Any]], runs: 
     return out
 
 
-def _recipe_of(ws: Workspace, ref: DatasetRef) -> dict[str, Any]:
+def _recipe_of(ws: Workspace, ref: FoundDataset) -> dict[str, Any]:
     """The recipe an arm ran with, as the catalog recorded it."""
     from tasks.core.catalog import Catalog
 
