@@ -30,8 +30,8 @@ import pyarrow as pa  # noqa: E402
 from tasks.core.docsref import resolve_docs  # noqa: E402
 from tasks.core.sqlfiles import load_sql, render_sql  # noqa: E402
 from tasks.core.workspace import Workspace  # noqa: E402
+from tasks.curate import exclusions as X  # noqa: E402
 from tasks.curate import pipeline as C  # noqa: E402
-from tasks.inspect import exclusions as X  # noqa: E402
 from tasks.recipe import Recipe, load_recipe  # noqa: E402
 from tasks.signals.signals import build_signals  # noqa: E402
 

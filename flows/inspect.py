@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from tasks.core.workspace import Workspace
-from tasks.inspect import exclusions as X
+from tasks.curate import exclusions as X
 from tasks.inspect.resolve import resolve_dataset
 
 

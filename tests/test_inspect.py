@@ -14,10 +14,11 @@ import pytest
 from flows.inspect import render as inspect_render
 from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
+from tasks.curate import exclusions as X
 from tasks.curate import pipeline as C
 from tasks.decontam.decontaminate import default_eval_items, normalize_words
-from tasks.inspect import exclusions as X
 from tasks.recipe import Recipe
+from tasks.report import cards
 from tasks.signals.signals import build_signals
 from tests._docs_workspace import write_docs
 
@@ -69,6 +70,7 @@ def test_every_step_sampled_with_its_reason(planted_ws, planted_item):
     ws, original = planted_ws
     recipe = _recipe()
     stats = C.curate(recipe, ws, exclusions=X.SampleConfig(n=5, seed=0))
+    cards.write_dataset_card(ws, recipe, C.resolve_inputs(ws, recipe))  # as flows.curate does
     folder = ws.stage_dir("datasets", C.dataset_key(recipe))
     ex = pq.read_table(folder / "exclusions.parquet")
     assert ex.schema.equals(X.EXCLUSIONS_SCHEMA)
@@ -153,7 +155,7 @@ def test_every_step_sampled_with_its_reason(planted_ws, planted_item):
     # a dataset without a card (curated before cards existed) gets one when next served from cache
     (folder / "card.json").unlink()
     (folder / "card.md").unlink()
-    C.write_card(ws, recipe, C.resolve_inputs(ws, recipe), missing_only=True)
+    cards.write_dataset_card(ws, recipe, C.resolve_inputs(ws, recipe), missing_only=True)
     assert json.loads((folder / "card.json").read_text())["dataset"] == card["dataset"]
     # flows.inspect prints them, by dataset key or by arm
     key = C.dataset_key(recipe)

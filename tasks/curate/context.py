@@ -36,7 +36,7 @@ class CurateContext:
     inputs: list[SourceInput] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)  # step name -> its accounting
     # step name -> why it removed what it removed, where the step knows: an Arrow table
-    # (doc_id, reason, detail JSON) of its removed documents (tasks/inspect/exclusions.py samples it)
+    # (doc_id, reason, detail columns) of its removed documents (tasks/curate/exclusions.py samples it)
     explained: dict[str, Any] = field(default_factory=dict)
     _n: int = 0
 

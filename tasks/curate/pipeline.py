@@ -26,8 +26,8 @@ from tasks.core.sqlfiles import render_sql, string_list, string_literal
 from tasks.core.workspace import Workspace, write_json_atomic
 from tasks.curate import steps as S
 from tasks.curate.context import CurateContext, SourceInput, StepImpl
+from tasks.curate.exclusions import ExclusionSampler, SampleConfig, rule_signal_columns
 from tasks.curate.steps import CHARS_PER_TOKEN
-from tasks.inspect.exclusions import ExclusionSampler, SampleConfig, rule_signal_columns
 from tasks.recipe import Recipe
 from tasks.signals.filters import FilterCounts, Rule, resolve_rules
 from tasks.signals.signals import SIGNALS_SCHEMA, signals_ref
@@ -94,7 +94,7 @@ def curate(
 ) -> dict[str, Any]:
     """Run the pipeline and write the dataset; returns its stats (also in stats.json).
     Beside it: `exclusions.parquet`, a seeded sample of what every step removed and why
-    (tasks/inspect/exclusions.py; `exclusions` sets its size and seed)."""
+    (tasks/curate/exclusions.py; `exclusions` sets its size and seed)."""
     started = time.perf_counter()
     rules = validate(recipe)
     inputs = inputs if inputs is not None else resolve_inputs(workspace, recipe)
@@ -150,22 +150,7 @@ def curate(
             "files": [part.name],
         },
     )
-    write_card(workspace, recipe, inputs)
     return stats
-
-
-def write_card(workspace: Workspace, recipe: Recipe, inputs: list[SourceInput], missing_only: bool = False) -> None:
-    """The dataset's data card (card.json, card.md) beside it; `missing_only` for a cached
-    dataset curated before cards existed."""
-    from tasks.report import cards  # the card reads the finished dataset (imported late: report imports curate)
-
-    out_dir = workspace.stage_dir("datasets", dataset_key(recipe))
-    if missing_only and cards.read_card(out_dir) is not None:
-        return
-    card = cards.build_card(
-        workspace, out_dir, recipe.model_dump(mode="json"), docs_keys={i.docs.name: i.docs.source_key for i in inputs}
-    )
-    cards.write_card(workspace, out_dir, card)
 
 
 def _groups(ctx: CurateContext, ids: str, column: str) -> list[tuple[str, int, int]]:

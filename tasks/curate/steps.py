@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from tasks.core.sqlfiles import join_sql, number_literal, render_sql, sql_fragment, string_list
 from tasks.curate.context import CurateContext
-from tasks.inspect.exclusions import Explained, first_fail_whens
+from tasks.curate.exclusions import Explained, first_fail_whens
 from tasks.recipe import Recipe
 from tasks.selection import selection as sel
 from tasks.selection.registry import get_method

@@ -1,6 +1,6 @@
 """Data cards: what a dataset is made of, where its text came from and under what licence.
 
-`datasets/<key>/card.json` and `card.md`, written by curate and refreshed by the report
+`datasets/<key>/card.json` and `card.md`, written by flows.curate and refreshed by the report
 (which adds the tokens an arm trained on). A card holds: each source with the URIs it was
 ingested from and the licence of each where known (else "unknown"); the documents left
 after every curate stage; the language mix and top domains; unique and trained tokens; the
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.core.workspace import Workspace, write_json_atomic
+from tasks.curate.pipeline import dataset_key
 from tasks.report.funnel import STAGES, stage_counts
 
 CARD_JSON, CARD_MD = "card.json", "card.md"
@@ -182,6 +183,19 @@ def build_card(
         "recipe": recipe,
     }
     return card
+
+
+def write_dataset_card(ws: Workspace, recipe: Any, inputs: list[Any], missing_only: bool = False) -> Path:
+    """The card of `recipe`'s finished dataset (a tasks.recipe.Recipe; `inputs`: its
+    tasks.curate.context.SourceInput list), written beside it; `missing_only` leaves an
+    existing card alone (a cached dataset curated before cards existed gets one)."""
+    out_dir = ws.stage_dir("datasets", dataset_key(recipe))
+    if not (missing_only and read_card(out_dir) is not None):
+        card = build_card(
+            ws, out_dir, recipe.model_dump(mode="json"), docs_keys={i.docs.name: i.docs.source_key for i in inputs}
+        )
+        write_card(ws, out_dir, card)
+    return out_dir / CARD_MD
 
 
 def write_card(ws: Workspace, dataset_dir: Path, card: dict[str, Any]) -> tuple[Path, Path]:

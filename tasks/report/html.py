@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.core.workspace import Workspace
-from tasks.inspect import exclusions as X
+from tasks.curate import exclusions as X
 from tasks.inspect.resolve import FoundDataset, suite_datasets
 from tasks.report import cards
 from tasks.report.funnel import STAGES, arm_funnel
