@@ -147,13 +147,23 @@ class DedupSpec(Strict):
     @field_validator("exact", "url", "minhash", "lines", mode="before")
     @classmethod
     def _mode(cls, v: Any, info: ValidationInfo) -> Any:
-        models = {"exact": ExactDedupSpec, "url": UrlDedupSpec, "minhash": MinhashDedupSpec, "lines": LinesDedupSpec}
-        return _mode_spec(v, models[info.field_name])
+        models: dict[str, type[BaseModel]] = {
+            "exact": ExactDedupSpec,
+            "url": UrlDedupSpec,
+            "minhash": MinhashDedupSpec,
+            "lines": LinesDedupSpec,
+        }
+        return _mode_spec(v, models[str(info.field_name)])
 
     @model_validator(mode="after")
     def _legacy_options_and_policy(self) -> DedupSpec:
         # Legacy `options: {minhash: {...}}` fill a mode switched on by `minhash: true`.
-        models = {"exact": ExactDedupSpec, "url": UrlDedupSpec, "minhash": MinhashDedupSpec, "lines": LinesDedupSpec}
+        models: dict[str, type[BaseModel]] = {
+            "exact": ExactDedupSpec,
+            "url": UrlDedupSpec,
+            "minhash": MinhashDedupSpec,
+            "lines": LinesDedupSpec,
+        }
         for mode, model in models.items():
             extra = self.options.get(mode)
             if isinstance(extra, dict) and getattr(self, mode) is not None:

@@ -83,8 +83,8 @@ def lm_eval_bars() -> Iterator[None]:
     saved = {m: m.tqdm for m in modules}  # each does `from tqdm import tqdm`
     try:
         for module, keep in modules.items():
-            module.tqdm = _silenced(saved[module], keep)  # type: ignore[attr-defined]
+            module.tqdm = _silenced(saved[module], keep)
         yield
     finally:
         for module, original in saved.items():
-            module.tqdm = original  # type: ignore[attr-defined]
+            module.tqdm = original

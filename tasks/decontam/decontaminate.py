@@ -535,7 +535,7 @@ def _arrow_stream(path: Path) -> pa.Table:
         return ipc.open_stream(f).read_all()
 
 
-def _items(task: str, ids: list, texts: list[str]) -> pa.Table:
+def _items(task: str, ids: Sequence, texts: list[str]) -> pa.Table:
     return pa.table(
         {"task": [task] * len(texts), "item_id": [str(i) for i in ids], "text": texts}, schema=EVAL_ITEMS_SCHEMA
     )
@@ -601,7 +601,9 @@ def heldout_lm_items(wikitext_path: str | Path | None = None) -> pa.Table:
     from tasks.core.reference import wiki_leads
 
     path = Path(wikitext_path) if wikitext_path else shared_data() / "eval" / "wikitext-2-raw-test.raw.gz"
-    titles, articles, cur = [], [], None
+    titles: list[str] = []
+    articles: list[list[str]] = []
+    cur = None
     with gzip.open(path, "rt", encoding="utf-8") as f:
         for line in f:
             m = re.match(r"^ = ([^=].*?) = $", line.rstrip("\n"))

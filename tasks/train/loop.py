@@ -221,7 +221,8 @@ def _train(
 
     model.to(device)
     model.train()
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         (decay if p.ndim >= 2 and "embed" not in name else no_decay).append(p)
     opt_kwargs: dict[str, Any] = {"lr": peak_lr, "betas": (spec.beta1, spec.beta2), "eps": 1e-8}
