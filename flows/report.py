@@ -46,19 +46,21 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
     failed = [r for r in runs if r["status"] != "completed"]
     if failed:
         texts["md"] += "\n\nFailed arms: " + "; ".join(f"{r['arm']} (seed {r['seed']}): {r['error']}" for r in failed)
-    paths = {}
+    paths: dict[str, Path | list[Path]] = {}
     for f, text in texts.items():
-        paths[f] = out / f"leaderboard.{f}"
-        paths[f].write_text(text)
+        path = out / f"leaderboard.{f}"
+        path.write_text(text)
+        paths[f] = path
     curves: dict[str, list[Path]] = {}
     for r in runs:
         if r["curve_path"]:
             curves.setdefault(r["arm"], []).append(Path(r["curve_path"]))
-    paths["plots"] = rpt.plot_all(board, curves, out)
+    plots = rpt.plot_all(board, curves, out)
+    paths["plots"] = plots
     # the one page to open (tasks/report/html.py): leaderboard, plots, composition, data cards, samples
-    paths["html"] = site.write_suite_report(ws, suite, board, paths["plots"], runs)
-    texts["md"] += f"\n\nReport, data cards and removed-document samples: {paths['html']}"
-    paths["md"].write_text(texts["md"])
+    paths["html"] = page = site.write_suite_report(ws, suite, board, plots, runs)
+    texts["md"] += f"\n\nReport, data cards and removed-document samples: {page}"
+    (out / "leaderboard.md").write_text(texts["md"])
     return suite, texts[fmt], paths
 
 
