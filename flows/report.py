@@ -1,8 +1,9 @@
 """`python -m flows.report [SUITE] [--format md|json|csv]`: the leaderboard of a suite.
 
 Reads the catalog, writes `reports/<suite>/leaderboard.{md,json,csv}` and PNG plots to the
-workspace, and publishes them as Prefect artifacts (a markdown table with the plots
-embedded, a table artifact, and a link per plot).
+workspace, the suite's one HTML page to `reports/<suite>/index.html` (tasks/report/html.py;
+`$WINNOW_REPORTS` or ./reports), and publishes them as Prefect artifacts (a markdown table
+with the plots embedded, a table artifact, a link per plot, the page's gist and its link).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from flows import _runtime  # noqa: F401  (environment defaults before prefect loads)
 from tasks.core.catalog import Catalog
 from tasks.core.workspace import Workspace
+from tasks.report import html as site
 from tasks.report import report as rpt
 
 FORMATS = ("md", "json", "csv")
@@ -53,7 +55,12 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
     for r in runs:
         if r["curve_path"]:
             curves.setdefault(r["arm"], []).append(Path(r["curve_path"]))
-    paths["plots"] = rpt.plot_all(board, curves, out)
+    plots = rpt.plot_all(board, curves, out)
+    paths["plots"] = plots
+    # the one page to open (tasks/report/html.py): leaderboard, plots, composition, data cards, samples
+    paths["html"] = page = site.write_suite_report(ws, suite, board, plots, runs)
+    texts["md"] += f"\n\nReport, data cards and removed-document samples: {page}"
+    (out / "leaderboard.md").write_text(texts["md"])
     return suite, texts[fmt], paths
 
 
@@ -78,6 +85,10 @@ def report_flow(suite: str | None = None, format: str = "md", workspace: str | N
     create_table_artifact([{c: a.get(c) for c in cols} for a in board], key=f"leaderboard-table-{key}")
     for p in paths["plots"]:
         create_link_artifact(p.resolve().as_uri(), link_text=p.name, description=f"{suite}: {p.stem}")
+    create_markdown_artifact(
+        site.artifact_markdown(suite, board, paths["html"]), key=f"report-{key}", description=f"{suite}: funnel, cards"
+    )
+    create_link_artifact(paths["html"].as_uri(), link_text="index.html", description=f"{suite}: the HTML report")
     get_run_logger().info("report written to %s", Path(paths["md"]).parent)
     return text
 

@@ -15,6 +15,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from tasks.report.funnel import plot_funnel
+
 SUMMARY = ["documents", "tokens", "filter_removed", "dedup_removed", "kl_reduction", "train_loss"]
 PRIMARY, SECONDARY = "bpb_mean", "acc_centered_mean"
 NOISE_SIGMAS = 2.0  # a gap smaller than 2 pooled standard deviations is noise
@@ -167,21 +169,10 @@ def plot_all(
         ax.tick_params(axis="x", rotation=30)
         written.append(_save(fig, out_dir / f"scores_{metric}.png"))
 
-    funnel_keys = sorted({k for a in board for k in a if k.startswith("funnel/") and ":" not in k})
-    if funnel_keys:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for a in board:
-            ax.plot(
-                [k.split("/", 1)[1] for k in funnel_keys],
-                [float("nan") if a.get(k) is None else a[k] for k in funnel_keys],
-                marker="o",
-                label=a["arm"],
-            )
-        ax.set_ylabel("documents remaining")
-        ax.set_title("Removal funnel per arm")
-        ax.tick_params(axis="x", rotation=30)
-        ax.legend(fontsize=7)
-        written.append(_save(fig, out_dir / "removal_funnel.png"))
+    # one x-axis of named stages for every arm (tasks/report/funnel.py)
+    funnel_png = plot_funnel(board, out_dir / "removal_funnel.png")
+    if funnel_png is not None:
+        written.append(funnel_png)
     return written
 
 
