@@ -19,7 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 from flows._runtime import cache_key_from, prefect_api
 from tasks.core.catalog import Catalog
 from tasks.core.workspace import Workspace
-from tasks.evaluate.harness import catalog_rows, eval_key, evaluate_model, markdown_table
+from tasks.evaluate.harness import catalog_items, catalog_rows, eval_key, evaluate_model, markdown_table
 from tasks.recipe import EvalSpec
 
 
@@ -65,6 +65,7 @@ def evaluate_flow(
     catalog = Catalog(ws.catalog_path)
     catalog.insert("eval_runs", [run], replace=True)
     catalog.insert("eval_results", results, replace=True)
+    catalog.insert("eval_items", catalog_items(summary), replace=True)
     table = markdown_table(summary)
     create_markdown_artifact(markdown=table, key="evaluation", description=f"lm-eval scores of {key}")
     print(table)

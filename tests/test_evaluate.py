@@ -171,3 +171,33 @@ def test_evaluate_flow_records_scores_and_reuses_them(tiny_model, workspace, cat
     }
     again = run_eval(tiny_model, tasks=["copa", "news_heldout"], limit=4, device="cpu", workspace=workspace.root)
     assert again["cached"] is True and again["eval_key"] == first["eval_key"]
+
+
+def test_item_scores_from_lm_eval_samples():
+    from tasks.evaluate.harness import item_scores
+
+    ln2 = math.log(2)
+    samples = {
+        "winnow_arc_easy": [
+            {
+                "doc_id": 3,
+                "acc": 1.0,
+                "acc_norm": 0.0,
+                "prob": 0.4,
+                "bits_per_byte": [-ln2 * 10, 5],
+                "filtered_resps": [[-1.0, False]] * 4,
+            }
+        ],
+        "winnow_hellaswag": [{"doc_id": 0, "acc": 1.0, "acc_norm": 0.0, "prob": 0.3, "bits_per_byte": [-ln2, 1]}],
+        "winnow_lambada": [{"doc_id": 1, "acc": 0, "prob": 0.1, "bits_per_byte": [-ln2 * 4, 8]}],
+        "winnow_wiki_leads_heldout": [{"doc_id": 0, "bits_per_byte": [-ln2 * 300, 100]}],
+    }
+    rows = {(r["task"], r["item"], r["metric"]): (r["value"], r["weight"]) for r in item_scores(samples)}
+    assert rows[("arc_easy", 3, "acc")] == (1.0, 1.0)  # arc_easy is scored by acc
+    assert rows[("hellaswag", 0, "acc")] == (0.0, 1.0)  # hellaswag by acc_norm
+    assert rows[("arc_easy", 3, "chance")] == (0.25, 1.0)
+    assert rows[("arc_easy", 3, "prob")] == (0.4, 1.0)
+    assert rows[("arc_easy", 3, "bpb")] == (pytest.approx(2.0), 5.0)
+    assert rows[("lambada", 1, "chance")] == (0.0, 1.0) and rows[("lambada", 1, "bpb")][0] == pytest.approx(0.5)
+    assert rows[("wiki_leads_heldout", 0, "bpb")] == (pytest.approx(3.0), 100.0)
+    assert not any(t == "wiki_leads_heldout" and m != "bpb" for t, _, m in rows)
