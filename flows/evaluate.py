@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         "--limit",
         type=int,
         default=None,
-        help="items per task, a fixed seeded subsample (default: 40 per task, but 6 WikiText-2 and "
-        "20 news articles; tasks.evaluate.harness.DEFAULT_LIMIT(S))",
+        help="items per task, a fixed seeded subsample (default: 40 per task, but 300 Wikipedia leads, "
+        "all 100 COPA items, 40 news and 6 WikiText-2 articles; tasks.evaluate.harness.DEFAULT_LIMIT(S))",
     )
     parser.add_argument("--full", action="store_true", help="evaluate every item of every task (ignores --limit)")
     parser.add_argument("--batch-size", type=int, default=16, help="lm-eval batch size (default 16)")

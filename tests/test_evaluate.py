@@ -138,6 +138,9 @@ def test_standard_lm_eval_cli_evaluates_the_saved_model_offline(tiny_model, tmp_
     results = json.loads(results_file.read_text())
     assert results["n-samples"]["winnow_arc_easy"] == {"original": 570, "effective": 8}
     assert 0.0 <= results["results"]["winnow_copa"]["acc,none"] <= 1.0
+    # The continuous metrics come from lm-eval itself (evals/utils.py process_results).
+    arc = results["results"]["winnow_arc_easy"]
+    assert 0.0 < arc["prob,none"] < 1.0 and 1.0 < arc["bits_per_byte,none"] < 30.0
     bpb = results["results"]["winnow_wiki_leads_heldout"]["bits_per_byte,none"]
     assert 1.0 < bpb < 20.0
     # Our aggregation reads the CLI's files too, and its BPB agrees with lm-eval's.

@@ -45,12 +45,14 @@ EVALS_DIR = evals_dir()
 TASK_PREFIX = "winnow_"
 ALL_TASKS = BENCHMARKS + LM_TEXTS
 
-# Items per task when neither `limit` nor `full` is given: keeps a nano model's whole
-# suite around a minute on 2 CPU cores (docs/evaluate.md has the timings). WikiText-2
-# articles (~20 KB each) and news articles (~3 KB) cost far more per item than a
-# question, so they get fewer items; 6 articles are still ~30k tokens of text.
+# Items per task when neither `limit` nor `full` is given (docs/decisions.md, "How many
+# items", measured with bench/eval_noise.py): 40 per benchmark; COPA whole (100 items, the
+# cheapest per item); 300 held-out Wikipedia leads, the default suite's decision target,
+# where a paired difference's standard error falls from ~0.008 to ~0.003 bits/byte for
+# ~10 CPU-seconds per model; 40 news articles (per-item noise ~10x the leads', 0.3 CPU-s
+# per article); 6 WikiText-2 articles (~20 KB each, ~40x a question).
 DEFAULT_LIMIT = 40
-DEFAULT_LIMITS = {"wikitext2": 6, "news_heldout": 20}
+DEFAULT_LIMITS = {"wikitext2": 6, "news_heldout": 40, "wiki_leads_heldout": 300, "copa": 100}
 
 PRIMARY_METRIC = {
     "hellaswag": "acc_norm",
