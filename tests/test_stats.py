@@ -119,3 +119,13 @@ def test_summary_with_a_missing_arm_seed():
     vals = np.array([[[1.0, 2.0, 3.0], [np.nan] * 3], [[1.5, 2.5, 3.5], [1.5, 2.5, 3.5]]])
     s = summarize({"t": TaskScores(vals)}, ["a", "b"], True, n_boot=200)
     assert s.mean == pytest.approx([2.0, 2.5])
+
+
+def test_an_arm_missing_a_seed_still_gets_an_interval():
+    # arm a lost seed 1 (failed run); replicates that draw only seed 1 skip it.
+    rng = np.random.default_rng(2)
+    base = rng.normal(0, 1, size=40)
+    vals = np.stack([np.stack([base + 1.0, np.full(40, np.nan)]), np.stack([base, base + 0.01])])
+    s = summarize({"t": TaskScores(vals)}, ["a", "b"], True, n_boot=400)
+    assert np.isfinite(s.lo).all() and np.isfinite(s.hi).all()
+    assert s.p_better[0][1] > 0.99 and s.best == "a"

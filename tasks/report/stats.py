@@ -74,12 +74,15 @@ class Boot:
     point: np.ndarray  # (arm,) the metric on the observed items and seeds
     replicates: np.ndarray  # (n_boot, arm)
 
+    # A replicate can miss an arm (none of its seeds drawn when a seed failed): NaN, skipped.
     def std(self) -> np.ndarray:
-        return self.replicates.std(axis=0, ddof=1)
+        with np.errstate(invalid="ignore"):
+            return np.nanstd(self.replicates, axis=0, ddof=1)
 
     def interval(self, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
         a = (1 - level) / 2
-        return np.quantile(self.replicates, a, axis=0), np.quantile(self.replicates, 1 - a, axis=0)
+        with np.errstate(invalid="ignore"):
+            return np.nanquantile(self.replicates, a, axis=0), np.nanquantile(self.replicates, 1 - a, axis=0)
 
 
 def _seed_mean(per_seed: np.ndarray, present: np.ndarray, seed_counts: np.ndarray | None) -> np.ndarray:
@@ -138,9 +141,12 @@ class PairedDiff:
 
 
 def _better(d: np.ndarray, higher_is_better: bool) -> np.ndarray:
-    """P(A better) from replicate differences A - B; an exact tie counts one half."""
+    """P(A better) from replicate differences A - B; an exact tie counts one half;
+    replicates where either arm is missing (NaN) are left out."""
     s = d if higher_is_better else -d
-    return (s > 0).mean(axis=0) + 0.5 * (s == 0).mean(axis=0)
+    ok = ~np.isnan(s)
+    n = np.maximum(ok.sum(axis=0), 1)
+    return ((s > 0) & ok).sum(axis=0) / n + 0.5 * ((s == 0) & ok).sum(axis=0) / n
 
 
 def paired_bootstrap(
@@ -162,8 +168,8 @@ def paired_bootstrap(
     q = (1 - level) / 2
     return PairedDiff(
         diff=float(boot.point[0] - boot.point[1]),
-        lo=float(np.quantile(d, q)),
-        hi=float(np.quantile(d, 1 - q)),
+        lo=float(np.nanquantile(d, q)),
+        hi=float(np.nanquantile(d, 1 - q)),
         prob_a_better=float(_better(d, higher_is_better)),
     )
 
@@ -190,7 +196,8 @@ def paired_noise(boot: Boot) -> float:
         return float("nan")
     iu = np.triu_indices(n, 1)
     d = r[:, :, None] - r[:, None, :]
-    var = d.var(axis=0, ddof=1)[iu] / 2
+    with np.errstate(invalid="ignore"):
+        var = np.nanvar(d, axis=0, ddof=1)[iu] / 2
     return float(np.sqrt(var.mean()))
 
 
@@ -268,7 +275,7 @@ def summarize(
             if j == i_best or not ok[j]:
                 continue
             d = boot.replicates[:, i_best] - boot.replicates[:, j]
-            if np.quantile(d, q) <= 0 <= np.quantile(d, 1 - q):
+            if np.nanquantile(d, q) <= 0 <= np.nanquantile(d, 1 - q):
                 ties.append(arms[j])
     first = next(iter(tasks.values()))
     return MetricSummary(
