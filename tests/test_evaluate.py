@@ -174,6 +174,26 @@ def test_evaluate_flow_records_scores_and_reuses_them(tiny_model, workspace, cat
     }
     again = run_eval(tiny_model, tasks=["copa", "news_heldout"], limit=4, device="cpu", workspace=workspace.root)
     assert again["cached"] is True and again["eval_key"] == first["eval_key"]
+    # Every item's scores reach the catalog; two arms sharing this evaluation are identical:
+    # the report's paired bootstrap must call them a tie with P(A>B) = 0.5.
+    items = catalog.table("eval_items").to_pylist()
+    assert {(r["task"], r["metric"]) for r in items} == {
+        ("copa", "acc"),
+        ("copa", "chance"),
+        ("copa", "prob"),
+        ("copa", "bpb"),
+        ("news_heldout", "bpb"),
+    }
+    assert len([r for r in items if r["task"] == "copa" and r["metric"] == "prob"]) == 4
+    for arm in ("a", "b"):
+        catalog.insert(
+            "arm_runs",
+            [{"suite": "s", "arm": arm, "seed": 0, "status": "completed", "eval_key": first["eval_key"]}],
+        )
+    from tasks.report.report import Decision, build_report
+
+    report = build_report([], catalog.query("suite_items", {"suite": "s"}), Decision("prob", ("copa",), ("copa",)))
+    assert report.decided.p_better[0][1] == 0.5 and report.board[1]["within_noise_of_best"]
 
 
 def test_item_scores_from_lm_eval_samples():
