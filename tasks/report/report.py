@@ -244,7 +244,8 @@ def to_markdown(report: Report, title: str = "Leaderboard") -> str:
         items = ", ".join(f"{t} {n}" for t, n in s.n_items.items())
         lines.append(
             f"**Decided by {_describe(d)}**: signal-to-noise ratio **{s.snr:.2f}** over these arms. "
-            f"95% paired bootstrap intervals over eval items ({items}) and {report.n_seeds} seed(s)."
+            f"95% bootstrap intervals over eval items ({items}) and {report.n_seeds} seed(s), "
+            "resampled with one draw for all arms (paired)."
         )
         if report.n_seeds == 1:
             lines.append("One seed: the intervals cover eval-item noise only, not training noise (init, data order).")
