@@ -38,6 +38,7 @@ from tasks.core.hashing import hash_file, hash_json, short
 from tasks.core.paths import evals_dir
 from tasks.core.workspace import Workspace, write_json_atomic
 from tasks.evaluate.eval_data import BENCHMARKS, LM_TEXTS, MULTIPLE_CHOICE, eval_data_hash
+from tasks.evaluate.registry import TASKS
 from tasks.recipe import EvalSpec
 
 EVAL_CODE_VERSION = "2"  # 2: prob / bits_per_byte per benchmark, items.parquet
@@ -45,40 +46,16 @@ EVALS_DIR = evals_dir()
 TASK_PREFIX = "winnow_"
 ALL_TASKS = BENCHMARKS + LM_TEXTS
 
-# Items per task when neither `limit` nor `full` is given (docs/decisions.md, "How many
-# items", measured with bench/eval_noise.py): 40 per benchmark; COPA whole (100 items, the
-# cheapest per item); 300 held-out Wikipedia leads, the default suite's decision target,
-# where a paired difference's standard error falls from ~0.008 to ~0.003 bits/byte for
-# ~10 CPU-seconds per model; 40 news articles (per-item noise ~10x the leads', 0.3 CPU-s
-# per article); 6 WikiText-2 articles (~20 KB each, ~40x a question).
+# Items per task when neither `limit` nor `full` is given: 40, or the task's
+# `default_limit` in tasks/evaluate/registry.py (chosen from measured per-item noise and
+# cost: docs/decisions.md, "How many items").
 DEFAULT_LIMIT = 40
-DEFAULT_LIMITS = {"wikitext2": 6, "news_heldout": 40, "wiki_leads_heldout": 300, "copa": 100}
+DEFAULT_LIMITS = {t.name: t.default_limit for t in TASKS.values() if t.default_limit is not None}
 
-PRIMARY_METRIC = {
-    "hellaswag": "acc_norm",
-    "arc_easy": "acc",
-    "arc_challenge": "acc_norm",
-    "piqa": "acc_norm",
-    "sciq": "acc",
-    "boolq": "acc",
-    "copa": "acc",
-    "winogrande": "acc",
-    "openbookqa": "acc_norm",
-    "lambada": "acc",
-}
-# Nominal chance; for multiple choice the per-item value from the samples is used when present.
-CHANCE = {
-    "hellaswag": 0.25,
-    "arc_easy": 0.25,
-    "arc_challenge": 0.25,
-    "piqa": 0.5,
-    "sciq": 0.25,
-    "boolq": 0.5,
-    "copa": 0.5,
-    "winogrande": 0.5,
-    "openbookqa": 0.25,
-    "lambada": 0.0,
-}
+# From tasks/evaluate/registry.py. Nominal chance; for multiple choice the per-item value
+# from the samples is used when present.
+PRIMARY_METRIC = {t.name: t.metric for t in TASKS.values() if t.metric is not None}
+CHANCE = {t.name: t.chance for t in TASKS.values() if t.chance is not None}
 LM_METRICS = ("bits_per_byte", "byte_perplexity", "word_perplexity")
 CONTINUOUS_METRICS = ("prob", "bits_per_byte")  # per benchmark, from evals/utils.py
 ITEM_FAMILIES = ("acc", "prob", "bpb", "chance")  # per-item rows (item_scores)
