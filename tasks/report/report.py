@@ -180,11 +180,6 @@ def build_report(
     return Report(board, decision, summaries, chance, shown, hidden, n_seeds)
 
 
-def build_leaderboard(rows: list[dict[str, Any]], items: Sequence[dict[str, Any]] = (), decision=None):
-    """The ranked wide rows only (see build_report)."""
-    return build_report(rows, items, decision).board
-
-
 def _missing(x) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
