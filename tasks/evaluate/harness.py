@@ -58,7 +58,6 @@ PRIMARY_METRIC = {t.name: t.metric for t in TASKS.values() if t.metric is not No
 CHANCE = {t.name: t.chance for t in TASKS.values() if t.chance is not None}
 LM_METRICS = ("bits_per_byte", "byte_perplexity", "word_perplexity")
 CONTINUOUS_METRICS = ("prob", "bits_per_byte")  # per benchmark, from evals/utils.py
-ITEM_FAMILIES = ("acc", "prob", "bpb", "chance")  # per-item rows (item_scores)
 
 
 class EvalError(RuntimeError):
