@@ -14,6 +14,7 @@ import argparse
 import base64
 import sys
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
@@ -47,10 +48,11 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
     failed = [r for r in runs if r["status"] != "completed"]
     if failed:
         texts["md"] += "\n\nFailed arms: " + "; ".join(f"{r['arm']} (seed {r['seed']}): {r['error']}" for r in failed)
-    paths = {}
+    paths: dict[str, Any] = {}  # format -> file, plots -> [PNG], report -> rpt.Report
     for f, text in texts.items():
-        paths[f] = out / f"leaderboard.{f}"
-        paths[f].write_text(text)
+        path = out / f"leaderboard.{f}"
+        path.write_text(text)
+        paths[f] = path
     curves: dict[str, list[Path]] = {}
     for r in runs:
         if r["curve_path"]:

@@ -101,9 +101,9 @@ def _fallback_value(arm: dict[str, Any], decision: Decision) -> float | None:
     """The decision metric from catalog means when there are no per-item scores."""
     prefix = {"acc": "acc_centered"}.get(decision.metric, decision.metric)
     vals = [arm.get(f"{prefix}/{t}") for t in decision.tasks]
-    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in vals) or not vals:
+    if not vals or any(_missing(v) for v in vals):
         return None
-    return sum(vals) / len(vals)
+    return sum(float(v) for v in vals if v is not None) / len(vals)
 
 
 def build_report(
@@ -150,11 +150,11 @@ def build_report(
     )
     decided = summaries.get(decision.name)
     key = decision.name
-    for a in by_arm.values():
-        if decided is None:
-            v = _fallback_value(a, decision)
-            if v is not None:
-                a[key] = v
+    if decided is None:
+        for entry in by_arm.values():
+            value = _fallback_value(entry, decision)
+            if value is not None:
+                entry[key] = value
     sign = -1.0 if decision.higher_is_better else 1.0
     board = sorted(
         by_arm.values(),
@@ -169,14 +169,17 @@ def build_report(
         for above, below in zip(board, board[1:]):
             if above["arm"] in idx and below["arm"] in idx:
                 above["p_better_than_next"] = decided.p_better[idx[above["arm"]]][idx[below["arm"]]]
-    shown, hidden = [], []
-    for name, s in summaries.items():
+    shown: list[str] = []
+    hidden: list[str] = []
+    for name, summary in summaries.items():
         if not name.startswith("acc/"):
             continue
         task = name.split("/", 1)[1]
         c = chance.get(task)
-        above = c is not None and any(m - c > se for m, se in zip(s.mean, s.std) if not math.isnan(m))
-        (shown if above else hidden).append(task)
+        above_chance = c is not None and any(
+            m - c > se for m, se in zip(summary.mean, summary.std) if not math.isnan(m)
+        )
+        (shown if above_chance else hidden).append(task)
     return Report(board, decision, summaries, chance, shown, hidden, n_seeds)
 
 
@@ -205,7 +208,7 @@ def _fmt_num(v: float) -> str:
 
 
 def _fmt(arm: dict, col: str) -> str:
-    v = arm.get(col)
+    v: Any = arm.get(col)
     if _missing(v):
         return "–"
     if col in ("documents", "tokens"):
@@ -447,7 +450,10 @@ def plot_all(
         fig, ax = plt.subplots(figsize=(7, 4))
         for a in board:
             ax.plot(
-                [k.split("/", 1)[1] for k in funnel_keys], [a.get(k) for k in funnel_keys], marker="o", label=a["arm"]
+                [k.split("/", 1)[1] for k in funnel_keys],
+                [float("nan") if a.get(k) is None else a[k] for k in funnel_keys],
+                marker="o",
+                label=a["arm"],
             )
         ax.set_ylabel("documents remaining")
         ax.set_title("Removal funnel per arm")

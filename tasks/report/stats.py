@@ -66,7 +66,14 @@ class TaskScores:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return self.values.shape  # type: ignore[return-value]
+        a, s, i = self.values.shape
+        return int(a), int(s), int(i)
+
+    @property
+    def w(self) -> np.ndarray:
+        """The weights, (arm, seed, item); 0 where a score is missing."""
+        assert self.weights is not None  # set by __post_init__
+        return self.weights
 
 
 @dataclass(frozen=True)
@@ -95,12 +102,12 @@ def _seed_mean(per_seed: np.ndarray, present: np.ndarray, seed_counts: np.ndarra
 
 def _task_values(t: TaskScores, item_counts: np.ndarray | None) -> np.ndarray:
     """Weighted item mean per (arm, seed); with item_counts (B, item) -> (B, arm, seed)."""
-    vw = t.values * t.weights
+    vw = t.values * t.w
     if item_counts is None:
-        num, den = vw.sum(axis=-1), t.weights.sum(axis=-1)
+        num, den = vw.sum(axis=-1), t.w.sum(axis=-1)
     else:
         num = np.einsum("asi,bi->bas", vw, item_counts)
-        den = np.einsum("asi,bi->bas", t.weights, item_counts)
+        den = np.einsum("asi,bi->bas", t.w, item_counts)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
@@ -118,7 +125,7 @@ def bootstrap(tasks: Sequence[TaskScores] | TaskScores, n_boot: int = N_BOOT, se
         if t.shape[:2] != (n_arms, n_seeds):
             raise ValueError(f"every task needs the same arms and seeds: {t.shape[:2]} vs {(n_arms, n_seeds)}")
     rng = np.random.default_rng(seed)
-    present = np.stack([(t.weights.sum(axis=-1) > 0) for t in tasks]).all(axis=0)  # (arm, seed)
+    present = np.asarray(np.stack([(t.w.sum(axis=-1) > 0) for t in tasks]).all(axis=0), dtype=bool)  # (arm, seed)
     seed_counts = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot) if n_seeds > 1 else None
 
     point_parts, rep_parts = [], []
