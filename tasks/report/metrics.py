@@ -49,9 +49,10 @@ def train_metrics(result: dict[str, Any]) -> dict[str, float]:
 
 
 def eval_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """`bpb/<text>`, `acc_centered/<task>` and their means from an evaluation's score rows
-    (task, metric, value), as tasks/evaluate/harness.py writes them to scores.json."""
-    names = {"bits_per_byte": "bpb", "centered_acc": "acc_centered"}
+    """`bpb/<task>` (held-out texts and benchmarks' gold answers), `prob/<task>`,
+    `acc_centered/<task>` and the means from an evaluation's score rows (task, metric,
+    value), as tasks/evaluate/harness.py writes them to scores.json."""
+    names = {"bits_per_byte": "bpb", "centered_acc": "acc_centered", "prob": "prob"}
     out = {}
     for r in rows:
         prefix = names.get(r["metric"])
