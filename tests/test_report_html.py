@@ -134,7 +134,7 @@ def test_report_renders_in_chromium(suite_report, tmp_path):
         finally:
             browser.close()
     names = {i["alt"] for i in images}
-    assert {"loss curves", "removal funnel", "composition", "scores bpb mean"} <= names, names
+    assert {"loss curves", "removal funnel", "composition", "decision"} <= names, names
     assert all(i["ok"] and i["w"] > 0 and i["h"] > 0 for i in images), images
     # leaderboard, funnel, and three composition tables per arm, all laid out with rows
     assert len(tables) >= 2 + 3 * len(arms) and all(t["rows"] >= 2 and t["w"] > 0 for t in tables), tables
