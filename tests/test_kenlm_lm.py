@@ -1,0 +1,70 @@
+"""Word-level modified Kneser-Ney estimated here, written as ARPA, queried by kenlm."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+kenlm = pytest.importorskip("kenlm")
+
+from tasks.selection.kenlm_lm import UNK, WordLM, estimate, sentences  # noqa: E402
+
+CORPUS = [
+    "the cat sat on the mat.\nthe dog sat on the rug.",
+    "a cat and a dog met on the mat.\nthe cat ran, the dog sat.",
+    "the bird sat on the fence.\nthe cat saw the bird on the fence.",
+    "a dog ran to the mat and sat.\nthe mat was red.",
+    "the rug was blue and the mat was red.\na bird sang.",
+    "the cat sat. the cat sat. the dog ran.",
+]
+
+
+@pytest.fixture(scope="module")
+def lm(tmp_path_factory):
+    return WordLM.train(CORPUS, tmp_path_factory.mktemp("lm") / "ref.arpa", order=3)
+
+
+def _conditional(model, context: list[str], word: str) -> float:
+    state = kenlm.State()
+    model.BeginSentenceWrite(state)
+    for w in context:
+        out = kenlm.State()
+        model.BaseScore(state, w, out)
+        state = out
+    return 10 ** model.BaseScore(state, word, kenlm.State())
+
+
+@pytest.mark.parametrize("context", [[], ["the"], ["the", "cat"], ["on", "the"], ["never", "seen"]])
+def test_every_conditional_distribution_sums_to_one(lm, context):
+    vocab = {w for t in CORPUS for s in sentences(t) for w in s} | {"</s>", UNK}
+    assert sum(_conditional(lm.model, context, w) for w in vocab) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_seen_continuations_beat_unseen_and_perplexity_orders_texts(lm):
+    assert _conditional(lm.model, ["the"], "cat") > _conditional(lm.model, ["the"], "fence") > 0
+    assert _conditional(lm.model, ["the"], "zebra") == pytest.approx(_conditional(lm.model, ["the"], UNK))
+    pp = lm.perplexity(["the cat sat on the mat.", "mat the on sat cat the.", "zebra quantum yields", ""])
+    assert pp[0] < pp[1] < pp[2] and math.isinf(pp[3])
+
+
+def test_perplexity_is_ten_to_the_mean_log10_prob_per_token(lm):
+    text = "the dog sat on the rug.\na bird sang."
+    total = sum(lm.model.score(" ".join(s), bos=True, eos=True) for s in sentences(text))
+    n = sum(len(s) + 1 for s in sentences(text))
+    assert lm.perplexity([text])[0] == pytest.approx(10 ** (-total / n))
+
+
+def test_highest_order_uses_raw_counts_and_lower_orders_continuation_counts():
+    tables, discounts = estimate(CORPUS, order=3)
+    assert len(tables) == 3 and all(0 < d <= i + 1 for ds in discounts for i, d in enumerate(ds))
+    # "sat" follows many different words, "mat." pieces few: KN's unigram favours the former.
+    assert tables[0][("sat",)][0] > tables[0][("red",)][0]
+    assert tables[0][("<s>",)][0] == -99.0
+
+
+def test_too_little_text_is_a_clear_error():
+    with pytest.raises(ValueError, match="too little training text"):
+        estimate(["one two three"], order=3)
+    with pytest.raises(ValueError, match="order must be >= 2"):
+        estimate(CORPUS, order=1)
