@@ -10,8 +10,11 @@ The pages come from the registry at setup time (tasks.core.external.debian_packa
 from git, and the annotation is computed from the markup with lxml (not with the extractors
 under test), so it is reproducible on any machine:
 
-- must-have: up to 6 content blocks per page (p, li, dd, dt, pre, td, headings, Publican
-  `div.para`) inside the main region, each cut to its first ~100 characters at a word
+- pages whose main region is mostly link text (> 50%: indexes, tables of contents) are left
+  out: there the "main content" is navigation, which a main-text extractor is meant to drop.
+- must-have: up to 6 leaf content blocks per page (p, li, dd, dt, pre, td, headings, Publican
+  `div.para`, holding no other block, at most half of it link text) inside the main region
+  (Sphinx's "¶" permalinks left out), each cut to its first ~100 characters at a word
   boundary; a block whose text also occurs outside the main region is skipped.
 - must-not: up to 8 text pieces per page outside the main region (link texts, table cells,
   footer lines) of >= 4 non-space characters that do NOT occur anywhere in the main text:
@@ -39,6 +42,7 @@ _WS = re.compile(r"\s+")
 _BLOCKS = {"p", "li", "dd", "dt", "pre", "td", "th", "h1", "h2", "h3", "h4", "blockquote"}
 _SKIP = {"script", "style", "noscript", "head", "title", "template"}
 MAX_WITH, MAX_WITHOUT = 6, 8
+MAX_LINK_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,8 @@ class Site:
 
 
 SITES = (
-    Site("python3.11-doc", "usr/share/doc/python3.11/html", "//div[@role='main']"),
+    # Sphinx's "¶" permalinks are anchors for navigation, not text.
+    Site("python3.11-doc", "usr/share/doc/python3.11/html", "//div[@role='main']", ".//a[@class='headerlink']"),
     Site(
         "postgresql-doc-15",
         "usr/share/doc/postgresql-doc-15/html",
@@ -96,6 +101,27 @@ def _cut(text: str, limit: int = 100) -> str:
     return cut[: cut.rfind(" ")] if " " in cut[20:] else cut
 
 
+def _is_block(el) -> bool:
+    if not isinstance(el.tag, str):
+        return False
+    return (
+        el.tag in _BLOCKS
+        or el.tag in ("ul", "ol", "dl", "table")
+        or (el.tag == "div" and "para" in (el.get("class") or "").split())
+    )
+
+
+def _text_inside(el, inside: set) -> str:
+    """el's text in document order, leaving out dropped descendants (not their tails)."""
+    out = [el.text or ""] if el in inside else []
+    for child in el:
+        if isinstance(child.tag, str) and child.tag not in _SKIP:
+            out.append(_text_inside(child, inside))
+        if child.tail and el in inside:
+            out.append(child.tail)
+    return "".join(out)
+
+
 def annotate(payload: bytes, site: Site, rng: random.Random) -> tuple[list[str], list[str]]:
     """(must-have, must-not) snippets of one page from its markup."""
     import lxml.html
@@ -126,15 +152,20 @@ def annotate(payload: bytes, site: Site, rng: random.Random) -> tuple[list[str],
         if el.tail and el.tail.strip() and parent is not None:
             (main_parts if parent in inside else outside).append(el.tail)
     main_sq = squash("".join(main_parts))
+    linked = sum(len(squash(_text_inside(a, inside))) for m in mains for a in m.iter("a"))
+    if linked > MAX_LINK_SHARE * len(main_sq):  # an index / contents page: its "main text" is navigation
+        return [], []
     outside_sq = squash(" ".join(outside))
 
     blocks = []
     for el in body.iter():
         if el not in inside or not isinstance(el.tag, str):
             continue
-        if el.tag in _BLOCKS or (el.tag == "div" and "para" in (el.get("class") or "").split()):
-            text = _norm(el.text_content())
-            if len(squash(text)) >= 25:
+        # Leaf blocks only: a list item holding a nested list has no one right line layout.
+        if _is_block(el) and not any(_is_block(d) for d in el.iterdescendants()):
+            text = _norm(_text_inside(el, inside))
+            linked = sum(len(squash(_text_inside(a, inside))) for a in el.iter("a"))
+            if len(squash(text)) >= 25 and linked <= 0.5 * len(squash(text)):
                 snip = _cut(text)
                 if squash(snip) not in outside_sq:
                     blocks.append(snip)
