@@ -25,8 +25,8 @@ inline markup must not decide a match). Scoring follows trafilatura's evaluation
 must-have is a true positive, an absent one a false negative; a present must-not is a false
 positive. precision = TP / (TP + FP), recall = TP / (TP + FN).
 
-Split: pages are assigned to `tune` or `test` by a hash of their path; the whole
-debian-handbook (26 languages) is `test` only, so one site template is never tuned on.
+Split: pages are assigned to `tune` or `test` by a hash of their path; debian-handbook and
+git-doc are `test` only, so two site templates are never tuned on.
 """
 
 from __future__ import annotations
@@ -69,6 +69,14 @@ SITES = (
         "usr/share/doc/debian-handbook/html",
         "/html/body/*[not(@id='banner') and not(@id='title') and not(contains(@class,'docnav'))]",
         languages=("en-US", "de-DE", "fr-FR", "es-ES", "ja-JP", "ru-RU"),
+        max_pages=300,
+        test_only=True,
+    ),
+    # asciidoc manual pages: title block, then #content; #footer holds "Last updated <date>".
+    Site(
+        "git-doc",
+        "usr/share/doc/git-doc",
+        "//div[@id='header'] | //div[@id='content']",
         max_pages=300,
         test_only=True,
     ),

@@ -9,7 +9,10 @@ python3.11-doc). Each model keeps the lowest-perplexity documents up to the same
 selections (Jaccard, share of each), the Spearman rank correlation of the two scores with a
 bootstrap interval, and what each selection is made of.
 
-    PYTHONPATH=. python bench/kenlm_vs_byte.py [--order 3] [--fractions 0.1,0.3,0.5]
+    PYTHONPATH=. python bench/kenlm_vs_byte.py [--order 3] [--fractions 0.1,0.3,0.5] [--english-only]
+
+--english-only first applies the anchors' language filter (lid.176, English > 0.65), as a
+recipe's language step would before perplexity selection.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ def main() -> int:
     ap.add_argument("--order", type=int, default=3)
     ap.add_argument("--byte-order", type=int, default=5)
     ap.add_argument("--fractions", default="0.1,0.3,0.5")
+    ap.add_argument("--english-only", action="store_true", help="pool = documents lid.176 keeps as English (> 0.65)")
     args = ap.parse_args()
 
     from tasks.core.reference import wiki_leads
@@ -64,6 +68,11 @@ def main() -> int:
     from tasks.selection.ngram_lm import KneserNeyLM
 
     texts, origin = pool()
+    if args.english_only:
+        from tasks.ingest.langid import keep
+
+        kept = [i for i, t in enumerate(texts) if keep(t, ["en"], 0.65)]
+        texts, origin = [texts[i] for i in kept], [origin[i] for i in kept]
     ids = [f"{o}/{i:05d}" for i, o in enumerate(origin)]
     ref = wiki_leads("train").column("text").to_pylist()
     print(f"pool: {len(texts)} documents {dict(Counter(origin))}; reference: {len(ref)} Wikipedia leads")

@@ -78,3 +78,34 @@ def test_quality_floor_on_the_gold_pages():
     assert len(pages) == 181
     new = score(pages, lambda html: extract_text(html, "resiliparse"))
     assert new["micro_p"] >= 0.92 and new["micro_r"] >= 0.975
+
+
+# A section of the Debian Administrator's Handbook (debian-handbook, en-US,
+# sect.config-misc.html), trimmed: a Publican "sidebar" note inside the running text.
+HANDBOOK = """<html><head><title>8.9. Other Configurations</title></head><body>
+<div class="section"><div class="titlepage"><div><div><h3 class="title">8.9.1. Timezone</h3></div></div></div>
+<div class="sidebar"><div class="titlepage"><div><div><p class="title"><strong><span class="emphasis"><em>BACK TO
+BASICS</em></span> Symbolic links</strong></p></div></div></div><div class="para">
+A symbolic link is a pointer to another file. When you access it, the file to which it points is opened. Removal of
+the link will not cause deletion of the file to which it points.</div></div>
+<div class="para">The timezone, configured during initial installation, is a configuration item for the
+<span class="pkg pkg">tzdata</span> package. To modify it, use the <code class="command">dpkg-reconfigure tzdata</code>
+command, which allows you to choose the timezone to be used in an interactive manner.</div>
+<div class="para">Its configuration is stored in the <code class="filename">/etc/timezone</code> file. Additionally,
+<code class="filename">/etc/localtime</code> becomes a symbolic link to the corresponding file in the
+<code class="filename">/usr/share/zoneinfo</code>.</div>
+</div></body></html>"""
+
+
+def test_note_box_inside_the_text_is_kept_a_page_column_is_not():
+    box = "A symbolic link is a pointer to another file."
+    assert box not in extract_text(HANDBOOK, "resiliparse-old")  # resiliparse drops class="sidebar"
+    new = extract_text(HANDBOOK, "resiliparse")
+    assert box in new and "The timezone, configured during initial installation" in new
+
+    # The same box as a page column beside the article (no paragraphs next to it) stays out.
+    column = HANDBOOK.replace('<div class="section">', '<div class="section"><div class="article">').replace(
+        '<div class="para">The timezone', '</div><div class="article"><div class="para">The timezone'
+    )
+    column = column.replace("</div></body>", "</div></div></body>")
+    assert box not in extract_text(column, "resiliparse")

@@ -113,8 +113,14 @@ def extract(html: str, extractor: str = DEFAULT_EXTRACTOR) -> tuple[str, str]:
     if extractor in ("resiliparse", "resiliparse-old"):
         from resiliparse.extract.html2text import extract_plain_text
 
+        doc = html
+        if extractor == "resiliparse":
+            from resiliparse.parse.html import HTMLTree
+
+            doc = HTMLTree.parse(html)
+            keep_in_text_boxes(doc)
         text = extract_plain_text(
-            html,
+            doc,
             main_content=True,
             preserve_formatting=True,
             alt_texts=False,
@@ -137,6 +143,53 @@ def extract(html: str, extractor: str = DEFAULT_EXTRACTOR) -> tuple[str, str]:
     if extractor == "trafilatura":
         return _trafilatura(html), extractor
     raise ValueError(f"unknown extractor {extractor!r}; choose from {', '.join(EXTRACTORS)}")
+
+
+# ---------------------------------------------------------------- in-text boxes
+
+_BOX_CLASSES = ("sidebar",)
+_BLOCK_TAGS = "div, p, ul, ol, dl, table, section, article, aside, pre"
+BOX_MIN_CHARS = 80  # a box shorter than this is left to resiliparse's heuristic
+BOX_MAX_LINK_SHARE = 0.3
+BOX_MIN_PROSE_SIBLINGS = 2
+
+
+def _is_prose_block(node) -> bool:
+    """A paragraph: <p>, or a block with text and no block inside it."""
+    if node.type != 1:  # element nodes only
+        return False
+    if node.tag == "p":
+        return len(node.text.strip()) >= BOX_MIN_CHARS
+    return node.tag == "div" and len(node.text.strip()) >= BOX_MIN_CHARS and node.query_selector(_BLOCK_TAGS) is None
+
+
+def keep_in_text_boxes(tree) -> int:
+    """Rename the class of note boxes that sit among an article's paragraphs.
+
+    resiliparse's main-content heuristic drops every element whose class says "sidebar",
+    but documentation and book generators (DocBook/Publican) use that class for notes and
+    tips inside the running text. A box that is prose (few links) and whose parent holds at
+    least two paragraphs beside it is part of the text, not a page column; those get their
+    class renamed so the heuristic keeps them. Returns how many boxes were kept.
+    """
+    body = tree.body
+    if body is None:
+        return 0
+    kept = 0
+    for cls in _BOX_CLASSES:
+        for box in body.query_selector_all(f"[class~={cls}]"):
+            text = box.text.strip()
+            parent = box.parent
+            if len(text) < BOX_MIN_CHARS or parent is None:
+                continue
+            linked = sum(len(a.text) for a in box.query_selector_all("a"))
+            if linked > BOX_MAX_LINK_SHARE * len(text):
+                continue
+            prose = sum(1 for sib in parent.child_nodes if sib != box and _is_prose_block(sib))
+            if prose >= BOX_MIN_PROSE_SIBLINGS:
+                box.setattr("class", " ".join(c if c != cls else "in-text-box" for c in box.class_list))
+                kept += 1
+    return kept
 
 
 # ---------------------------------------------------------------- the line pass
