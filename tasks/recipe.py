@@ -32,10 +32,11 @@ class Strict(BaseModel):
 
 class LanguageSpec(Strict):
     """The first curate step: documents whose language is `allowed` (the `language`
-    signal, an ISO 639-1 code) with a language-ID probability >= `min_score`."""
+    signal, lid.176's label) with a language-ID probability strictly above `min_score`,
+    as datatrove's LanguageFilter keeps (FineWeb/DCLM: English, 0.65)."""
 
     allowed: list[str] | None = Field(None, description="ISO 639-1 codes to keep; null keeps all")
-    min_score: float = Field(0.0, ge=0.0, le=1.0, description="minimum language-ID probability")
+    min_score: float = Field(0.0, ge=0.0, le=1.0, description="keep a language-ID probability above this")
 
     @field_validator("allowed")
     @classmethod

@@ -58,13 +58,13 @@ def language_step(ctx: CurateContext, ids: str) -> str:
                 "order": len(rules) + 1,
                 "filter": "language",
                 "rule": "min_score",
-                "predicate": f"language_score >= {min_score}",
+                "predicate": f"language_score > {min_score}",
                 "removed_alone": row[2],
                 "removed_marginal": row[3] if spec.allowed is not None else row[2],
             }
         )
     out = ctx.new_table("language")
-    pred = f"coalesce({allowed}, FALSE) AND coalesce(language_score >= {min_score}, FALSE)"
+    pred = f"coalesce({allowed}, FALSE) AND coalesce(language_score > {min_score}, FALSE)"
     ctx.con.execute(load_sql("curate/keep_step").format(out=out, ids=ids, predicate=pred))
     kept = ctx.size(out)
     ctx.counts["language"] = FilterCounts(row[0], kept, rules)
