@@ -68,3 +68,17 @@ def test_too_little_text_is_a_clear_error():
         estimate(["one two three"], order=3)
     with pytest.raises(ValueError, match="order must be >= 2"):
         estimate(CORPUS, order=1)
+
+
+def test_reference_model_is_cached_in_the_workspace(tmp_path):
+    from tasks.core.workspace import Workspace
+    from tasks.selection.kenlm_lm import reference_kenlm, reference_key
+
+    ws = Workspace.from_env(tmp_path)
+    first = reference_kenlm(3, ws, texts=CORPUS)
+    assert ws.is_done("selection", reference_key(3))
+    arpa = ws.stage_dir("selection", reference_key(3)) / "ref.arpa"
+    mtime = arpa.stat().st_mtime_ns
+    again = reference_kenlm(3, ws, texts=["ignored: the cached model is loaded"])
+    assert arpa.stat().st_mtime_ns == mtime
+    assert again.perplexity(["the cat sat on the mat."]) == first.perplexity(["the cat sat on the mat."])

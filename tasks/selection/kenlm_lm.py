@@ -158,3 +158,36 @@ class WordLM:
             total, n = self.log10_prob(text)
             out.append(10.0 ** (-total / n) if n else math.inf)
         return out
+
+
+KENLM_CODE_VERSION = "kenlm-v1"
+
+
+def reference_key(order: int) -> str:
+    from tasks.core.hashing import hash_json
+
+    digest = hash_json({"ref": "wiki_leads/train", "order": order, "code": KENLM_CODE_VERSION})
+    return f"model-kenlm{order}-{digest[:16]}"
+
+
+def reference_kenlm(order: int = 3, workspace=None, texts=None) -> WordLM:
+    """The word-level model of the reference text (Wikipedia leads, train split), trained
+    once and cached as `selection/<key>/ref.arpa` in the workspace (any Dask worker loads
+    it from there). `texts` replaces the reference (tests)."""
+    import tempfile
+
+    if texts is None:
+        from tasks.core.reference import wiki_leads
+
+        texts = wiki_leads("train").column("text").to_pylist()
+    if workspace is None:
+        folder = Path(tempfile.mkdtemp(prefix="kenlm-"))
+        return WordLM.train(texts, folder / "ref.arpa", order)
+    key = reference_key(order)
+    folder = workspace.stage_dir("selection", key)
+    if workspace.is_done("selection", key):
+        return WordLM(folder / "ref.arpa", order)
+    folder.mkdir(parents=True, exist_ok=True)
+    lm = WordLM.train(texts, folder / "ref.arpa", order)
+    workspace.mark_done("selection", key, {"order": order, "arpa_bytes": (folder / "ref.arpa").stat().st_size})
+    return lm
