@@ -106,7 +106,7 @@ def main() -> int:
     for frac in (float(f) for f in args.fractions.split(",")):
         budget = int(frac * total)
         sel = {}
-        for name, pp in (("byte", byte_pp), ("word", np.where(np.isfinite(word_pp), word_pp, np.inf))):
+        for name, pp in (("byte", byte_pp), ("word", np.where(np.isnan(word_pp), np.inf, word_pp))):
             order = stable_order(pp, ids, descending=False)
             sel[name] = set(take_until_budget(order, tokens, budget).tolist())
         inter = sel["byte"] & sel["word"]

@@ -214,6 +214,12 @@ class PerplexityConfig(Strict):
     max_bytes: int | None = Field(None, gt=0, description="score only the first N bytes of a document")
 
 
+class KenLMConfig(Strict):
+    """Word-level modified Kneser-Ney LM of the reference, queried with kenlm (CCNet-style)."""
+
+    order: int = Field(3, ge=2, le=5)
+
+
 class SemDedupConfig(Strict):
     """SemDeDup / D4: MiniLM embeddings, k-means, drop near neighbours within clusters."""
 
@@ -232,9 +238,9 @@ class SemDedupConfig(Strict):
 class SelectionSpec(Strict):
     """Which documents to keep among the candidates (tasks/selection/selection.py).
 
-    Score rules (fasttext, dsir, perplexity): `min_score`/`max_score` (absolute band),
+    Score rules (fasttext, dsir, perplexity, kenlm): `min_score`/`max_score` (absolute band),
     `band` (quantile band among the candidates), `keep_fraction` (top fraction by score;
-    for perplexity, the lowest perplexities) and `tokens` (cut to a token budget: by score,
+    for perplexity and kenlm, the lowest perplexities) and `tokens` (cut to a token budget: by score,
     or by Gumbel top-k for dsir, or a seeded random order for random). `tokens` defaults to
     the recipe's token_budget for dsir and random.
     """
@@ -255,6 +261,7 @@ class SelectionSpec(Strict):
     dsir: DSIRConfig = Field(default_factory=DSIRConfig)
     perplexity: PerplexityConfig = Field(default_factory=PerplexityConfig)
     semdedup: SemDedupConfig = Field(default_factory=SemDedupConfig)
+    kenlm: KenLMConfig = Field(default_factory=KenLMConfig)
     options: dict[str, Any] = Field(default_factory=dict, description="reserved; use the typed sections")
 
     @field_validator("method")
@@ -274,7 +281,7 @@ class SelectionSpec(Strict):
     def _no_loose_options(cls, v):
         if v:
             raise ValueError(
-                f"unknown selection options {sorted(v)}: use the fasttext/dsir/perplexity/semdedup sections"
+                f"unknown selection options {sorted(v)}: use the fasttext/dsir/perplexity/semdedup/kenlm sections"
             )
         return v
 

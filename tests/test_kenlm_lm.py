@@ -45,7 +45,7 @@ def test_seen_continuations_beat_unseen_and_perplexity_orders_texts(lm):
     assert _conditional(lm.model, ["the"], "cat") > _conditional(lm.model, ["the"], "fence") > 0
     assert _conditional(lm.model, ["the"], "zebra") == pytest.approx(_conditional(lm.model, ["the"], UNK))
     pp = lm.perplexity(["the cat sat on the mat.", "mat the on sat cat the.", "zebra quantum yields", ""])
-    assert pp[0] < pp[1] < pp[2] and math.isinf(pp[3])
+    assert pp[0] < pp[1] < pp[2] and math.isnan(pp[3])
 
 
 def test_perplexity_is_ten_to_the_mean_log10_prob_per_token(lm):
@@ -82,3 +82,29 @@ def test_reference_model_is_cached_in_the_workspace(tmp_path):
     again = reference_kenlm(3, ws, texts=["ignored: the cached model is loaded"])
     assert arpa.stat().st_mtime_ns == mtime
     assert again.perplexity(["the cat sat on the mat."]) == first.perplexity(["the cat sat on the mat."])
+
+
+def test_kenlm_is_a_registered_selection_method(cc_docs_table, tmp_path):
+    """`method: kenlm` in a recipe: the workspace's reference model scores, the lowest
+    perplexities are kept. The model is seeded from 2,000 reference leads to stay quick."""
+    import numpy as np
+
+    from tasks.core.reference import wiki_leads
+    from tasks.core.workspace import Workspace
+    from tasks.recipe import SelectionSpec
+    from tasks.selection.kenlm_lm import reference_kenlm
+    from tasks.selection.registry import get_method, method_names
+    from tasks.selection.selection import select
+
+    assert "kenlm" in method_names() and get_method("kenlm").higher_is_better is False
+    ws = Workspace.from_env(tmp_path)
+    lm = reference_kenlm(3, ws, texts=wiki_leads("train").column("text").to_pylist()[:2000])
+    docs = cc_docs_table.select(["doc_id", "text"])
+    res = select(docs, SelectionSpec(method="kenlm", keep_fraction=0.25, log_kl=False), workspace=ws)
+    texts = docs.column("text").to_pylist()
+    pp = np.asarray(lm.perplexity([t or "" for t in texts]))
+    kept = set(res.table.column("doc_id").to_pylist())
+    ids = docs.column("doc_id").to_pylist()
+    worst_kept = max(pp[i] for i, d in enumerate(ids) if d in kept)
+    best_dropped = min(pp[i] for i, d in enumerate(ids) if d not in kept and not np.isnan(pp[i]))
+    assert worst_kept <= best_dropped and abs(len(kept) - 0.25 * (~np.isnan(pp)).sum()) <= 1

@@ -152,11 +152,11 @@ class WordLM:
         return total, n
 
     def perplexity(self, texts: list[str]) -> list[float]:
-        """Word perplexity per document (CCNet's doc-level pp); inf for a text without words."""
+        """Word perplexity per document (CCNet's doc-level pp); NaN (unscored) for a text without words."""
         out = []
         for text in texts:
             total, n = self.log10_prob(text)
-            out.append(10.0 ** (-total / n) if n else math.inf)
+            out.append(10.0 ** (-total / n) if n else math.nan)
         return out
 
 
