@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,12 @@ def test_kenlm_is_a_registered_selection_method(cc_docs_table, tmp_path):
     worst_kept = max(pp[i] for i, d in enumerate(ids) if d in kept)
     best_dropped = min(pp[i] for i, d in enumerate(ids) if d not in kept and not np.isnan(pp[i]))
     assert worst_kept <= best_dropped and abs(len(kept) - 0.25 * (~np.isnan(pp)).sum()) <= 1
+
+
+def test_perplexity_models_suite_compares_the_two_at_one_budget():
+    from tasks.suite import load_suite
+
+    suite = load_suite(Path(__file__).resolve().parent.parent / "recipes" / "suites" / "perplexity_models.yaml")
+    arms = {a.name: a.selection for a in suite.arms}
+    assert {s.method for s in arms.values()} == {"perplexity", "kenlm"}
+    assert {s.tokens for s in arms.values()} == {suite.token_budget}
