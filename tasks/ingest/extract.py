@@ -215,7 +215,8 @@ _DATE = re.compile(
     re.I,
 )
 # Section headings after which an article page holds only other content: related links,
-# comments, tags, "most popular" lists. The text is cut there when they come late.
+# comment threads, "most popular" lists. The text is cut there when they come late. The bare
+# English "comments", "tags" and "see also" are not here: documentation uses them as sections.
 _TAIL_HEADING = re.compile(
     r"^(?:related(?: \w+)?|related articles|related posts|related stories|more (?:news|stories|articles|from \w+)|"
     r"top stories|most (?:popular|read)|popular(?: posts| articles)?|recommended(?: for you)?|you may also like|"
