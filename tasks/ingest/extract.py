@@ -114,7 +114,7 @@ def extract(html: str, extractor: str = DEFAULT_EXTRACTOR) -> tuple[str, str]:
         from resiliparse.extract.html2text import extract_plain_text
 
         doc = html
-        if extractor == "resiliparse":
+        if extractor == "resiliparse" and any(c in html for c in _BOX_CLASSES):  # DOM pass only where a box can be
             from resiliparse.parse.html import HTMLTree
 
             doc = HTMLTree.parse(html)
