@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
 
@@ -113,7 +114,7 @@ def extract(html: str, extractor: str = DEFAULT_EXTRACTOR) -> tuple[str, str]:
     if extractor in ("resiliparse", "resiliparse-old"):
         from resiliparse.extract.html2text import extract_plain_text
 
-        doc = html
+        doc: Any = html  # the string, or its parsed tree when the box pass ran
         if extractor == "resiliparse" and any(c in html for c in _BOX_CLASSES):  # DOM pass only where a box can be
             from resiliparse.parse.html import HTMLTree
 

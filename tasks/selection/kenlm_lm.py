@@ -44,10 +44,11 @@ def _discounts(adjusted: Counter, order: int) -> tuple[float, float, float]:
     y = n1 / (n1 + 2 * n2)
     ds = (1 - 2 * y * n2 / n1, 2 - 3 * y * n3 / n2, 3 - 4 * y * n4 / n3)
     # Tiny or odd corpora can give a discount outside (0, c]; clamp as lmplz would refuse.
-    return tuple(min(max(d, 1e-3), float(i + 1)) for i, d in enumerate(ds))
+    d1, d2, d3 = (min(max(d, 1e-3), float(i + 1)) for i, d in enumerate(ds))
+    return d1, d2, d3
 
 
-def estimate(texts, order: int = 3) -> tuple[list[dict[tuple, tuple[float, float]]], list[tuple]]:
+def estimate(texts, order: int = 3) -> tuple[list[dict[tuple, tuple[float, float]]], list[tuple[float, float, float]]]:
     """Interpolated modified-KN model: per order {ngram: (log10 p, log10 backoff)}, and the discounts."""
     if order < 2:
         raise ValueError(f"order must be >= 2, got {order}")
@@ -68,7 +69,7 @@ def estimate(texts, order: int = 3) -> tuple[list[dict[tuple, tuple[float, float
     for k in range(order - 1, 0, -1):
         left = Counter(g[1:] for g in raw[k + 1])  # distinct left extensions
         adjusted[k] = Counter({g: (c if g[0] == BOS else left[g]) for g, c in raw[k].items()})
-    discounts = [None] + [_discounts(adjusted[k], k) for k in range(1, order + 1)]
+    discounts = [(0.0, 0.0, 0.0)] + [_discounts(adjusted[k], k) for k in range(1, order + 1)]  # index = order
 
     def disc(k, c):
         return discounts[k][min(c, 3) - 1]
@@ -77,7 +78,8 @@ def estimate(texts, order: int = 3) -> tuple[list[dict[tuple, tuple[float, float
     probs: list[dict] = [dict() for _ in range(order + 1)]
     gammas: list[dict] = [dict() for _ in range(order + 1)]
     for k in range(1, order + 1):
-        total, mass = defaultdict(float), defaultdict(float)
+        total: defaultdict[tuple, float] = defaultdict(float)
+        mass: defaultdict[tuple, float] = defaultdict(float)
         for g, c in adjusted[k].items():
             total[g[:-1]] += c
             mass[g[:-1]] += disc(k, c)
