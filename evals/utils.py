@@ -170,3 +170,121 @@ def text_process_results(doc, results):
         "byte_perplexity": (loglikelihood, _bytes),
         "bits_per_byte": (loglikelihood, _bytes),
     }
+
+
+# ------------------------------------------------------------- continuous metrics (winnow)
+#
+# Multiple-choice tasks score every choice by log-likelihood. Beside lm-eval's accuracy
+# (argmax of the log-likelihood; acc_norm: argmax of log-likelihood per character of the
+# choice), each item also gets two continuous scores, so that small models that are at
+# chance on accuracy still rank (DataDecide, 2025):
+#
+# * `prob`: the probability of the correct answer among the choices, normalised as the
+#   task's primary accuracy: softmax_i(s_i)[gold] with s_i = ll_i / len(choice_i) (chars)
+#   where the task is scored by acc_norm, s_i = ll_i where it is scored by acc. Its argmax
+#   is that accuracy's prediction; a model that cannot tell the choices apart gets 1/k.
+# * `bits_per_byte`: of the gold continuation (target delimiter + correct choice, exactly
+#   the string lm-eval scored): (ll_gold, bytes) pairs, aggregated by lm-eval's
+#   `bits_per_byte` as -sum(ll) / (ln 2 * sum(bytes)) (byte-weighted, as the held-out texts).
+#
+# process_results replaces lm-eval's built-in one, so acc / acc_norm are computed here the
+# same way as lm-eval 0.4.13 ConfigurableTask.process_results (tests/test_eval_metrics.py
+# checks that they agree on every task).
+
+TARGET_DELIMITER = " "  # lm-eval's default; no task here overrides it
+
+
+def _softmax(x):
+    import numpy as np
+
+    x = np.asarray(x, dtype=float)
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def mc_scores(results, choices, gold, acc_norm: bool, with_acc_norm: bool, continuations=None):
+    """Per-item metrics of a multiple-choice item from lm-eval's [(ll, is_greedy), ...].
+
+    `choices`: the strings lm-eval normalises acc_norm by (the choices, or for partial
+    scoring the contexts); `continuations`: the scored continuation per choice (default
+    delimiter + choice)."""
+    import numpy as np
+
+    lls = np.array([float(r[0]) for r in results])
+    if len(lls) != len(choices):
+        raise ValueError(f"{len(lls)} log-likelihoods for {len(choices)} choices")
+    lengths = np.array([float(len(c)) for c in choices])
+    acc = 1.0 if int(np.argmax(lls)) == gold else 0.0
+    norm = 1.0 if int(np.argmax(lls / lengths)) == gold else 0.0
+    scores = lls / lengths if acc_norm else lls
+    conts = continuations or [TARGET_DELIMITER + c for c in choices]
+    out = {"acc": acc}
+    if with_acc_norm:
+        out["acc_norm"] = norm
+    out["prob"] = float(_softmax(scores)[gold])
+    out["bits_per_byte"] = (float(lls[gold]), len(conts[gold].encode("utf-8")))
+    return out
+
+
+def _arc_like(doc):
+    return doc["choices"]["text"], doc["choices"]["label"].index(doc["answerKey"].lstrip())
+
+
+def hellaswag_process_results(doc, results):
+    return mc_scores(results, doc["choices"], int(doc["label"]), acc_norm=True, with_acc_norm=True)
+
+
+def arc_easy_process_results(doc, results):
+    choices, gold = _arc_like(doc)
+    return mc_scores(results, choices, gold, acc_norm=False, with_acc_norm=True)
+
+
+def arc_challenge_process_results(doc, results):
+    choices, gold = _arc_like(doc)
+    return mc_scores(results, choices, gold, acc_norm=True, with_acc_norm=True)
+
+
+def openbookqa_process_results(doc, results):
+    choices, gold = _arc_like(doc)
+    return mc_scores(results, choices, gold, acc_norm=True, with_acc_norm=True)
+
+
+def piqa_process_results(doc, results):
+    return mc_scores(results, [doc["sol1"], doc["sol2"]], int(doc["label"]), acc_norm=True, with_acc_norm=True)
+
+
+def sciq_process_results(doc, results):
+    choices = [doc["distractor1"], doc["distractor2"], doc["distractor3"], doc["correct_answer"]]
+    return mc_scores(results, choices, 3, acc_norm=False, with_acc_norm=True)
+
+
+def boolq_process_results(doc, results):
+    return mc_scores(results, ["no", "yes"], int(doc["label"]), acc_norm=False, with_acc_norm=False)
+
+
+def copa_process_results(doc, results):
+    return mc_scores(results, copa_doc_to_choice(doc), int(doc["label"]), acc_norm=False, with_acc_norm=False)
+
+
+def winogrande_process_results(doc, results):
+    # Partial scoring: the choices are contexts and every one scores the same continuation.
+    contexts = winogrande_doc_to_choice(doc)
+    cont = TARGET_DELIMITER + winogrande_doc_to_target(doc)
+    gold = winogrande_doc_to_text(doc)
+    return mc_scores(results, contexts, gold, acc_norm=False, with_acc_norm=False, continuations=[cont] * 2)
+
+
+def lambada_process_results(doc, results):
+    """LAMBADA (one continuation, the last word): lm-eval's perplexity and acc, the
+    probability of the whole last word (`prob`, no choices to normalise over) and its
+    bits per byte."""
+    import math
+
+    ((ll, is_greedy),) = results
+    target = " " + doc["text"].split(" ")[-1]
+    return {
+        "perplexity": float(ll),
+        "acc": int(is_greedy),
+        "prob": math.exp(float(ll)),
+        "bits_per_byte": (float(ll), len(target.encode("utf-8"))),
+    }

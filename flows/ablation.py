@@ -38,7 +38,7 @@ from tasks.curate.results import DatasetRef
 from tasks.evaluate.results import EvalResult
 from tasks.recipe import Recipe
 from tasks.report import metrics
-from tasks.suite import REPO, Suite, load_suite, suite_from_recipe
+from tasks.suite import REPO, Suite, arm_for_seed, load_suite, suite_from_recipe
 from tasks.train.results import TrainResult
 from tasks.train.tokens import pack_dir
 from tasks.validation import validation as V
@@ -53,7 +53,7 @@ def arm_flow(
 ) -> dict[str, float]:
     """One arm: the recipe's dataset, a proxy model trained on it, its scores."""
     ws = Workspace.from_env(workspace)
-    recipe = recipe.model_copy(update={"train": recipe.train.model_copy(update={"seed": seed})})
+    recipe = arm_for_seed(recipe, seed)  # init, data order, and a sampling selection's sample
     dataset = DatasetRef.from_stats(ws, run_curate(recipe, ws.root, dask_address))
     validate_dataset(ws, recipe, dataset.key)
     trained = TrainResult.from_summary(run_train(ws, dataset.key, recipe.train))
@@ -201,6 +201,12 @@ def ablation_flow(
     if preset:
         spec = spec.model_copy(update={"preset": preset})
     ws = Workspace.from_env(workspace)
+    # What the report ranks by (the suite's declared decision) and the seeds it expects.
+    Catalog(ws.catalog_path).insert(
+        "suites",
+        [{"suite": spec.name, "decision": spec.decision.model_dump_json(), "seeds": spec.seeds}],
+        replace=True,
+    )
     needed = sorted({s for arm in spec.arms for s in arm.sources})
     for name in needed:  # compute once per source: documents, then quality signals
         run_ingest(spec.source_uris(name), name=name, workspace=ws.root, dask_address=dask_address)

@@ -24,6 +24,7 @@ from tasks.core.catalog import Catalog
 from tasks.core.workspace import Workspace
 from tasks.curate import pipeline as C
 from tasks.recipe import Recipe, RecipeError, load_recipe
+from tasks.report import cards
 
 
 @task(
@@ -36,8 +37,11 @@ def curate_task(recipe_json: str, workspace: str, key: str, dataset_key: str) ->
     inputs = C.resolve_inputs(ws, recipe)
     cached = C.cached_dataset(ws, recipe, inputs)
     if cached is not None:
+        cards.write_dataset_card(ws, recipe, inputs, missing_only=True)
         return {**C.read_stats(ws, recipe), "cached": True}
-    return {**C.curate(recipe, ws, inputs), "cached": False}
+    stats = C.curate(recipe, ws, inputs)
+    cards.write_dataset_card(ws, recipe, inputs)  # card.md / card.json beside the dataset
+    return {**stats, "cached": False}
 
 
 @flow(name="curate")

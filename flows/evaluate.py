@@ -20,7 +20,7 @@ from flows._runtime import cache_key_from, prefect_api
 from tasks.core.catalog import Catalog
 from tasks.core.logs import set_verbose
 from tasks.core.workspace import Workspace
-from tasks.evaluate.harness import catalog_rows, eval_key, evaluate_model, markdown_table
+from tasks.evaluate.harness import catalog_items, catalog_rows, eval_key, evaluate_model, markdown_table
 from tasks.recipe import EvalSpec
 
 
@@ -66,6 +66,7 @@ def evaluate_flow(
     catalog = Catalog(ws.catalog_path)
     catalog.insert("eval_runs", [run], replace=True)
     catalog.insert("eval_results", results, replace=True)
+    catalog.insert("eval_items", catalog_items(summary), replace=True)
     table = markdown_table(summary)
     create_markdown_artifact(markdown=table, key="evaluation", description=f"lm-eval scores of {key}")
     print(table)
@@ -115,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         "--limit",
         type=int,
         default=None,
-        help="items per task, a fixed seeded subsample (default: 40 per task, but 6 WikiText-2 and "
-        "20 news articles; tasks.evaluate.harness.DEFAULT_LIMIT(S))",
+        help="items per task, a fixed seeded subsample (default: 40 per task, but 300 Wikipedia leads, "
+        "all 100 COPA items, 40 news and 6 WikiText-2 articles; tasks.evaluate.harness.DEFAULT_LIMIT(S))",
     )
     parser.add_argument("--full", action="store_true", help="evaluate every item of every task (ignores --limit)")
     parser.add_argument("--batch-size", type=int, default=16, help="lm-eval batch size (default 16)")

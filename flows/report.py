@@ -1,8 +1,12 @@
 """`python -m flows.report [SUITE] [--format md|json|csv]`: the leaderboard of a suite.
 
-Reads the catalog, writes `reports/<suite>/leaderboard.{md,json,csv}` and PNG plots to the
-workspace, and publishes them as Prefect artifacts (a markdown table with the plots
-embedded, a table artifact, and a link per plot).
+Reads the catalog (arm numbers, every eval item's scores, the suite's declared decision
+metric), ranks the arms by that metric with 95% paired-bootstrap intervals and P(A>B) for
+every pair (tasks/report/report.py, tasks/report/stats.py), writes
+`reports/<suite>/leaderboard.{md,json,csv}` and PNG plots to the workspace, the suite's one
+HTML page to `reports/<suite>/index.html` (tasks/report/html.py; `$WINNOW_REPORTS` or
+./reports), and publishes them as Prefect artifacts (a markdown report with the plots
+embedded, a table artifact, a link per plot, the page's gist and its link).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import argparse
 import base64
 import sys
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
@@ -18,6 +23,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from flows import _runtime  # noqa: F401  (environment defaults before prefect loads)
 from tasks.core.catalog import Catalog
 from tasks.core.workspace import Workspace
+from tasks.report import html as site
 from tasks.report import report as rpt
 
 FORMATS = ("md", "json", "csv")
@@ -32,19 +38,19 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
         if not latest:
             raise SystemExit(f"no ablation has finished in {ws.root}; run `python -m flows.ablation` first")
         suite = latest[0]["suite"]
-    board = rpt.build_leaderboard(catalog.query("leaderboard", {"suite": suite}))
+    report = build(catalog, suite)
     runs = catalog.query("arm_runs_of_suite", {"suite": suite})
     out = ws.stage_dir("reports", suite)
     out.mkdir(parents=True, exist_ok=True)
     texts = {
-        "md": rpt.to_markdown(board, f"Leaderboard: {suite}"),
-        "json": rpt.to_json(board),
-        "csv": rpt.to_csv(board),
+        "md": rpt.to_markdown(report, f"Leaderboard: {suite}"),
+        "json": rpt.to_json(report),
+        "csv": rpt.to_csv(report),
     }
     failed = [r for r in runs if r["status"] != "completed"]
     if failed:
         texts["md"] += "\n\nFailed arms: " + "; ".join(f"{r['arm']} (seed {r['seed']}): {r['error']}" for r in failed)
-    paths: dict[str, Path | list[Path]] = {}
+    paths: dict[str, Any] = {}  # format -> file, plots -> [PNG], report -> rpt.Report
     for f, text in texts.items():
         path = out / f"leaderboard.{f}"
         path.write_text(text)
@@ -53,8 +59,32 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
     for r in runs:
         if r["curve_path"]:
             curves.setdefault(r["arm"], []).append(Path(r["curve_path"]))
-    paths["plots"] = rpt.plot_all(board, curves, out)
+    plots = rpt.plot_all(report, curves, out)
+    paths["plots"] = plots
+    paths["report"] = report
+    # the one page to open (tasks/report/html.py): leaderboard, plots, composition, data cards, samples
+    d = report.decision
+    label = f"{rpt.FAMILY_LABEL[d.metric]} on {', '.join(d.on)} (decides, {'higher' if d.higher_is_better else 'lower'} better)"
+    paths["html"] = page = site.write_suite_report(
+        ws, suite, report.board, plots, runs, decision=d.name, decision_label=label
+    )
+    texts["md"] += f"\n\nReport, data cards and removed-document samples: {page}"
+    (out / "leaderboard.md").write_text(texts["md"])
     return suite, texts[fmt], paths
+
+
+def build(catalog: Catalog, suite: str) -> rpt.Report:
+    """The suite's report from the catalog: its declared decision (the default when the
+    suite never ran through flows.ablation), arm numbers and per-item scores."""
+    from tasks.suite import DecisionSpec
+
+    declared = catalog.query("suite_decision", {"suite": suite})
+    spec = DecisionSpec.model_validate_json(declared[0]["decision"]) if declared else DecisionSpec()
+    return rpt.build_report(
+        catalog.query("leaderboard", {"suite": suite}),
+        catalog.query("suite_items", {"suite": suite}),
+        rpt.Decision.from_spec(spec),
+    )
 
 
 @flow(name="report", log_prints=True)
@@ -71,13 +101,15 @@ def report_flow(suite: str | None = None, format: str = "md", workspace: str | N
     create_markdown_artifact(
         md + "\n\n" + images, key=f"leaderboard-{key}", description=f"winnow leaderboard for suite {suite}"
     )
-    board = rpt.build_leaderboard(
-        Catalog(Workspace.from_env(workspace).catalog_path).query("leaderboard", {"suite": suite})
-    )
-    cols = ["rank", "arm"] + rpt.metric_columns(board)
-    create_table_artifact([{c: a.get(c) for c in cols} for a in board], key=f"leaderboard-table-{key}")
+    create_table_artifact(rpt.table_rows(paths["report"]), key=f"leaderboard-table-{key}")
     for p in paths["plots"]:
         create_link_artifact(p.resolve().as_uri(), link_text=p.name, description=f"{suite}: {p.stem}")
+    create_markdown_artifact(
+        site.artifact_markdown(suite, paths["report"].board, paths["html"]),
+        key=f"report-{key}",
+        description=f"{suite}: funnel, cards",
+    )
+    create_link_artifact(paths["html"].as_uri(), link_text="index.html", description=f"{suite}: the HTML report")
     get_run_logger().info("report written to %s", Path(paths["md"]).parent)
     return text
 

@@ -4,6 +4,12 @@ A suite names where each source comes from (`sources: {name: [uri or glob, ...]}
 `${SHARED_DATA}` and `${EXTERNAL}` expanded), the arms (recipe files or inline recipes),
 and what every arm shares: preset, token budget, training tokens, eval settings, seeds.
 Shared settings override the arms' own, so arms differ only in their data.
+
+`decision` names the metric that ranks the arms (docs/decisions.md): a per-item metric
+family (`bpb`, `prob`, `acc`) on a list of eval tasks or the groups `benchmarks` / `lm`;
+several tasks are averaged unweighted, as declared. Each seed of a suite varies model
+init and data order, and for sampling selections (random, DSIR) the sample too
+(`arm_for_seed`).
 """
 
 from __future__ import annotations
@@ -11,13 +17,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from tasks.core.external import external_dir
 from tasks.core.paths import PACKAGE_ROOT as REPO
 from tasks.core.paths import shared_data
+from tasks.evaluate.eval_data import ALL_TASKS, BENCHMARKS, LM_TEXTS
 from tasks.recipe import EvalSpec, Recipe, Strict, load_recipe, load_yaml_model
 
 _VAR = re.compile(r"\$\{([A-Z_]+)\}")
@@ -32,6 +39,82 @@ def expand(uri: str) -> str:
     return _VAR.sub(lambda m: values.get(m.group(1), os.environ.get(m.group(1), m.group(0))), uri)
 
 
+# Per-item metric families the report can decide on, and whether higher is better.
+DECISION_METRICS = {"bpb": False, "prob": True, "acc": True}
+TASK_GROUPS = {"benchmarks": BENCHMARKS, "lm": LM_TEXTS}
+# Selections whose result is a seeded sample: a suite seed varies them (arm_for_seed).
+SEEDED_SELECTIONS = ("random", "dsir")
+
+
+class DecisionSpec(Strict):
+    """What ranks the arms: `metric` (bpb: bits per byte of the gold text, lower is better;
+    prob: probability of the correct answer; acc: the task's accuracy) on `on` (eval task
+    names or the groups benchmarks / lm; several are averaged unweighted)."""
+
+    metric: Literal["bpb", "prob", "acc"] = "bpb"
+    on: list[str] = Field(default_factory=lambda: ["wiki_leads_heldout"], min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on_key(cls, data: Any) -> Any:
+        # YAML 1.1 (PyYAML) reads an unquoted `on:` key as the boolean True.
+        if isinstance(data, dict) and True in data:
+            data = {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
+    @field_validator("on")
+    @classmethod
+    def _known_tasks(cls, v: list[str]) -> list[str]:
+        out = []
+        for name in v:
+            name = name.removeprefix("winnow_")
+            if name not in ALL_TASKS and name not in TASK_GROUPS:
+                raise ValueError(
+                    f"decision.on: unknown eval task {name!r}; known: {', '.join(ALL_TASKS)}, benchmarks, lm"
+                )
+            if name not in out:
+                out.append(name)
+        return out
+
+    @model_validator(mode="after")
+    def _metric_fits_tasks(self) -> DecisionSpec:
+        if self.metric != "bpb":
+            texts = [t for t in self.tasks() if t in LM_TEXTS]
+            if texts:
+                raise ValueError(
+                    f"decision.metric {self.metric!r} needs benchmarks (questions with a correct answer); "
+                    f"{texts} are held-out texts: use metric bpb"
+                )
+        return self
+
+    def tasks(self) -> tuple[str, ...]:
+        out: list[str] = []
+        for name in self.on:
+            for t in TASK_GROUPS.get(name, (name,)):
+                if t not in out:
+                    out.append(t)
+        return tuple(out)
+
+    @property
+    def name(self) -> str:
+        """The leaderboard's name of the metric, e.g. `bpb/wiki_leads_heldout`, `prob/benchmarks`."""
+        return f"{self.metric}/{'+'.join(self.on)}"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return DECISION_METRICS[self.metric]
+
+
+def arm_for_seed(recipe: Recipe, seed: int) -> Recipe:
+    """The arm as run under suite seed `seed`: model init and data order take the seed;
+    a sampling selection (random, DSIR) takes its own seed + `seed`, so seeds also vary
+    which documents are sampled (seed 0 is the recipe as written)."""
+    update: dict[str, Any] = {"train": recipe.train.model_copy(update={"seed": seed})}
+    if recipe.selection.method in SEEDED_SELECTIONS:
+        update["selection"] = recipe.selection.model_copy(update={"seed": recipe.selection.seed + seed})
+    return recipe.model_copy(update=update)
+
+
 class Suite(Strict):
     name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
@@ -42,6 +125,9 @@ class Suite(Strict):
     train_tokens: int | None = Field(None, gt=0, description="tokens every arm trains on")
     eval: EvalSpec | None = None
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    decision: DecisionSpec = Field(
+        default_factory=DecisionSpec, description="the metric that ranks the arms (default: bpb on wiki_leads_heldout)"
+    )
 
     @field_validator("arms", mode="before")
     @classmethod
@@ -67,6 +153,12 @@ class Suite(Strict):
                     f"arm {arm.name!r} uses sources {missing} that the suite does not define "
                     f"(defined: {sorted(self.sources)})"
                 )
+        if self.eval is not None and self.eval.tasks is not None:
+            from tasks.evaluate.harness import resolve_tasks
+
+            missing = [t for t in self.decision.tasks() if t not in resolve_tasks(self.eval.tasks)]
+            if missing:
+                raise ValueError(f"decision.on needs eval tasks {missing} that the suite's eval.tasks leaves out")
 
     def resolved_arms(self) -> list[Recipe]:
         """Arms with the suite's shared settings applied (same budget, model and eval)."""

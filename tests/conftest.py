@@ -21,6 +21,7 @@ def workspace(tmp_path, monkeypatch):
     from tasks.core.workspace import Workspace
 
     monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "ws"))
+    monkeypatch.setenv("WINNOW_REPORTS", str(tmp_path / "reports"))  # the HTML report, never into the repo
     return Workspace.from_env(tmp_path / "ws")
 
 

@@ -106,6 +106,7 @@ def ablation_runs(prefect_server, small_suite, tmp_path_factory):
         "PREFECT_API_URL": prefect_server["api"],
         "PREFECT_HOME": prefect_server["home"],
         "WINNOW_HOME": str(ws),
+        "WINNOW_REPORTS": str(ws / "reports-html"),
         "PYTHONPATH": str(ROOT),
     }
     runs = []
@@ -141,6 +142,27 @@ def test_failed_arm_does_not_stop_siblings(ablation_runs):
     assert status == {"plain": "completed", "random": "completed", "broken": "failed"}
     error = {r["arm"]: r["error"] for r in Catalog(ws / "catalog.duckdb").table("arm_runs").to_pylist()}
     assert "no_such_source" in error["broken"]
+
+
+def test_suite_report_page_cards_and_samples(ablation_runs):
+    """The suite's one HTML page, a data card and an exclusion sample for every arm."""
+    ws, runs = ablation_runs
+    index = ws / "reports-html" / "small" / "index.html"
+    page = index.read_text()
+    assert 'id="card-plain"' in page and 'id="card-random"' in page and "Removal funnel" in page
+    for arm in ("plain", "random"):
+        key = next(r["dataset_key"] for r in Catalog(ws / "catalog.duckdb").query("arm_suites", {"arm": arm}))
+        assert (ws / "datasets" / key / "card.json").exists() and (
+            ws / "datasets" / key / "exclusions.parquet"
+        ).exists()
+    shown = subprocess.run(
+        [sys.executable, "-m", "flows.inspect", "random", "--step", "selection", "--n", "2", "--workspace", str(ws)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0 and "selection.random" in shown.stdout, shown.stderr[-2000:]
 
 
 def test_rerun_is_served_from_cache(ablation_runs):
@@ -187,7 +209,7 @@ def test_prefect_ui_shows_deployment_run_and_artifact(prefect_server, ablation_r
         artifact_id = _latest_artifact_id(prefect_server["api"], "leaderboard-small")
         page.goto(f"{ui}/artifacts/artifact/{artifact_id}", wait_until="networkidle")
         try:
-            page.get_by_text("Ranked by bpb_mean").first.wait_for(timeout=60_000)
+            page.get_by_text("Decided by bits per byte").first.wait_for(timeout=60_000)
         finally:
             page.screenshot(path=str(Path(prefect_server["home"]) / "artifact.png"), full_page=True)
         browser.close()

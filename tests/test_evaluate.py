@@ -138,6 +138,9 @@ def test_standard_lm_eval_cli_evaluates_the_saved_model_offline(tiny_model, tmp_
     results = json.loads(results_file.read_text())
     assert results["n-samples"]["winnow_arc_easy"] == {"original": 570, "effective": 8}
     assert 0.0 <= results["results"]["winnow_copa"]["acc,none"] <= 1.0
+    # The continuous metrics come from lm-eval itself (evals/utils.py process_results).
+    arc = results["results"]["winnow_arc_easy"]
+    assert 0.0 < arc["prob,none"] < 1.0 and 1.0 < arc["bits_per_byte,none"] < 30.0
     bpb = results["results"]["winnow_wiki_leads_heldout"]["bits_per_byte,none"]
     assert 1.0 < bpb < 20.0
     # Our aggregation reads the CLI's files too, and its BPB agrees with lm-eval's.
@@ -171,6 +174,56 @@ def test_evaluate_flow_records_scores_and_reuses_them(tiny_model, workspace, cat
     }
     again = run_eval(tiny_model, tasks=["copa", "news_heldout"], limit=4, device="cpu", workspace=workspace.root)
     assert again["cached"] is True and again["eval_key"] == first["eval_key"]
+    # Every item's scores reach the catalog; two arms sharing this evaluation are identical:
+    # the report's paired bootstrap must call them a tie with P(A>B) = 0.5.
+    items = catalog.table("eval_items").to_pylist()
+    assert {(r["task"], r["metric"]) for r in items} == {
+        ("copa", "acc"),
+        ("copa", "chance"),
+        ("copa", "prob"),
+        ("copa", "bpb"),
+        ("news_heldout", "bpb"),
+    }
+    assert len([r for r in items if r["task"] == "copa" and r["metric"] == "prob"]) == 4
+    for arm in ("a", "b"):
+        catalog.insert(
+            "arm_runs",
+            [{"suite": "s", "arm": arm, "seed": 0, "status": "completed", "eval_key": first["eval_key"]}],
+        )
+    from tasks.report.report import Decision, build_report
+
+    report = build_report([], catalog.query("suite_items", {"suite": "s"}), Decision("prob", ("copa",), ("copa",)))
+    assert report.decided.p_better[0][1] == 0.5 and report.board[1]["within_noise_of_best"]
+
+
+def test_item_scores_from_lm_eval_samples():
+    from tasks.evaluate.harness import item_scores
+
+    ln2 = math.log(2)
+    samples = {
+        "winnow_arc_easy": [
+            {
+                "doc_id": 3,
+                "acc": 1.0,
+                "acc_norm": 0.0,
+                "prob": 0.4,
+                "bits_per_byte": [-ln2 * 10, 5],
+                "filtered_resps": [[-1.0, False]] * 4,
+            }
+        ],
+        "winnow_hellaswag": [{"doc_id": 0, "acc": 1.0, "acc_norm": 0.0, "prob": 0.3, "bits_per_byte": [-ln2, 1]}],
+        "winnow_lambada": [{"doc_id": 1, "acc": 0, "prob": 0.1, "bits_per_byte": [-ln2 * 4, 8]}],
+        "winnow_wiki_leads_heldout": [{"doc_id": 0, "bits_per_byte": [-ln2 * 300, 100]}],
+    }
+    rows = {(r["task"], r["item"], r["metric"]): (r["value"], r["weight"]) for r in item_scores(samples)}
+    assert rows[("arc_easy", 3, "acc")] == (1.0, 1.0)  # arc_easy is scored by acc
+    assert rows[("hellaswag", 0, "acc")] == (0.0, 1.0)  # hellaswag by acc_norm
+    assert rows[("arc_easy", 3, "chance")] == (0.25, 1.0)
+    assert rows[("arc_easy", 3, "prob")] == (0.4, 1.0)
+    assert rows[("arc_easy", 3, "bpb")] == (pytest.approx(2.0), 5.0)
+    assert rows[("lambada", 1, "chance")] == (0.0, 1.0) and rows[("lambada", 1, "bpb")][0] == pytest.approx(0.5)
+    assert rows[("wiki_leads_heldout", 0, "bpb")] == (pytest.approx(3.0), 100.0)
+    assert not any(t == "wiki_leads_heldout" and m != "bpb" for t, _, m in rows)
 
 
 _BAR = __import__("re").compile(r"([^\r\n|]*?)\s*\d+%\|")

@@ -48,3 +48,36 @@ def test_suite_errors_name_the_problem(tmp_path):
     dup.write_text("sources: {crawl: [x]}\narms: [{name: a, sources: [crawl]}, {name: a, sources: [crawl]}]\n")
     with pytest.raises(RecipeError, match="unique"):
         load_suite(dup)
+
+
+def test_decision_is_declared_validated_and_named(tmp_path):
+    from tasks.suite import DecisionSpec
+
+    suite = load_suite(DEFAULT)
+    assert suite.decision.metric == "bpb" and suite.decision.tasks() == ("wiki_leads_heldout",)
+    assert "decision:" in DEFAULT.read_text()  # declared explicitly, not the default
+    agg = DecisionSpec(metric="prob", on=["benchmarks"])
+    assert agg.name == "prob/benchmarks" and len(agg.tasks()) == 10 and agg.higher_is_better
+    with pytest.raises(ValueError, match="unknown eval task 'wikii'"):
+        DecisionSpec(on=["wikii"])
+    with pytest.raises(ValueError, match="held-out texts"):
+        DecisionSpec(metric="acc", on=["news_heldout"])
+    bad = tmp_path / "s.yaml"
+    bad.write_text(
+        "sources: {crawl: [x]}\narms: [{name: a, sources: [crawl]}]\neval: {tasks: [copa]}\n"
+        "decision: {metric: bpb, on: [wiki_leads_heldout]}\n"
+    )
+    with pytest.raises(RecipeError, match="decision.on needs eval tasks"):
+        load_suite(bad)
+
+
+def test_seeds_vary_sampling_selections_and_training():
+    from tasks.suite import arm_for_seed
+
+    arms = {a.name: a for a in load_suite(DEFAULT).resolved_arms()}
+    for name in ("random", "dsir"):
+        s0, s2 = arm_for_seed(arms[name], 0), arm_for_seed(arms[name], 2)
+        assert s0.selection.seed == arms[name].selection.seed and s2.selection.seed == s0.selection.seed + 2
+        assert s0.content_hash() != s2.content_hash() and s2.train.seed == 2
+    ft = arms["heuristic_dedup_fasttext"]
+    assert arm_for_seed(ft, 3).selection == ft.selection and arm_for_seed(ft, 3).train.seed == 3

@@ -35,6 +35,9 @@ class CurateContext:
     workspace: Workspace | None = None
     inputs: list[SourceInput] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)  # step name -> its accounting
+    # step name -> why it removed what it removed, where the step knows: an Arrow table
+    # (doc_id, reason, detail columns) of its removed documents (tasks/curate/exclusions.py samples it)
+    explained: dict[str, Any] = field(default_factory=dict)
     _n: int = 0
 
     def new_table(self, step: str) -> str:

@@ -26,10 +26,11 @@ from tasks.core.sqlfiles import render_sql, string_list, string_literal
 from tasks.core.workspace import Workspace, write_json_atomic
 from tasks.curate import steps as S
 from tasks.curate.context import CurateContext, SourceInput, StepImpl
+from tasks.curate.exclusions import ExclusionSampler, SampleConfig, rule_signal_columns
 from tasks.curate.steps import CHARS_PER_TOKEN
 from tasks.recipe import Recipe
 from tasks.signals.filters import FilterCounts, Rule, resolve_rules
-from tasks.signals.signals import signals_ref
+from tasks.signals.signals import SIGNALS_SCHEMA, signals_ref
 
 TOP_DOMAINS = 100
 
@@ -85,8 +86,15 @@ def cached_dataset(workspace: Workspace, recipe: Recipe, inputs: list[SourceInpu
 # ---------------------------------------------------------------- the pipeline
 
 
-def curate(recipe: Recipe, workspace: Workspace, inputs: list[SourceInput] | None = None) -> dict[str, Any]:
-    """Run the pipeline and write the dataset; returns its stats (also in stats.json)."""
+def curate(
+    recipe: Recipe,
+    workspace: Workspace,
+    inputs: list[SourceInput] | None = None,
+    exclusions: SampleConfig | None = None,
+) -> dict[str, Any]:
+    """Run the pipeline and write the dataset; returns its stats (also in stats.json).
+    Beside it: `exclusions.parquet`, a seeded sample of what every step removed and why
+    (tasks/curate/exclusions.py; `exclusions` sets its size and seed)."""
     started = time.perf_counter()
     rules = validate(recipe)
     inputs = inputs if inputs is not None else resolve_inputs(workspace, recipe)
@@ -103,16 +111,29 @@ def curate(recipe: Recipe, workspace: Workspace, inputs: list[SourceInput] | Non
         candidates = ids
         documents_in = ctx.size(ids)
         steps_run = []
+        columns = SIGNALS_SCHEMA.names
+        sampler = ExclusionSampler(con, exclusions, {r.key: rule_signal_columns(r.predicate, columns) for r in rules})
         for name, impl in STEPS.items():
             if impl.wanted(recipe):
+                before = ids
                 ids = impl.fn(ctx, ids)
                 steps_run.append(name)
+                if ids != before:  # a step that changed nothing returns its input table
+                    sampler.record(name, before, ids, ctx.explained.get(name))
+        sampler.write(out_dir)
         part = out_dir / "part-00000.parquet"
         tmp = out_dir / ".part-00000.parquet.tmp"
         con.execute(render_sql("curate/write_dataset", ids=ids, path=string_literal(tmp)))
         tmp.replace(part)
         stats = _stats(ctx, ids, recipe, documents_in, steps_run)
         stats.update(S.kl_reduction_of(ctx, candidates, ids))
+        stats["exclusions"] = {
+            "file": "exclusions.parquet",
+            "per_reason": sampler.config.n,
+            "seed": sampler.config.seed,
+            "rows": len(sampler.rows),
+            "removed_by_reason": sampler.removed,
+        }
     finally:
         con.close()
     stats["seconds"] = time.perf_counter() - started

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from tasks.core.sqlfiles import join_sql, number_literal, render_sql, sql_fragment, string_list
 from tasks.curate.context import CurateContext
+from tasks.curate.exclusions import Explained, first_fail_whens
 from tasks.recipe import Recipe
 from tasks.selection import selection as sel
 from tasks.selection.registry import get_method
@@ -70,6 +71,8 @@ def language_step(ctx: CurateContext, ids: str) -> str:
     out = ctx.new_table("language")
     pred = join_sql([keep_predicate(allowed), keep_predicate(score_ok)], " AND ")
     ctx.con.execute(render_sql("curate/keep_step", out=out, ids=ids, predicate=pred))
+    why = ctx.con.sql(render_sql("inspect/language_reasons", ids=ids, allowed=allowed, keep=pred))
+    ctx.explained["language"] = Explained(why.to_arrow_table())
     kept = ctx.size(out)
     ctx.counts["language"] = FilterCounts(row[0], kept, rules)
     return out
@@ -85,6 +88,15 @@ def filters_step(ctx: CurateContext, ids: str) -> str:
     if ctx.size(out) != counts.kept:
         raise RuntimeError(f"filter step kept {ctx.size(out)} documents but its counts say {counts.kept}")
     ctx.counts["filters"] = counts
+    why = ctx.con.sql(
+        render_sql(
+            "inspect/filter_reasons",
+            ids=ids,
+            first_fail_whens=first_fail_whens(ctx.rules),
+            keep=combined_predicate(ctx.rules),
+        )
+    )
+    ctx.explained["filters"] = Explained(why.to_arrow_table())
     return out
 
 
@@ -105,6 +117,16 @@ def budget_step(ctx: CurateContext, ids: str) -> str:
         fits = total + t <= budget
         keep.append(fits)
         total += t if fits else 0.0
+    skipped = order.filter(pa.array([not k for k in keep], pa.bool_()))
+    ctx.explained["budget"] = Explained(
+        pa.table(
+            {
+                "doc_id": skipped.column("doc_id"),
+                "reason": pa.array(["budget"] * skipped.num_rows, pa.string()),
+                "doc_tokens": skipped.column("doc_tokens"),
+            }
+        )
+    )
     ctx.con.register("_budget_kept", order.select(["doc_id"]).filter(pa.array(keep, pa.bool_())))
     ctx.con.execute(render_sql("curate/budget_cut", out=out, ids=ids))
     ctx.con.unregister("_budget_kept")
@@ -136,6 +158,7 @@ def selection_step(ctx: CurateContext, ids: str) -> str:
     ctx.con.register("_chosen", chosen.select([c for c in chosen.column_names if c in ("doc_id", "repeat", "phase")]))
     ctx.con.execute(render_sql("curate/rejoin_selected", out=out, ids=ids))
     ctx.con.unregister("_chosen")
+    ctx.explained["selection"] = _selection_explained(ctx.recipe, candidates)
     ctx.counts["selection"] = {
         "documents_in": candidates.num_rows,
         "documents_out": ctx.size(out),
@@ -144,6 +167,17 @@ def selection_step(ctx: CurateContext, ids: str) -> str:
         "mixture": stats["mixture"],
     }
     return out
+
+
+def _selection_explained(recipe: Recipe, candidates: pa.Table) -> Explained:
+    """Every candidate with its score (when the method has one); the sampler keeps the
+    ones selection dropped. Reason: the method, or the mixture when only it cut."""
+    method = recipe.selection.method
+    reason = f"selection.{method}" if method != "none" else "mixture"
+    cols = {"doc_id": candidates.column("doc_id"), "reason": pa.array([reason] * candidates.num_rows, pa.string())}
+    if "score" in candidates.column_names:
+        cols["score"] = candidates.column("score")
+    return Explained(pa.table(cols))
 
 
 def kl_reduction_of(ctx: CurateContext, candidates: str, ids: str) -> dict[str, float]:
@@ -167,7 +201,10 @@ def dedup_step(ctx: CurateContext, ids: str) -> str:
         raise ValueError("the dedup step needs a workspace: signatures and clusters are cached there")
     before = ctx.size(ids)
     relation = ctx.con.sql(render_sql("curate/dedup_input", ids=ids))
-    kept, stats = apply_dedup(ctx.con, relation, spec, ctx.workspace, [i.docs for i in ctx.inputs])
+    kept, stats = apply_dedup(ctx.con, relation, spec, ctx.workspace, [i.docs for i in ctx.inputs], explain=True)
+    losers = stats.pop("losers")
+    # the line mode drops documents it emptied; they are the only removals without a cluster
+    ctx.explained["dedup"] = Explained(losers, default_reason="dedup.lines")
     out = ctx.new_table("dedup")
     rewritten = "lines" in spec.modes()
     cols = ", ".join(f'"{c}"' for c in kept.columns if c != "text")
@@ -190,7 +227,14 @@ def decontaminate_step(ctx: CurateContext, ids: str) -> str:
 
     spec = ctx.recipe.decontamination
     table = ctx.con.sql(render_sql("curate/dedup_input", ids=ids)).to_arrow_table()
-    clean, report = decontaminate(table, eval_index(ctx.workspace, spec), spec)
+    clean, report = decontaminate(table, eval_index(ctx.workspace, spec), spec, explain=True)
+    m = report.matches
+    if spec.mode == "remove" and m is not None:
+        ctx.explained["decontaminate"] = Explained(
+            m.append_column(
+                "reason", pa.array([f"decontaminate.{t}" for t in m.column("task").to_pylist()], pa.string())
+            )
+        )
     if spec.mode == "mask":
         clean = clean.rename_columns(["text_rewritten" if c == "text" else c for c in clean.column_names])
     else:

@@ -470,9 +470,12 @@ class DecontaminationReport:
     sample: list[dict] = field(default_factory=list)  # a few (doc_id, task, item_id)
     n: int = 13
     eval_items_hash: str = ""
+    # with decontaminate(explain=True): every contaminated document (doc_id, task,
+    # item_id, n_matches) for the exclusion samples; None otherwise
+    matches: pa.Table | None = None
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "matches"}
 
 
 def decontaminate(
@@ -481,8 +484,10 @@ def decontaminate(
     spec: DecontaminationSpec | None = None,
     id_column: str = "doc_id",
     progress: bool = False,
+    explain: bool = False,
 ) -> tuple[pa.Table, DecontaminationReport]:
-    """Remove (or mask) every document that shares an n-gram with an eval item."""
+    """Remove (or mask) every document that shares an n-gram with an eval item
+    (`explain`: also list every contaminated document with the item it matched)."""
     spec = spec or DecontaminationSpec(n=index.n, min_item_words=index.min_item_words)
     if spec.n != index.n:
         raise ValueError(f"decontamination asks for {spec.n}-grams but the index holds {index.n}-grams")
@@ -503,6 +508,16 @@ def decontaminate(
         for d, r in zip(ids, bad_rows[:20])
     ]
     report = DecontaminationReport(len(bad), int(bad.sum()), 0, 0, 0, by_task, sample, index.n, index.content_hash)
+    if explain:
+        first = result.first_item[bad_rows]
+        report.matches = pa.table(
+            {
+                "doc_id": docs[id_column].take(pa.array(bad_rows, pa.int64())),
+                "task": pa.array([str(t) for t in index.tasks[first]], pa.string()),
+                "item_id": pa.array([str(i) for i in index.item_ids[first]], pa.string()),
+                "n_matches": pa.array(result.n_matches[bad_rows], pa.int64()),
+            }
+        )
     if spec.mode == "remove" or not bad.any():
         out = docs.filter(pa.array(~bad))
         report.docs_removed = int(bad.sum())

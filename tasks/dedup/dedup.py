@@ -563,6 +563,7 @@ def apply_dedup(
     *,
     result: DedupResult | None = None,
     quality: pa.Table | None = None,
+    explain: bool = False,
 ) -> tuple[duckdb.DuckDBPyRelation, dict[str, Any]]:
     """The curate step's dedup: `relation` (with doc_id; text for the lines mode; the
     quality column for the `quality` policy) restricted to the documents each mode keeps,
@@ -570,7 +571,10 @@ def apply_dedup(
 
     Adds `<mode>_cluster_size` columns (for upsampling by duplicate count) and
     `lines_removed_frac`; with the lines mode, `text` is the rewritten text and
-    documents left empty are dropped. Returns (relation, removal stats).
+    documents left empty are dropped. Returns (relation, removal stats). With `explain`,
+    stats["losers"] is a table of every document a cluster mode removed: doc_id, reason
+    (dedup.<mode>), the cluster's id and size, and the kept duplicate it lost to
+    (kept_doc_id; null when the cluster holds a document of an earlier dataset).
     """
     modes = spec.modes()
     if not modes:
@@ -595,6 +599,7 @@ def apply_dedup(
     if spec.quality_column and spec.quality_column in cols:
         qual = relation.select(f'doc_id, "{spec.quality_column}"::DOUBLE AS quality').to_arrow_table()
     helper = _connect()
+    losers: list[pa.Table] = []
     try:
         for mode in (m for m in CLUSTER_MODES if m in modes):
             idx = np.flatnonzero(alive)
@@ -613,9 +618,13 @@ def apply_dedup(
             chosen = choose_kept(helper, alive_tbl, _policy(spec, mode))
             keep = _align(orders, chosen, "keep", False)
             stats["removed"][mode] = int(alive.sum() - keep.sum())
+            if explain:
+                losers.append(_losers(subset, orders, mode, alive, keep))
             alive &= keep
     finally:
         helper.close()
+    if explain:
+        stats["losers"] = pa.concat_tables(losers) if losers else _LOSERS_SCHEMA.empty_table()
     kept = subset.filter(pa.array(alive)).select(
         ["doc_id", *[f"{m}_cluster_size" for m in CLUSTER_MODES if m in modes], "lines_removed_frac"]
     )
@@ -631,6 +640,42 @@ def apply_dedup(
         stats["removed"]["lines"] = n_before - out.count("*").fetchall()[0][0]
     stats["output_docs"] = out.count("*").fetchall()[0][0]
     return out, stats
+
+
+_LOSERS_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("reason", pa.string()),
+        ("kept_doc_id", pa.string()),
+        ("cluster_id", pa.string()),
+        ("cluster_size", pa.int64()),
+    ]
+)
+
+
+def _losers(subset: pa.Table, orders: np.ndarray, mode: str, alive: np.ndarray, keep: np.ndarray) -> pa.Table:
+    """The documents `mode` removed (alive, not kept) with the kept document of their cluster."""
+    cluster = subset.column(f"{mode}_cluster_order").to_numpy()
+    lost = np.flatnonzero(alive & ~keep)
+    won = np.flatnonzero(alive & keep)
+    by_cluster = won[np.argsort(cluster[won], kind="stable")]
+    pos = np.searchsorted(cluster[by_cluster], cluster[lost]) if len(by_cluster) else np.zeros(len(lost), np.int64)
+    pos = np.minimum(pos, max(len(by_cluster) - 1, 0))
+    hit = (cluster[by_cluster][pos] == cluster[lost]) if len(by_cluster) else np.zeros(len(lost), bool)
+    ids = subset.column("doc_id")
+    if not len(lost):
+        return _LOSERS_SCHEMA.empty_table()
+    winner = ids.take(pa.array(by_cluster[pos] if len(by_cluster) else np.zeros(len(lost), np.int64)))
+    return pa.table(
+        {
+            "doc_id": ids.take(pa.array(lost, pa.int64())),
+            "reason": pa.array([f"dedup.{mode}"] * len(lost), pa.string()),
+            "kept_doc_id": pc.if_else(pa.array(hit, pa.bool_()), winner, pa.scalar(None, pa.string())),
+            "cluster_id": subset.column(f"{mode}_cluster_id").take(pa.array(lost, pa.int64())),
+            "cluster_size": subset.column(f"{mode}_cluster_size").take(pa.array(lost, pa.int64())),
+        },
+        schema=_LOSERS_SCHEMA,
+    )
 
 
 def _with_policy_columns(alive_tbl: pa.Table, part: pa.Table, result: DedupResult, qual: pa.Table | None) -> pa.Table:

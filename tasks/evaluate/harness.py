@@ -10,7 +10,13 @@ numbers to what a data ablation compares:
   taken per item as 1 / number of choices from the samples (ARC has 3- and 5-choice
   items), and LAMBADA's chance 0; and their mean;
 * bits per byte of each held-out text (lm-eval's `bits_per_byte`, a byte-weighted
-  -sum(loglik) / (ln 2 * sum(bytes))) and their mean.
+  -sum(loglik) / (ln 2 * sum(bytes))) and their mean;
+* per benchmark, the continuous metrics the task YAMLs add through lm-eval
+  (`evals/utils.py`): `prob`, the probability of the correct answer normalised as the
+  task's accuracy, and `bits_per_byte` of the gold continuation.
+
+`item_scores` keeps every item's scores (`items.parquet` beside lm-eval's samples, and the
+catalog's `eval_items`) so that reports can bootstrap over items (tasks/report/stats.py).
 
 Which accuracy a benchmark reports follows GPT-3/Pythia/OLMo practice: acc_norm
 (length-normalised) where answers differ much in length (hellaswag, arc_challenge,
@@ -37,15 +43,14 @@ from tasks.evaluate.eval_data import BENCHMARKS, LM_TEXTS, MULTIPLE_CHOICE, eval
 from tasks.evaluate.registry import TASKS
 from tasks.recipe import EvalSpec
 
-EVAL_CODE_VERSION = "1"
+EVAL_CODE_VERSION = "2"  # 2: prob / bits_per_byte per benchmark, items.parquet
 EVALS_DIR = evals_dir()
 TASK_PREFIX = "winnow_"
 ALL_TASKS = BENCHMARKS + LM_TEXTS
 
-# Items per task when neither `limit` nor `full` is given: keeps a nano model's whole
-# suite around a minute on 2 CPU cores (docs/evaluate.md has the timings). WikiText-2
-# articles (~20 KB each) and news articles (~3 KB) cost far more per item than a
-# question, so they get fewer items; 6 articles are still ~30k tokens of text.
+# Items per task when neither `limit` nor `full` is given: 40, or the task's
+# `default_limit` in tasks/evaluate/registry.py (chosen from measured per-item noise and
+# cost: docs/decisions.md, "How many items").
 DEFAULT_LIMIT = 40
 DEFAULT_LIMITS = {t.name: t.default_limit for t in TASKS.values() if t.default_limit is not None}
 
@@ -54,6 +59,7 @@ DEFAULT_LIMITS = {t.name: t.default_limit for t in TASKS.values() if t.default_l
 PRIMARY_METRIC = {t.name: t.metric for t in TASKS.values() if t.metric is not None}
 CHANCE = {t.name: t.chance for t in TASKS.values() if t.chance is not None}
 LM_METRICS = ("bits_per_byte", "byte_perplexity", "word_perplexity")
+CONTINUOUS_METRICS = ("prob", "bits_per_byte")  # per benchmark, from evals/utils.py
 
 
 class EvalError(RuntimeError):
@@ -265,6 +271,9 @@ def aggregate(results: dict[str, Any], samples: dict[str, list[dict]] | None = N
             add("chance", chance)
             add("centered_acc", value)
             centered.append(value)
+            for m in CONTINUOUS_METRICS:
+                if f"{m},none" in metrics:
+                    add(m, metrics[f"{m},none"])
         elif task in LM_TEXTS:
             for m in LM_METRICS:
                 add(m, metrics[f"{m},none"])
@@ -276,6 +285,71 @@ def aggregate(results: dict[str, Any], samples: dict[str, list[dict]] | None = N
     if mean_b is not None:
         rows.append({"task": "mean", "metric": "bits_per_byte", "value": mean_b, "n_items": len(bpbs)})
     return Scores(rows, mean_c, mean_b)
+
+
+def item_scores(samples: dict[str, list[dict]]) -> list[dict[str, Any]]:
+    """lm-eval's per-item samples -> long rows (task, item, metric, value, weight):
+
+    * `acc`: the task's primary accuracy (PRIMARY_METRIC) of the item, 0 or 1;
+    * `chance`: 1 / number of choices (multiple choice), 0 for LAMBADA;
+    * `prob`: probability of the correct answer (evals/utils.py);
+    * `bpb`: bits per byte of the gold continuation or held-out document, weight = its
+      bytes, so the weighted mean is lm-eval's byte-weighted bits per byte.
+
+    `item` is the document's index in the stored task table (the same for every model
+    evaluated with the same config: the key of the paired bootstrap)."""
+    out: list[dict[str, Any]] = []
+    for name, rows in sorted(samples.items()):
+        task = name.removeprefix(TASK_PREFIX)
+        for r in rows:
+            item = int(r["doc_id"])
+
+            def add(metric: str, value: float, weight: float = 1.0) -> None:
+                out.append({"task": task, "item": item, "metric": metric, "value": float(value), "weight": weight})
+
+            if task in BENCHMARKS:
+                if PRIMARY_METRIC[task] in r:
+                    add("acc", r[PRIMARY_METRIC[task]])
+                if task in MULTIPLE_CHOICE and r.get("filtered_resps"):
+                    add("chance", 1.0 / len(r["filtered_resps"]))
+                elif task not in MULTIPLE_CHOICE:
+                    add("chance", CHANCE[task])
+                if "prob" in r:
+                    add("prob", r["prob"])
+            if "bits_per_byte" in r:
+                ll, n_bytes = r["bits_per_byte"]
+                n_bytes = int(n_bytes)
+                if n_bytes > 0:
+                    add("bpb", -float(ll) / (n_bytes * math.log(2)), float(n_bytes))
+    return out
+
+
+def write_items(out_dir: Path, rows: list[dict[str, Any]]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema(
+        [
+            ("task", pa.string()),
+            ("item", pa.int64()),
+            ("metric", pa.string()),
+            ("value", pa.float64()),
+            ("weight", pa.float64()),
+        ]
+    )
+    path = out_dir / "items.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return path
+
+
+def read_items(results_dir: str | Path) -> list[dict[str, Any]]:
+    """The per-item rows of an evaluation (written by `evaluate_model`)."""
+    import pyarrow.parquet as pq
+
+    path = Path(results_dir) / "items.parquet"
+    if not path.exists():
+        return item_scores(read_samples(Path(results_dir)))
+    return pq.read_table(path).to_pylist()
 
 
 # ---------------------------------------------------------------- the stage
@@ -296,7 +370,9 @@ def evaluate_model(
     config = eval_config(spec)
     t0 = time.time()
     results = run_lm_eval(model_dir, config["limits"], out, device=device, batch_size=spec.batch_size)
-    scores = aggregate(results, read_samples(out))
+    samples = read_samples(out)
+    scores = aggregate(results, samples)
+    write_items(out, item_scores(samples))
     write_json_atomic(
         out / "scores.json",
         {"rows": scores.rows, "mean_centered_acc": scores.mean_centered_acc, "mean_bpb": scores.mean_bpb},
@@ -361,6 +437,11 @@ def catalog_rows(summary: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str
     return run, results
 
 
+def catalog_items(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `eval_items` rows of an evaluation: every item's scores (item_scores)."""
+    return [{"eval_key": summary["eval_key"], **r} for r in read_items(summary["results_dir"])]
+
+
 def _limits_text(config: dict[str, Any]) -> str:
     if config["full"]:
         return "all"
@@ -376,8 +457,8 @@ def markdown_table(summary: dict[str, Any]) -> str:
         f"model `{summary['model_dir']}`, items per task: {_limits_text(summary['config'])}, "
         f"device {summary['device']}, {summary['seconds']} s{' (cached)' if summary.get('cached') else ''}",
         "",
-        "| task | acc | acc_norm | chance | centered acc | bits/byte | byte ppl |",
-        "|---|---|---|---|---|---|---|",
+        "| task | acc | acc_norm | chance | centered acc | prob correct | bits/byte | byte ppl |",
+        "|---|---|---|---|---|---|---|---|",
     ]
 
     def fmt(v: float | None) -> str:
@@ -387,6 +468,6 @@ def markdown_table(summary: dict[str, Any]) -> str:
         m = table.get(task, {})
         lines.append(
             f"| {task} | {fmt(m.get('acc'))} | {fmt(m.get('acc_norm'))} | {fmt(m.get('chance'))} | "
-            f"{fmt(m.get('centered_acc'))} | {fmt(m.get('bits_per_byte'))} | {fmt(m.get('byte_perplexity'))} |"
+            f"{fmt(m.get('centered_acc'))} | {fmt(m.get('prob'))} | {fmt(m.get('bits_per_byte'))} | {fmt(m.get('byte_perplexity'))} |"
         )
     return "\n".join(lines)

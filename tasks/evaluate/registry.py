@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -80,13 +80,20 @@ TASKS: dict[str, EvalTask] = {
             0.25,
         ),
         _mc("boolq", "boolq/none/validation", 3270, ("passage", "question"), "acc", 0.5),
-        _mc("copa", "super_glue/copa/validation", 100, ("premise", "choice1", "choice2"), "acc", 0.5),
+        # COPA whole: 100 items at ~0.02 CPU-s each (docs/decisions.md, "How many items").
+        replace(
+            _mc("copa", "super_glue/copa/validation", 100, ("premise", "choice1", "choice2"), "acc", 0.5),
+            default_limit=100,
+        ),
         _mc("winogrande", "winogrande/winogrande_xl/validation", 1267, ("sentence", "option1", "option2"), "acc", 0.5),
         _mc("openbookqa", "openbookqa/main/validation", 500, ("question_stem", "choices.text"), "acc_norm", 0.25),
         EvalTask("lambada", "cloze", f"{_D}:lambada_table", ("text",), rows=5153, metric="acc", chance=0.0),
         EvalTask("wikitext2", "lm_text", f"{_D}:wikitext2_table", ("page",), default_limit=6),
-        EvalTask("wiki_leads_heldout", "lm_text", f"{_D}:wiki_leads_table", ("text",)),
-        EvalTask("news_heldout", "lm_text", f"{_D}:news_table", ("text",), default_limit=20),
+        # The default suite's decision target: 300 leads put the standard error of a paired
+        # difference near 0.003 bits/byte for ~11 CPU-s per nano model; news articles are ~10x
+        # noisier and ~8x costlier per item (docs/decisions.md, "How many items").
+        EvalTask("wiki_leads_heldout", "lm_text", f"{_D}:wiki_leads_table", ("text",), default_limit=300),
+        EvalTask("news_heldout", "lm_text", f"{_D}:news_table", ("text",), default_limit=40),
     )
 }
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from tasks.report.funnel import funnel_metrics
+
 
 def _after(step_counts: dict[str, Any]) -> int | None:
     for k in ("kept", "documents_out", "documents"):
@@ -18,16 +20,15 @@ def dataset_metrics(stats: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {"documents": stats["documents"], "est_tokens": stats.get("est_tokens", 0)}
     if stats.get("kl_reduction") is not None:
         out["kl_reduction"] = float(stats["kl_reduction"])
+    # the funnel on named stages common to every arm (tasks/report/funnel.py)
+    out.update(funnel_metrics(stats))
     documents_in = stats.get("documents_in") or 0
-    out["funnel/0_input"] = documents_in
     removals = stats.get("removals", {})
     before = documents_in
-    for i, step in enumerate(stats.get("steps", []), 1):
-        counts = removals.get(step, {})
-        after = _after(counts)
+    for step in stats.get("steps", []):
+        after = _after(removals.get(step, {}))
         if after is None:
             continue
-        out[f"funnel/{i}_{step}"] = after
         if step in ("filters", "dedup") and before:
             out[f"{step.replace('filters', 'filter')}_removed"] = (before - after) / before
         before = after
@@ -48,9 +49,10 @@ def train_metrics(result: dict[str, Any]) -> dict[str, float]:
 
 
 def eval_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """`bpb/<text>`, `acc_centered/<task>` and their means from an evaluation's score rows
-    (task, metric, value), as tasks/evaluate/harness.py writes them to scores.json."""
-    names = {"bits_per_byte": "bpb", "centered_acc": "acc_centered"}
+    """`bpb/<task>` (held-out texts and benchmarks' gold answers), `prob/<task>`,
+    `acc_centered/<task>` and the means from an evaluation's score rows (task, metric,
+    value), as tasks/evaluate/harness.py writes them to scores.json."""
+    names = {"bits_per_byte": "bpb", "centered_acc": "acc_centered", "prob": "prob"}
     out = {}
     for r in rows:
         prefix = names.get(r["metric"])

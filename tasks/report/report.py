@@ -1,8 +1,16 @@
-"""The leaderboard: one row per arm, every number that explains its rank, and plots.
+"""The leaderboard: one row per arm, ranked by the suite's declared decision metric, with
+95% paired-bootstrap intervals, P(A better than B) for every pair, the SNR of every metric,
+and plots.
 
-Ranking: mean bits per byte over the held-out texts (lower is better; at CPU scale it is
-the sensitive signal), then mean centered accuracy. With several seeds per arm, numbers
-are mean +- std and an arm whose gap to the best is inside seed noise is marked `~`.
+Inputs: the catalog's `leaderboard` rows (arm, metric, mean over seeds, std, n_seeds) for
+dataset and training numbers, and the per-item eval scores of every arm and seed
+(`suite_items`), which tasks/report/stats.py resamples (items within each task, and seeds)
+with the same draw for every arm. Ranking: the decision metric's mean; an arm is marked
+`~` (tied with the best) when the 95% interval of its paired difference to the best arm
+contains 0. Continuous metrics (bits per byte, probability of the correct answer) are shown
+for every task; accuracy only for tasks where some arm is above chance by more than its
+standard error. Without per-item scores (evaluations from before they were kept) the
+board ranks by the catalog means and shows no intervals.
 """
 
 from __future__ import annotations
@@ -12,16 +20,102 @@ import io
 import json
 import math
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SUMMARY = ["documents", "tokens", "filter_removed", "dedup_removed", "kl_reduction", "train_loss"]
-PRIMARY, SECONDARY = "bpb_mean", "acc_centered_mean"
-NOISE_SIGMAS = 2.0  # a gap smaller than 2 pooled standard deviations is noise
+from tasks.report.funnel import plot_funnel
+from tasks.report.stats import N_BOOT, MetricDef, MetricSummary, suite_summary
+
+SUMMARY = ["documents", "tokens", "epochs", "filter_removed", "dedup_removed", "kl_reduction", "train_loss"]
+FAMILIES = {"bpb": False, "prob": True, "acc": True}  # higher is better
+FAMILY_LABEL = {
+    "bpb": "bits per byte",
+    "prob": "probability of the correct answer",
+    "acc": "accuracy",
+}
 
 
-def build_leaderboard(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Long rows (arm, metric, mean, std, n_seeds) -> ranked wide rows, one per arm."""
+@dataclass(frozen=True)
+class Decision:
+    """The metric that ranks (tasks.suite.DecisionSpec without the suite import)."""
+
+    metric: str = "bpb"
+    on: tuple[str, ...] = ("wiki_leads_heldout",)
+    tasks: tuple[str, ...] = ("wiki_leads_heldout",)
+
+    @property
+    def name(self) -> str:
+        return f"{self.metric}/{'+'.join(self.on)}"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return FAMILIES[self.metric]
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> Decision:
+        return cls(metric=spec.metric, on=tuple(spec.on), tasks=tuple(spec.tasks()))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "on": list(self.on), "tasks": list(self.tasks), "name": self.name}
+
+
+@dataclass
+class Report:
+    board: list[dict[str, Any]]
+    decision: Decision
+    summaries: dict[str, MetricSummary] = field(default_factory=dict)
+    chance: dict[str, float] = field(default_factory=dict)
+    accuracy_shown: list[str] = field(default_factory=list)
+    accuracy_hidden: list[str] = field(default_factory=list)
+    n_seeds: int = 1
+
+    @property
+    def decided(self) -> MetricSummary | None:
+        return self.summaries.get(self.decision.name)
+
+
+def metric_defs(items: Sequence[dict[str, Any]], decision: Decision) -> dict[str, MetricDef]:
+    """Every metric the items support: per task bpb / prob / acc, the aggregates
+    `bpb/lm` and `prob/benchmarks`, and the decision metric."""
+    from tasks.evaluate.eval_data import ALL_TASKS, BENCHMARKS, LM_TEXTS
+
+    present = defaultdict(set)
+    for r in items:
+        present[r["metric"]].add(r["task"])
+    out = {decision.name: MetricDef(decision.metric, decision.tasks, decision.higher_is_better)}
+    lm = tuple(t for t in LM_TEXTS if t in present["bpb"])
+    bench = tuple(t for t in BENCHMARKS if t in present["prob"])
+    if lm:
+        out.setdefault("bpb/lm", MetricDef("bpb", lm, False))
+    if bench:
+        out.setdefault("prob/benchmarks", MetricDef("prob", bench, True))
+    for family in ("bpb", "prob", "acc"):
+        for t in ALL_TASKS:
+            if t in present[family]:
+                out.setdefault(f"{family}/{t}", MetricDef(family, (t,), FAMILIES[family]))
+    return out
+
+
+def _fallback_value(arm: dict[str, Any], decision: Decision) -> float | None:
+    """The decision metric from catalog means when there are no per-item scores."""
+    prefix = {"acc": "acc_centered"}.get(decision.metric, decision.metric)
+    vals = [arm.get(f"{prefix}/{t}") for t in decision.tasks]
+    if not vals or any(_missing(v) for v in vals):
+        return None
+    return sum(float(v) for v in vals if v is not None) / len(vals)
+
+
+def build_report(
+    rows: list[dict[str, Any]],
+    items: Sequence[dict[str, Any]] = (),
+    decision: Decision | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> Report:
+    """Catalog leaderboard rows + per-item rows -> the ranked report."""
+    decision = decision or Decision()
     by_arm: dict[str, dict[str, Any]] = defaultdict(dict)
     for r in rows:
         arm = by_arm[r["arm"]]
@@ -29,99 +123,259 @@ def build_leaderboard(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         arm[r["metric"]] = r["mean"]
         arm[f"{r['metric']}:std"] = r["std"]
         arm["n_seeds"] = max(arm.get("n_seeds", 0), int(r["n_seeds"]))
-    board = list(by_arm.values())
-    board.sort(key=lambda a: (_or_inf(a.get(PRIMARY)), -_or_ninf(a.get(SECONDARY))))
-    if board and board[0].get(PRIMARY) is not None:
-        best = board[0]
-        for rank, arm in enumerate(board, 1):
-            arm["rank"] = rank
-            arm["within_noise_of_best"] = rank > 1 and _within_noise(arm, best, PRIMARY)
-    return board
+    items = [r for r in items if r["arm"] in by_arm or not by_arm]
+    for r in items:
+        by_arm[r["arm"]].setdefault("arm", r["arm"])
+    arms = sorted(by_arm)
+    summaries: dict[str, MetricSummary] = {}
+    chance: dict[str, float] = {}
+    if items:
+        chance_sum: dict[str, list[float]] = defaultdict(list)
+        for r in items:
+            if r["metric"] == "chance":
+                chance_sum[r["task"]].append(float(r["value"]))
+        chance = {t: sum(v) / len(v) for t, v in chance_sum.items()}
+        summaries = suite_summary(items, metric_defs(items, decision), arms=arms, n_boot=n_boot, seed=seed)
+        for name, s in summaries.items():
+            for i, a in enumerate(s.arms):
+                if math.isnan(s.mean[i]):
+                    continue
+                board_arm = by_arm[a]
+                board_arm[name] = s.mean[i]
+                board_arm[f"{name}:lo"], board_arm[f"{name}:hi"] = s.lo[i], s.hi[i]
+                board_arm[f"{name}:se"] = s.std[i]
+    n_seeds = (
+        len({int(r["seed"]) for r in items})
+        if items
+        else max((a.get("n_seeds", 1) for a in by_arm.values()), default=1)
+    )
+    decided = summaries.get(decision.name)
+    key = decision.name
+    if decided is None:
+        for entry in by_arm.values():
+            value = _fallback_value(entry, decision)
+            if value is not None:
+                entry[key] = value
+    sign = -1.0 if decision.higher_is_better else 1.0
+    board = sorted(
+        by_arm.values(),
+        key=lambda a: (math.inf if _missing(a.get(key)) else sign * a[key], a["arm"]),
+    )
+    ties = set(decided.ties_with_best) if decided else set()
+    for rank, arm in enumerate(board, 1):
+        arm["rank"] = rank if not _missing(arm.get(key)) else None
+        arm["within_noise_of_best"] = arm["arm"] in ties
+    if decided:
+        idx = {a: i for i, a in enumerate(decided.arms)}
+        for above, below in zip(board, board[1:]):
+            if above["arm"] in idx and below["arm"] in idx:
+                above["p_better_than_next"] = decided.p_better[idx[above["arm"]]][idx[below["arm"]]]
+    shown: list[str] = []
+    hidden: list[str] = []
+    for name, summary in summaries.items():
+        if not name.startswith("acc/"):
+            continue
+        task = name.split("/", 1)[1]
+        c = chance.get(task)
+        above_chance = c is not None and any(
+            m - c > se for m, se in zip(summary.mean, summary.std) if not math.isnan(m)
+        )
+        (shown if above_chance else hidden).append(task)
+    return Report(board, decision, summaries, chance, shown, hidden, n_seeds)
 
 
-def _within_noise(a: dict, b: dict, metric: str) -> bool:
-    sa, sb = a.get(f"{metric}:std"), b.get(f"{metric}:std")
-    if a.get(metric) is None or b.get(metric) is None or sa is None or sb is None:
-        return False  # one seed: no noise estimate
-    pooled = math.sqrt((sa**2 + sb**2) / 2)
-    return abs(a[metric] - b[metric]) <= NOISE_SIGMAS * pooled
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def _or_inf(x):
-    return math.inf if x is None or (isinstance(x, float) and math.isnan(x)) else x
+def shown_metrics(report: Report) -> list[str]:
+    """Metrics in display order: the decision, aggregates, per-text bpb, per-benchmark prob,
+    accuracy where above chance, per-benchmark bpb of the gold answer."""
+    from tasks.evaluate.eval_data import BENCHMARKS, LM_TEXTS
+
+    names = list(report.summaries)
+    order = [report.decision.name, "bpb/lm", "prob/benchmarks"]
+    order += [f"bpb/{t}" for t in LM_TEXTS] + [f"prob/{t}" for t in BENCHMARKS]
+    order += [f"acc/{t}" for t in report.accuracy_shown] + [f"bpb/{t}" for t in BENCHMARKS]
+    out = []
+    for n in order:
+        if n in names and n not in out:
+            out.append(n)
+    return out
 
 
-def _or_ninf(x):
-    return -math.inf if x is None or (isinstance(x, float) and math.isnan(x)) else x
-
-
-def metric_columns(board: list[dict[str, Any]]) -> list[str]:
-    """Column order: summary, bits per byte per text, accuracy per task, the means."""
-    names = {
-        k for arm in board for k in arm if ":" not in k and k not in ("arm", "rank", "n_seeds", "within_noise_of_best")
-    }
-    bpb = sorted(n for n in names if n.startswith("bpb/"))
-    acc = sorted(n for n in names if n.startswith("acc_centered/"))
-    cols = [c for c in SUMMARY if c in names] + bpb + [c for c in (PRIMARY,) if c in names]
-    cols += acc + [c for c in (SECONDARY,) if c in names]
-    return cols
+def _fmt_num(v: float) -> str:
+    return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
 
 
 def _fmt(arm: dict, col: str) -> str:
-    v = arm.get(col)
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    v: Any = arm.get(col)
+    if _missing(v):
         return "–"
     if col in ("documents", "tokens"):
         s = f"{v:,.0f}"
     elif col.endswith("removed"):
         s = f"{100 * v:.1f}%"
     else:
-        s = f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
+        s = _fmt_num(v)
+    if f"{col}:lo" in arm:
+        return f"{s} [{_fmt_num(arm[f'{col}:lo'])}, {_fmt_num(arm[f'{col}:hi'])}]"
     std = arm.get(f"{col}:std")
-    if arm.get("n_seeds", 1) > 1 and std is not None and not math.isnan(std):
+    if arm.get("n_seeds", 1) > 1 and not _missing(std):
         s += f" ± {std:.4f}"
     return s
 
 
-def to_markdown(board: list[dict[str, Any]], title: str = "Leaderboard") -> str:
-    cols = metric_columns(board)
-    lines = [f"## {title}", "", "| rank | arm | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
-    for arm in board:
+def _summary_cols(report: Report) -> list[str]:
+    return [c for c in SUMMARY if any(c in a for a in report.board)]
+
+
+def _describe(decision: Decision) -> str:
+    on = ", ".join(decision.on)
+    better = "higher" if decision.higher_is_better else "lower"
+    return f"{FAMILY_LABEL[decision.metric]} on {on} (`{decision.name}`, {better} is better)"
+
+
+def to_markdown(report: Report, title: str = "Leaderboard") -> str:
+    d, s = report.decision, report.decided
+    lines = [f"## {title}", ""]
+    if s is not None:
+        items = ", ".join(f"{t} {n}" for t, n in s.n_items.items())
+        lines.append(
+            f"**Decided by {_describe(d)}**: signal-to-noise ratio **{s.snr:.2f}** over these arms. "
+            f"95% bootstrap intervals over eval items ({items}) and {report.n_seeds} seed(s), "
+            "resampled with one draw for all arms (paired)."
+        )
+        if report.n_seeds == 1:
+            lines.append("One seed: the intervals cover eval-item noise only, not training noise (init, data order).")
+    else:
+        lines.append(f"Decided by {_describe(d)}. No per-item scores in the catalog: no intervals.")
+    lines.append("")
+    cols = [d.name] + _summary_cols(report)
+    has_p = any("p_better_than_next" in a for a in report.board)
+    head = ["rank", "arm"] + cols + (["P(better than next)"] if has_p else [])
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for arm in report.board:
         mark = " ~" if arm.get("within_noise_of_best") else ""
-        lines.append(f"| {arm.get('rank', '')}{mark} | {arm['arm']} | " + " | ".join(_fmt(arm, c) for c in cols) + " |")
+        cells = [f"{arm.get('rank') or ''}{mark}", arm["arm"]] + [_fmt(arm, c) for c in cols]
+        if has_p:
+            p = arm.get("p_better_than_next")
+            cells.append("" if p is None else f"{p:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"Ranked by {PRIMARY} (lower is better), then {SECONDARY}. "
-        "`~`: the gap to the best arm is inside seed noise (2 pooled std).",
+        "`~`: tied with the best arm: the 95% paired interval of the difference contains 0. "
+        "An arm's own interval also holds item difficulty, which every arm shares and which "
+        "cancels in comparisons: compare arms by `~` and P(A>B), not by overlapping intervals. "
+        "Dataset and training columns are means over seeds (± std with several).",
     ]
+    if s is not None and len(s.arms) > 1:
+        order = [a["arm"] for a in report.board if a["arm"] in s.arms]
+        idx = {a: i for i, a in enumerate(s.arms)}
+        lines += ["", f"### P(row better than column) on `{d.name}`", ""]
+        lines += ["| | " + " | ".join(order) + " |", "|---|" + "---|" * len(order)]
+        for a in order:
+            row = [("–" if a == b else f"{s.p_better[idx[a]][idx[b]]:.3f}") for b in order]
+            lines.append(f"| {a} | " + " | ".join(row) + " |")
+    names = shown_metrics(report)
+    if names:
+        order = [a["arm"] for a in report.board]
+        lines += ["", "### Every metric: mean [95% interval] per arm, and its signal-to-noise ratio", ""]
+        lines += ["| metric | SNR | " + " | ".join(order) + " |", "|---|---|" + "---|" * len(order)]
+        by_name = {a["arm"]: a for a in report.board}
+        for n in names:
+            label = f"**{n}** (decides)" if n == d.name else n
+            snr = report.summaries[n].snr
+            cells = [_fmt(by_name[a], n) for a in order]
+            lines.append(f"| {label} | {'–' if math.isnan(snr) else f'{snr:.2f}'} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            "SNR: standard deviation of the arm means over the paired-bootstrap noise of one arm "
+            "(docs/decisions.md); about 1 means the metric does not separate these arms. "
+            "bpb/<benchmark>: bits per byte of the correct answer.",
+        ]
+        if report.accuracy_hidden:
+            lines.append(
+                "Accuracy not shown (no arm above chance by more than its standard error): "
+                + ", ".join(report.accuracy_hidden)
+                + "."
+            )
     return "\n".join(lines)
 
 
-def to_csv(board: list[dict[str, Any]]) -> str:
-    cols = ["rank", "arm", "n_seeds"] + [c for col in metric_columns(board) for c in (col, f"{col}:std")]
+def _csv_cols(report: Report) -> list[str]:
+    cols = ["rank", "arm", "n_seeds", "within_noise_of_best", "p_better_than_next"] + _summary_cols(report)
+    for n in shown_metrics(report) or [report.decision.name]:
+        cols += [n, f"{n}:lo", f"{n}:hi"]
+    return cols
+
+
+def to_csv(report: Report) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=_csv_cols(report), extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(board)
+    writer.writerows(report.board)
     return buf.getvalue()
 
 
-def to_json(board: list[dict[str, Any]]) -> str:
-    return json.dumps(board, indent=2, default=lambda v: None)
+def to_json(report: Report) -> str:
+    data = {
+        "decision": {**report.decision.as_dict(), "snr": report.decided.snr if report.decided else None},
+        "n_seeds": report.n_seeds,
+        "board": report.board,
+        "metrics": {n: s.as_dict() for n, s in report.summaries.items()},
+        "snr": {n: s.snr for n, s in report.summaries.items()},
+        "chance": report.chance,
+        "accuracy_shown": report.accuracy_shown,
+        "accuracy_hidden": report.accuracy_hidden,
+    }
+    return json.dumps(_clean(data), indent=2, default=str)
+
+
+def _clean(x):
+    """NaN / inf -> None so the JSON is standard."""
+    if isinstance(x, float):
+        return None if math.isnan(x) or math.isinf(x) else x
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    return x
+
+
+def table_rows(report: Report) -> list[dict[str, Any]]:
+    """Flat rows for a table artifact: rank, arm, the decision metric with its interval."""
+    n = report.decision.name
+    return [
+        {
+            "rank": a.get("rank"),
+            "arm": a["arm"],
+            "tied_with_best": a.get("within_noise_of_best", False),
+            n: a.get(n),
+            f"{n}:lo": a.get(f"{n}:lo"),
+            f"{n}:hi": a.get(f"{n}:hi"),
+            "p_better_than_next": a.get("p_better_than_next"),
+            **{c: a.get(c) for c in _summary_cols(report)},
+        }
+        for a in report.board
+    ]
 
 
 def plot_all(
-    board: list[dict[str, Any]], curves: dict[str, list[Path]], out_dir: Path, random_arm: str | None = "random"
+    report: Report, curves: dict[str, list[Path]], out_dir: Path, random_arm: str | None = "random"
 ) -> list[Path]:
-    """Loss curves per arm, score bars with the random arm's band, removal funnel."""
+    """Loss curves per arm; the decision metric per arm with 95% intervals beside the
+    P(A>B) heatmap; SNR per metric; the removal funnel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
     import pyarrow.parquet as pq
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    board = report.board
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for arm, paths in sorted(curves.items()):
@@ -134,54 +388,68 @@ def plot_all(
     ax.set_xlabel("tokens")
     ax.set_ylabel("train loss")
     ax.set_title("Training loss per arm")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     written.append(_save(fig, out_dir / "loss_curves.png"))
 
-    for metric, label in (
-        (PRIMARY, "mean bits per byte (lower is better)"),
-        (SECONDARY, "mean centered accuracy (higher is better)"),
-    ):
-        arms = [a for a in board if a.get(metric) is not None]
-        if not arms:
-            continue
-        fig, ax = plt.subplots(figsize=(7, 4))
-        ys = [a[metric] for a in arms]
-        errs = [a.get(f"{metric}:std") or 0 for a in arms]
-        ax.bar([a["arm"] for a in arms], ys, yerr=errs, color="tab:blue", alpha=0.8)
+    d, s = report.decision, report.decided
+    arms = [a for a in board if not _missing(a.get(d.name))]
+    if arms:
+        fig, axes = plt.subplots(1, 2 if s is not None and len(s.arms) > 1 else 1, figsize=(12, 4.5), squeeze=False)
+        ax = axes[0][0]
+        ys = np.array([a[d.name] for a in arms])
+        names = [a["arm"] for a in arms]
+        if s is not None:
+            lo = np.array([a.get(f"{d.name}:lo", a[d.name]) for a in arms])
+            hi = np.array([a.get(f"{d.name}:hi", a[d.name]) for a in arms])
+            ax.errorbar(range(len(arms)), ys, yerr=[ys - lo, hi - ys], fmt="o", capsize=4, color="tab:blue")
+        else:
+            ax.plot(range(len(arms)), ys, "o", color="tab:blue")
         rand = next((a for a in arms if a["arm"] == random_arm), None)
-        if rand is not None:
-            sd = rand.get(f"{metric}:std") or 0
-            ax.axhspan(
-                rand[metric] - max(sd, 1e-9),
-                rand[metric] + max(sd, 1e-9),
-                color="tab:red",
-                alpha=0.25,
-                label="random arm (± std)",
-            )
-            ax.axhline(rand[metric], color="tab:red", lw=1)
+        if rand is not None and f"{d.name}:lo" in rand:
+            ax.axhspan(rand[f"{d.name}:lo"], rand[f"{d.name}:hi"], color="tab:red", alpha=0.2, label="random arm 95%")
             ax.legend(fontsize=7)
-        lo, hi = min(ys), max(ys)
-        pad = (hi - lo) * 0.5 or abs(hi) * 0.05 or 0.1
-        ax.set_ylim(lo - pad, hi + pad)
-        ax.set_ylabel(label)
-        ax.tick_params(axis="x", rotation=30)
-        written.append(_save(fig, out_dir / f"scores_{metric}.png"))
+        for i, a in enumerate(arms):
+            if a.get("within_noise_of_best"):
+                ax.annotate("~", (i, ys[i]), textcoords="offset points", xytext=(6, 6), fontsize=10)
+        ax.set_xticks(range(len(arms)), names, rotation=30, ha="right", fontsize=8)
+        better = "higher" if d.higher_is_better else "lower"
+        ax.set_ylabel(f"{d.name} ({better} is better)")
+        ax.set_title(f"Decision metric per arm, 95% bootstrap intervals (SNR {s.snr:.2f})" if s else d.name, fontsize=9)
+        if s is not None and len(s.arms) > 1:
+            idx = {a: i for i, a in enumerate(s.arms)}
+            order = [n for n in names if n in idx]
+            m = np.array([[s.p_better[idx[a]][idx[b]] for b in order] for a in order])
+            ax2 = axes[0][1]
+            im = ax2.imshow(m, vmin=0, vmax=1, cmap="RdBu_r")
+            ax2.set_xticks(range(len(order)), order, rotation=30, ha="right", fontsize=8)
+            ax2.set_yticks(range(len(order)), order, fontsize=8)
+            for i in range(len(order)):
+                for j in range(len(order)):
+                    if i != j:
+                        color = "white" if abs(m[i, j] - 0.5) > 0.3 else "black"
+                        ax2.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color)
+            ax2.set_title("P(row better than column)", fontsize=9)
+            fig.colorbar(im, ax=ax2, fraction=0.046)
+        written.append(_save(fig, out_dir / "decision.png"))
 
-    funnel_keys = sorted({k for a in board for k in a if k.startswith("funnel/") and ":" not in k})
-    if funnel_keys:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for a in board:
-            ax.plot(
-                [k.split("/", 1)[1] for k in funnel_keys],
-                [float("nan") if a.get(k) is None else a[k] for k in funnel_keys],
-                marker="o",
-                label=a["arm"],
-            )
-        ax.set_ylabel("documents remaining")
-        ax.set_title("Removal funnel per arm")
-        ax.tick_params(axis="x", rotation=30)
-        ax.legend(fontsize=7)
-        written.append(_save(fig, out_dir / "removal_funnel.png"))
+    if report.summaries:
+        names = shown_metrics(report)
+        vals = [report.summaries[n].snr for n in names]
+        fig, ax = plt.subplots(figsize=(7, max(3, 0.25 * len(names) + 1)))
+        colors = ["tab:red" if n == d.name else "tab:blue" for n in names]
+        ax.barh(range(len(names)), [0 if math.isnan(v) else v for v in vals], color=colors)
+        ax.axvline(1.0, color="k", lw=0.8, ls="--")
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("signal-to-noise ratio over the arms (1 = no separation)")
+        ax.set_title("SNR per metric (red: the decision metric)", fontsize=9)
+        written.append(_save(fig, out_dir / "snr.png"))
+
+    # one x-axis of named stages for every arm (tasks/report/funnel.py)
+    funnel_png = plot_funnel(board, out_dir / "removal_funnel.png")
+    if funnel_png is not None:
+        written.append(funnel_png)
     return written
 
 

@@ -30,3 +30,16 @@ CREATE TABLE IF NOT EXISTS eval_results (
     created_at  TIMESTAMP DEFAULT current_timestamp,
     PRIMARY KEY (eval_key, task, metric)
 );
+
+-- Every item's scores of an evaluation (tasks/evaluate/harness.py:item_scores), for the
+-- report's paired bootstrap: metric acc (primary accuracy, 0/1), chance (1/k), prob
+-- (probability of the correct answer), bpb (bits per byte; weight = bytes).
+CREATE TABLE IF NOT EXISTS eval_items (
+    eval_key  VARCHAR,
+    task      VARCHAR,
+    item      BIGINT,          -- document index in the stored task table
+    metric    VARCHAR,
+    value     DOUBLE,
+    weight    DOUBLE,
+    PRIMARY KEY (eval_key, task, item, metric)
+);

@@ -15,6 +15,15 @@ CREATE TABLE IF NOT EXISTS arm_runs (
     PRIMARY KEY (suite, arm, seed)
 );
 
+-- One row per suite (the latest run's settings): the declared decision metric
+-- (tasks.suite.DecisionSpec as JSON) that the report ranks by, and the seeds.
+CREATE TABLE IF NOT EXISTS suites (
+    suite       VARCHAR PRIMARY KEY,
+    decision    JSON,
+    seeds       INTEGER[],
+    updated_at  TIMESTAMP DEFAULT current_timestamp
+);
+
 -- Every number the leaderboard shows, long format: dataset stats (documents, tokens,
 -- filter_removed, dedup_removed, kl_reduction), train_loss, bpb/<text>,
 -- acc_centered/<task>, and the means.

@@ -1,0 +1,1 @@
+"""Reading curated datasets: find one by arm, recipe or key; diff two arms' datasets."""

@@ -1,0 +1,156 @@
+"""Arm diff: which documents one arm's dataset holds and another's does not.
+
+For datasets A and B: the documents only in A and only in B, each side counted by source,
+URL domain and language with its estimated tokens (characters / 4, times repeats), the
+share of the side's tokens they make up, and a seeded sample of each side to read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import duckdb
+
+from tasks.core.sqlfiles import Sql, load_sql, number_literal, render_sql, string_list
+from tasks.core.workspace import Workspace
+from tasks.curate.steps import CHARS_PER_TOKEN
+from tasks.inspect.resolve import FoundDataset
+
+TOP = 10  # groups shown per breakdown
+SNIPPET_CHARS = 300
+
+
+@dataclass
+class Group:
+    value: str
+    documents: int
+    tokens: float
+
+
+@dataclass
+class Side:
+    label: str  # the arm (or dataset) this side is
+    key: str
+    documents: int  # in the whole dataset
+    tokens: float
+    only_documents: int  # not in the other dataset
+    only_tokens: float
+    by_source: list[Group] = field(default_factory=list)
+    by_domain: list[Group] = field(default_factory=list)
+    by_language: list[Group] = field(default_factory=list)
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def only_token_share(self) -> float:
+        return self.only_tokens / self.tokens if self.tokens else 0.0
+
+
+@dataclass
+class ArmDiff:
+    a: Side
+    b: Side
+    common_documents: int
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["a"]["only_token_share"] = self.a.only_token_share
+        out["b"]["only_token_share"] = self.b.only_token_share
+        return out
+
+
+def _files(ref: FoundDataset) -> Sql:
+    parts = sorted(ref.dir.glob("part-*.parquet"))
+    if not parts:
+        raise FileNotFoundError(f"dataset {ref.key} ({ref.dir}) has no part files")
+    return string_list(parts)
+
+
+def _signal_files(ws: Workspace, refs: list[FoundDataset]) -> list[str]:
+    files = []
+    for ref in refs:
+        for key in json.loads((ref.dir / "_SUCCESS").read_text()).get("signals", []):
+            if ws.is_done("signals", key):
+                info = ws.read_done("signals", key)
+                files += [str(ws.stage_dir("signals", key) / s) for s in info["shards"]]
+    return sorted(set(files))
+
+
+def diff_datasets(ws: Workspace, a: FoundDataset, b: FoundDataset, n: int = 5, seed: int = 0) -> ArmDiff:
+    con = duckdb.connect()
+    try:
+        sig = _signal_files(ws, [a, b])
+        per_token = number_literal(CHARS_PER_TOKEN, cast=None)
+        if sig:
+            con.execute(render_sql("inspect/diff_signals_view", files=string_list(sig)))
+        else:
+            con.execute(load_sql("inspect/diff_no_signals"))
+        sides = []
+        for this, other, table in ((a, b, "only_a"), (b, a, "only_b")):
+            con.execute(
+                render_sql(
+                    "inspect/diff_only", out=table, this=_files(this), other=_files(other), chars_per_token=per_token
+                )
+            )
+            docs, tokens = con.execute(
+                render_sql("inspect/diff_totals", files=_files(this), chars_per_token=per_token)
+            ).fetchall()[0]
+            only_docs, only_tokens = con.execute(render_sql("inspect/diff_only_totals", table=table)).fetchall()[0]
+            side = Side(this.label, this.key, int(docs), float(tokens), int(only_docs), float(only_tokens))
+            for column in ("source", "domain", "language"):
+                rows = con.execute(
+                    render_sql("inspect/diff_groups", table=table, column=column), {"limit": TOP}
+                ).fetchall()
+                setattr(side, f"by_{column}", [Group(str(v), int(d), float(t)) for v, d, t in rows])
+            cur = con.execute(
+                render_sql("inspect/diff_sample", table=table),
+                {"n": n, "seed": str(seed), "max_chars": SNIPPET_CHARS},
+            )
+            cols = [c[0] for c in cur.description]
+            side.sample = [dict(zip(cols, r)) for r in cur.fetchall()]
+            sides.append(side)
+        common = sides[0].documents - sides[0].only_documents
+    finally:
+        con.close()
+    return ArmDiff(sides[0], sides[1], int(common))
+
+
+def to_markdown(d: ArmDiff) -> str:
+    a, b = d.a, d.b
+    lines = [
+        f"# {a.label} vs {b.label}",
+        "",
+        f"{d.common_documents:,} documents in both. "
+        f"Only in {a.label}: {a.only_documents:,} documents, {a.only_tokens:,.0f} tokens "
+        f"({100 * a.only_token_share:.1f}% of its {a.tokens:,.0f}). "
+        f"Only in {b.label}: {b.only_documents:,} documents, {b.only_tokens:,.0f} tokens "
+        f"({100 * b.only_token_share:.1f}% of its {b.tokens:,.0f}).",
+    ]
+    for title, attr in (("source", "by_source"), ("URL domain", "by_domain"), ("language", "by_language")):
+        lines += ["", f"## Only-in documents by {title}", ""]
+        lines += [f"| {title} | only in {a.label}: docs | tokens | only in {b.label}: docs | tokens |"]
+        lines += ["|---|---:|---:|---:|---:|"]
+        ga = {g.value: g for g in getattr(a, attr)}
+        gb = {g.value: g for g in getattr(b, attr)}
+        for v in list(dict.fromkeys([*ga, *gb])):
+            x, y = ga.get(v), gb.get(v)
+            lines.append(
+                f"| {v} | {x.documents if x else 0:,} | {x.tokens if x else 0:,.0f} "
+                f"| {y.documents if y else 0:,} | {y.tokens if y else 0:,.0f} |"
+            )
+    for side in (a, b):
+        lines += ["", f"## Sample only in {side.label}", ""]
+        if not side.sample:
+            lines.append("(none)")
+        for i, r in enumerate(side.sample, 1):
+            text = " ".join((r["text"] or "").split())
+            lines.append(
+                f"{i}. `{r['doc_id']}` {r['source']} {r['url'] or ''} ({r['language']}, {r['tokens']:,.0f} tokens)"
+            )
+            lines.append(f"   > {text[:SNIPPET_CHARS]}")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(d: ArmDiff) -> str:
+    return json.dumps(d.as_dict(), indent=2, ensure_ascii=False, default=str)
