@@ -43,10 +43,11 @@ class Strict(BaseModel):
 
 class LanguageSpec(Strict):
     """The first curate step: documents whose language is `allowed` (the `language`
-    signal, an ISO 639-1 code) with a language-ID probability >= `min_score`."""
+    signal, lid.176's label) with a language-ID probability strictly above `min_score`,
+    as datatrove's LanguageFilter keeps (FineWeb/DCLM: English, 0.65)."""
 
     allowed: list[str] | None = Field(None, description="ISO 639-1 codes to keep; null keeps all")
-    min_score: float = Field(0.0, ge=0.0, le=1.0, description="minimum language-ID probability")
+    min_score: float = Field(0.0, ge=0.0, le=1.0, description="keep a language-ID probability above this")
 
     @field_validator("allowed")
     @classmethod
@@ -222,6 +223,12 @@ class PerplexityConfig(Strict):
     max_bytes: int | None = Field(None, gt=0, description="score only the first N bytes of a document")
 
 
+class KenLMConfig(Strict):
+    """Word-level modified Kneser-Ney LM of the reference, queried with kenlm (CCNet-style)."""
+
+    order: int = Field(3, ge=2, le=5)
+
+
 class SemDedupConfig(Strict):
     """SemDeDup / D4: MiniLM embeddings, k-means, drop near neighbours within clusters."""
 
@@ -243,9 +250,9 @@ _METHOD_CHOICES: list[JsonValue] = list(method_names())
 class SelectionSpec(Strict):
     """Which documents to keep among the candidates (tasks/selection/selection.py).
 
-    Score rules (fasttext, dsir, perplexity): `min_score`/`max_score` (absolute band),
+    Score rules (fasttext, dsir, perplexity, kenlm): `min_score`/`max_score` (absolute band),
     `band` (quantile band among the candidates), `keep_fraction` (top fraction by score;
-    for perplexity, the lowest perplexities) and `tokens` (cut to a token budget: by score,
+    for perplexity and kenlm, the lowest perplexities) and `tokens` (cut to a token budget: by score,
     or by Gumbel top-k for dsir, or a seeded random order for random). `tokens` defaults to
     the recipe's token_budget for dsir and random.
     """
@@ -266,6 +273,7 @@ class SelectionSpec(Strict):
     dsir: DSIRConfig = Field(default_factory=DSIRConfig)
     perplexity: PerplexityConfig = Field(default_factory=PerplexityConfig)
     semdedup: SemDedupConfig = Field(default_factory=SemDedupConfig)
+    kenlm: KenLMConfig = Field(default_factory=KenLMConfig)
     options: dict[str, Any] = Field(default_factory=dict, description="reserved; use the typed sections")
 
     @field_validator("method")
@@ -285,7 +293,7 @@ class SelectionSpec(Strict):
     def _no_loose_options(cls, v):
         if v:
             raise ValueError(
-                f"unknown selection options {sorted(v)}: use the fasttext/dsir/perplexity/semdedup sections"
+                f"unknown selection options {sorted(v)}: use the fasttext/dsir/perplexity/semdedup/kenlm sections"
             )
         return v
 

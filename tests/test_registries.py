@@ -35,7 +35,7 @@ def test_every_selection_method_loads_and_scored_ones_have_a_column():
         assert m.scored == (m.column is not None), m.name
         if m.column == "score":
             assert m.higher_is_better is not None, m.name
-    assert sel_registry.scored_names() == ["fasttext", "dsir", "perplexity", "semdedup"]
+    assert sel_registry.scored_names() == ["fasttext", "dsir", "perplexity", "semdedup", "kenlm"]
 
 
 def test_select_cli_offers_the_scored_methods():

@@ -32,7 +32,7 @@ import xxhash
 from tasks.core.schema import DOCS, QUARANTINE, WAT_METADATA
 from tasks.core.workspace import write_json_atomic
 from tasks.ingest.extract import DEFAULT_EXTRACTOR, EXTRACTORS, Undecodable, decode_html, extract
-from tasks.ingest.langid import PREFIX_CHARS, identify
+from tasks.ingest.langid import BACKENDS, DEFAULT_BACKEND, PREFIX_CHARS, identify
 from tasks.ingest.readers import Bad, Content, Metadata, Other, ReadOptions, read_records
 from tasks.ingest.sources import InputFile
 
@@ -45,12 +45,15 @@ class IngestOptions:
     extractor: str = DEFAULT_EXTRACTOR
     max_payload_bytes: int = 10_000_000  # larger HTTP payloads are quarantined
     max_text_chars: int = 1_000_000  # longer texts are cut (text_truncated = true)
-    langid_prefix_chars: int = PREFIX_CHARS
+    langid: str = DEFAULT_BACKEND  # lid176 (the anchors' fastText model) or py3langid
+    langid_prefix_chars: int = PREFIX_CHARS  # py3langid only
     html_types: tuple[str, ...] = ("text/html", "application/xhtml+xml")
 
     def __post_init__(self):
         if self.extractor not in EXTRACTORS:
             raise ValueError(f"unknown extractor {self.extractor!r}; choose from {', '.join(EXTRACTORS)}")
+        if self.langid not in BACKENDS:
+            raise ValueError(f"unknown language identifier {self.langid!r}; choose from {', '.join(BACKENDS)}")
 
     def key(self) -> dict[str, Any]:
         """What changes the output (part of the source key)."""
@@ -264,7 +267,7 @@ def _document(rec: Content, opts: IngestOptions, source_name: str, source_file: 
     cut = len(text) > opts.max_text_chars
     if cut:
         text = text[: opts.max_text_chars]
-    language, score = identify(text, opts.langid_prefix_chars)
+    language, score = identify(text, opts.langid_prefix_chars, opts.langid)
     return {
         "doc_id": doc_id(source_name, rec.record_id),
         "source": source_name,

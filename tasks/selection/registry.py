@@ -44,6 +44,9 @@ METHODS: dict[str, SelectionMethod] = {
         ),
         SelectionMethod("perplexity", f"{_M}:PERPLEXITY", scored=True, column="score", higher_is_better=False),
         SelectionMethod("semdedup", f"{_M}:SEMDEDUP", scored=True, column="embedding"),
+        SelectionMethod(
+            "kenlm", "tasks.selection.kenlm_method:KENLM", scored=True, column="score", higher_is_better=False
+        ),
     )
 }
 

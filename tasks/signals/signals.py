@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 # Bump when a definition changes: it is part of the signals folder name and cache key.
-SIGNALS_VERSION = "v1"
+SIGNALS_VERSION = "v2"  # v2: language fallback is lid.176 (tasks.ingest.langid)
 
 # --- constants copied from datatrove 0.10.1 (utils/text.py, filters/*) so the
 # --- computation does not need datatrove installed; tests check they still agree.
@@ -85,7 +85,7 @@ SIGNAL_FIELDS: list[tuple[str, pa.DataType]] = [
     ("n_lines", pa.int32()),  # len(text.splitlines())
     ("n_words", pa.int32()),  # datatrove words (spaCy tokens, whitespace dropped)
     # language and URL
-    ("language", pa.string()),  # from ingest; py3langid where ingest gave none
+    ("language", pa.string()),  # from ingest; lid.176 where ingest gave none
     ("language_score", pa.float32()),
     ("domain", pa.string()),  # host, lower-case, without port and leading "www."
     ("tld", pa.string()),  # last label of the host
@@ -635,24 +635,15 @@ def check_signals(table: pa.Table, where: str = "signals") -> None:
                 raise ValueError(f"{where}: signal {name} out of range [{lo}, {hi}]")
 
 
-_LANGID = None
-
-
 def _languages(texts: list, languages: list, scores: list) -> tuple[list, list]:
-    """Ingest's language and score; where it gave none, py3langid's (normalised
-    probability), so that every document with text has a language signal."""
-    global _LANGID
+    """Ingest's language and score; where it gave none, the default identifier's
+    (lid.176, top-language probability), so every document with text has a language signal."""
+    from tasks.ingest.langid import identify
+
     languages, scores = list(languages), list(scores)
     for i, (text, lang) in enumerate(zip(texts, languages)):
         if lang is None and text and text.strip():
-            if _LANGID is None:
-                import py3langid.langid as langid
-
-                _LANGID = langid.LanguageIdentifier.from_modelpath(
-                    langid.MODEL_DIR / langid.MODEL_FILE, norm_probs=True
-                )
-            languages[i], score = _LANGID.classify(text)
-            scores[i] = float(score)
+            languages[i], scores[i] = identify(text)
     return languages, scores
 
 

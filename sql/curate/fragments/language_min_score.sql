@@ -1,2 +1,2 @@
--- The language step's score predicate. $min_score: a numeric literal.
-language_score >= $min_score
+-- The language step's score predicate (strictly above, as datatrove's LanguageFilter). $min_score: a numeric literal.
+language_score > $min_score
