@@ -37,7 +37,7 @@ def curate_task(recipe_json: str, workspace: str, key: str, dataset_key: str) ->
     cached = C.cached_dataset(ws, recipe, inputs)
     if cached is not None:
         return {**C.read_stats(ws, recipe), "cached": True}
-    return {**C.curate(recipe, ws, inputs), "cached": False}
+    return {"cached": False, **C.curate(recipe, ws, inputs)}
 
 
 @flow(name="curate")

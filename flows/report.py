@@ -34,25 +34,28 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
         suite = latest[0]["suite"]
     board = rpt.build_leaderboard(catalog.query("leaderboard", {"suite": suite}))
     runs = catalog.query("arm_runs_of_suite", {"suite": suite})
-    out = ws.stage_dir("reports", suite)
-    out.mkdir(parents=True, exist_ok=True)
-    texts = {
-        "md": rpt.to_markdown(board, f"Leaderboard: {suite}"),
-        "json": rpt.to_json(board),
-        "csv": rpt.to_csv(board),
-    }
-    failed = [r for r in runs if r["status"] != "completed"]
-    if failed:
-        texts["md"] += "\n\nFailed arms: " + "; ".join(f"{r['arm']} (seed {r['seed']}): {r['error']}" for r in failed)
-    paths = {}
-    for f, text in texts.items():
-        paths[f] = out / f"leaderboard.{f}"
-        paths[f].write_text(text)
-    curves: dict[str, list[Path]] = {}
-    for r in runs:
-        if r["curve_path"]:
-            curves.setdefault(r["arm"], []).append(Path(r["curve_path"]))
-    paths["plots"] = rpt.plot_all(board, curves, out)
+    with ws.claim("reports", suite):  # two runs of one suite rewrite its report one at a time
+        out = ws.stage_dir("reports", suite)
+        out.mkdir(parents=True, exist_ok=True)
+        texts = {
+            "md": rpt.to_markdown(board, f"Leaderboard: {suite}"),
+            "json": rpt.to_json(board),
+            "csv": rpt.to_csv(board),
+        }
+        failed = [r for r in runs if r["status"] != "completed"]
+        if failed:
+            texts["md"] += "\n\nFailed arms: " + "; ".join(
+                f"{r['arm']} (seed {r['seed']}): {r['error']}" for r in failed
+            )
+        paths = {}
+        for f, text in texts.items():
+            paths[f] = out / f"leaderboard.{f}"
+            paths[f].write_text(text)
+        curves: dict[str, list[Path]] = {}
+        for r in runs:
+            if r["curve_path"]:
+                curves.setdefault(r["arm"], []).append(Path(r["curve_path"]))
+        paths["plots"] = rpt.plot_all(board, curves, out)
     return suite, texts[fmt], paths
 
 
