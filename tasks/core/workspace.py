@@ -44,7 +44,7 @@ STAGES = (
     "reports",
 )
 SUCCESS = "_SUCCESS"
-CLAIMS_LOG = "claims.log"  # one JSON line per output computed (who, when): the audit of claims
+CLAIMS_LOG = "claims.log"  # one JSON line per output finished (mark_done: who, when)
 
 
 def default_home() -> Path:
@@ -86,6 +86,7 @@ class Workspace:
         path = self.stage_dir(stage, key)
         path.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path / SUCCESS, info or {})
+        self._log_claim(stage, key, "computed")
         return path
 
     def force(self, stage: str) -> int:
@@ -120,16 +121,15 @@ class Workspace:
         (`c.todo` false) and reuses it. A lock whose holder died on this host is broken;
         claims of one key nest in one thread. Stages claim downstream before upstream
         (datasets, then dedup or signals), never the reverse, so two claimants cannot
-        wait on each other. When the body (re)wrote `_SUCCESS`, a line is appended to
-        `<root>/claims.log`.
+        wait on each other. Every `mark_done` appends a line to `<root>/claims.log`, so
+        the log says what was computed, by whom, whether or not it was claimed.
         """
         wait = float(os.environ.get("WINNOW_CLAIM_TIMEOUT", -1)) if timeout is None else timeout
         path = self.lock_path(stage, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = SoftFileLock(str(path), timeout=wait, is_singleton=True)
         waited = False
-        nested = lock.is_locked  # this thread holds it already: the outer claim logs
-        if nested:
+        if lock.is_locked:  # this thread holds it already (a nested claim)
             lock.acquire()
         else:
             try:
@@ -139,20 +139,9 @@ class Workspace:
                 print(f"waiting for {stage}/{key}: claimed by {_lock_holder(path)}", flush=True)
                 lock.acquire()
         try:
-            before = self._success_stamp(stage, key)
-            yield Claim(todo=before is None, waited=waited)
-            after = self._success_stamp(stage, key)
-            if not nested and after is not None and after != before:
-                self._log_claim(stage, key, "computed")
+            yield Claim(todo=not self.is_done(stage, key), waited=waited)
         finally:
             lock.release()
-
-    def _success_stamp(self, stage: str, key: str) -> tuple[int, int] | None:
-        try:
-            st = (self.stage_dir(stage, key) / SUCCESS).stat()
-        except FileNotFoundError:
-            return None
-        return st.st_ino, st.st_mtime_ns
 
     def _log_claim(self, stage: str, key: str, event: str) -> None:
         line = json.dumps(
