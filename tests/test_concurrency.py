@@ -61,6 +61,19 @@ def test_second_claimant_waits_then_reuses(tmp_path):
     assert not ws.lock_path("docs", "k").exists()
 
 
+def test_a_claim_that_waits_too_long_names_the_holder(tmp_path):
+    ws = Workspace.from_env(tmp_path)
+    holder = _claimant(tmp_path, 30.0, "slow")
+    try:
+        _wait_for(tmp_path / "entered-slow")
+        with pytest.raises(TimeoutError, match=rf"docs/k .* claimed by pid {holder.pid} on "):
+            with ws.claim("docs", "k", timeout=0.5):
+                pass
+    finally:
+        holder.kill()
+        holder.wait(30)
+
+
 def test_dead_holders_lock_is_broken(tmp_path):
     ws = Workspace.from_env(tmp_path)
     victim = _claimant(tmp_path, 600.0, "dead")
@@ -78,7 +91,7 @@ def test_dead_holders_lock_is_broken(tmp_path):
 def test_nested_claims_of_one_key_do_not_deadlock(tmp_path):
     ws = Workspace.from_env(tmp_path)
     with ws.claim("datasets", "d", timeout=5) as outer:
-        with ws.claim("datasets", "d", timeout=5) as inner:
+        with ws.claim("datasets", "d", timeout=1) as inner:
             assert outer.todo and inner.todo and not inner.waited
             ws.mark_done("datasets", "d")
     assert [c["stage"] for c in ws.claims()] == ["datasets"]

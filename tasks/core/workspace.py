@@ -127,17 +127,26 @@ class Workspace:
         wait = float(os.environ.get("WINNOW_CLAIM_TIMEOUT", -1)) if timeout is None else timeout
         path = self.lock_path(stage, key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        lock = SoftFileLock(str(path), timeout=wait, is_singleton=True)
+        # One instance per lock file in this process (its counter makes nested claims
+        # re-entrant); the wait is given per acquire, so callers may differ in it.
+        lock = SoftFileLock(str(path), is_singleton=True)
         waited = False
         if lock.is_locked:  # this thread holds it already (a nested claim)
-            lock.acquire()
+            lock.acquire(timeout=wait)
         else:
             try:
                 lock.acquire(timeout=0)
             except Timeout:
                 waited = True
-                print(f"waiting for {stage}/{key}: claimed by {_lock_holder(path)}", flush=True)
-                lock.acquire()
+                holder = _lock_holder(path)
+                print(f"waiting for {stage}/{key}: claimed by {holder}", flush=True)
+                try:
+                    lock.acquire(timeout=wait)
+                except Timeout:
+                    raise TimeoutError(
+                        f"{stage}/{key} in {self.root} still claimed by {_lock_holder(path)} after {wait:g} s "
+                        f"(lock file {path}; WINNOW_CLAIM_TIMEOUT sets the wait)"
+                    ) from None
         try:
             yield Claim(todo=not self.is_done(stage, key), waited=waited)
         finally:
