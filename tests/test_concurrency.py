@@ -166,13 +166,13 @@ def check_two_suites(tmp_path: Path, runs: dict[str, tuple[int, str]]) -> None:
     assert abs(starts[0] - starts[1]) < 2.0  # they really started together
     for text in logs.values():
         assert "| plain |" in text and "| random |" in text  # both printed the full leaderboard
-    assert sum(text.count("waiting for ") for text in logs.values()) >= 1  # and they did contend
 
     ws = Workspace.from_env(tmp_path / "ws")
     # claims.log has one line per mark_done, written whether or not a claim was held.
     computed = Counter((c["stage"], c["key"]) for c in ws.claims())
     twice = {k: n for k, n in computed.items() if n > 1}
     assert not twice, f"computed more than once: {twice}"
+    assert sum(text.count("waiting for ") for text in logs.values()) >= 1  # and they did contend
     stages = Counter(stage for stage, _ in computed)
     # Every output the suites share was finished: 2 sources, then per arm its data, model, eval.
     assert stages["docs"] == 2 and stages["signals"] == 2, stages

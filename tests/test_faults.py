@@ -113,14 +113,13 @@ def test_dask_worker_killed_mid_shard_fails_the_run_and_the_rerun_redoes_only_th
         killer = threading.Thread(target=_kill_writer_of_big_shard, args=(docs_dir, pids, stop, seen))
         killer.start()
         try:
-            with pytest.raises(RuntimeError, match=r"1 of 3 shards failed") as first:
+            with pytest.raises(RuntimeError, match=r"1 of 3 shards failed"):
                 run_ingest(sources, name="crawl", workspace=workspace.root, dask_address=cluster.scheduler_address)
         finally:
             stop.set()
             killer.join()
         assert "error" not in seen, seen.get("error")
         assert seen.get("killed"), "no worker was killed: the test did not exercise the fault"
-        assert "shard-00000" not in str(first.value) or "Killed" in str(first.value), str(first.value)
         # The failed run published nothing half-done: no _SUCCESS, no marker or file for shard 0;
         # the dead writer's temp file is still there (nobody can know it is dead but by its pid).
         assert not workspace.is_done("docs", key)
