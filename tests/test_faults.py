@@ -60,24 +60,25 @@ def _rows(folder: Path, pattern: str, columns: list[str]) -> pa.Table:
 # ---------------------------------------------------------------- a worker killed mid-shard
 
 
-def _kill_writer_of_big_shard(docs_dir: Path, worker_pids: set[int], stop: threading.Event, seen: dict) -> None:
-    """Once the small shards are finished and the big one (shard 0, 1,214 pages) has its
-    temp file (its first 512 rows written), SIGKILL the worker writing it: the pid is in
-    the temp file's name. Records the finished shards' (inode, mtime) at that moment."""
+def _kill_writer_of_big_shard(
+    docs_dir: Path, big: str, small: list[str], worker_pids: set[int], stop: threading.Event, seen: dict
+) -> None:
+    """Once the small shards are finished and the big one (1,214 pages) has its temp file
+    (its first 512 rows written), SIGKILL the worker writing it: the pid is in the temp
+    file's name. Records the finished shards' (inode, mtime) at that moment."""
     while not stop.is_set():
-        markers = {p.name for p in (docs_dir / "_shards").glob("*.json")} if docs_dir.exists() else set()
-        if "shard-00000.json" in markers:
-            seen["error"] = "shard 0 finished before it could be killed"
+        markers = {p.stem for p in (docs_dir / "_shards").glob("*.json")} if docs_dir.exists() else set()
+        if big in markers:
+            seen["error"] = f"{big} finished before it could be killed"
             return
-        temps = list(docs_dir.glob(f".shard-00000.parquet.{host_id()}.*.tmp")) if docs_dir.exists() else []
-        if temps and {"shard-00001.json", "shard-00002.json"} <= markers:
+        temps = list(docs_dir.glob(f".{big}.parquet.{host_id()}.*.tmp")) if docs_dir.exists() else []
+        if temps and set(small) <= markers:
             pid = int(temps[0].name.split(".")[-2])
             if pid not in worker_pids:
                 seen["error"] = f"temp file {temps[0].name} is not a worker's ({worker_pids})"
                 return
             seen["finished"] = {
-                n: (_stamp(docs_dir / "_shards" / f"{n}.json"), _stamp(docs_dir / f"{n}.parquet"))
-                for n in ("shard-00001", "shard-00002")
+                n: (_stamp(docs_dir / "_shards" / f"{n}.json"), _stamp(docs_dir / f"{n}.parquet")) for n in small
             }
             os.kill(pid, signal.SIGKILL)
             seen["killed"] = pid
@@ -97,10 +98,15 @@ def test_dask_worker_killed_mid_shard_fails_the_run_and_the_rerun_redoes_only_th
     from tasks.ingest.sources import CC_BASE_URL
 
     sources = [str(BIG), str(WGET0), str(WGET1)]
-    *_, key = _plan(sources, "crawl", str(workspace.root), DEFAULT_EXTRACTOR, CC_BASE_URL, 10_000_000, 1_000_000)
+    _, files, *_, key = _plan(
+        sources, "crawl", str(workspace.root), DEFAULT_EXTRACTOR, CC_BASE_URL, 10_000_000, 1_000_000
+    )
     docs_dir = workspace.stage_dir("docs", key)
+    names = [f"shard-{i:05d}" for i in range(len(files))]  # one shard per input, in resolved order
+    big = names[[Path(f.uri).name for f in files].index(BIG.name)]
+    small = [n for n in names if n != big]
     # No second chance for a task whose worker died (Dask's default would quietly rerun it)
-    # and one task per worker, so the kill hits exactly shard 0.
+    # and one task per worker, so the kill hits exactly the big shard.
     config = {"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}
     with (
         dask.config.set(config),
@@ -110,7 +116,7 @@ def test_dask_worker_killed_mid_shard_fails_the_run_and_the_rerun_redoes_only_th
     ):
         pids = set(client.run(os.getpid).values())
         stop, seen = threading.Event(), {}
-        killer = threading.Thread(target=_kill_writer_of_big_shard, args=(docs_dir, pids, stop, seen))
+        killer = threading.Thread(target=_kill_writer_of_big_shard, args=(docs_dir, big, small, pids, stop, seen))
         killer.start()
         try:
             with pytest.raises(RuntimeError, match=r"1 of 3 shards failed"):
@@ -120,11 +126,11 @@ def test_dask_worker_killed_mid_shard_fails_the_run_and_the_rerun_redoes_only_th
             killer.join()
         assert "error" not in seen, seen.get("error")
         assert seen.get("killed"), "no worker was killed: the test did not exercise the fault"
-        # The failed run published nothing half-done: no _SUCCESS, no marker or file for shard 0;
+        # The failed run published nothing half-done: no _SUCCESS, no marker or file for the big shard;
         # the dead writer's temp file is still there (nobody can know it is dead but by its pid).
         assert not workspace.is_done("docs", key)
-        assert not (docs_dir / "_shards" / "shard-00000.json").exists()
-        assert not (docs_dir / "shard-00000.parquet").exists()
+        assert not (docs_dir / "_shards" / f"{big}.json").exists()
+        assert not (docs_dir / f"{big}.parquet").exists()
         assert seen["temp"].exists()
         # A live writer's temp file (this process): the rerun's clean-up must not touch it.
         live = temp_sibling(docs_dir / "shard-00099.parquet")
