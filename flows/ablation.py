@@ -31,11 +31,15 @@ from flows.signals import run_signals
 from flows.train import run_train
 from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
+from tasks.core.logs import set_verbose
 from tasks.core.workspace import Workspace
 from tasks.curate import steps as curate_steps
+from tasks.curate.results import DatasetRef
+from tasks.evaluate.results import EvalResult
 from tasks.recipe import Recipe
 from tasks.report import metrics
 from tasks.suite import REPO, Suite, load_suite, suite_from_recipe
+from tasks.train.results import TrainResult
 from tasks.train.tokens import pack_dir
 from tasks.validation import validation as V
 
@@ -50,20 +54,25 @@ def arm_flow(
     """One arm: the recipe's dataset, a proxy model trained on it, its scores."""
     ws = Workspace.from_env(workspace)
     recipe = recipe.model_copy(update={"train": recipe.train.model_copy(update={"seed": seed})})
-    stats = run_curate(recipe, ws.root, dask_address)
-    validate_dataset(ws, recipe, stats["data_hash"][:16])
-    trained = run_train(ws, stats["data_hash"][:16], recipe.train)
+    dataset = DatasetRef.from_stats(ws, run_curate(recipe, ws.root, dask_address))
+    validate_dataset(ws, recipe, dataset.key)
+    trained = TrainResult.from_summary(run_train(ws, dataset.key, recipe.train))
     validate_tokens(ws, trained, recipe)
-    contracts_ran(ws, [f"dataset-{stats['data_hash'][:16]}", f"tokens-{trained['tokens_key']}"])
-    evaluated = evaluate_flow(
-        trained["model_dir"],
-        tasks=recipe.eval.tasks,
-        limit=recipe.eval.limit,
-        full=bool(recipe.eval.options.get("full", False)),
-        workspace=str(ws.root),
+    contracts_ran(ws, [f"dataset-{dataset.key}", f"tokens-{trained.tokens_key}"])
+    evaluated = EvalResult.from_summary(
+        evaluate_flow(
+            str(trained.model_dir),
+            tasks=recipe.eval.tasks,
+            limit=recipe.eval.limit,
+            full=bool(recipe.eval.options.get("full", False)),
+            workspace=str(ws.root),
+        )
     )
-    scores = json.loads((Path(evaluated["results_dir"]) / "scores.json").read_text())["rows"]
-    numbers = {**metrics.dataset_metrics(stats), **metrics.train_metrics(trained), **metrics.eval_metrics(scores)}
+    numbers = {
+        **metrics.dataset_metrics(dataset.stats),
+        **metrics.train_metrics(trained.summary),
+        **metrics.eval_metrics(evaluated.scores),
+    }
     _record_arm(
         ws,
         suite,
@@ -72,10 +81,10 @@ def arm_flow(
         "completed",
         None,
         numbers,
-        dataset_key=stats["data_hash"][:16],
-        model_key=Path(trained["model_dir"]).name,
-        eval_key=evaluated["eval_key"],
-        curve_path=str(Path(trained["model_dir"]) / "curves.parquet"),
+        dataset_key=dataset.key,
+        model_key=trained.model_key,
+        eval_key=evaluated.eval_key,
+        curve_path=str(trained.curves_path),
     )
     return numbers
 
@@ -117,10 +126,10 @@ def validate_dataset(ws: Workspace, recipe: Recipe, dataset_key: str) -> dict[st
 
 
 @task(name="validate-tokens", cache_policy=NO_CACHE)
-def validate_tokens(ws: Workspace, trained: dict[str, Any], recipe: Recipe) -> dict[str, Any]:
+def validate_tokens(ws: Workspace, trained: TrainResult, recipe: Recipe) -> dict[str, Any]:
     """The token-shard contract: ids within the vocabulary, EOS-separated documents, and
     the token total the tokenizer recorded."""
-    packed = pack_dir(ws.stage_dir("tokens", trained["tokens_key"]), trained["seq_len"], recipe.train.seed)
+    packed = pack_dir(ws.stage_dir("tokens", trained.tokens_key), trained.seq_len, recipe.train.seed)
     meta = json.loads((packed / "meta.json").read_text())
     contract = V.token_shards_contract(
         sorted(packed.glob("*.bin")),
@@ -132,7 +141,7 @@ def validate_tokens(ws: Workspace, trained: dict[str, Any], recipe: Recipe) -> d
     )
     return V.validate(
         contract,
-        key=f"tokens-{trained['tokens_key']}",
+        key=f"tokens-{trained.tokens_key}",
         workspace=ws,
         severities=recipe.validation,
         catalog=Catalog(ws.catalog_path),
@@ -276,7 +285,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="STAGE",
         help=f"recompute STAGE even if cached (repeatable): {', '.join(STAGES)}",
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show every library progress bar and info log (default: one bar per stage, warnings and errors)",
+    )
     args = parser.parse_args(argv)
+    if args.verbose:  # else $WINNOW_VERBOSE decides
+        set_verbose(True)
     if args.workspace:
         os.environ["WINNOW_HOME"] = str(Path(args.workspace).resolve())
     for stage in args.force:

@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, task, unmapped
 from prefect.artifacts import create_markdown_artifact
 
 from flows._runtime import dask_task_runner, prefect_api
 from tasks.recipe import SelectionSpec
+from tasks.selection.registry import get_method, scored_names
 
 
 def _shard_cache_key(context, parameters) -> str | None:
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--method",
         action="append",
-        choices=["fasttext", "dsir", "perplexity", "semdedup"],
+        choices=scored_names(),
         help="score with this method's default config (repeatable)",
     )
     parser.add_argument(
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     specs = [SelectionSpec(method=m, seed=args.seed) for m in (args.method or [])]
     for path in args.recipe:
         spec = load_recipe(path).selection
-        if spec.method in ("fasttext", "dsir", "perplexity", "semdedup"):
+        if get_method(spec.method).scored:
             specs.append(spec)
     if not specs:
         parser.error("nothing to score: give --method or a --recipe whose selection has a scored method")
@@ -163,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers == 0 and not args.dask_address:
             from prefect.task_runners import ThreadPoolTaskRunner
 
-            runner = ThreadPoolTaskRunner(max_workers=1)
+            # Any: Prefect's TaskRunner generics are invariant in the future type.
+            runner: Any = ThreadPoolTaskRunner(max_workers=1)
         else:
             runner = dask_task_runner(args.dask_address, args.workers)
         score_flow.with_options(task_runner=runner)(args.source, specs, args.workspace)

@@ -28,10 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tasks.core.external import external_dir
 from tasks.core.hashing import hash_file, hash_json, short
+from tasks.core.logs import lm_eval_bars, quiet_libraries
 from tasks.core.paths import evals_dir
 from tasks.core.workspace import Workspace, write_json_atomic
 from tasks.evaluate.eval_data import BENCHMARKS, LM_TEXTS, MULTIPLE_CHOICE, eval_data_hash
+from tasks.evaluate.registry import TASKS
 from tasks.recipe import EvalSpec
 
 EVAL_CODE_VERSION = "1"
@@ -44,33 +47,12 @@ ALL_TASKS = BENCHMARKS + LM_TEXTS
 # articles (~20 KB each) and news articles (~3 KB) cost far more per item than a
 # question, so they get fewer items; 6 articles are still ~30k tokens of text.
 DEFAULT_LIMIT = 40
-DEFAULT_LIMITS = {"wikitext2": 6, "news_heldout": 20}
+DEFAULT_LIMITS = {t.name: t.default_limit for t in TASKS.values() if t.default_limit is not None}
 
-PRIMARY_METRIC = {
-    "hellaswag": "acc_norm",
-    "arc_easy": "acc",
-    "arc_challenge": "acc_norm",
-    "piqa": "acc_norm",
-    "sciq": "acc",
-    "boolq": "acc",
-    "copa": "acc",
-    "winogrande": "acc",
-    "openbookqa": "acc_norm",
-    "lambada": "acc",
-}
-# Nominal chance; for multiple choice the per-item value from the samples is used when present.
-CHANCE = {
-    "hellaswag": 0.25,
-    "arc_easy": 0.25,
-    "arc_challenge": 0.25,
-    "piqa": 0.5,
-    "sciq": 0.25,
-    "boolq": 0.5,
-    "copa": 0.5,
-    "winogrande": 0.5,
-    "openbookqa": 0.25,
-    "lambada": 0.0,
-}
+# From tasks/evaluate/registry.py. Nominal chance; for multiple choice the per-item value
+# from the samples is used when present.
+PRIMARY_METRIC = {t.name: t.metric for t in TASKS.values() if t.metric is not None}
+CHANCE = {t.name: t.chance for t in TASKS.values() if t.chance is not None}
 LM_METRICS = ("bits_per_byte", "byte_perplexity", "word_perplexity")
 
 
@@ -167,6 +149,11 @@ def run_lm_eval(
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["HF_DATASETS_OFFLINE"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Bootstrap standard errors in this process, not a forked pool (same seeds, same values):
+    # pool workers forked from a Prefect flow die on the pool's SIGTERM with a traceback.
+    os.environ["DISABLE_MULTIPROC"] = "1"
+    os.environ.setdefault("WINNOW_EXTERNAL", str(external_dir()))  # evals/utils.py reads the same folder
+    quiet_libraries()
     import lm_eval
     from lm_eval.tasks import TaskManager
     from lm_eval.utils import handle_non_serializable
@@ -184,17 +171,18 @@ def run_lm_eval(
         for t, n in limits.items():
             rows = load_task_table(t).num_rows
             subsample[TASK_PREFIX + t] = list(range(min(n, rows) if n else rows))
-    results = lm_eval.simple_evaluate(
-        model="hf",
-        model_args={"pretrained": str(model_dir), "dtype": "float32"},
-        tasks=[TASK_PREFIX + t for t in limits],
-        task_manager=manager,
-        device=pick_device(device),
-        batch_size=batch_size,
-        samples=subsample,
-        log_samples=True,
-        bootstrap_iters=1000,
-    )
+    with lm_eval_bars():
+        results = lm_eval.simple_evaluate(
+            model="hf",
+            model_args={"pretrained": str(model_dir), "dtype": "float32"},
+            tasks=[TASK_PREFIX + t for t in limits],
+            task_manager=manager,
+            device=pick_device(device),
+            batch_size=batch_size,
+            samples=subsample,
+            log_samples=True,
+            bootstrap_iters=1000,
+        )
     if results is None:
         raise EvalError("lm-eval returned no results")
     samples = results.pop("samples", {})
@@ -310,7 +298,7 @@ def evaluate_model(
         return _evaluate_into(ws, key, model_dir, spec, device)
 
 
-def _evaluate_into(ws: Workspace, key: str, model_dir: Path, spec: EvalSpec, device: str | None) -> dict[str, Any]:
+def _evaluate_into(ws: Workspace, key: str, model_dir: Path, spec: EvalSpec, device: str) -> dict[str, Any]:
     out = ws.stage_dir("evals", key)
     config = eval_config(spec)
     t0 = time.time()

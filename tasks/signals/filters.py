@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from tasks.core.sqlfiles import SQL_DIR, load_sql
+from tasks.core.sqlfiles import SQL_DIR, Sql, int_literal, join_sql, render_sql, sql_fragment, string_list
 from tasks.recipe import FilterSpec, RecipeError
 
 FILTERS_DIR = SQL_DIR / "filters"
@@ -135,7 +135,12 @@ def load_filter(name: str) -> FilterDef:
 
 def _parse_default(path: Path, name: str, ptype: str, raw: str) -> int | float | bool:
     try:
-        return {"int": int, "float": float, "bool": lambda s: {"true": True, "false": False}[s.lower()]}[ptype](raw)
+        parsers: dict[str, Callable[[str], int | float | bool]] = {
+            "int": int,
+            "float": float,
+            "bool": lambda s: {"true": True, "false": False}[s.lower()],
+        }
+        return parsers[ptype](raw)
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{path}: param {name}: bad {ptype} default {raw!r}") from exc
 
@@ -159,6 +164,7 @@ def _render(filter_name: str, param: Param, value: Any) -> str:
 
 
 def named_filter_rules(spec: FilterSpec) -> list[Rule]:
+    assert spec.name is not None  # called for named filters only
     fdef = load_filter(spec.name)
     unknown = sorted(set(spec.params) - set(fdef.params))
     if unknown:
@@ -169,12 +175,13 @@ def named_filter_rules(spec: FilterSpec) -> list[Rule]:
     rendered = {
         name: None if values[name] is None else _render(spec.name, p, values[name]) for name, p in fdef.params.items()
     }
+    present = {name: sql for name, sql in rendered.items() if sql is not None}
     rules = []
     for rname, template in fdef.rules:
         refs = _PARAM_REF.findall(template)
-        if any(rendered[r] is None for r in refs):
+        if any(r not in present for r in refs):
             continue  # a threshold set to null switches its rule off (as a falsy value does in datatrove)
-        rules.append(Rule(spec.name, rname, _PARAM_REF.sub(lambda m: rendered[m.group(1)], template)))
+        rules.append(Rule(spec.name, rname, _PARAM_REF.sub(lambda m: present[m.group(1)], template)))
     return rules
 
 
@@ -186,7 +193,7 @@ def _signals_probe_connection() -> duckdb.DuckDBPyConnection:
 
     con = duckdb.connect()
     con.register("_schema", SIGNALS_SCHEMA.empty_table())
-    con.execute("CREATE TABLE signals AS SELECT * FROM _schema")
+    con.execute(render_sql("common/probe_signals_table"))
     con.unregister("_schema")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -206,8 +213,8 @@ def validate_predicate(sql: str, where: str = "filters") -> str:
             raise RecipeError(f"{where}: SQL predicate {sql!r} contains {why}")
     con = _signals_probe_connection()
     try:
-        query = load_sql("curate/predicate_probe").format(predicate=sql)
-        tree = json.loads(con.execute("SELECT json_serialize_sql(?::VARCHAR)", [query]).fetchall()[0][0])
+        query = render_sql("curate/predicate_probe", predicate=Sql(sql))  # checked below before it runs
+        tree = json.loads(con.execute(render_sql("common/serialize_sql"), {"query": query}).fetchall()[0][0])
         if tree.get("error"):
             raise RecipeError(f"{where}: SQL predicate {sql!r} does not parse: {tree.get('error_message')}")
         _check_tree(tree, sql, where)
@@ -294,18 +301,24 @@ def resolve_rules(specs: Sequence[FilterSpec]) -> list[Rule]:
     return rules
 
 
-def combined_predicate(rules: Sequence[Rule]) -> str:
+def keep_predicate(predicate: str) -> Sql:
+    """One rule's predicate as a keep-predicate (NULL counts as false). The predicate is
+    a rendered named-filter rule or a raw one that `validate_predicate` accepted."""
+    return sql_fragment("curate/fragments/rule_keep", predicate=Sql(predicate))
+
+
+def combined_predicate(rules: Sequence[Rule]) -> Sql:
     """One keep-predicate: every rule true (NULL counts as false)."""
     if not rules:
-        return "TRUE"
-    return " AND ".join(f"coalesce(({r.predicate}), FALSE)" for r in rules)
+        return sql_fragment("curate/fragments/true")
+    return join_sql((keep_predicate(r.predicate) for r in rules), " AND ")
 
 
-def _source_sql(paths: Iterable[str | Path]) -> str:
+def _source_sql(paths: Iterable[str | Path]) -> Sql:
     files = [str(p) for p in paths]
     if not files:
         raise ValueError("no signal files")
-    return "read_parquet([" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "])"
+    return sql_fragment("common/read_signals", files=string_list(files))
 
 
 def filter_counts(
@@ -317,20 +330,35 @@ def filter_counts(
 
     `removed_alone`: documents the rule fails; `removed_marginal`: documents that pass
     every earlier rule and fail this one (sums to total - kept)."""
-    rules = [r if isinstance(r, Rule) else None for r in specs_or_rules]
-    if any(r is None for r in rules):
-        rules = resolve_rules(specs_or_rules)  # type: ignore[arg-type]
-    src = source if isinstance(source, str) else _source_sql(source)
+    rules = [r for r in specs_or_rules if isinstance(r, Rule)]
+    if len(rules) != len(specs_or_rules):
+        specs = [s for s in specs_or_rules if isinstance(s, FilterSpec)]
+        if rules or len(specs) != len(specs_or_rules):
+            raise TypeError("rule counts take FilterSpecs or Rules, not a mix")
+        rules = resolve_rules(specs)
+    src = Sql(source) if isinstance(source, str) else _source_sql(source)  # a relation from the caller
     own = con is None
     con = con or duckdb.connect()
     try:
         if not rules:
-            total = con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0]
+            total = con.execute(render_sql("common/count_rows", source=src)).fetchall()[0][0]
             return FilterCounts(total, total, [])
-        keeps = [f"coalesce(({r.predicate}), FALSE)" for r in rules]
-        first_fail = "CASE " + " ".join(f"WHEN NOT {k} THEN {i + 1}" for i, k in enumerate(keeps)) + " ELSE 0 END"
-        alone = ", ".join(f"count_if(NOT {k}) AS a{i}" for i, k in enumerate(keeps))
-        query = load_sql("curate/rule_counts").format(first_fail=first_fail, alone=alone, source=src)
+        keeps = [keep_predicate(r.predicate) for r in rules]
+        whens = join_sql(
+            (
+                sql_fragment("curate/fragments/rule_first_fail", keep=k, order=int_literal(i + 1))
+                for i, k in enumerate(keeps)
+            ),
+            " ",
+        )
+        alone = join_sql(
+            (
+                sql_fragment("curate/fragments/rule_removed_alone", keep=k, index=int_literal(i))
+                for i, k in enumerate(keeps)
+            ),
+            ", ",
+        )
+        query = render_sql("curate/rule_counts", first_fail_whens=whens, alone=alone, source=src)
         rows = con.execute(query).fetchall()
     finally:
         if own:
