@@ -58,6 +58,7 @@ def arm_flow(
     validate_dataset(ws, recipe, dataset.key)
     trained = TrainResult.from_summary(run_train(ws, dataset.key, recipe.train))
     validate_tokens(ws, trained, recipe)
+    contracts_ran(ws, [f"dataset-{dataset.key}", f"tokens-{trained.tokens_key}"])
     evaluated = EvalResult.from_summary(
         evaluate_flow(
             str(trained.model_dir),
@@ -145,6 +146,21 @@ def validate_tokens(ws: Workspace, trained: TrainResult, recipe: Recipe) -> dict
         severities=recipe.validation,
         catalog=Catalog(ws.catalog_path),
     ).as_dict()
+
+
+class ContractsMissing(RuntimeError):
+    """An arm reached evaluation without its data contracts recorded in the catalog."""
+
+
+def contracts_ran(ws: Workspace, keys: list[str]) -> list[dict[str, Any]]:
+    """The catalog's `validation_runs` rows for `keys` (one per contract); raises
+    ContractsMissing naming the keys with none. An arm whose dataset or token shards were
+    never validated must not reach the leaderboard."""
+    rows = Catalog(ws.catalog_path).query("validation_runs_for_keys", {"keys": keys})
+    missing = sorted(set(keys) - {r["key"] for r in rows})
+    if missing:
+        raise ContractsMissing(f"no validation_runs row in {ws.catalog_path} for {', '.join(missing)}")
+    return rows
 
 
 def _record_arm(

@@ -91,16 +91,18 @@ def run_dedup(
     if spec.minhash is not None:
         cfg = minhash_config(spec.minhash)
         for ref in [*refs, *against_refs]:
-            jobs = signature_jobs(ws, ref, cfg)
-            if not jobs:
-                signature_info.append((ref.name, "cached"))
-                continue
-            ts = time.time()
-            keys = [f"{signals_key(ref.docs_hash, cfg)}-{j[1]:05d}" for j in jobs]
-            futures = minhash_shard.map(keys, jobs)
-            results = [f.result() for f in futures]
-            info = finish_signatures(ws, ref, cfg, results, time.time() - ts)
-            signature_info.append((ref.name, f"{info['docs']} docs, {len(results)} shards"))
+            # Claimed: a concurrent suite computing the same signatures is waited for, then reused.
+            with ws.claim("signals", signals_key(ref.docs_hash, cfg)):
+                jobs = signature_jobs(ws, ref, cfg)
+                if not jobs:
+                    signature_info.append((ref.name, "cached"))
+                    continue
+                ts = time.time()
+                keys = [f"{signals_key(ref.docs_hash, cfg)}-{j[1]:05d}" for j in jobs]
+                futures = minhash_shard.map(keys, jobs)
+                results = [f.result() for f in futures]
+                info = finish_signatures(ws, ref, cfg, results, time.time() - ts)
+                signature_info.append((ref.name, f"{info['docs']} docs, {len(results)} shards"))
     out = dedup_clusters.submit(
         str(ws.root), [r.source_key for r in refs], spec.model_dump(), [r.source_key for r in against_refs], partitions
     ).result()

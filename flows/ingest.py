@@ -125,16 +125,17 @@ def ingest_flow(
         sources, name, workspace, extractor, base_url, max_payload_bytes, max_text_chars
     )
     out_dir = ws.stage_dir("docs", key)
-    cached = ws.is_done("docs", key)
-    if cached:
-        info = ws.read_done("docs", key)
-    else:
-        n_workers = workers or max(1, min(len(files), os.cpu_count() or 1, 8))
-        runner = dask_task_runner(dask_address, n_workers)
-        shard_counts = ingest_shards_flow.with_options(task_runner=runner)(
-            [f.__dict__ for f in files], str(out_dir), options.key(), name
-        )
-        info = finish_source(ws, key, name, shard_counts, [f.uri for f in files])
+    with ws.claim("docs", key) as claim:  # a concurrent run of the same source waits, then reuses
+        cached = not claim.todo
+        if cached:
+            info = ws.read_done("docs", key)
+        else:
+            n_workers = workers or max(1, min(len(files), os.cpu_count() or 1, 8))
+            runner = dask_task_runner(dask_address, n_workers)
+            shard_counts = ingest_shards_flow.with_options(task_runner=runner)(
+                [f.__dict__ for f in files], str(out_dir), options.key(), name
+            )
+            info = finish_source(ws, key, name, shard_counts, [f.uri for f in files])
     return record_ingest(
         ws,
         files,

@@ -40,36 +40,39 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
         suite = latest[0]["suite"]
     report = build(catalog, suite)
     runs = catalog.query("arm_runs_of_suite", {"suite": suite})
-    out = ws.stage_dir("reports", suite)
-    out.mkdir(parents=True, exist_ok=True)
-    texts = {
-        "md": rpt.to_markdown(report, f"Leaderboard: {suite}"),
-        "json": rpt.to_json(report),
-        "csv": rpt.to_csv(report),
-    }
-    failed = [r for r in runs if r["status"] != "completed"]
-    if failed:
-        texts["md"] += "\n\nFailed arms: " + "; ".join(f"{r['arm']} (seed {r['seed']}): {r['error']}" for r in failed)
-    paths: dict[str, Any] = {}  # format -> file, plots -> [PNG], report -> rpt.Report
-    for f, text in texts.items():
-        path = out / f"leaderboard.{f}"
-        path.write_text(text)
-        paths[f] = path
-    curves: dict[str, list[Path]] = {}
-    for r in runs:
-        if r["curve_path"]:
-            curves.setdefault(r["arm"], []).append(Path(r["curve_path"]))
-    plots = rpt.plot_all(report, curves, out)
-    paths["plots"] = plots
-    paths["report"] = report
-    # the one page to open (tasks/report/html.py): leaderboard, plots, composition, data cards, samples
-    d = report.decision
-    label = f"{rpt.FAMILY_LABEL[d.metric]} on {', '.join(d.on)} (decides, {'higher' if d.higher_is_better else 'lower'} better)"
-    paths["html"] = page = site.write_suite_report(
-        ws, suite, report.board, plots, runs, decision=d.name, decision_label=label
-    )
-    texts["md"] += f"\n\nReport, data cards and removed-document samples: {page}"
-    (out / "leaderboard.md").write_text(texts["md"])
+    with ws.claim("reports", suite):  # two runs of one suite rewrite its report one at a time
+        out = ws.stage_dir("reports", suite)
+        out.mkdir(parents=True, exist_ok=True)
+        texts = {
+            "md": rpt.to_markdown(report, f"Leaderboard: {suite}"),
+            "json": rpt.to_json(report),
+            "csv": rpt.to_csv(report),
+        }
+        failed = [r for r in runs if r["status"] != "completed"]
+        if failed:
+            texts["md"] += "\n\nFailed arms: " + "; ".join(
+                f"{r['arm']} (seed {r['seed']}): {r['error']}" for r in failed
+            )
+        paths: dict[str, Any] = {}  # format -> file, plots -> [PNG], report -> rpt.Report
+        for f, text in texts.items():
+            path = out / f"leaderboard.{f}"
+            path.write_text(text)
+            paths[f] = path
+        curves: dict[str, list[Path]] = {}
+        for r in runs:
+            if r["curve_path"]:
+                curves.setdefault(r["arm"], []).append(Path(r["curve_path"]))
+        plots = rpt.plot_all(report, curves, out)
+        paths["plots"] = plots
+        paths["report"] = report
+        # the one page to open (tasks/report/html.py): leaderboard, plots, composition, data cards, samples
+        d = report.decision
+        label = f"{rpt.FAMILY_LABEL[d.metric]} on {', '.join(d.on)} (decides, {'higher' if d.higher_is_better else 'lower'} better)"
+        paths["html"] = page = site.write_suite_report(
+            ws, suite, report.board, plots, runs, decision=d.name, decision_label=label
+        )
+        texts["md"] += f"\n\nReport, data cards and removed-document samples: {page}"
+        (out / "leaderboard.md").write_text(texts["md"])
     return suite, texts[fmt], paths
 
 

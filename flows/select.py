@@ -73,19 +73,20 @@ def score_flow(sources: list[str], specs: list[SelectionSpec], workspace: str | 
         for spec in specs:
             key = score_key(ref.docs_hash, spec)
             t0 = time.time()
-            cached = ws.is_done("selection", key)
-            if not cached:
-                model_key = prepare_model_task(str(ws.root), ref, spec)
-                futures = score_shard_task.map(
-                    unmapped(str(ws.root)),
-                    unmapped(ref),
-                    unmapped(spec),
-                    list(range(len(ref.shards))),
-                    unmapped(model_key),
-                    [f"{key}-{i:05d}" for i in range(len(ref.shards))],
-                )
-                n = sum(f.result() for f in futures)
-                finish_scores(ws, ref, spec, model_key, n, time.time() - t0)
+            with ws.claim("selection", key) as claim:  # a concurrent suite scoring it is waited for
+                cached = not claim.todo
+                if not cached:
+                    model_key = prepare_model_task(str(ws.root), ref, spec)
+                    futures = score_shard_task.map(
+                        unmapped(str(ws.root)),
+                        unmapped(ref),
+                        unmapped(spec),
+                        list(range(len(ref.shards))),
+                        unmapped(model_key),
+                        [f"{key}-{i:05d}" for i in range(len(ref.shards))],
+                    )
+                    n = sum(f.result() for f in futures)
+                    finish_scores(ws, ref, spec, model_key, n, time.time() - t0)
             info = ws.read_done("selection", key)
             row = selection_scores_row(key, info)
             catalog.insert("selection_scores", [row], replace=True)

@@ -108,9 +108,11 @@ def run_signals(
     if ref is not None:
         _record(ws, ref, cached=True, seconds=0.0)
         return ref
-    n = n_workers or max(1, min(len(docs.shards), 8))
-    runner = dask_task_runner(dask_address, n_workers=n)
-    signals_flow.with_options(task_runner=runner)(name, str(ws.root))
+    with ws.claim("signals", signals_key(docs.docs_hash)) as claim:  # concurrent suites: one computes
+        if claim.todo:
+            n = n_workers or max(1, min(len(docs.shards), 8))
+            runner = dask_task_runner(dask_address, n_workers=n)
+            signals_flow.with_options(task_runner=runner)(name, str(ws.root))
     ref = signals_ref(ws, docs)
     if ref is None:
         raise RuntimeError(f"signals flow for {name!r} finished without marking {ws.root}/signals done")

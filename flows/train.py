@@ -141,24 +141,25 @@ def run_train(
     digest = train_mod.train_hash(dataset_digest, tokenizer_digest, spec, device, precision)
     key = train_mod.model_key(digest)
     model_dir = ws.stage_dir("models", key)
-    cached = ws.is_done("models", key)
-    if not cached:
-        if flowing:
-            train_task.with_options(refresh_cache=True)(
-                digest, str(packed_dir), str(tokenizer_dir), str(model_dir), spec.model_dump()
+    with ws.claim("models", key) as claim:  # a concurrent suite training the same model is waited for
+        cached = not claim.todo
+        if not cached:
+            if flowing:
+                train_task.with_options(refresh_cache=True)(
+                    digest, str(packed_dir), str(tokenizer_dir), str(model_dir), spec.model_dump()
+                )
+            else:
+                train_mod.train(packed_dir, tokenizer_dir, model_dir, spec)
+            ws.mark_done(
+                "models",
+                key,
+                {
+                    "train_hash": digest,
+                    "dataset_hash": dataset_digest,
+                    "tokenizer_hash": tokenizer_digest,
+                    "tokens_key": meta["tokens_key"],
+                },
             )
-        else:
-            train_mod.train(packed_dir, tokenizer_dir, model_dir, spec)
-        ws.mark_done(
-            "models",
-            key,
-            {
-                "train_hash": digest,
-                "dataset_hash": dataset_digest,
-                "tokenizer_hash": tokenizer_digest,
-                "tokens_key": meta["tokens_key"],
-            },
-        )
     summary = train_mod.load_summary(model_dir)
     result = dict(
         summary,

@@ -88,3 +88,24 @@ def test_decontamination_step_removes_a_planted_benchmark_item(workspace, cc_doc
     masked, data_m = _dataset(workspace, Recipe(name="mask", sources=["crawl"], decontamination={"mode": "mask"}))
     text = dict(zip(data_m.column("doc_id").to_pylist(), data_m.column("text").to_pylist()))[rows[5]["doc_id"]]
     assert len(text) < len(rows[5]["text"]) and masked["removals"]["decontaminate"]["masked"] == 1
+
+
+def test_scores_with_embeddings_attach_to_candidates_by_doc_id():
+    """semdedup stores a fixed_size_list embedding per document; pyarrow's hash join cannot
+    carry that column (the shipped semdedup recipe failed with ArrowInvalid), so scores are
+    attached by doc_id lookup: candidates keep their order, unscored ones get nulls."""
+    import pyarrow as pa
+    import pytest
+
+    from tasks.curate.steps import attach_scores
+
+    emb = pa.FixedSizeListArray.from_arrays(pa.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], pa.float32()), 2)
+    scores = pa.table({"doc_id": ["c", "a", "x"], "embedding": emb, "score": [3.0, 1.0, 9.0]})
+    candidates = pa.table({"doc_id": ["a", "b", "c"], "n_chars": [10, 20, 30]})
+    with pytest.raises(pa.ArrowInvalid, match="not supported in join"):
+        candidates.join(scores, "doc_id", join_type="left outer")
+    out = attach_scores(candidates, scores)
+    assert out.column("doc_id").to_pylist() == ["a", "b", "c"]
+    assert out.column("score").to_pylist() == [1.0, None, 3.0]
+    assert out.column("embedding").to_pylist() == [pytest.approx([0.3, 0.4]), None, pytest.approx([0.1, 0.2])]
+    assert out.schema.field("embedding").type == emb.type

@@ -195,8 +195,9 @@ def planted_corpus():
 
 
 def test_accuracy_against_exact_jaccard(workspace, planted_corpus):
-    """Pairs with true Jaccard >= 0.8 (planted and natural): precision and recall >= 0.95,
-    counting every pair inside a final cluster as a predicted pair."""
+    """Pairs with true Jaccard >= 0.8 (planted and natural), counting every pair inside a
+    final cluster as a predicted pair: precision 1.000 and recall 0.976 (162 of 166) as
+    README and docs/dedup.md publish (the corpus and the hashes are seeded: exact figures)."""
     truth, all_pairs = true_similar_pairs(planted_corpus, MinhashConfig(), 0.8)
     assert len(truth) > 100 and sum(0.6 <= j < 0.8 for j in all_pairs.values()) > 50  # hard negatives exist
     ref = write_source(workspace, "acc", docs_table(planted_corpus), shards=2)
@@ -207,4 +208,4 @@ def test_accuracy_against_exact_jaccard(workspace, planted_corpus):
     hits = len(predicted & truth)
     precision, recall = hits / max(len(predicted), 1), hits / len(truth)
     print(f"pairs: true {len(truth)}, predicted {len(predicted)}, precision {precision:.3f}, recall {recall:.3f}")
-    assert precision >= 0.95 and recall >= 0.95
+    assert precision == 1.0 and recall >= 0.9755, (precision, recall)  # published 1.000 / 0.976

@@ -10,6 +10,8 @@ import gzip
 import json
 import re
 import shutil
+import subprocess
+import sys
 import threading
 import zlib
 from functools import partial
@@ -397,15 +399,24 @@ def test_killed_run_redoes_only_unfinished_shards(tmp_path, workspace):
     out = workspace.stage_dir("docs", "k")
     first = [ingest_shard(f, out, i, None, "crawl") for i, f in enumerate(files)]
     assert not any(c["cached"] for c in first)
-    # A kill after shard 1 started: its marker and output are gone, a temp file remains.
+    # A kill after shard 1 started: its marker and output are gone, its writer's temp file
+    # (named for a pid that has exited) remains. Another run's writer is alive right now
+    # (this process) on shard 2's temp name: a clean-up must leave that one alone.
+    from tasks.core.workspace import host_id, temp_sibling
+
+    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout)
     (out / "_shards" / "shard-00001.json").unlink()
-    (out / "shard-00001.parquet").rename(out / ".shard-00001.parquet.999.tmp")
+    dead = out / f".shard-00001.parquet.{host_id()}.{gone}.tmp"
+    (out / "shard-00001.parquet").rename(dead)
+    live = temp_sibling(out / "shard-00002.parquet")
+    live.write_bytes(b"being written")
     again = [ingest_shard(f, out, i, None, "crawl") for i, f in enumerate(files)]
     assert [c["cached"] for c in again] == [True, False, True]
     assert again[1]["docs_written"] == first[1]["docs_written"]
     # A marker for another input (a different file now at this index) does not count.
     assert shard_done(out, 0, "another-identity") is None
     info = finish_source(workspace, "k", "crawl", again, [f.uri for f in files])
+    assert not dead.exists() and live.exists()  # only the provably dead writer's file is removed
     from tasks.core.docsref import resolve_docs
 
     ref = resolve_docs(workspace, "crawl")

@@ -99,6 +99,21 @@ def curate(
     rules = validate(recipe)
     inputs = inputs if inputs is not None else resolve_inputs(workspace, recipe)
     key = dataset_key(recipe)
+    with workspace.claim("datasets", key) as claim:
+        if not claim.todo and cached_dataset(workspace, recipe, inputs) is not None:
+            return {**read_stats(workspace, recipe), "cached": True}  # a concurrent run wrote it
+        return _write_dataset(recipe, workspace, inputs, rules, key, started, exclusions)
+
+
+def _write_dataset(
+    recipe: Recipe,
+    workspace: Workspace,
+    inputs: list[SourceInput],
+    rules,
+    key: str,
+    started: float,
+    exclusions: SampleConfig | None = None,
+) -> dict[str, Any]:
     out_dir = workspace.stage_dir("datasets", key)
     out_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks.core.sqlfiles import join_sql, number_literal, render_sql, sql_fragment, string_list
 from tasks.curate.context import CurateContext
@@ -148,11 +149,22 @@ def _stored_scores(ctx: CurateContext) -> pa.Table | None:
     return pa.concat_tables(tables, promote_options="default") if tables else None
 
 
+def attach_scores(candidates: pa.Table, scores: pa.Table) -> pa.Table:
+    """Candidates with the score columns of their doc_id (null where unscored), in the
+    candidates' order. A lookup, not `Table.join`: pyarrow's hash join cannot carry a
+    fixed_size_list column such as semdedup's embeddings."""
+    at = pc.index_in(candidates.column("doc_id"), value_set=scores.column("doc_id"))
+    for name in scores.column_names:
+        if name != "doc_id":
+            candidates = candidates.append_column(name, scores.column(name).take(at))
+    return candidates
+
+
 def selection_step(ctx: CurateContext, ids: str) -> str:
     candidates = ctx.con.sql(render_sql("curate/selection_candidates", ids=ids)).to_arrow_table()
     scores = _stored_scores(ctx)
     if scores is not None:
-        candidates = candidates.join(scores, "doc_id", join_type="left outer")
+        candidates = attach_scores(candidates, scores)
     chosen, stats = sel.select_and_mix(candidates, ctx.recipe, ctx.workspace)
     out = ctx.new_table("selection")
     ctx.con.register("_chosen", chosen.select([c for c in chosen.column_names if c in ("doc_id", "repeat", "phase")]))

@@ -345,21 +345,24 @@ def cached_index_path(workspace: Workspace, items: pa.Table, n: int = 13, min_it
     path = folder / "index.npz"
     if workspace.is_done("validation", key) and path.exists():
         return path
-    index = build_index(items, n, min_item_words, content_hash=content)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".index.tmp.npz"
-    index.save(tmp)
-    tmp.replace(path)
-    workspace.mark_done(
-        "validation",
-        key,
-        {
-            "items": int(len(index.tasks)),
-            "ngrams": int(len(index.hashes)),
-            "n": n,
-            "items_too_short": index.items_too_short,
-        },
-    )
+    with workspace.claim("validation", key) as claim:
+        if not claim.todo and path.exists():
+            return path
+        index = build_index(items, n, min_item_words, content_hash=content)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / ".index.tmp.npz"
+        index.save(tmp)
+        tmp.replace(path)
+        workspace.mark_done(
+            "validation",
+            key,
+            {
+                "items": int(len(index.tasks)),
+                "ngrams": int(len(index.hashes)),
+                "n": n,
+                "items_too_short": index.items_too_short,
+            },
+        )
     return path
 
 

@@ -124,12 +124,14 @@ def signature_jobs(workspace: Workspace, ref: DocsRef, cfg: MinhashConfig) -> li
 def ensure_signatures(workspace: Workspace, ref: DocsRef, cfg: MinhashConfig, map_fn: MapFn = _local_map) -> Path:
     """MinHash bands + signatures of one source, computed once (cached by docs hash + config)."""
     out = signatures_dir(workspace, ref, cfg)
-    jobs = signature_jobs(workspace, ref, cfg)
-    if not jobs:
+    if not signature_jobs(workspace, ref, cfg):
         return out
-    t0 = time.time()
-    results = list(map_fn(shard_job, jobs))
-    finish_signatures(workspace, ref, cfg, results, time.time() - t0)
+    with workspace.claim("signals", signals_key(ref.docs_hash, cfg)):
+        jobs = signature_jobs(workspace, ref, cfg)  # none if a concurrent run did them while we waited
+        if jobs:
+            t0 = time.time()
+            results = list(map_fn(shard_job, jobs))
+            finish_signatures(workspace, ref, cfg, results, time.time() - t0)
     return out
 
 
@@ -439,119 +441,124 @@ def run_dedup(
     out = workspace.stage_dir("dedup", key)
     if workspace.is_done("dedup", key) and not force:
         return DedupResult(key, out, workspace.read_done("dedup", key).get("stats", {}), cached=True)
-    t0 = time.time()
-    out.mkdir(parents=True, exist_ok=True)
-    con = _connect(threads)
-    _open_docs(con, _files_table(target_refs, against_refs, spec.scope), quality, spec.quality_column)
-    state = con.sql(load_sql("dedup/state")).to_arrow_table()
-    orders = state.column("doc_order").to_numpy()
-    n = len(orders)
-    doc_ids = state.column("doc_id")
-    columns: dict[str, Any] = {
-        "doc_id": doc_ids,
-        "source": state.column("source"),
-        "doc_order": orders,
-        "n_chars": state.column("n_chars"),
-        "crawl_date": state.column("crawl_date"),
-        "quality": state.column("quality"),
-    }
-    alive = np.ones(n, dtype=bool)
-    stats: dict[str, Any] = {
-        "input_docs": n,
-        "sources": [r.name for r in target_refs],
-        "against": [r.name for r in against_refs],
-        "removed": {},
-    }
-    policy_cols = state.select(["n_chars", "crawl_date", "quality"])
-    for mode in CLUSTER_MODES:
-        mspec = getattr(spec, mode)
-        if mspec is None:
-            continue
-        tm = time.time()
-        entry = get_mode(mode)
-        if entry.clusters is not None:
-            inputs = ClusterInputs(con, workspace, target_refs, against_refs, spec, map_fn, partitions, threads)
-            comp, info = entry.cluster_fn()(inputs)
-            stats[mode] = info
-        else:
-            params = mspec.model_dump(exclude={"keep"})
-            comp = con.sql(load_sql(f"dedup/{mode}_clusters"), params=params).to_arrow_table()
-        cluster_order = _align(orders, comp, "cluster_order", -1)
-        cluster_order = np.where(cluster_order < 0, orders, cluster_order)
-        size = _align(orders, comp, "cluster_size", 1)
-        ref_match = _align(orders, comp, "ref_match", False)
-        idx = np.flatnonzero(alive)
-        chosen = choose_kept(
-            con,
-            pa.table(
-                {
-                    "doc_order": orders[idx],
-                    "cluster_order": cluster_order[idx],
-                    "ref_match": ref_match[idx],
-                    **{c: policy_cols.column(c).take(pa.array(idx)) for c in policy_cols.column_names},
-                }
-            ),
-            _policy(spec, mode),
-        )
-        keep = _align(orders, chosen, "keep", False)
-        rep_pos = np.searchsorted(orders, cluster_order)
-        columns.update(
-            {
-                f"{mode}_cluster_id": doc_ids.take(pa.array(rep_pos)),
-                f"{mode}_cluster_order": cluster_order,
-                f"{mode}_cluster_size": size,
-                f"{mode}_ref_match": ref_match,
-                f"{mode}_keep": keep,
-            }
-        )
-        stats["removed"][mode] = int(alive.sum() - keep.sum())
-        stats.setdefault("seconds", {})[mode] = round(time.time() - tm, 3)
-        stats.setdefault("duplicate_docs", {})[mode] = int((size > 1).sum() + ref_match.sum())
-        alive &= keep
-    removed_frac = np.zeros(n)
-    if spec.lines is not None:
-        tm = time.time()
-        lparams = {"paragraphs": spec.lines.paragraphs}
-        con.sql(load_sql("dedup/line_removals"), params={**lparams, "max_count": spec.lines.max_count}).create(
-            "dedup_line_removals"
-        )
-        tmp = out / ".lines.parquet.tmp"
-        con.sql(load_sql("dedup/line_rewrite"), params=lparams).write_parquet(str(tmp))
-        tmp.replace(out / "lines.parquet")
-        lines = pq.read_table(out / "lines.parquet", columns=["doc_order", "emptied", "removed_frac", "lines_removed"])
-        removed_frac = _align(orders, lines, "removed_frac", 0.0)
-        emptied = lines.filter(lines.column("emptied")).column("doc_order").to_numpy()
-        emptied_mask = np.isin(orders, emptied)
-        stats["lines"] = {
-            "docs_rewritten": lines.num_rows,
-            "lines_removed": int(pc.sum(lines.column("lines_removed")).as_py() or 0),
-            "docs_emptied": int((emptied_mask & alive).sum()),
-            "chars_removed_frac_mean": float(removed_frac[alive].mean()) if alive.any() else 0.0,
+    with workspace.claim("dedup", key) as claim:
+        if not claim.todo and not force:  # a concurrent run finished it while we waited
+            return DedupResult(key, out, workspace.read_done("dedup", key).get("stats", {}), cached=True)
+        t0 = time.time()
+        out.mkdir(parents=True, exist_ok=True)
+        con = _connect(threads)
+        _open_docs(con, _files_table(target_refs, against_refs, spec.scope), quality, spec.quality_column)
+        state = con.sql(load_sql("dedup/state")).to_arrow_table()
+        orders = state.column("doc_order").to_numpy()
+        n = len(orders)
+        doc_ids = state.column("doc_id")
+        columns: dict[str, Any] = {
+            "doc_id": doc_ids,
+            "source": state.column("source"),
+            "doc_order": orders,
+            "n_chars": state.column("n_chars"),
+            "crawl_date": state.column("crawl_date"),
+            "quality": state.column("quality"),
         }
-        stats["removed"]["lines"] = int((emptied_mask & alive).sum())
-        stats.setdefault("seconds", {})["lines"] = round(time.time() - tm, 3)
-        alive &= ~emptied_mask
-    columns["keep"] = alive
-    columns["lines_removed_frac"] = removed_frac
-    con.close()
-    table = pa.table(columns)
-    tmp = out / ".clusters.parquet.tmp"
-    pq.write_table(table, tmp)
-    tmp.replace(out / "clusters.parquet")
-    stats["output_docs"] = int(alive.sum())
-    stats["seconds_total"] = round(time.time() - t0, 3)
-    write_json_atomic(out / "stats.json", stats)
-    workspace.mark_done(
-        "dedup",
-        key,
-        {
-            "stats": stats,
-            "spec": spec.model_dump(),
-            "targets": [(r.name, r.docs_hash) for r in target_refs],
-            "against": [(r.name, r.docs_hash) for r in against_refs],
-        },
-    )
-    return DedupResult(key, out, stats)
+        alive = np.ones(n, dtype=bool)
+        stats: dict[str, Any] = {
+            "input_docs": n,
+            "sources": [r.name for r in target_refs],
+            "against": [r.name for r in against_refs],
+            "removed": {},
+        }
+        policy_cols = state.select(["n_chars", "crawl_date", "quality"])
+        for mode in CLUSTER_MODES:
+            mspec = getattr(spec, mode)
+            if mspec is None:
+                continue
+            tm = time.time()
+            entry = get_mode(mode)
+            if entry.clusters is not None:
+                inputs = ClusterInputs(con, workspace, target_refs, against_refs, spec, map_fn, partitions, threads)
+                comp, info = entry.cluster_fn()(inputs)
+                stats[mode] = info
+            else:
+                params = mspec.model_dump(exclude={"keep"})
+                comp = con.sql(load_sql(f"dedup/{mode}_clusters"), params=params).to_arrow_table()
+            cluster_order = _align(orders, comp, "cluster_order", -1)
+            cluster_order = np.where(cluster_order < 0, orders, cluster_order)
+            size = _align(orders, comp, "cluster_size", 1)
+            ref_match = _align(orders, comp, "ref_match", False)
+            idx = np.flatnonzero(alive)
+            chosen = choose_kept(
+                con,
+                pa.table(
+                    {
+                        "doc_order": orders[idx],
+                        "cluster_order": cluster_order[idx],
+                        "ref_match": ref_match[idx],
+                        **{c: policy_cols.column(c).take(pa.array(idx)) for c in policy_cols.column_names},
+                    }
+                ),
+                _policy(spec, mode),
+            )
+            keep = _align(orders, chosen, "keep", False)
+            rep_pos = np.searchsorted(orders, cluster_order)
+            columns.update(
+                {
+                    f"{mode}_cluster_id": doc_ids.take(pa.array(rep_pos)),
+                    f"{mode}_cluster_order": cluster_order,
+                    f"{mode}_cluster_size": size,
+                    f"{mode}_ref_match": ref_match,
+                    f"{mode}_keep": keep,
+                }
+            )
+            stats["removed"][mode] = int(alive.sum() - keep.sum())
+            stats.setdefault("seconds", {})[mode] = round(time.time() - tm, 3)
+            stats.setdefault("duplicate_docs", {})[mode] = int((size > 1).sum() + ref_match.sum())
+            alive &= keep
+        removed_frac = np.zeros(n)
+        if spec.lines is not None:
+            tm = time.time()
+            lparams = {"paragraphs": spec.lines.paragraphs}
+            con.sql(load_sql("dedup/line_removals"), params={**lparams, "max_count": spec.lines.max_count}).create(
+                "dedup_line_removals"
+            )
+            tmp = out / ".lines.parquet.tmp"
+            con.sql(load_sql("dedup/line_rewrite"), params=lparams).write_parquet(str(tmp))
+            tmp.replace(out / "lines.parquet")
+            lines = pq.read_table(
+                out / "lines.parquet", columns=["doc_order", "emptied", "removed_frac", "lines_removed"]
+            )
+            removed_frac = _align(orders, lines, "removed_frac", 0.0)
+            emptied = lines.filter(lines.column("emptied")).column("doc_order").to_numpy()
+            emptied_mask = np.isin(orders, emptied)
+            stats["lines"] = {
+                "docs_rewritten": lines.num_rows,
+                "lines_removed": int(pc.sum(lines.column("lines_removed")).as_py() or 0),
+                "docs_emptied": int((emptied_mask & alive).sum()),
+                "chars_removed_frac_mean": float(removed_frac[alive].mean()) if alive.any() else 0.0,
+            }
+            stats["removed"]["lines"] = int((emptied_mask & alive).sum())
+            stats.setdefault("seconds", {})["lines"] = round(time.time() - tm, 3)
+            alive &= ~emptied_mask
+        columns["keep"] = alive
+        columns["lines_removed_frac"] = removed_frac
+        con.close()
+        table = pa.table(columns)
+        tmp = out / ".clusters.parquet.tmp"
+        pq.write_table(table, tmp)
+        tmp.replace(out / "clusters.parquet")
+        stats["output_docs"] = int(alive.sum())
+        stats["seconds_total"] = round(time.time() - t0, 3)
+        write_json_atomic(out / "stats.json", stats)
+        workspace.mark_done(
+            "dedup",
+            key,
+            {
+                "stats": stats,
+                "spec": spec.model_dump(),
+                "targets": [(r.name, r.docs_hash) for r in target_refs],
+                "against": [(r.name, r.docs_hash) for r in against_refs],
+            },
+        )
+        return DedupResult(key, out, stats)
 
 
 def apply_dedup(

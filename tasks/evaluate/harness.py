@@ -366,6 +366,13 @@ def evaluate_model(
     key = eval_key(model_dir, spec)
     if ws.is_done("evals", key):
         return {**ws.read_done("evals", key), "cached": True}
+    with ws.claim("evals", key) as claim:  # a concurrent suite evaluating the same model is waited for
+        if not claim.todo:
+            return {**ws.read_done("evals", key), "cached": True}
+        return _evaluate_into(ws, key, model_dir, spec, device)
+
+
+def _evaluate_into(ws: Workspace, key: str, model_dir: Path, spec: EvalSpec, device: str) -> dict[str, Any]:
     out = ws.stage_dir("evals", key)
     config = eval_config(spec)
     t0 = time.time()

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from tasks.core.schema import DOCS, QUARANTINE, WAT_METADATA
-from tasks.core.workspace import write_json_atomic
+from tasks.core.workspace import dead_writer_temps, temp_sibling, write_json_atomic
 from tasks.ingest.extract import DEFAULT_EXTRACTOR, EXTRACTORS, Undecodable, decode_html, extract
 from tasks.ingest.langid import BACKENDS, DEFAULT_BACKEND, PREFIX_CHARS, identify
 from tasks.ingest.readers import Bad, Content, Metadata, Other, ReadOptions, read_records
@@ -103,7 +103,7 @@ class _ShardWriter:
 
     def __init__(self, path: Path, schema: pa.Schema, always: bool):
         self.path, self.schema, self.always = path, schema, always
-        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.tmp = temp_sibling(path)
         self.rows: list[dict] = []
         self.writer: pq.ParquetWriter | None = None
         self.count = 0
@@ -132,10 +132,15 @@ class _ShardWriter:
             self.path.unlink()
 
     def abort(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        if self.tmp.exists():
-            self.tmp.unlink()
+        """Drop the temp file. Never raises: a close that fails (the disk is full) must
+        not keep the temp file or stop the other writers' aborts."""
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:
+                pass
+        self.tmp.unlink(missing_ok=True)
 
 
 def ingest_shard(
@@ -325,9 +330,9 @@ def finish_source(workspace, key: str, name: str, shard_counts: list[dict], uris
     """Write the docs folder's `_SUCCESS` (last): name, docs_hash, shard files, counts."""
     from tasks.core.docsref import docs_hash_of
 
-    # Temp files of writers that were killed (a lost Dask worker, a killed run): every
-    # shard is published now, so nothing is writing them any more.
-    for stale in workspace.stage_dir("docs", key).rglob(".shard-*.tmp"):
+    # Temp files of writers that were killed (a lost Dask worker, a killed run). Only
+    # provably dead writers' (this host, pid gone): a live one may be another run's.
+    for stale in dead_writer_temps(workspace.stage_dir("docs", key), ".shard-*.tmp"):
         stale.unlink(missing_ok=True)
 
     out_dir = workspace.stage_dir("docs", key)

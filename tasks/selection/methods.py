@@ -122,21 +122,22 @@ class DSIR(ByScore):
     def prepare(self, workspace, ref, spec):
         digest = hash_json({"docs": ref.docs_hash, "config": spec.dsir.model_dump(), "code": CODE_VERSION})
         key = f"model-dsir-{digest[:16]}"
-        if not workspace.is_done("selection", key):
-            cfg = spec.dsir
-            model = dsir_mod.fit(
-                _fit_pool(ref, spec.seed).column("text").to_pylist(),
-                cfg.buckets,
-                cfg.ngrams,
-                cfg.smoothing,
-                cfg.length_normalize,
-            )
-            folder = workspace.stage_dir("selection", key)
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / ".model.tmp.npz"
-            np.savez(tmp, log_target=model.log_target, log_raw=model.log_raw)
-            tmp.replace(folder / "model.npz")
-            workspace.mark_done("selection", key, {"config": cfg.model_dump(), "docs_hash": ref.docs_hash})
+        with workspace.claim("selection", key) as claim:  # a concurrent suite fitting it is waited for
+            if claim.todo:
+                cfg = spec.dsir
+                model = dsir_mod.fit(
+                    _fit_pool(ref, spec.seed).column("text").to_pylist(),
+                    cfg.buckets,
+                    cfg.ngrams,
+                    cfg.smoothing,
+                    cfg.length_normalize,
+                )
+                folder = workspace.stage_dir("selection", key)
+                folder.mkdir(parents=True, exist_ok=True)
+                tmp = folder / ".model.tmp.npz"
+                np.savez(tmp, log_target=model.log_target, log_raw=model.log_raw)
+                tmp.replace(folder / "model.npz")
+                workspace.mark_done("selection", key, {"config": cfg.model_dump(), "docs_hash": ref.docs_hash})
         return key
 
     def load(self, workspace, model_key, spec):

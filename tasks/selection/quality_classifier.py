@@ -114,68 +114,73 @@ def train(docs: pa.Table, config: dict, workspace: Workspace, seed: int = 0) -> 
     folder = workspace.stage_dir("selection", key)
     if workspace.is_done("selection", key):
         return folder
-    folds = config["folds"]
-    if negatives.num_rows < folds:
-        raise ValueError(
-            f"fastText classifier needs at least {folds} crawl documents as negatives, got {negatives.num_rows}"
+    with workspace.claim("selection", key) as claim:  # a concurrent run training it is waited for
+        if not claim.todo:
+            return folder
+        folds = config["folds"]
+        if negatives.num_rows < folds:
+            raise ValueError(
+                f"fastText classifier needs at least {folds} crawl documents as negatives, got {negatives.num_rows}"
+            )
+        neg_ids = negatives.column("doc_id").to_pylist()
+        neg_text = [normalize(t or "") for t in negatives.column("text").to_pylist()]
+        fold_of = (hash_uniform(neg_ids, seed, "folds") * folds).astype(int)
+        fit_pos, report_pos = _split_positives(config["report_fraction"])
+        fit_pos = [normalize(t) for t in fit_pos]
+        folder.mkdir(parents=True, exist_ok=True)
+        models, oof = [], np.zeros(len(neg_ids))
+        for f in range(folds):
+            train_neg = [t for t, g in zip(neg_text, fold_of) if g != f]
+            n_pos = (
+                len(fit_pos)
+                if config["positives_per_negative"] is None
+                else min(len(fit_pos), max(1, round(config["positives_per_negative"] * len(train_neg))))
+            )
+            pick = np.sort(
+                np.argsort(hash_uniform([str(i) for i in range(len(fit_pos))], seed + f, "positives"), kind="stable")[
+                    :n_pos
+                ]
+            )
+            lines = [f"{POSITIVE} {fit_pos[i]}" for i in pick] + [f"{NEGATIVE} {t}" for t in train_neg]
+            order = np.argsort(hash_uniform([str(i) for i in range(len(lines))], seed + f, "shuffle"), kind="stable")
+            train_file = folder / f".train-fold{f}.txt"
+            train_file.write_text("\n".join(lines[i] for i in order) + "\n")
+            model = fasttext.train_supervised(
+                input=str(train_file),
+                dim=config["dim"],
+                epoch=config["epoch"],
+                lr=config["lr"],
+                wordNgrams=config["word_ngrams"],
+                minCount=config["min_count"],
+                thread=1,
+                seed=seed + f,
+                verbose=0,
+            )
+            train_file.unlink()
+            model.save_model(str(folder / f"fold{f}.bin"))
+            models.append(model)
+            held = np.flatnonzero(fold_of == f)
+            oof[held] = _positive_prob(model, [neg_text[i] for i in held])
+        pos_scores = np.mean([_positive_prob(m, [normalize(t) for t in report_pos]) for m in models], axis=0)
+        y = np.r_[np.ones(len(pos_scores)), np.zeros(len(oof))]
+        s = np.r_[pos_scores, oof]
+        report = {
+            "heldout_auc": float(roc_auc_score(y, s)),
+            "heldout_accuracy": float(np.mean((s >= 0.5) == y)),
+            "heldout_positives": len(pos_scores),
+            "heldout_negatives": len(oof),
+            "train_positives_per_fold": n_pos,
+            "negatives": len(neg_ids),
+            "folds": folds,
+            "config": config,
+            "seed": seed,
+        }
+        pq.write_table(
+            pa.table({"doc_id": neg_ids, "fold": pa.array(fold_of, pa.int8())}), folder / "negatives.parquet"
         )
-    neg_ids = negatives.column("doc_id").to_pylist()
-    neg_text = [normalize(t or "") for t in negatives.column("text").to_pylist()]
-    fold_of = (hash_uniform(neg_ids, seed, "folds") * folds).astype(int)
-    fit_pos, report_pos = _split_positives(config["report_fraction"])
-    fit_pos = [normalize(t) for t in fit_pos]
-    folder.mkdir(parents=True, exist_ok=True)
-    models, oof = [], np.zeros(len(neg_ids))
-    for f in range(folds):
-        train_neg = [t for t, g in zip(neg_text, fold_of) if g != f]
-        n_pos = (
-            len(fit_pos)
-            if config["positives_per_negative"] is None
-            else min(len(fit_pos), max(1, round(config["positives_per_negative"] * len(train_neg))))
-        )
-        pick = np.sort(
-            np.argsort(hash_uniform([str(i) for i in range(len(fit_pos))], seed + f, "positives"), kind="stable")[
-                :n_pos
-            ]
-        )
-        lines = [f"{POSITIVE} {fit_pos[i]}" for i in pick] + [f"{NEGATIVE} {t}" for t in train_neg]
-        order = np.argsort(hash_uniform([str(i) for i in range(len(lines))], seed + f, "shuffle"), kind="stable")
-        train_file = folder / f".train-fold{f}.txt"
-        train_file.write_text("\n".join(lines[i] for i in order) + "\n")
-        model = fasttext.train_supervised(
-            input=str(train_file),
-            dim=config["dim"],
-            epoch=config["epoch"],
-            lr=config["lr"],
-            wordNgrams=config["word_ngrams"],
-            minCount=config["min_count"],
-            thread=1,
-            seed=seed + f,
-            verbose=0,
-        )
-        train_file.unlink()
-        model.save_model(str(folder / f"fold{f}.bin"))
-        models.append(model)
-        held = np.flatnonzero(fold_of == f)
-        oof[held] = _positive_prob(model, [neg_text[i] for i in held])
-    pos_scores = np.mean([_positive_prob(m, [normalize(t) for t in report_pos]) for m in models], axis=0)
-    y = np.r_[np.ones(len(pos_scores)), np.zeros(len(oof))]
-    s = np.r_[pos_scores, oof]
-    report = {
-        "heldout_auc": float(roc_auc_score(y, s)),
-        "heldout_accuracy": float(np.mean((s >= 0.5) == y)),
-        "heldout_positives": len(pos_scores),
-        "heldout_negatives": len(oof),
-        "train_positives_per_fold": n_pos,
-        "negatives": len(neg_ids),
-        "folds": folds,
-        "config": config,
-        "seed": seed,
-    }
-    pq.write_table(pa.table({"doc_id": neg_ids, "fold": pa.array(fold_of, pa.int8())}), folder / "negatives.parquet")
-    write_json_atomic(folder / "report.json", report)
-    workspace.mark_done("selection", key, report)
-    return folder
+        write_json_atomic(folder / "report.json", report)
+        workspace.mark_done("selection", key, report)
+        return folder
 
 
 def load(folder: Path) -> QualityClassifier:

@@ -103,8 +103,12 @@ def reference_lm(order: int, workspace: Workspace | None):
     key = _lm_key(order)
     if workspace is not None and workspace.is_done("selection", key):
         return KneserNeyLM.load(workspace.stage_dir("selection", key) / "lm.npz")
-    lm = KneserNeyLM.train(wiki_leads("train").column("text").to_pylist(), order)
-    if workspace is not None:
+    if workspace is None:
+        return KneserNeyLM.train(wiki_leads("train").column("text").to_pylist(), order)
+    with workspace.claim("selection", key) as claim:
+        if not claim.todo:  # a concurrent run trained it while we waited
+            return KneserNeyLM.load(workspace.stage_dir("selection", key) / "lm.npz")
+        lm = KneserNeyLM.train(wiki_leads("train").column("text").to_pylist(), order)
         folder = workspace.stage_dir("selection", key)
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / ".lm.tmp.npz"
@@ -184,13 +188,15 @@ def score_source(workspace: Workspace, ref: DocsRef, spec: SelectionSpec) -> Pat
     folder = workspace.stage_dir("selection", key)
     if workspace.is_done("selection", key):
         return folder
-    t0 = time.time()
-    model_key = prepare_model(workspace, ref, spec)
-    n = sum(
-        score_shard(workspace, ref, spec, i, model_key)
-        for i in tqdm(range(len(ref.shards)), desc=f"score {spec.method}", unit="shard")
-    )
-    finish_scores(workspace, ref, spec, model_key, n, time.time() - t0)
+    with workspace.claim("selection", key) as claim:
+        if claim.todo:
+            t0 = time.time()
+            model_key = prepare_model(workspace, ref, spec)
+            n = sum(
+                score_shard(workspace, ref, spec, i, model_key)
+                for i in tqdm(range(len(ref.shards)), desc=f"score {spec.method}", unit="shard")
+            )
+            finish_scores(workspace, ref, spec, model_key, n, time.time() - t0)
     return folder
 
 

@@ -731,9 +731,11 @@ def build_signals(workspace, docs_ref) -> SignalsRef:
     done = signals_ref(workspace, docs_ref)
     if done is not None:
         return done
-    out_dir = workspace.stage_dir("signals", key)
-    documents = sum(signals_shard(shard, out_dir / shard.name)["documents"] for shard in docs_ref.shards)
-    workspace.mark_done("signals", key, signals_info(docs_ref, documents))
+    with workspace.claim("signals", key) as claim:  # a concurrent run computing them is waited for
+        if claim.todo:
+            out_dir = workspace.stage_dir("signals", key)
+            documents = sum(signals_shard(shard, out_dir / shard.name)["documents"] for shard in docs_ref.shards)
+            workspace.mark_done("signals", key, signals_info(docs_ref, documents))
     ref = signals_ref(workspace, docs_ref)
     assert ref is not None  # marked done just above
     return ref

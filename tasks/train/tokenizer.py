@@ -119,6 +119,15 @@ def build_tokenizer(
     folder = workspace.stage_dir("tokenizers", key)
     if workspace.is_done("tokenizers", key):
         return digest, folder
+    with workspace.claim("tokenizers", key) as claim:
+        if claim.todo:
+            _train_into(texts, vocab_size, digest, folder, model_max_length)
+            workspace.mark_done("tokenizers", key, json.loads((folder / "reference.json").read_text()))
+    return digest, folder
+
+
+def _train_into(texts: list[str], vocab_size: int, digest: str, folder: Path, model_max_length: int) -> None:
+    key = folder.name
     tmp = folder.with_name(f".{key}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     fast = train_tokenizer(texts, vocab_size, tmp, model_max_length=model_max_length)
@@ -134,8 +143,6 @@ def build_tokenizer(
     (tmp / "reference.json").write_text(json.dumps(info, indent=2))
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
-    workspace.mark_done("tokenizers", key, info)
-    return digest, folder
 
 
 def load_tokenizer(folder: str | Path):

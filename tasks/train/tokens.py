@@ -276,33 +276,35 @@ def tokenize_dataset(
     tokenizer_digest = tokenizer_digest or tokenizer_hash_of(tokenizer_dir)
     key = tokens_key(dataset_digest, tokenizer_digest)
     root = workspace.stage_dir("tokens", key)
-    docs_dir = root / "docs"
-    if not (docs_dir / SUCCESS).exists():
-        parts = dataset_parts(dataset_dir)
-        if part_mapper is None:
-            summaries = [tokenize_part(p, tokenizer_dir, docs_dir) for p in parts]
+    # Claimed as a whole (step 1 and every packing): a concurrent suite waits, then reuses.
+    with workspace.claim("tokens", key):
+        docs_dir = root / "docs"
+        if not (docs_dir / SUCCESS).exists():
+            parts = dataset_parts(dataset_dir)
+            if part_mapper is None:
+                summaries = [tokenize_part(p, tokenizer_dir, docs_dir) for p in parts]
+            else:
+                summaries = part_mapper(parts, tokenizer_dir, docs_dir)
+            write_json_atomic(
+                docs_dir / SUCCESS,
+                {
+                    "dataset_hash": dataset_digest,
+                    "tokenizer_hash": tokenizer_digest,
+                    "parts": summaries,
+                    "n_tokens": sum(s["n_tokens"] for s in summaries),
+                },
+            )
+        out = pack_dir(root, seq_len, seed)
+        if (out / SUCCESS).exists():
+            meta = json.loads((out / "meta.json").read_text())
         else:
-            summaries = part_mapper(parts, tokenizer_dir, docs_dir)
-        write_json_atomic(
-            docs_dir / SUCCESS,
-            {
-                "dataset_hash": dataset_digest,
-                "tokenizer_hash": tokenizer_digest,
-                "parts": summaries,
-                "n_tokens": sum(s["n_tokens"] for s in summaries),
-            },
-        )
-    out = pack_dir(root, seq_len, seed)
-    if (out / SUCCESS).exists():
-        meta = json.loads((out / "meta.json").read_text())
-    else:
-        from tokenizers import Tokenizer
+            from tokenizers import Tokenizer
 
-        vocab = Tokenizer.from_file(str(Path(tokenizer_dir) / "tokenizer.json")).get_vocab_size()
-        meta = pack(docs_dir, out, seq_len, seed, vocab, _eos_id(tokenizer_dir))
-    meta = dict(meta, tokens_key=key, dataset_hash=dataset_digest, tokenizer_hash=tokenizer_digest)
-    if not (root / SUCCESS).exists():
-        workspace.mark_done("tokens", key, {"dataset_hash": dataset_digest, "tokenizer_hash": tokenizer_digest})
+            vocab = Tokenizer.from_file(str(Path(tokenizer_dir) / "tokenizer.json")).get_vocab_size()
+            meta = pack(docs_dir, out, seq_len, seed, vocab, _eos_id(tokenizer_dir))
+        meta = dict(meta, tokens_key=key, dataset_hash=dataset_digest, tokenizer_hash=tokenizer_digest)
+        if not (root / SUCCESS).exists():
+            workspace.mark_done("tokens", key, {"dataset_hash": dataset_digest, "tokenizer_hash": tokenizer_digest})
     return out, meta
 
 

@@ -880,8 +880,9 @@ def run_contract(
                 )
             )
     index_html = None
-    if docs_dir is not None:
-        ctx.build_data_docs(site_names=["winnow"])
+    if docs_dir is not None and workspace is not None:
+        with workspace.claim("validation", key):  # a concurrent suite validating the same data waits
+            ctx.build_data_docs(site_names=["winnow"])
         index_html = str(docs_dir / "index.html")
     order = {c.name: i for i, c in enumerate(contract.checks)}
     outcomes.sort(key=lambda o: order.get(o.expectation, 0))
