@@ -119,9 +119,8 @@ def run_train(
     flowing = _in_flow()
 
     if tokenizer_dir is None:
-        digest, tokenizer_dir = (
-            tokenizer_task(str(ws.root), preset.vocab_size) if flowing else build_tokenizer(ws, preset.vocab_size)
-        )
+        vocab = spec.vocab_size or preset.vocab_size  # the suite tokenizer (same one curation counted with)
+        digest, tokenizer_dir = tokenizer_task(str(ws.root), vocab) if flowing else build_tokenizer(ws, vocab)
     tokenizer_digest = tokenizer_hash_of(tokenizer_dir)
     dataset_digest = tokens_mod.dataset_hash(dataset_dir)
     seq_len = spec.options.get("seq_len", preset.seq_len)

@@ -27,6 +27,7 @@ STAGES = (
     "selection",
     "validation",
     "reports",
+    "doc_tokens",
 )
 SUCCESS = "_SUCCESS"
 

@@ -34,6 +34,15 @@ class CurateContext:
     workspace: Workspace | None = None
     inputs: list[SourceInput] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)  # step name -> its accounting
+    tokenizer: Any = None  # tasks.train.doc_tokens.SuiteTokenizer when the recipe cuts to tokens
+    _tokenizer_obj: Any = None
+
+    def encoder(self):
+        """The loaded suite tokenizer (to recount texts a step rewrote)."""
+        if self._tokenizer_obj is None:
+            self._tokenizer_obj = self.tokenizer.load()
+        return self._tokenizer_obj
+
     _n: int = 0
 
     def new_table(self, step: str) -> str:
