@@ -36,6 +36,7 @@ from tasks.curate import steps as curate_steps
 from tasks.recipe import Recipe
 from tasks.report import metrics
 from tasks.suite import REPO, Suite, load_suite, suite_from_recipe
+from tasks.train.model import PRESETS
 from tasks.train.tokens import pack_dir
 from tasks.validation import matched_tokens as MT
 from tasks.validation import validation as V
@@ -314,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--preset",
-        choices=["nano", "tiny", "small", "base"],
+        choices=list(PRESETS),
         help="proxy model size for every arm (default: the suite's, nano)",
     )
     parser.add_argument(

@@ -29,7 +29,7 @@ from tasks.core.workspace import Workspace
 from tasks.recipe import Recipe, TrainSpec, load_recipe
 from tasks.train import loop as train_mod
 from tasks.train import tokens as tokens_mod
-from tasks.train.model import get_preset
+from tasks.train.model import PRESETS, get_preset
 from tasks.train.tokenizer import build_tokenizer, tokenizer_hash_of
 
 # ---------------------------------------------------------------- tasks (thin wrappers)
@@ -280,9 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m flows.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("dataset", help="datasets/<key> name, a folder of part-*.parquet, or a recipe YAML")
-    ap.add_argument(
-        "--preset", choices=["nano", "tiny", "small", "base"], help="model preset (default: recipe's or nano)"
-    )
+    ap.add_argument("--preset", choices=list(PRESETS), help="model preset (default: recipe's or nano)")
     ap.add_argument("--tokens", type=int, help="token budget (default: recipe's or the preset's)")
     ap.add_argument("--seed", type=int, help="seed for init, packing and data order (default: recipe's or 0)")
     ap.add_argument("--workspace", help="workspace root (default: $WINNOW_HOME or ./.winnow)")

@@ -315,7 +315,7 @@ class MixtureSpec(Strict):
 class TrainSpec(Strict):
     """How the proxy model trains (tasks/train/loop.py). Null fields take the preset's value."""
 
-    preset: Literal["nano", "tiny", "small", "base"] = "nano"
+    preset: Literal["nano", "tiny", "mini", "small", "base"] = "nano"
     seed: int = Field(0, description="model init, packing shuffle and data order")
     tokens: int | None = Field(None, gt=0, description="token budget; default from the preset")
     vocab_size: int | None = Field(

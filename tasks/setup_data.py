@@ -14,6 +14,7 @@ import time
 PREPARERS: list[str] = [
     "tasks.core.reference:prepare",
     "tasks.ingest.demo_sources:prepare",
+    "tasks.ingest.demo_sources:prepare_ladder",
     "tasks.evaluate.eval_data:prepare",
     "tasks.decontam.decontaminate:prepare",
 ]

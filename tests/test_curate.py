@@ -84,6 +84,17 @@ def test_no_filter_keeps_everything_and_budget_cuts(crawl_ws):
     assert counted == cut["tokens"] == cut["unique_tokens"]
 
 
+def test_a_pool_too_small_for_the_budget_fails_the_arm(crawl_ws):
+    from flows.ablation import arm_tokens
+    from tasks.validation.matched_tokens import TokenBudgetError, check_matched_tokens
+
+    recipe = Recipe(name="greedy", sources=["crawl"], token_budget=5_000_000)
+    stats = C.curate(recipe, crawl_ws)
+    assert stats["pool_tokens"] == stats["unique_tokens"] < 5_000_000  # everything kept, still short
+    with pytest.raises(TokenBudgetError, match="arm 'greedy': its pool is too small for the token budget"):
+        check_matched_tokens([arm_tokens("greedy", stats)], recipe.token_budget, key="t", workspace=crawl_ws)
+
+
 def test_the_pipeline_is_one_ordered_list_of_steps():
     # The order curate runs its steps in is the documented one, and each step says when it is wanted.
     assert list(C.STEPS) == ["language", "filters", "dedup", "decontaminate", "selection", "budget"]
