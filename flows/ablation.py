@@ -42,7 +42,7 @@ from tasks.validation import matched_tokens as MT
 from tasks.validation import validation as V
 
 DEFAULT_SUITE = REPO / "recipes" / "suites" / "default.yaml"
-STAGES = ("docs", "signals", "dedup", "selection", "datasets", "tokens", "models", "evals")
+STAGES = ("docs", "signals", "dedup", "selection", "doc_tokens", "datasets", "tokens", "models", "evals")
 
 
 @flow(name="arm", log_prints=True, validate_parameters=True)

@@ -4,12 +4,14 @@ known answers, its token rule, and the suite's `ladder:` key."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
 from tasks.report import ladder as L
 from tasks.suite import LadderSpec, Suite
 
+SUITES = Path(__file__).resolve().parent.parent / "recipes" / "suites"
 LARGE = {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0}
 
 
@@ -114,3 +116,18 @@ def test_plot_is_written(tmp_path):
     ]
     path = L.plot_decision_accuracy(rows, tmp_path / "d.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("path", sorted(SUITES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_ladders_plan_their_rungs(path):
+    from tasks.suite import load_suite
+
+    suite = load_suite(path)
+    if suite.ladder is None:
+        pytest.skip(f"{path.name} declares no ladder")
+    rungs = L.plan_rungs(suite, suite.ladder)
+    assert [r.preset for r in rungs] == suite.ladder.presets
+    flops = [r.flops for r in rungs]
+    assert flops == sorted(flops)  # each rung costs more than the one below
+    for arm in suite.arms:  # one dataset per arm, whatever the size
+        assert len({a.data_hash() for r in rungs for a in r.suite.resolved_arms() if a.name == arm.name}) == 1
