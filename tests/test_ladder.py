@@ -131,3 +131,22 @@ def test_shipped_ladders_plan_their_rungs(path):
     assert flops == sorted(flops)  # each rung costs more than the one below
     for arm in suite.arms:  # one dataset per arm, whatever the size
         assert len({a.data_hash() for r in rungs for a in r.suite.resolved_arms() if a.name == arm.name}) == 1
+
+
+def test_the_rung_table_in_docs_decisions():
+    """The figures docs/decisions.md states for the shipped suites' rungs."""
+    from tasks.suite import load_suite
+
+    want = {
+        "default": {"nano": (368_960, 1_196_032, True), "tiny": (1_377_408, 1_196_032, True)},
+        "ladder": {
+            "nano": (368_960, 3_997_696, True),
+            "tiny": (1_377_408, 3_997_696, True),
+            "mini": (4_458_752, 3_997_696, True),
+        },
+        "ladder_small": {"nano": (368_960, 118_784, True), "tiny": (1_377_408, 114_688, True)},
+    }
+    for name, rungs in want.items():
+        suite = load_suite(SUITES / f"{name}.yaml")
+        got = {r.preset: (r.plan.n_params, r.plan.tokens, r.plan.capped) for r in L.plan_rungs(suite, suite.ladder)}
+        assert got == rungs, name
