@@ -61,3 +61,21 @@ def test_severity_override_turns_the_refusal_into_a_warning():
         [ArmTokens("upsampled", 300_000, 300_000)], BUDGET, key="t", severities={"matched_tokens": "warn"}
     )
     assert result.success and [o.expectation for o in result.warnings] == ["matched_tokens.within_budget"]
+
+
+def test_budget_fill_lands_close_under_the_budget():
+    import numpy as np
+
+    from tasks.curate.steps import fill_budget
+
+    # a selection that stopped on the document crossing the budget (the 1,500 one): the
+    # greedy fill in order would skip it and end 14% short; dropping the smallest document
+    # that covers the 100-token overshoot ends 5% short, never over
+    crossing = np.array([600] + [1000] * 8 + [1500])
+    keep = fill_budget(crossing, 10_000)
+    assert keep.tolist() == [False] + [True] * 9 and crossing[keep].sum() == 9500
+    # a large pool: the greedy fill skips what overflows and small documents fill the rest
+    pool = np.array([3000] * 10 + [200] * 5)
+    keep = fill_budget(pool, 10_000)
+    assert pool[keep].sum() == 10_000 and keep[:3].all() and not keep[3:10].any()
+    assert fill_budget(np.array([5, 5]), 100).all()  # under the budget: everything

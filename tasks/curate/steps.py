@@ -125,6 +125,36 @@ def total_tokens(table: pa.Table) -> int:
     return int((n * r).sum())
 
 
+def fill_budget(tokens: np.ndarray, budget: int) -> np.ndarray:
+    """Which documents (in the given fixed order) to keep so that their tokens come as close
+    to `budget` as possible without going over it.
+
+    Greedy fill: a document that would overflow is skipped and smaller ones after it
+    still fit, so a large pool lands just under the budget. A set only slightly over
+    the budget, such as a selection that stopped on the document crossing it, is handled
+    differently. The greedy fill would skip the first document that overflows, however
+    large it is. Instead, the smallest document that covers the overshoot is dropped.
+    The better of the two results is kept (ties go to the greedy fill)."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    total = int(tokens.sum())
+    if total <= budget:
+        return np.ones(len(tokens), dtype=bool)
+    greedy, kept = np.zeros(len(tokens), dtype=bool), 0
+    for i, t in enumerate(tokens.tolist()):
+        if kept + t <= budget:
+            greedy[i] = True
+            kept += t
+    over = total - budget
+    covers = np.flatnonzero(tokens >= over)
+    if len(covers):
+        drop = covers[np.argmin(tokens[covers])]  # first of the smallest, in the fixed order
+        if total - int(tokens[drop]) > kept:
+            single = np.ones(len(tokens), dtype=bool)
+            single[drop] = False
+            return single
+    return greedy
+
+
 def budget_step(ctx: CurateContext, ids: str) -> str:
     """Cut to `token_budget` real tokens (suite tokenizer, EOS included) in a fixed
     pseudo-random order."""
@@ -134,16 +164,11 @@ def budget_step(ctx: CurateContext, ids: str) -> str:
     before = ctx.size(ids)
     out = ctx.new_table("budget")
     order = tokens_of(ctx, ids)
-    # Greedy fill in a fixed pseudo-random order: a document that would overflow the budget
-    # is skipped and smaller ones after it still fit, so the dataset lands just under it.
     tokens = (
         order.column("n_tokens").to_numpy(zero_copy_only=False) * order.column("repeat").to_numpy(zero_copy_only=False)
     ).astype(np.int64)
-    total, keep = 0, np.zeros(len(tokens), dtype=bool)
-    for i, t in enumerate(tokens.tolist()):
-        if total + t <= budget:
-            keep[i] = True
-            total += t
+    keep = fill_budget(tokens, budget)
+    total = int(tokens[keep].sum())
     ctx.con.register("_budget_kept", order.select(["doc_id"]).filter(pa.array(keep, pa.bool_())))
     ctx.con.execute(load_sql("curate/budget_cut").format(out=out, ids=ids))
     ctx.con.unregister("_budget_kept")
