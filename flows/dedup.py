@@ -27,6 +27,7 @@ from tasks.core.workspace import Workspace
 from tasks.dedup.dedup import finish_signatures, minhash_config, shard_job, signature_jobs
 from tasks.dedup.dedup import run_dedup as run_clusters
 from tasks.dedup.minhash import signals_key
+from tasks.dedup.registry import mode_names
 from tasks.recipe import DedupSpec
 
 
@@ -226,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         spec = json.loads(args.spec)
     else:
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-        unknown = set(modes) - {"exact", "url", "minhash", "lines"}
+        unknown = set(modes) - set(mode_names())
         if unknown:
             raise SystemExit(f"unknown dedup mode(s): {', '.join(sorted(unknown))}")
         spec = {m: True for m in modes} | {"scope": args.scope}

@@ -21,6 +21,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows._runtime import dask_task_runner, prefect_api
 from tasks.recipe import SelectionSpec
+from tasks.selection.registry import get_method, scored_names
 
 
 def _shard_cache_key(context, parameters) -> str | None:
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--method",
         action="append",
-        choices=["fasttext", "dsir", "perplexity", "semdedup"],
+        choices=scored_names(),
         help="score with this method's default config (repeatable)",
     )
     parser.add_argument(
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     specs = [SelectionSpec(method=m, seed=args.seed) for m in (args.method or [])]
     for path in args.recipe:
         spec = load_recipe(path).selection
-        if spec.method in ("fasttext", "dsir", "perplexity", "semdedup"):
+        if get_method(spec.method).scored:
             specs.append(spec)
     if not specs:
         parser.error("nothing to score: give --method or a --recipe whose selection has a scored method")

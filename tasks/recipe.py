@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from tasks.core.hashing import hash_json
 from tasks.decontam.decontaminate import DecontaminationSpec
+from tasks.dedup.registry import mode_names as dedup_mode_names
+from tasks.selection.registry import get_method, method_names
 
 
 class Strict(BaseModel):
@@ -125,10 +127,23 @@ def _mode_spec(value: Any, model: type[BaseModel]) -> Any:
     return value
 
 
-class DedupSpec(Strict):
-    """Which deduplication steps run, in order exact -> url -> minhash -> lines.
+def _mode_model(spec_cls: type[BaseModel], mode: str) -> type[BaseModel]:
+    """The options model of a dedup mode: the type of DedupSpec's field of that name."""
+    field = spec_cls.model_fields.get(mode)
+    models = (
+        [a for a in get_args(field.annotation) if isinstance(a, type) and issubclass(a, BaseModel)] if field else []
+    )
+    if len(models) != 1:
+        raise TypeError(f"DedupSpec needs a field `{mode}: <options model> | None` for dedup mode {mode!r}")
+    return models[0]
 
-    Each mode is `true` (defaults), `false` (off) or a mapping of its options.
+
+class DedupSpec(Strict):
+    """Which deduplication steps run, in the order of tasks/dedup/registry.py
+    (exact -> url -> minhash -> lines).
+
+    Each mode is `true` (defaults), `false` (off) or a mapping of its options: one field
+    per registered mode, of that mode's name.
     """
 
     exact: ExactDedupSpec | None = None
@@ -144,28 +159,28 @@ class DedupSpec(Strict):
     quality_column: str | None = Field(None, description="score column for the `quality` keep policy")
     options: dict[str, Any] = Field(default_factory=dict, description="per-step options (legacy form)")
 
-    @field_validator("exact", "url", "minhash", "lines", mode="before")
+    @field_validator(*dedup_mode_names(), mode="before")
     @classmethod
     def _mode(cls, v: Any, info: ValidationInfo) -> Any:
-        models = {"exact": ExactDedupSpec, "url": UrlDedupSpec, "minhash": MinhashDedupSpec, "lines": LinesDedupSpec}
-        return _mode_spec(v, models[info.field_name])
+        assert info.field_name is not None
+        return _mode_spec(v, _mode_model(cls, info.field_name))
 
     @model_validator(mode="after")
     def _legacy_options_and_policy(self) -> DedupSpec:
         # Legacy `options: {minhash: {...}}` fill a mode switched on by `minhash: true`.
-        models = {"exact": ExactDedupSpec, "url": UrlDedupSpec, "minhash": MinhashDedupSpec, "lines": LinesDedupSpec}
-        for mode, model in models.items():
+        for mode in dedup_mode_names():
+            model = _mode_model(type(self), mode)
             extra = self.options.get(mode)
             if isinstance(extra, dict) and getattr(self, mode) is not None:
                 merged = {**getattr(self, mode).model_dump(), **extra}
                 setattr(self, mode, model.model_validate(merged))
-        uses_quality = any(getattr(getattr(self, m), "keep", None) == "quality" for m in ("exact", "minhash"))
+        uses_quality = any(getattr(getattr(self, m), "keep", None) == "quality" for m in dedup_mode_names())
         if uses_quality and not self.quality_column:
             raise ValueError("keep policy 'quality' needs dedup.quality_column")
         return self
 
     def modes(self) -> list[str]:
-        return [m for m in ("exact", "url", "minhash", "lines") if getattr(self, m) is not None]
+        return [m for m in dedup_mode_names() if getattr(self, m) is not None]
 
 
 class FastTextConfig(Strict):
@@ -213,9 +228,6 @@ class SemDedupConfig(Strict):
     max_tokens: int = Field(256, gt=0, le=512, description="the model's sequence length")
 
 
-SELECTION_METHODS = ("none", "random", "fasttext", "dsir", "perplexity", "semdedup")
-
-
 class SelectionSpec(Strict):
     """Which documents to keep among the candidates (tasks/selection/selection.py).
 
@@ -226,7 +238,11 @@ class SelectionSpec(Strict):
     the recipe's token_budget for dsir and random.
     """
 
-    method: Literal["none", "random", "fasttext", "dsir", "perplexity", "semdedup"] = "none"
+    method: str = Field(
+        "none",
+        description="a method of tasks/selection/registry.py",
+        json_schema_extra={"enum": method_names()},  # the UI form's choices
+    )
     seed: int = 0
     keep_fraction: float | None = Field(None, gt=0, le=1)
     min_score: float | None = None
@@ -239,6 +255,11 @@ class SelectionSpec(Strict):
     perplexity: PerplexityConfig = Field(default_factory=PerplexityConfig)
     semdedup: SemDedupConfig = Field(default_factory=SemDedupConfig)
     options: dict[str, Any] = Field(default_factory=dict, description="reserved; use the typed sections")
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, v: str) -> str:
+        return get_method(v).name  # a clear error listing the known methods
 
     @field_validator("band")
     @classmethod

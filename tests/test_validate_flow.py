@@ -9,12 +9,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tasks.core.docsref import docs_hash_of
-from tasks.decontam.decontaminate import benchmark_items_from_wheel
+from tasks.evaluate.eval_data import eval_items
 
 
 def test_validate_flow_counts_contaminated_documents(cc_docs_table, workspace, catalog, tmp_path):
     docs = cc_docs_table.filter(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(cc_docs_table["text"])), 0))
-    items = benchmark_items_from_wheel(["lambada"])
+    items = eval_items(["lambada"])
     texts = docs["text"].to_pylist()
     texts[5] = texts[5] + "\n" + items["text"][11].as_py()  # one planted LAMBADA passage
     for name, values in (

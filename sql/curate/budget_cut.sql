@@ -1,3 +1,3 @@
 -- The candidates the greedy budget fill kept (_budget_kept), with their columns.
-CREATE OR REPLACE TEMP TABLE {out} AS
-SELECT i.* FROM {ids} i SEMI JOIN _budget_kept k USING (doc_id)
+CREATE OR REPLACE TEMP TABLE $out AS
+SELECT i.* FROM $ids i SEMI JOIN _budget_kept k USING (doc_id)

@@ -1,2 +1,2 @@
 -- Parse/bind check of one raw recipe predicate against the (empty) signals table.
-SELECT ({predicate}) AS keep FROM signals LIMIT 0
+SELECT ($predicate) AS keep FROM signals LIMIT 0

@@ -1,2 +1,2 @@
--- All sources' signals as one view. {files}: a DuckDB list literal of signal Parquet files.
-CREATE OR REPLACE VIEW signals AS SELECT * FROM read_parquet({files}, union_by_name = true)
+-- All sources' signals as one view. $files: the quoted, comma-separated signal Parquet files.
+CREATE OR REPLACE VIEW signals AS SELECT * FROM read_parquet([$files], union_by_name = true)

@@ -3,6 +3,6 @@
 COPY (
     SELECT d.doc_id, d.source, d.url, coalesce(k.text_rewritten, d.text) AS text,
            k."repeat"::INTEGER AS "repeat", k.* EXCLUDE (doc_id, "repeat", text_rewritten)
-    FROM {ids} k JOIN docs d USING (doc_id)
+    FROM $ids k JOIN docs d USING (doc_id)
     ORDER BY d.source, d.doc_id
-) TO {path} (FORMAT parquet, COMPRESSION zstd)
+) TO $path (FORMAT parquet, COMPRESSION zstd)

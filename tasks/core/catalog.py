@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 from filelock import FileLock
 
-from tasks.core.sqlfiles import SQL_DIR, load_sql
+from tasks.core.sqlfiles import SQL_DIR, load_sql, render_sql
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -79,10 +79,10 @@ class Catalog:
         if not _IDENT.match(table):
             raise ValueError(f"bad catalog table name {table!r}")
         batch = pa.Table.from_pylist(list(rows))
-        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        query = render_sql("catalog/upsert_rows" if replace else "catalog/insert_rows", table=table)
         with self.connect() as con:
             con.register("_rows", batch)
-            con.execute(f"{verb} INTO {table} BY NAME SELECT * FROM _rows")
+            con.execute(query)
             con.unregister("_rows")
         return len(rows)
 
@@ -91,4 +91,4 @@ class Catalog:
         if not _IDENT.match(name):
             raise ValueError(f"bad catalog table name {name!r}")
         with self.connect() as con:
-            return con.sql(f"SELECT * FROM {name}").to_arrow_table()
+            return con.sql(render_sql("catalog/whole_table", table=name)).to_arrow_table()

@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 
 from tasks.core.docsref import DocsRef
+from tasks.core.sqlfiles import render_sql
 from tasks.core.workspace import Workspace
 from tasks.recipe import Recipe
 from tasks.signals.filters import Rule
@@ -50,7 +51,7 @@ class CurateContext:
         return f"ids_{self._n:02d}_{step}"
 
     def size(self, ids: str) -> int:
-        return self.con.execute(f"SELECT count(*) FROM {ids}").fetchall()[0][0]
+        return self.con.execute(render_sql("common/count_rows", source=ids)).fetchall()[0][0]
 
 
 Step = Callable[[CurateContext, str], str]

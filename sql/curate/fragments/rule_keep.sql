@@ -1,0 +1,2 @@
+-- One rule as a keep-predicate: NULL (e.g. no language) counts as failing.
+coalesce(($predicate), FALSE)

@@ -1,0 +1,2 @@
+-- A predicate every document passes (a step condition that is switched off).
+TRUE

@@ -1,0 +1,29 @@
+"""What the curate stage hands to the stages after it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tasks.core.hashing import short
+from tasks.core.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A curated dataset: `datasets/<key>/part-*.parquet` and its stats.json."""
+
+    key: str  # the folder name: the first 16 hex digits of data_hash
+    data_hash: str  # Recipe.data_hash(): everything that decides the dataset
+    path: Path
+    stats: dict[str, Any]
+
+    @classmethod
+    def from_stats(cls, workspace: Workspace, stats: dict[str, Any]) -> DatasetRef:
+        """From the curate stage's stats (the flow's return value or stats.json)."""
+        data_hash = stats.get("data_hash")
+        if not isinstance(data_hash, str) or len(data_hash) < 16:
+            raise ValueError(f"curate stats without a data_hash (keys: {sorted(stats)})")
+        key = short(data_hash)
+        return cls(key, data_hash, workspace.stage_dir("datasets", key), stats)

@@ -1,0 +1,80 @@
+"""The dedup modes, in the order they run: one line each, name -> a `DedupMode`.
+
+`tasks.recipe.DedupSpec` has one options field per mode (its name is the mode's name),
+`tasks.dedup.dedup.run_dedup`/`apply_dedup` (the curate dedup step) and
+`python -m flows.dedup` iterate this table. Implementations are named as
+"module:attribute" and imported on first use, so the recipe can read the table
+without an import circle.
+
+Adding a mode that groups documents into clusters: `sql/dedup/<name>_clusters.sql`
+(parameters: the mode's options; returns doc_order, cluster_order, cluster_size,
+ref_match), an options model as a field of `DedupSpec`, and one line in MODES.
+A mode that needs Python (like minhash) names a function taking `ClusterInputs`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from tasks.core.docsref import DocsRef
+    from tasks.core.workspace import Workspace
+    from tasks.recipe import DedupSpec
+
+
+@dataclass(frozen=True)
+class ClusterInputs:
+    """What a Python cluster function gets from run_dedup (docs are open in `con` as dedup_docs)."""
+
+    con: duckdb.DuckDBPyConnection
+    workspace: Workspace
+    targets: Sequence[DocsRef]
+    against: Sequence[DocsRef]
+    spec: DedupSpec
+    map_fn: Any
+    partitions: int
+    threads: int | None
+
+
+@dataclass(frozen=True)
+class DedupMode:
+    name: str
+    kind: Literal["clusters", "lines"]  # one kept document per cluster, or boilerplate lines rewritten
+    clusters: str | None = None  # "module:function"(ClusterInputs) -> (table, info); None: the SQL file
+
+    def cluster_fn(self) -> Any:
+        if self.clusters is None:
+            raise ValueError(f"dedup mode {self.name!r} computes its clusters in sql/dedup/{self.name}_clusters.sql")
+        module, _, attr = self.clusters.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+MODES: dict[str, DedupMode] = {
+    m.name: m
+    for m in (
+        DedupMode("exact", "clusters"),
+        DedupMode("url", "clusters"),
+        DedupMode("minhash", "clusters", "tasks.dedup.dedup:minhash_clusters"),
+        DedupMode("lines", "lines"),
+    )
+}
+
+
+def mode_names() -> list[str]:
+    return list(MODES)
+
+
+def cluster_mode_names() -> tuple[str, ...]:
+    return tuple(m.name for m in MODES.values() if m.kind == "clusters")
+
+
+def get_mode(name: str) -> DedupMode:
+    try:
+        return MODES[name]
+    except KeyError:
+        raise ValueError(f"unknown dedup mode {name!r}; known: {', '.join(MODES)}") from None
