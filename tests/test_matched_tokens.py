@@ -79,3 +79,12 @@ def test_budget_fill_lands_close_under_the_budget():
     keep = fill_budget(pool, 10_000)
     assert pool[keep].sum() == 10_000 and keep[:3].all() and not keep[3:10].any()
     assert fill_budget(np.array([5, 5]), 100).all()  # under the budget: everything
+
+
+def test_the_refusal_survives_pickling():
+    import pickle
+
+    with pytest.raises(TokenBudgetError) as err:
+        check_matched_tokens([ArmTokens("tiny_pool", 150_000, 150_000)], BUDGET, key="t")
+    again = pickle.loads(pickle.dumps(err.value))
+    assert str(again) == str(err.value) and again.reasons == err.value.reasons

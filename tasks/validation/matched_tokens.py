@@ -46,6 +46,9 @@ class TokenBudgetError(ValidationFailed):
         RuntimeError.__init__(self, "\n".join(reasons + [result.summary()]))
         self.result = result
 
+    def __reduce__(self):  # picklable across processes (Prefect states, Dask)
+        return (TokenBudgetError, (self.result, self.reasons))
+
 
 def matched_tokens_contract(
     arms: Sequence[ArmTokens], token_budget: int, tolerance: float = DEFAULT_TOLERANCE
