@@ -6,9 +6,10 @@
 - `wiki-leads.jsonl.gz`: the *train* split of the Wikipedia leads (tasks/core/reference.py) in
   dolma JSONL form. The held-out split is never written here.
 
-The ladder pool (recipes/suites/ladder.yaml) adds two more documentation sites the same
+The ladder pool (recipes/suites/ladder.yaml) adds three more documentation sites the same
 way, so upper rungs repeat their data less (docs/decisions.md states the pool in tokens):
 - `postgres-docs.warc.gz`: the PostgreSQL 15 manual (Debian `postgresql-doc-15`, 1,169 pages);
+- `kernel-docs.warc.gz`: the Linux 6.1 kernel documentation (Debian `linux-doc-6.1`, 3,185 pages);
 - `debian-handbook.warc.gz`: The Debian Administrator's Handbook, English (Debian
   `debian-handbook`, en-US, 127 pages).
 """
@@ -52,6 +53,12 @@ DOC_SITES: dict[str, DocSite] = {
         "usr/share/doc/postgresql-doc-15/html",
         "https://www.postgresql.org/docs/15/",
     ),
+    "kernel-docs": DocSite(
+        "kernel-docs",
+        "linux-doc-6.1",
+        "usr/share/doc/linux-doc-6.1/html",
+        "https://www.kernel.org/doc/html/v6.1/",
+    ),
     "debian-handbook": DocSite(
         "debian-handbook",
         "debian-handbook",
@@ -59,7 +66,7 @@ DOC_SITES: dict[str, DocSite] = {
         "https://debian-handbook.info/browse/stable/",
     ),
 }
-LADDER_SITES = ("postgres-docs", "debian-handbook")
+LADDER_SITES = ("postgres-docs", "kernel-docs", "debian-handbook")
 
 
 def build_site_warc(site: DocSite) -> Path:
