@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup data browser demo test bench serve clean
+.PHONY: setup data browser demo lint test bench serve clean
 
 # Install everything (pinned by constraints.txt) into .venv. Re-runs only when the pins change.
 setup: $(STAMP)
@@ -25,7 +25,13 @@ demo: data
 browser:
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 
-test: data browser
+# Lint, format and type checks first (config in pyproject.toml), then the tests.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint data browser
 	$(BIN)/python -m pytest -q
 
 bench: data

@@ -2,7 +2,8 @@
 
 Data: each task's `custom_dataset: !function utils.load_local` reads the Parquet file
 that `python -m tasks.setup_data` converted (tasks/evaluate/eval_data.py) from
-`$WINNOW_EXTERNAL/evals/<task>.parquet` (default `<repo>/.cache/external`), so these
+`$WINNOW_EXTERNAL/evals/<task>.parquet` (default `<checkout>/.cache/external`, or
+`./.cache/external` for an installed wheel, as tasks/core/paths.py), so these
 YAMLs work unchanged from any checkout, offline, with `lm_eval --include_path evals`.
 
 Prompt logic is copied from lm-eval 0.4.13's stock tasks (hellaswag/utils.py,
@@ -20,13 +21,15 @@ from pathlib import Path
 import datasets
 import pyarrow.parquet as pq
 
-_REPO = Path(__file__).resolve().parent.parent
+_ROOT = Path(__file__).resolve().parent.parent  # the checkout, or site-packages for a wheel
 
 
 def eval_data_dir() -> Path:
     root = os.environ.get("WINNOW_EXTERNAL")
-    base = Path(root).expanduser().resolve() if root else _REPO / ".cache" / "external"
-    return base / "evals"
+    if root:
+        return Path(root).expanduser().resolve() / "evals"
+    checkout = _ROOT if (_ROOT / "pyproject.toml").is_file() else Path.cwd()
+    return checkout / ".cache" / "external" / "evals"
 
 
 def load_local(winnow_task: str, winnow_split: str = "validation", **_metadata) -> datasets.DatasetDict:

@@ -31,6 +31,7 @@ from flows.signals import run_signals
 from flows.train import run_train
 from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
+from tasks.core.logs import set_verbose
 from tasks.core.workspace import Workspace
 from tasks.curate import steps as curate_steps
 from tasks.curate.results import DatasetRef
@@ -338,7 +339,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="STAGE",
         help=f"recompute STAGE even if cached (repeatable): {', '.join(STAGES)}",
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show every library progress bar and info log (default: one bar per stage, warnings and errors)",
+    )
     args = parser.parse_args(argv)
+    if args.verbose:  # else $WINNOW_VERBOSE decides
+        set_verbose(True)
     if args.workspace:
         os.environ["WINNOW_HOME"] = str(Path(args.workspace).resolve())
     for stage in args.force:

@@ -18,6 +18,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows._runtime import cache_key_from, prefect_api
 from tasks.core.catalog import Catalog
+from tasks.core.logs import set_verbose
 from tasks.core.workspace import Workspace
 from tasks.evaluate.harness import catalog_rows, eval_key, evaluate_model, markdown_table
 from tasks.recipe import EvalSpec
@@ -121,7 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16, help="lm-eval batch size (default 16)")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N")
     parser.add_argument("--workspace", default=None, help="workspace root (default $WINNOW_HOME or ./.winnow)")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show every library progress bar and info log (default: one bar per stage, warnings and errors)",
+    )
     args = parser.parse_args(argv)
+    if args.verbose:  # else $WINNOW_VERBOSE decides
+        set_verbose(True)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     summary = run_eval(
         args.model,

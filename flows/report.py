@@ -44,10 +44,11 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
     failed = [r for r in runs if r["status"] != "completed"]
     if failed:
         texts["md"] += "\n\nFailed arms: " + "; ".join(f"{r['arm']} (seed {r['seed']}): {r['error']}" for r in failed)
-    paths = {}
+    paths: dict[str, Path | list[Path]] = {}
     for f, text in texts.items():
-        paths[f] = out / f"leaderboard.{f}"
-        paths[f].write_text(text)
+        path = out / f"leaderboard.{f}"
+        path.write_text(text)
+        paths[f] = path
     curves: dict[str, list[Path]] = {}
     for r in runs:
         if r["curve_path"]:

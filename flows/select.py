@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, task, unmapped
 from prefect.artifacts import create_markdown_artifact
@@ -163,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers == 0 and not args.dask_address:
             from prefect.task_runners import ThreadPoolTaskRunner
 
-            runner = ThreadPoolTaskRunner(max_workers=1)
+            # Any: Prefect's TaskRunner generics are invariant in the future type.
+            runner: Any = ThreadPoolTaskRunner(max_workers=1)
         else:
             runner = dask_task_runner(args.dask_address, args.workers)
         score_flow.with_options(task_runner=runner)(args.source, specs, args.workspace)

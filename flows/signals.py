@@ -55,6 +55,7 @@ def signals_flow(name: str, workspace: str | None = None) -> dict:
     info = {**signals_info(docs, documents), "errors": errors}
     ws.mark_done("signals", key, info)
     ref = signals_ref(ws, docs)
+    assert ref is not None  # marked done just above
     seconds = time.perf_counter() - started
     _record(ws, ref, cached=False, seconds=seconds)
     create_markdown_artifact(
@@ -110,7 +111,10 @@ def run_signals(
     n = n_workers or max(1, min(len(docs.shards), 8))
     runner = dask_task_runner(dask_address, n_workers=n)
     signals_flow.with_options(task_runner=runner)(name, str(ws.root))
-    return signals_ref(ws, docs)
+    ref = signals_ref(ws, docs)
+    if ref is None:
+        raise RuntimeError(f"signals flow for {name!r} finished without marking {ws.root}/signals done")
+    return ref
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from tasks.core.hashing import hash_json
 from tasks.decontam.decontaminate import DecontaminationSpec
@@ -228,6 +237,9 @@ class SemDedupConfig(Strict):
     max_tokens: int = Field(256, gt=0, le=512, description="the model's sequence length")
 
 
+_METHOD_CHOICES: list[JsonValue] = list(method_names())
+
+
 class SelectionSpec(Strict):
     """Which documents to keep among the candidates (tasks/selection/selection.py).
 
@@ -241,7 +253,7 @@ class SelectionSpec(Strict):
     method: str = Field(
         "none",
         description="a method of tasks/selection/registry.py",
-        json_schema_extra={"enum": method_names()},  # the UI form's choices
+        json_schema_extra={"enum": _METHOD_CHOICES},  # the UI form's choices
     )
     seed: int = 0
     keep_fraction: float | None = Field(None, gt=0, le=1)

@@ -104,7 +104,7 @@ class Suite(Strict):
         """Arms with the suite's shared settings applied (same budget, model and eval)."""
         arms = []
         for arm in self.arms:
-            train = {"preset": self.preset}
+            train: dict[str, Any] = {"preset": self.preset}
             if self.tokenizer_vocab:
                 train["vocab_size"] = self.tokenizer_vocab
             update: dict[str, Any] = {"train": arm.train.model_copy(update=train)}

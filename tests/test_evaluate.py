@@ -171,3 +171,52 @@ def test_evaluate_flow_records_scores_and_reuses_them(tiny_model, workspace, cat
     }
     again = run_eval(tiny_model, tasks=["copa", "news_heldout"], limit=4, device="cpu", workspace=workspace.root)
     assert again["cached"] is True and again["eval_key"] == first["eval_key"]
+
+
+_BAR = __import__("re").compile(r"([^\r\n|]*?)\s*\d+%\|")
+
+
+def test_a_green_evaluate_run_prints_one_bar_and_no_traceback(tiny_model, tmp_path):
+    """lambada's perplexity takes lm-eval's bootstrap path (it once forked a pool whose
+    shutdown printed Prefect TerminationSignal tracebacks); the MC task and the LM text
+    would each draw per-task bars. Only the one request bar may remain."""
+    env = {k: v for k, v in os.environ.items() if k != "WINNOW_VERBOSE"}
+    env.update(PYTHONPATH=str(ROOT), WINNOW_HOME=str(tmp_path / "ws"), OMP_NUM_THREADS="2")
+    proc = subprocess.run(
+        [sys.executable, "-m", "flows.evaluate", str(tiny_model), "--tasks", "copa,lambada,news_heldout"]
+        + ["--limit", "4", "--device", "cpu"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "Traceback" not in out and "TerminationSignal" not in out, out[-4000:]
+    bars = {m.group(1).strip().rstrip(":") for m in _BAR.finditer(out)}
+    assert bars <= {"Running loglikelihood requests"}, bars
+    assert "mean centered accuracy" in proc.stdout  # the run finished with its scores
+
+
+def test_verbose_brings_the_library_bars_back(monkeypatch):
+    import io
+
+    import lm_eval.api.task
+    import tqdm
+
+    from tasks.core import logs
+
+    def shown(make) -> bool:
+        buf = io.StringIO()
+        for _ in make(range(3), desc="x", file=buf, mininterval=0):
+            pass
+        return "3/3" in buf.getvalue()
+
+    monkeypatch.delenv(logs.VERBOSE_ENV, raising=False)
+    with logs.lm_eval_bars():
+        assert not shown(lm_eval.api.task.tqdm) and not shown(tqdm.tqdm)
+    assert lm_eval.api.task.tqdm is tqdm.tqdm and shown(tqdm.tqdm)  # put back afterwards
+    monkeypatch.setenv(logs.VERBOSE_ENV, "1")
+    with logs.lm_eval_bars():
+        assert shown(lm_eval.api.task.tqdm)

@@ -227,6 +227,33 @@ def test_training_is_deterministic_and_resumes_to_the_same_loss(packed, tok, tmp
     assert other["curves"][0]["loss"] != full["curves"][0]["loss"]
 
 
+def test_resume_is_bit_exact_whatever_the_ambient_thread_count(packed, tok, tmp_path):
+    """CPU float reductions are split by thread (a 600k-float sum differs in its last bits
+    between 1 and 2 threads with torch 2.13 here), so the thread count can change the loss.
+    The loop pins its own count (recorded in the checkpoint, reused on resume) and gives
+    the caller's back, so what ran before in the process does not matter."""
+    import torch
+
+    from tasks.train.loop import default_threads, train
+
+    spec = nano_spec()
+    ambient = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # e.g. flows.select pins 1 thread for its Dask workers
+        plain = train(packed[0], tok[1], tmp_path / "plain", spec, stop_after_steps=1, progress=False)
+        assert plain["threads"] == default_threads() and torch.get_num_threads() == 1  # given back
+        full = train(packed[0], tok[1], tmp_path / "full", spec, progress=False, threads=2)
+        part = train(packed[0], tok[1], tmp_path / "resumed", spec, stop_after_steps=5, progress=False, threads=2)
+        torch.set_num_threads(3)  # another ambient count, and no `threads`: the checkpoint's count wins
+        resumed = train(packed[0], tok[1], tmp_path / "resumed", spec, progress=False)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(ambient)
+    assert part["stopped_at_step"] == 5 and resumed["resumed_from_step"] == 5
+    assert full["threads"] == part["threads"] == resumed["threads"] == 2
+    assert [c["loss"] for c in resumed["curves"]] == [c["loss"] for c in full["curves"]]
+
+
 def test_saved_model_loads_with_auto_classes(packed, tok, tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

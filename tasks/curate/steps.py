@@ -237,6 +237,8 @@ def dedup_step(ctx: CurateContext, ids: str) -> str:
     from tasks.dedup.dedup import apply_dedup
 
     spec = ctx.recipe.dedup
+    if ctx.workspace is None:
+        raise ValueError("the dedup step needs a workspace: signatures and clusters are cached there")
     before = ctx.size(ids)
     relation = ctx.con.sql(render_sql("curate/dedup_input", ids=ids))
     kept, stats = apply_dedup(ctx.con, relation, spec, ctx.workspace, [i.docs for i in ctx.inputs])

@@ -279,6 +279,7 @@ def _verify(
     nodes = np.unique(np.concatenate([a, b]))
     con.register("dedup_nodes", pa.table({"doc_order": nodes}))
     if spec.verify == "estimate":
+        assert sig_files is not None  # the caller passes the signature files for estimates
         con.register("dedup_sig_files", sig_files)
         con.read_parquet(sig_files.column("path").to_pylist(), filename=True).create_view("dedup_sigs_raw")
         t = con.sql(load_sql("dedup/signatures")).to_arrow_table()
@@ -347,6 +348,7 @@ def near_duplicate_clusters(
     threads: int | None = None,
 ) -> tuple[pa.Table, dict]:
     mspec = spec.minhash
+    assert mspec is not None  # called only when minhash dedup is on
     cfg = minhash_config(mspec)
     for ref in [*targets, *against]:
         ensure_signatures(workspace, ref, cfg, map_fn)
@@ -429,18 +431,18 @@ def run_dedup(
     or each on its own (scope "source"); `against`: an earlier dataset's sources, whose
     documents win every cluster they are in and are not part of the output.
     """
-    targets = [_as_ref(workspace, t) for t in targets]
-    against = [_as_ref(workspace, t) for t in (against if against is not None else spec.against)]
-    if not targets:
+    target_refs = [_as_ref(workspace, t) for t in targets]
+    against_refs = [_as_ref(workspace, t) for t in (against if against is not None else spec.against)]
+    if not target_refs:
         raise ValueError("run_dedup needs at least one target source")
-    key = dedup_key(targets, against, spec)
+    key = dedup_key(target_refs, against_refs, spec)
     out = workspace.stage_dir("dedup", key)
     if workspace.is_done("dedup", key) and not force:
         return DedupResult(key, out, workspace.read_done("dedup", key).get("stats", {}), cached=True)
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
     con = _connect(threads)
-    _open_docs(con, _files_table(targets, against, spec.scope), quality, spec.quality_column)
+    _open_docs(con, _files_table(target_refs, against_refs, spec.scope), quality, spec.quality_column)
     state = con.sql(load_sql("dedup/state")).to_arrow_table()
     orders = state.column("doc_order").to_numpy()
     n = len(orders)
@@ -456,8 +458,8 @@ def run_dedup(
     alive = np.ones(n, dtype=bool)
     stats: dict[str, Any] = {
         "input_docs": n,
-        "sources": [r.name for r in targets],
-        "against": [r.name for r in against],
+        "sources": [r.name for r in target_refs],
+        "against": [r.name for r in against_refs],
         "removed": {},
     }
     policy_cols = state.select(["n_chars", "crawl_date", "quality"])
@@ -468,7 +470,7 @@ def run_dedup(
         tm = time.time()
         entry = get_mode(mode)
         if entry.clusters is not None:
-            inputs = ClusterInputs(con, workspace, targets, against, spec, map_fn, partitions, threads)
+            inputs = ClusterInputs(con, workspace, target_refs, against_refs, spec, map_fn, partitions, threads)
             comp, info = entry.cluster_fn()(inputs)
             stats[mode] = info
         else:
@@ -545,8 +547,8 @@ def run_dedup(
         {
             "stats": stats,
             "spec": spec.model_dump(),
-            "targets": [(r.name, r.docs_hash) for r in targets],
-            "against": [(r.name, r.docs_hash) for r in against],
+            "targets": [(r.name, r.docs_hash) for r in target_refs],
+            "against": [(r.name, r.docs_hash) for r in against_refs],
         },
     )
     return DedupResult(key, out, stats)

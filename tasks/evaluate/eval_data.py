@@ -119,7 +119,8 @@ def wikitext_pages(raw: str) -> list[str]:
     a new page starts at each top-level ` = Title = ` line (after `= =`/`= = =` headings
     are collapsed so that section headings never match)."""
     raw = raw.replace("\r\n", "\n")  # that loader reads in text mode (universal newlines)
-    pages, current = [], []
+    pages: list[str] = []
+    current: list[str] = []
     for line in raw.split("\n"):
         collapsed = line.replace("= = =", "===").replace("= =", "==").strip()
         if collapsed.startswith("= ") and collapsed.endswith(" =") and current:

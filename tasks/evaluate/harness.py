@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tasks.core.external import external_dir
 from tasks.core.hashing import hash_file, hash_json, short
+from tasks.core.logs import lm_eval_bars, quiet_libraries
 from tasks.core.paths import evals_dir
 from tasks.core.workspace import Workspace, write_json_atomic
 from tasks.evaluate.eval_data import BENCHMARKS, LM_TEXTS, MULTIPLE_CHOICE, eval_data_hash
@@ -147,6 +149,11 @@ def run_lm_eval(
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["HF_DATASETS_OFFLINE"] = "1"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Bootstrap standard errors in this process, not a forked pool (same seeds, same values):
+    # pool workers forked from a Prefect flow die on the pool's SIGTERM with a traceback.
+    os.environ["DISABLE_MULTIPROC"] = "1"
+    os.environ.setdefault("WINNOW_EXTERNAL", str(external_dir()))  # evals/utils.py reads the same folder
+    quiet_libraries()
     import lm_eval
     from lm_eval.tasks import TaskManager
     from lm_eval.utils import handle_non_serializable
@@ -164,17 +171,18 @@ def run_lm_eval(
         for t, n in limits.items():
             rows = load_task_table(t).num_rows
             subsample[TASK_PREFIX + t] = list(range(min(n, rows) if n else rows))
-    results = lm_eval.simple_evaluate(
-        model="hf",
-        model_args={"pretrained": str(model_dir), "dtype": "float32"},
-        tasks=[TASK_PREFIX + t for t in limits],
-        task_manager=manager,
-        device=pick_device(device),
-        batch_size=batch_size,
-        samples=subsample,
-        log_samples=True,
-        bootstrap_iters=1000,
-    )
+    with lm_eval_bars():
+        results = lm_eval.simple_evaluate(
+            model="hf",
+            model_args={"pretrained": str(model_dir), "dtype": "float32"},
+            tasks=[TASK_PREFIX + t for t in limits],
+            task_manager=manager,
+            device=pick_device(device),
+            batch_size=batch_size,
+            samples=subsample,
+            log_samples=True,
+            bootstrap_iters=1000,
+        )
     if results is None:
         raise EvalError("lm-eval returned no results")
     samples = results.pop("samples", {})

@@ -58,7 +58,7 @@ class IngestOptions:
 
     @classmethod
     def of(cls, value: IngestOptions | dict | None) -> IngestOptions:
-        if isinstance(value, cls):
+        if isinstance(value, IngestOptions):
             return value
         value = dict(value or {})
         if "html_types" in value:
@@ -122,6 +122,7 @@ class _ShardWriter:
     def commit(self) -> None:
         if self.count or self.always:
             self._flush()
+            assert self.writer is not None  # _flush opened it
             self.writer.close()
             os.replace(self.tmp, self.path)
         elif self.path.exists():  # a stale file from an earlier, different attempt
@@ -328,7 +329,7 @@ def finish_source(workspace, key: str, name: str, shard_counts: list[dict], uris
 
     out_dir = workspace.stage_dir("docs", key)
     shards = sorted(s["shard"] for s in shard_counts)
-    info = {
+    info: dict[str, Any] = {
         "name": name,
         "source_key": key,
         "docs_hash": docs_hash_of([out_dir / s for s in shards]),

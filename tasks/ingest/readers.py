@@ -257,7 +257,7 @@ def _target_uri(value: str | None) -> str | None:
     return value[1:-1] if value.startswith("<") and value.endswith(">") else value
 
 
-def _read_capped(rec, pos: int, rid: str, url: str, what: str, options) -> bytes | Bad:
+def _read_capped(rec, pos: int, rid: str, url: str | None, what: str, options) -> bytes | Bad:
     """A record's body, or why not: over the size cap (not read at all), or shorter than
     its declared Content-Length (a truncated file)."""
     declared = rec.content_length
@@ -345,7 +345,7 @@ def _wat_row(j: dict, pos: int, rid: str, url: str | None, date: datetime | None
         "record_id": rid,
         "url": hm.get("WARC-Target-URI") or url,
         "crawl_date": _parse_date(hm.get("WARC-Date")) or date,
-        "http_status": int(status) if str(status or "").isdigit() else None,
+        "http_status": int(str(status)) if str(status or "").isdigit() else None,
         "http_headers": json.dumps(resp.get("Headers") or req.get("Headers") or {}, ensure_ascii=False),
         "html_title": (html.get("Head") or {}).get("Title"),
         "n_links": len(links),
@@ -400,6 +400,7 @@ def read_warc(uri: str, options: ReadOptions = ReadOptions()) -> Iterator[Record
                 )
                 return
             if in_record:
+                assert last is not None  # set together with in_record
                 bad_start = last
             else:
                 bad_start = start if last is None else (_gzip_member(f, last)[0] or last)
@@ -451,7 +452,8 @@ def _parse_date(value: Any) -> datetime | None:
 
 def _doc_fields(rec: dict) -> tuple[str | None, str | None, datetime | None]:
     """(id, url, created) of a dolma / RedPajama style record."""
-    meta = rec.get("metadata") if isinstance(rec.get("metadata"), dict) else {}
+    raw_meta = rec.get("metadata")
+    meta: dict = raw_meta if isinstance(raw_meta, dict) else {}
     rid = rec.get("id", meta.get("id"))
     url = rec.get("url") or meta.get("warc_url") or meta.get("WARC-Target-URI") or meta.get("url")
     created = rec.get("created") or rec.get("date") or meta.get("warc_date") or meta.get("date_download")

@@ -172,7 +172,10 @@ def plot_all(
         fig, ax = plt.subplots(figsize=(7, 4))
         for a in board:
             ax.plot(
-                [k.split("/", 1)[1] for k in funnel_keys], [a.get(k) for k in funnel_keys], marker="o", label=a["arm"]
+                [k.split("/", 1)[1] for k in funnel_keys],
+                [float("nan") if a.get(k) is None else a[k] for k in funnel_keys],
+                marker="o",
+                label=a["arm"],
             )
         ax.set_ylabel("documents remaining")
         ax.set_title("Removal funnel per arm")

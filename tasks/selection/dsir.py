@@ -238,6 +238,7 @@ def kl_reduction(
         return np.log(t / t.sum())
 
     total, chosen = ngram_totals(candidate_texts, buckets, ngrams, selected)
+    assert chosen is not None  # `selected` was given
     log_target = log_probs(target_counts(buckets, ngrams))
     kl_raw, kl_sel = kl(log_target, log_probs(total)), kl(log_target, log_probs(chosen))
     return {"kl_target_raw": kl_raw, "kl_target_selected": kl_sel, "kl_reduction": kl_raw - kl_sel}

@@ -137,7 +137,7 @@ def plan_mixture(selected: pa.Table, spec: MixtureSpec, token_budget: int | None
         temperature = mix.temperature if (mix.weights is not None or mix.temperature is not None) else spec.temperature
         weights = mix.weights if (mix.weights is not None or mix.temperature is not None) else spec.weights
         share = shares(available, weights, temperature, spec.default_weight)
-        phase_plan = {"name": phase_name, "target_tokens": phase_budget, "groups": {}}
+        phase_plan: dict[str, Any] = {"name": phase_name, "target_tokens": phase_budget, "groups": {}}
         for g in names:
             members = np.flatnonzero(groups == g)
             target = phase_budget * share.get(g, 0.0)

@@ -10,8 +10,9 @@ documents. Scores are perplexity per byte: exp(-mean log p(byte | previous bytes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,12 +68,16 @@ class KneserNeyLM:
     ctx_total: list[np.ndarray]  # per context: sum of counts
     ctx_types: list[np.ndarray]  # per context: number of distinct following bytes
     discounts: np.ndarray
+    # perplexity_reference's dict tables, built on first use.
+    _dicts: list[Any] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def train(cls, texts: list[str], order: int = 5) -> KneserNeyLM:
         stream, starts, lengths = encode(texts, order)
         ids = gram_ids(stream, real_positions(starts, lengths), order)
-        grams, counts = [None] * order, [None] * order
+        # Every slot is filled below (top order first, then each lower order).
+        grams = [np.empty(0, dtype=np.uint64) for _ in range(order)]
+        counts = [np.empty(0, dtype=np.int64) for _ in range(order)]
         grams[-1], counts[-1] = np.unique(ids[-1], return_counts=True)
         for k in range(order - 1, 0, -1):
             # Continuation count of a k-gram: distinct bytes seen before it.
@@ -122,7 +127,7 @@ class KneserNeyLM:
         return out
 
     def save(self, path: Path) -> None:
-        arrays = {"order": np.array(self.order), "discounts": self.discounts}
+        arrays: dict[str, Any] = {"order": np.array(self.order), "discounts": self.discounts}
         for k in range(self.order):
             arrays.update(
                 {
@@ -166,7 +171,7 @@ def _lookup2(keys: np.ndarray, a: np.ndarray, b: np.ndarray, query: np.ndarray) 
 def perplexity_reference(lm: KneserNeyLM, text: str, max_bytes: int | None = None) -> float:
     """The same model evaluated by a straightforward per-byte Python loop over dicts
     (benchmark baseline and test oracle)."""
-    tables = getattr(lm, "_dicts", None)
+    tables = lm._dicts
     if tables is None:
         tables = [
             (

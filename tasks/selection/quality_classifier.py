@@ -78,7 +78,8 @@ def _split_positives(report_fraction: float) -> tuple[list[str], list[str]]:
 
     t = wiki_leads("train")
     cut = int(report_fraction * 10_000)
-    fit, report = [], []
+    fit: list[str] = []
+    report: list[str] = []
     for title, text in zip(t.column("title").to_pylist(), t.column("text").to_pylist()):
         bucket = xxhash.xxh64_intdigest(b"quality-report\x00" + title.encode()) % 10_000
         (report if bucket < cut else fit).append(text)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -135,7 +135,12 @@ def load_filter(name: str) -> FilterDef:
 
 def _parse_default(path: Path, name: str, ptype: str, raw: str) -> int | float | bool:
     try:
-        return {"int": int, "float": float, "bool": lambda s: {"true": True, "false": False}[s.lower()]}[ptype](raw)
+        parsers: dict[str, Callable[[str], int | float | bool]] = {
+            "int": int,
+            "float": float,
+            "bool": lambda s: {"true": True, "false": False}[s.lower()],
+        }
+        return parsers[ptype](raw)
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{path}: param {name}: bad {ptype} default {raw!r}") from exc
 
@@ -159,6 +164,7 @@ def _render(filter_name: str, param: Param, value: Any) -> str:
 
 
 def named_filter_rules(spec: FilterSpec) -> list[Rule]:
+    assert spec.name is not None  # called for named filters only
     fdef = load_filter(spec.name)
     unknown = sorted(set(spec.params) - set(fdef.params))
     if unknown:
@@ -169,12 +175,13 @@ def named_filter_rules(spec: FilterSpec) -> list[Rule]:
     rendered = {
         name: None if values[name] is None else _render(spec.name, p, values[name]) for name, p in fdef.params.items()
     }
+    present = {name: sql for name, sql in rendered.items() if sql is not None}
     rules = []
     for rname, template in fdef.rules:
         refs = _PARAM_REF.findall(template)
-        if any(rendered[r] is None for r in refs):
+        if any(r not in present for r in refs):
             continue  # a threshold set to null switches its rule off (as a falsy value does in datatrove)
-        rules.append(Rule(spec.name, rname, _PARAM_REF.sub(lambda m: rendered[m.group(1)], template)))
+        rules.append(Rule(spec.name, rname, _PARAM_REF.sub(lambda m: present[m.group(1)], template)))
     return rules
 
 
@@ -323,9 +330,12 @@ def filter_counts(
 
     `removed_alone`: documents the rule fails; `removed_marginal`: documents that pass
     every earlier rule and fail this one (sums to total - kept)."""
-    rules = [r if isinstance(r, Rule) else None for r in specs_or_rules]
-    if any(r is None for r in rules):
-        rules = resolve_rules(specs_or_rules)  # type: ignore[arg-type]
+    rules = [r for r in specs_or_rules if isinstance(r, Rule)]
+    if len(rules) != len(specs_or_rules):
+        specs = [s for s in specs_or_rules if isinstance(s, FilterSpec)]
+        if rules or len(specs) != len(specs_or_rules):
+            raise TypeError("rule counts take FilterSpecs or Rules, not a mix")
+        rules = resolve_rules(specs)
     src = Sql(source) if isinstance(source, str) else _source_sql(source)  # a relation from the caller
     own = con is None
     con = con or duckdb.connect()

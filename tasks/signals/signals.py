@@ -438,6 +438,7 @@ class SignalComputer:
                 kept_spans.append((start + lead, start + lead + len(line)))
         sentences = len(retokenise) and sum(self._sentences_of_line(line) for line in retokenise)
         if kept_spans:
+            assert tokens is not None  # spans are only kept when tokens were given
             sentences += self._sentences_in_spans(tokens, kept_spans)
         out["c4_lines"] = n_lines
         out["c4_lines_kept"] = len(kept)
@@ -742,4 +743,6 @@ def build_signals(workspace, docs_ref) -> SignalsRef:
     out_dir = workspace.stage_dir("signals", key)
     documents = sum(signals_shard(shard, out_dir / shard.name)["documents"] for shard in docs_ref.shards)
     workspace.mark_done("signals", key, signals_info(docs_ref, documents))
-    return signals_ref(workspace, docs_ref)
+    ref = signals_ref(workspace, docs_ref)
+    assert ref is not None  # marked done just above
+    return ref

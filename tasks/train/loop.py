@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from tasks.core.hashing import hash_json, short
+from tasks.core.logs import quiet_libraries
 from tasks.core.workspace import SUCCESS, write_json_atomic
 from tasks.recipe import TrainSpec
 from tasks.train.model import build_model, count_params, flops_per_token, get_preset
@@ -125,6 +126,23 @@ class Stopped(Exception):
     """Raised inside the loop by a step callback to simulate a kill (tests)."""
 
 
+def default_threads() -> int:
+    """The intra-op thread count a run uses unless told: `$OMP_NUM_THREADS`, else the
+    physical cores this process may run on. A property of the machine, never of what ran
+    before in the process (torch.get_num_threads() is process state that others change)."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        import psutil
+
+        physical = psutil.cpu_count(logical=False) or usable
+    except ImportError:
+        physical = usable
+    return max(1, min(usable, physical))
+
+
 def train(
     packed_dir: str | Path,
     tokenizer_dir: str | Path,
@@ -142,11 +160,37 @@ def train(
     run after that many optimizer steps (counted from 0, after checkpointing), leaving
     the checkpoint behind as a kill would: used to test resume. Returns the summary
     (also `out_dir/train.json`) with the curves under "curves".
+
+    CPU float reductions are split across torch's intra-op threads, so the thread count
+    changes the last bits of the loss. The run pins it (`threads`, else
+    `default_threads()`), records it in the checkpoint, resumes with the recorded count,
+    and gives the caller's setting back afterwards: a resumed run is bit-identical to an
+    uninterrupted one whatever ran before in the process. (Across machines or torch
+    builds, kernels differ and only closeness is expected.)
     """
     import torch
 
-    if threads:
-        torch.set_num_threads(threads)
+    ambient = torch.get_num_threads()
+    try:
+        return _train(packed_dir, tokenizer_dir, out_dir, spec, stop_after_steps, on_step, progress, threads)
+    finally:
+        torch.set_num_threads(ambient)
+
+
+def _train(
+    packed_dir: str | Path,
+    tokenizer_dir: str | Path,
+    out_dir: str | Path,
+    spec: TrainSpec,
+    stop_after_steps: int | None,
+    on_step: Callable[[dict], None] | None,
+    progress: bool,
+    threads: int | None,
+) -> dict[str, Any]:
+    import torch
+
+    threads = threads or default_threads()
+    torch.set_num_threads(threads)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data, meta = load_tokens(packed_dir)
@@ -177,7 +221,8 @@ def train(
 
     model.to(device)
     model.train()
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         (decay if p.ndim >= 2 and "embed" not in name else no_decay).append(p)
     opt_kwargs: dict[str, Any] = {"lr": peak_lr, "betas": (spec.beta1, spec.beta2), "eps": 1e-8}
@@ -200,6 +245,8 @@ def train(
         scheduler.load_state_dict(state["scheduler"])
         _set_rng(state["rng"])
         start_step, curves, resumed_from = state["step"], state["curves"], state["step"]
+        threads = int(state.get("threads") or threads)  # the count the run started with
+        torch.set_num_threads(threads)
 
     fwd = torch.compile(model) if use_compile else model
     if device == "cuda":
@@ -220,6 +267,7 @@ def train(
                 "total_steps": total_steps,
                 "curves": curves,
                 "train_config": spec.model_dump(exclude=_NOT_HASHED),
+                "threads": threads,
             },
             tmp,
         )
@@ -278,7 +326,7 @@ def train(
         if stop_after_steps is not None and done >= stop_after_steps and done < total_steps:
             if bar:
                 bar.close()
-            return {"stopped_at_step": done, "total_steps": total_steps, "curves": curves}
+            return {"stopped_at_step": done, "total_steps": total_steps, "threads": threads, "curves": curves}
     if bar:
         bar.close()
     wall = time.perf_counter() - t_start
@@ -309,6 +357,7 @@ def train(
         "tokens_per_s": tokens_per_s,
         "seconds": wall,
         "resumed_from_step": resumed_from,
+        "threads": threads,
         "flops_per_token": fpt,
         "achieved_tflops": (fpt * tokens_per_s / 1e12) if tokens_per_s else None,
         "mfu": (fpt * tokens_per_s / peak) if (peak and tokens_per_s) else None,
@@ -326,6 +375,7 @@ def save_model(model, tokenizer_dir: str | Path, out_dir: Path, seq_len: int) ->
     """Hugging Face layout: weights + config + the suite tokenizer, loadable by lm-eval."""
     from transformers import AutoTokenizer
 
+    quiet_libraries()  # transformers' per-shard "Writing model shards" bar
     model.config.use_cache = True
     model.save_pretrained(str(out_dir))
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))

@@ -833,7 +833,7 @@ def run_contract(
         asset = source.add_dataframe_asset(batch)
         definition = asset.add_batch_definition_whole_dataframe(batch)
         suite = ctx.suites.add(gx.ExpectationSuite(name=f"{contract.suite}.{batch}"))
-        by_name = {}
+        by_name: dict[str, Check] = {}
         for check in checks:
             check.expectation.meta = {"name": check.name}
             suite.add_expectation(check.expectation)
@@ -851,7 +851,7 @@ def run_contract(
             fmt["unexpected_index_column_names"] = [id_col]
         res = vd.run(batch_parameters={"dataframe": frame}, result_format=fmt)
         for r in res.results:
-            name = (r.expectation_config.meta or {}).get("name")
+            name = str((r.expectation_config.meta or {}).get("name"))  # set on every expectation above
             check = by_name[name]
             result = r.result or {}
             exc = (

@@ -1,0 +1,90 @@
+"""Quiet third-party output: one progress bar per stage, warnings and errors kept.
+
+lm-eval, datasets, transformers and huggingface_hub each draw their own progress bars
+(one per task, per map, per saved shard...), which in a non-terminal log become
+thousands of lines. Unless `$WINNOW_VERBOSE` is set (`--verbose` on the flows sets it),
+`quiet_libraries()` turns their bars off and their loggers down to warnings, and
+`lm_eval_bars()` keeps only lm-eval's "Running ..." request bar, the evaluate stage's one bar.
+tasks/evaluate/harness.py also has lm-eval bootstrap standard errors in-process
+(`DISABLE_MULTIPROC`): its worker pool, forked from a Prefect flow, inherits Prefect's
+SIGTERM handler, so the pool's shutdown printed `TerminationSignal` tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+VERBOSE_ENV = "WINNOW_VERBOSE"
+
+
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0", "false", "no")
+
+
+def set_verbose(on: bool) -> None:
+    """Set for this process and the ones it starts (Dask workers, subprocesses)."""
+    os.environ[VERBOSE_ENV] = "1" if on else "0"
+
+
+def quiet_libraries() -> None:
+    """Progress bars off and loggers at WARNING for the ML libraries (idempotent)."""
+    if verbose():
+        return
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "warning")
+    for name in ("lm_eval", "datasets", "transformers", "huggingface_hub", "sentence_transformers"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+        datasets.logging.set_verbosity_warning()
+    except ImportError:
+        pass
+    try:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_warning()
+    except ImportError:
+        pass
+
+
+def _silenced(tqdm_cls: Any, keep_prefix: str | None = None) -> Any:
+    """`tqdm_cls` with every bar disabled, except those whose desc starts with keep_prefix."""
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        desc = str(kwargs.get("desc") or "")
+        if not (keep_prefix and desc.startswith(keep_prefix)):
+            kwargs["disable"] = True
+        return tqdm_cls(*args, **kwargs)
+
+    return make
+
+
+@contextmanager
+def lm_eval_bars() -> Iterator[None]:
+    """While lm-eval runs: its per-task and tokenising bars off, the request bar kept."""
+    if verbose():
+        yield
+        return
+    import lm_eval.api.model
+    import lm_eval.api.task
+    import lm_eval.models.huggingface
+    import tqdm
+
+    # tqdm itself: lm-eval's bootstrap (standard errors) imports tqdm.tqdm inside a function.
+    modules = {lm_eval.api.task: None, lm_eval.api.model: None, lm_eval.models.huggingface: "Running", tqdm: None}
+    saved = {m: m.tqdm for m in modules}  # each does `from tqdm import tqdm`
+    try:
+        for module, keep in modules.items():
+            module.tqdm = _silenced(saved[module], keep)
+        yield
+    finally:
+        for module, original in saved.items():
+            module.tqdm = original
