@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tasks.core.docsref import resolve_docs
+from tasks.core.external import external_dir
 from tasks.signals.signals import build_signals
 from tests._docs_workspace import write_docs
 
@@ -95,7 +96,9 @@ def test_installed_wheel_runs_curate_outside_the_checkout(installed, workspace, 
     run = lambda *args: subprocess.run(
         [str(python), *args],
         cwd=outside,
-        env=_env(WINNOW_HOME=str(workspace.root)),
+        # the registry data `make data` fetched (eval items for decontamination): an installed
+        # winnow outside any checkout finds it only through WINNOW_EXTERNAL
+        env=_env(WINNOW_HOME=str(workspace.root), WINNOW_EXTERNAL=str(external_dir())),
         capture_output=True,
         text=True,
         timeout=240,
