@@ -39,12 +39,14 @@ from tasks.evaluate.results import EvalResult
 from tasks.recipe import Recipe
 from tasks.report import metrics
 from tasks.suite import REPO, Suite, arm_for_seed, load_suite, suite_from_recipe
+from tasks.train.model import PRESETS
 from tasks.train.results import TrainResult
 from tasks.train.tokens import pack_dir
+from tasks.validation import matched_tokens as MT
 from tasks.validation import validation as V
 
 DEFAULT_SUITE = REPO / "recipes" / "suites" / "default.yaml"
-STAGES = ("docs", "signals", "dedup", "selection", "datasets", "tokens", "models", "evals")
+STAGES = ("docs", "signals", "dedup", "selection", "doc_tokens", "datasets", "tokens", "models", "evals")
 
 
 @flow(name="arm", log_prints=True, validate_parameters=True)
@@ -55,10 +57,16 @@ def arm_flow(
     ws = Workspace.from_env(workspace)
     recipe = arm_for_seed(recipe, seed)  # init, data order, and a sampling selection's sample
     dataset = DatasetRef.from_stats(ws, run_curate(recipe, ws.root, dask_address))
-    validate_dataset(ws, recipe, dataset.key)
+    matched = arm_tokens(recipe.name, dataset.stats)
+    if recipe.token_budget and matched is not None:
+        # before any training: an arm that cannot reach the budget fails here, saying so
+        validate_matched_tokens(ws, [matched], recipe.token_budget, f"matched-{dataset.key}", recipe)
+    validate_dataset(ws, recipe, dataset.key, real_tokens=matched is not None)
     trained = TrainResult.from_summary(run_train(ws, dataset.key, recipe.train))
     validate_tokens(ws, trained, recipe)
     contracts_ran(ws, [f"dataset-{dataset.key}", f"tokens-{trained.tokens_key}"])
+    if matched is not None:
+        _check_packed(ws, dataset.stats, trained, recipe.train.seed)
     evaluated = EvalResult.from_summary(
         evaluate_flow(
             str(trained.model_dir),
@@ -106,15 +114,55 @@ def validate_documents(ws: Workspace, name: str) -> dict[str, Any]:
     ).as_dict()
 
 
+def arm_tokens(arm: str, stats: dict[str, Any], trained: dict[str, Any] | None = None) -> MT.ArmTokens | None:
+    """An arm's token accounting from its curate stats (None when it was cut to no budget)."""
+    if "unique_tokens" not in stats:
+        return None
+    return MT.ArmTokens(
+        arm, int(stats["unique_tokens"]), int(stats["pool_tokens"]), (trained or {}).get("tokens_trained")
+    )
+
+
+@task(name="validate-matched-tokens", cache_policy=NO_CACHE)
+def validate_matched_tokens(
+    ws: Workspace, arms: list[MT.ArmTokens], budget: int, key: str, recipe: Recipe | None = None
+) -> dict[str, Any]:
+    """The matched-token contract (tasks/validation/matched_tokens.py): every arm's unique
+    tokens within 1% of the budget and of each other, equal training tokens."""
+    return MT.check_matched_tokens(
+        arms,
+        budget,
+        key=key,
+        workspace=ws,
+        severities=recipe.validation if recipe else None,
+        catalog=Catalog(ws.catalog_path),
+    ).as_dict()
+
+
+def _check_packed(ws: Workspace, stats: dict[str, Any], trained: TrainResult, seed: int) -> None:
+    """The packed shards hold exactly the tokens curation counted (less the dropped tail)."""
+    packed_dir = pack_dir(ws.stage_dir("tokens", trained.tokens_key), trained.seq_len, seed)
+    meta = json.loads((packed_dir / "meta.json").read_text())
+    packed = int(meta["n_tokens"]) + int(meta["tokens_dropped_tail"])
+    if packed != int(stats["tokens"]):
+        raise RuntimeError(
+            f"dataset {stats['data_hash'][:16]}: curation counted {stats['tokens']:,} tokens of the suite tokenizer "
+            f"but the token shards hold {packed:,} (tokenizer {trained.summary['tokenizer_hash'][:16]}); "
+            "the budget was counted with a different tokenizer than training uses"
+        )
+
+
 @task(name="validate-dataset", cache_policy=NO_CACHE)
-def validate_dataset(ws: Workspace, recipe: Recipe, dataset_key: str) -> dict[str, Any]:
+def validate_dataset(ws: Workspace, recipe: Recipe, dataset_key: str, real_tokens: bool = False) -> dict[str, Any]:
     """The dataset contract: unique ids from their sources, budget, languages, mixture,
     duplicate rate, decontaminated. A failed expectation fails the arm (unless the
-    recipe's `validation:` marks it warn)."""
+    recipe's `validation:` marks it warn). With `real_tokens` the budget was checked in
+    real tokens (the matched-token contract), so the chars/4 estimate is not."""
     parts = sorted(ws.stage_dir("datasets", dataset_key).glob("part-*.parquet"))
     source_docs = {name: list(resolve_docs(ws, name).shards) for name in recipe.sources}
+    extra = {"token_budget": None} if real_tokens else {}
     contract = V.dataset_contract_for_recipe(
-        parts, recipe, source_docs=source_docs, eval_index=curate_steps.eval_index(ws, recipe.decontamination)
+        parts, recipe, source_docs=source_docs, eval_index=curate_steps.eval_index(ws, recipe.decontamination), **extra
     )
     return V.validate(
         contract,
@@ -204,14 +252,16 @@ def ablation_flow(
     preset: str | None = None,
     workspace: str | None = None,
     dask_address: str | None = None,
+    suite_spec: Suite | None = None,
 ) -> str:
     """Run every arm of `suite` (a suite YAML path) and publish the leaderboard.
 
     `arms`, when given (e.g. a custom recipe typed into the Prefect UI form), replaces the
-    suite's arms; they use the suite's sources, budget and model.
+    suite's arms; they use the suite's sources, budget and model. `suite_spec` (a ladder
+    rung) replaces the suite file altogether.
     """
     log = get_run_logger()
-    spec = _load(suite)
+    spec = suite_spec if suite_spec is not None else _load(suite)
     if arms:
         spec = spec.model_copy(update={"arms": arms})
     if preset:
@@ -229,16 +279,34 @@ def ablation_flow(
         validate_documents(ws, name)
         run_signals(name, ws.root, dask_address)
     failed = []
+    matched: dict[str, MT.ArmTokens] = {}
     for arm in spec.resolved_arms():
         for seed in spec.seeds:
             run_name = f"{arm.name}-seed{seed}"
             try:
                 with tags(f"suite:{spec.name}", f"recipe:{arm.content_hash()[:12]}", f"arm:{arm.name}"):
-                    arm_flow.with_options(flow_run_name=run_name)(arm, spec.name, seed, str(ws.root), dask_address)
+                    numbers = arm_flow.with_options(flow_run_name=run_name)(
+                        arm, spec.name, seed, str(ws.root), dask_address
+                    )
+                if "unique_tokens" in numbers and arm.name not in matched:
+                    matched[arm.name] = MT.ArmTokens(
+                        arm.name,
+                        int(numbers["unique_tokens"]),
+                        int(numbers["pool_tokens"]),
+                        int(numbers["train_tokens"]) if "train_tokens" in numbers else None,
+                    )
             except Exception as exc:  # one failed arm must not stop its siblings
                 log.error("arm %s failed: %s", run_name, exc)
                 _record_arm(ws, spec.name, arm, seed, "failed", f"{type(exc).__name__}: {exc}"[:2000], {})
                 failed.append((run_name, traceback.format_exc(limit=3)))
+    mismatch = None
+    if spec.token_budget and len(matched) > 1:
+        # across the suite: unique tokens within 1% of each other, equal training tokens
+        try:
+            validate_matched_tokens(ws, list(matched.values()), spec.token_budget, f"matched-suite-{spec.name}")
+        except MT.TokenBudgetError as exc:
+            log.error("suite %s: arms are not token-matched:\n%s", spec.name, exc)
+            mismatch = exc
     board = report_flow(spec.name, "md", str(ws.root))
     if failed:
         create_markdown_artifact(
@@ -246,6 +314,8 @@ def ablation_flow(
             key="ablation-failures",
             description=f"failed arms of {spec.name}",
         )
+    if mismatch is not None:
+        raise mismatch
     return board
 
 
@@ -276,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--preset",
-        choices=["nano", "tiny", "small", "base"],
+        choices=list(PRESETS),
         help="proxy model size for every arm (default: the suite's, nano)",
     )
     parser.add_argument(

@@ -29,7 +29,7 @@ from tasks.core.workspace import Workspace
 from tasks.recipe import Recipe, TrainSpec, load_recipe
 from tasks.train import loop as train_mod
 from tasks.train import tokens as tokens_mod
-from tasks.train.model import get_preset
+from tasks.train.model import PRESETS, get_preset
 from tasks.train.tokenizer import build_tokenizer, tokenizer_hash_of
 
 # ---------------------------------------------------------------- tasks (thin wrappers)
@@ -119,9 +119,8 @@ def run_train(
     flowing = _in_flow()
 
     if tokenizer_dir is None:
-        digest, tokenizer_dir = (
-            tokenizer_task(str(ws.root), preset.vocab_size) if flowing else build_tokenizer(ws, preset.vocab_size)
-        )
+        vocab = spec.vocab_size or preset.vocab_size  # the suite tokenizer (same one curation counted with)
+        digest, tokenizer_dir = tokenizer_task(str(ws.root), vocab) if flowing else build_tokenizer(ws, vocab)
     tokenizer_digest = tokenizer_hash_of(tokenizer_dir)
     dataset_digest = tokens_mod.dataset_hash(dataset_dir)
     seq_len = spec.options.get("seq_len", preset.seq_len)
@@ -282,9 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m flows.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("dataset", help="datasets/<key> name, a folder of part-*.parquet, or a recipe YAML")
-    ap.add_argument(
-        "--preset", choices=["nano", "tiny", "small", "base"], help="model preset (default: recipe's or nano)"
-    )
+    ap.add_argument("--preset", choices=list(PRESETS), help="model preset (default: recipe's or nano)")
     ap.add_argument("--tokens", type=int, help="token budget (default: recipe's or the preset's)")
     ap.add_argument("--seed", type=int, help="seed for init, packing and data order (default: recipe's or 0)")
     ap.add_argument("--workspace", help="workspace root (default: $WINNOW_HOME or ./.winnow)")

@@ -356,9 +356,16 @@ class MixtureSpec(Strict):
 class TrainSpec(Strict):
     """How the proxy model trains (tasks/train/loop.py). Null fields take the preset's value."""
 
-    preset: Literal["nano", "tiny", "small", "base"] = "nano"
+    preset: Literal["nano", "tiny", "mini", "small", "base"] = "nano"
     seed: int = Field(0, description="model init, packing shuffle and data order")
     tokens: int | None = Field(None, gt=0, description="token budget; default from the preset")
+    vocab_size: int | None = Field(
+        None,
+        ge=300,
+        description="vocabulary of the suite tokenizer (tasks/train/tokenizer.py) that counts the "
+        "dataset's token budget and that the model trains with; null = the preset's. A ladder "
+        "fixes it so that every rung sees the same data in the same tokens",
+    )
     tokens_per_param: float | None = Field(
         None,
         gt=0,
@@ -426,22 +433,38 @@ class Recipe(Strict):
         # `- gopher_quality` is shorthand for `- {name: gopher_quality}`.
         return [{"name": f} if isinstance(f, str) else f for f in (v or [])]
 
+    def counts_tokens(self) -> bool:
+        """Does curation cut to a number of tokens (so it needs the suite tokenizer)?"""
+        m = self.mixture
+        mixture = bool(m.weights or m.temperature or m.upsample or m.final_phase)
+        return bool(self.token_budget or self.selection.tokens or mixture)
+
+    def tokenizer_vocab(self) -> int:
+        """Vocabulary of the suite tokenizer: the train section's, else its preset's."""
+        from tasks.train.model import get_preset
+
+        return self.train.vocab_size or get_preset(self.train.preset).vocab_size
+
     def data_hash(self) -> str:
-        """Hash of everything that decides the dataset (not the name, training or eval)."""
-        return hash_json(
-            self.model_dump(
-                include={
-                    "sources",
-                    "language",
-                    "filters",
-                    "dedup",
-                    "selection",
-                    "mixture",
-                    "token_budget",
-                    "decontamination",
-                }
-            )
+        """Hash of everything that decides the dataset (not the name, training or eval).
+        Token budgets are counted with the suite tokenizer, so its vocabulary is part of it."""
+        fields = self.model_dump(
+            include={
+                "sources",
+                "language",
+                "filters",
+                "dedup",
+                "selection",
+                "mixture",
+                "token_budget",
+                "decontamination",
+            }
         )
+        if self.counts_tokens():
+            from tasks.train.tokenizer import TOKENIZER_VERSION
+
+            fields["budget_tokenizer"] = {"vocab_size": self.tokenizer_vocab(), "version": TOKENIZER_VERSION}
+        return hash_json(fields)
 
     def content_hash(self) -> str:
         return hash_json(self.model_dump(exclude={"name", "description"}))

@@ -15,6 +15,7 @@ PREPARERS: list[str] = [
     "tasks.core.reference:prepare",
     "tasks.ingest.demo_sources:prepare",
     "tasks.ingest.langid:prepare",
+    "tasks.ingest.demo_sources:prepare_ladder",
     "tasks.evaluate.eval_data:prepare",
     "tasks.decontam.decontaminate:prepare",
 ]

@@ -115,6 +115,34 @@ def arm_for_seed(recipe: Recipe, seed: int) -> Recipe:
     return recipe.model_copy(update=update)
 
 
+class LadderSpec(Strict):
+    """`ladder:` — the same arms at several model sizes (flows/ladder.py). Every rung uses
+    the same data (one suite tokenizer, the same token-matched datasets); training tokens
+    follow the stated rule: `tokens_per_param x parameters`, capped at `max_epochs` passes
+    over the datasets (the pool cap), in whole optimizer steps."""
+
+    presets: list[str] = Field(
+        ..., min_length=2, description="model presets, smallest first; the last is the reference"
+    )
+    tokens_per_param: float = Field(20.0, gt=0, description="training tokens per parameter (Chinchilla: 20)")
+    max_epochs: float = Field(4.0, gt=0, description="cap: passes over each arm's dataset")
+    vocab_size: int | None = Field(
+        None, ge=300, description="suite tokenizer for every rung; null = the suite preset's"
+    )
+
+    @field_validator("presets")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        from tasks.train.model import PRESETS
+
+        unknown = [p for p in v if p not in PRESETS]
+        if unknown:
+            raise ValueError(f"unknown preset(s) {unknown}; known: {', '.join(PRESETS)}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"presets repeat: {v}")
+        return v
+
+
 class Suite(Strict):
     name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
@@ -128,6 +156,11 @@ class Suite(Strict):
     decision: DecisionSpec = Field(
         default_factory=DecisionSpec, description="the metric that ranks the arms (default: bpb on wiki_leads_heldout)"
     )
+
+    tokenizer_vocab: int | None = Field(
+        None, ge=300, description="vocabulary of the suite tokenizer (budgets and training); null = the preset's"
+    )
+    ladder: LadderSpec | None = Field(None, description="model sizes for `python -m flows.ladder`")
 
     @field_validator("arms", mode="before")
     @classmethod
@@ -164,7 +197,10 @@ class Suite(Strict):
         """Arms with the suite's shared settings applied (same budget, model and eval)."""
         arms = []
         for arm in self.arms:
-            update: dict[str, Any] = {"train": arm.train.model_copy(update={"preset": self.preset})}
+            train: dict[str, Any] = {"preset": self.preset}
+            if self.tokenizer_vocab:
+                train["vocab_size"] = self.tokenizer_vocab
+            update: dict[str, Any] = {"train": arm.train.model_copy(update=train)}
             if self.token_budget:
                 update["token_budget"] = self.token_budget
                 sel = arm.selection

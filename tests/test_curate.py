@@ -68,7 +68,31 @@ def test_no_filter_keeps_everything_and_budget_cuts(crawl_ws):
     budget = Recipe(name="cut", sources=["crawl"], token_budget=20_000)
     cut = C.curate(budget, crawl_ws)
     assert 0 < cut["documents"] < 300
-    assert 20_000 * 0.9 <= cut["est_tokens"] <= 20_000  # filled, and never over the budget
+    # cut in real tokens of the suite tokenizer: filled to within 1%, never over the budget
+    assert 20_000 * 0.99 <= cut["tokens"] <= 20_000 and cut["pool_tokens"] > 20_000
+    # ... and those are the tokens the dataset really has (each text re-encoded here, + EOS;
+    # an empty text packs to nothing, as in tasks/train/tokens.py)
+    from tokenizers import Tokenizer
+
+    from tasks.train.tokenizer import build_tokenizer
+
+    _, folder = build_tokenizer(crawl_ws, budget.tokenizer_vocab())
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    texts = pq.read_table(crawl_ws.stage_dir("datasets", C.dataset_key(budget)) / "part-00000.parquet")
+    encoded = tok.encode_batch(texts.column("text").to_pylist(), add_special_tokens=False)
+    counted = sum(len(e.ids) + 1 for e in encoded if e.ids)
+    assert counted == cut["tokens"] == cut["unique_tokens"]
+
+
+def test_a_pool_too_small_for_the_budget_fails_the_arm(crawl_ws):
+    from flows.ablation import arm_tokens
+    from tasks.validation.matched_tokens import TokenBudgetError, check_matched_tokens
+
+    recipe = Recipe(name="greedy", sources=["crawl"], token_budget=5_000_000)
+    stats = C.curate(recipe, crawl_ws)
+    assert stats["pool_tokens"] == stats["unique_tokens"] < 5_000_000  # everything kept, still short
+    with pytest.raises(TokenBudgetError, match="arm 'greedy': its pool is too small for the token budget"):
+        check_matched_tokens([arm_tokens("greedy", stats)], recipe.token_budget, key="t", workspace=crawl_ws)
 
 
 def test_the_pipeline_is_one_ordered_list_of_steps():

@@ -42,6 +42,7 @@ STAGES = (
     "selection",
     "validation",
     "reports",
+    "doc_tokens",
 )
 SUCCESS = "_SUCCESS"
 CLAIMS_LOG = "claims.log"  # one JSON line per output finished (mark_done: who, when)

@@ -38,6 +38,15 @@ class CurateContext:
     # step name -> why it removed what it removed, where the step knows: an Arrow table
     # (doc_id, reason, detail columns) of its removed documents (tasks/curate/exclusions.py samples it)
     explained: dict[str, Any] = field(default_factory=dict)
+    tokenizer: Any = None  # tasks.train.doc_tokens.SuiteTokenizer when the recipe cuts to tokens
+    _tokenizer_obj: Any = None
+
+    def encoder(self):
+        """The loaded suite tokenizer (to recount texts a step rewrote)."""
+        if self._tokenizer_obj is None:
+            self._tokenizer_obj = self.tokenizer.load()
+        return self._tokenizer_obj
+
     _n: int = 0
 
     def new_table(self, step: str) -> str:

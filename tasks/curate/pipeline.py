@@ -120,7 +120,9 @@ def _write_dataset(
     try:
         con.execute(render_sql("curate/signals_view", files=string_list([p for i in inputs for p in i.signals.shards])))
         con.execute(render_sql("curate/docs_view", files=string_list([p for i in inputs for p in i.docs.shards])))
-        ctx = CurateContext(con, recipe, rules, workspace, inputs)
+        ctx = CurateContext(
+            con, recipe, rules, workspace, inputs, tokenizer=_count_tokens(con, recipe, workspace, inputs)
+        )
         ids = ctx.new_table("candidates")
         con.execute(render_sql("curate/all_candidates", out=ids))
         candidates = ids
@@ -128,8 +130,13 @@ def _write_dataset(
         steps_run = []
         columns = SIGNALS_SCHEMA.names
         sampler = ExclusionSampler(con, exclusions, {r.key: rule_signal_columns(r.predicate, columns) for r in rules})
+        pool_tokens = None
         for name, impl in STEPS.items():
             if impl.wanted(recipe):
+                if name in TOKEN_STEPS and pool_tokens is None and ctx.tokenizer is not None:
+                    # what the arm had to fill its budget from, after its filters
+                    pool = S.tokens_of(ctx, ids)
+                    pool_tokens = {"tokens": S.total_tokens(pool), "unique_tokens": _unique(pool)}
                 before = ids
                 ids = impl.fn(ctx, ids)
                 steps_run.append(name)
@@ -141,6 +148,12 @@ def _write_dataset(
         con.execute(render_sql("curate/write_dataset", ids=ids, path=string_literal(tmp)))
         tmp.replace(part)
         stats = _stats(ctx, ids, recipe, documents_in, steps_run)
+        if ctx.tokenizer is not None:
+            final = S.tokens_of(ctx, ids)
+            stats["tokenizer"] = {"hash": ctx.tokenizer.digest, "vocab_size": ctx.tokenizer.vocab_size}
+            stats["tokens"] = S.total_tokens(final)  # with repeats: what the dataset packs to
+            stats["unique_tokens"] = _unique(final)  # each document once
+            stats["pool_tokens"] = (pool_tokens or {}).get("unique_tokens", stats["unique_tokens"])
         stats.update(S.kl_reduction_of(ctx, candidates, ids))
         stats["exclusions"] = {
             "file": "exclusions.parquet",
@@ -166,6 +179,30 @@ def _write_dataset(
         },
     )
     return stats
+
+
+# Steps that cut to a number of tokens; the pool is measured before the first of them.
+TOKEN_STEPS = ("selection", "budget")
+
+
+def _unique(table) -> int:
+    import numpy as np
+
+    return int(table.column("n_tokens").to_numpy(zero_copy_only=False).astype(np.int64).sum())
+
+
+def _count_tokens(con: duckdb.DuckDBPyConnection, recipe: Recipe, workspace: Workspace, inputs: list[SourceInput]):
+    """The `doc_tokens` view: real token counts of every source's documents under the
+    suite tokenizer, when the recipe cuts to tokens (else an empty view and None)."""
+    if not recipe.counts_tokens() or workspace is None:
+        con.execute(render_sql("curate/doc_tokens_empty"))
+        return None
+    from tasks.train.doc_tokens import doc_token_counts, suite_tokenizer
+
+    tok = suite_tokenizer(workspace, recipe.tokenizer_vocab())
+    files = [doc_token_counts(workspace, i.docs, tok) for i in inputs]
+    con.execute(render_sql("curate/doc_tokens_view", files=string_list(files)))
+    return tok
 
 
 def _groups(ctx: CurateContext, ids: str, column: str) -> list[tuple[str, int, int]]:
@@ -229,8 +266,14 @@ def stats_markdown(stats: dict, cached: bool = False) -> str:
         f"# Dataset {stats['recipe']} (`{stats['data_hash'][:16]}`)",
         "",
         f"{stats['documents']:,} of {stats['documents_in']:,} documents kept, "
-        f"{stats['characters']:,} characters, ~{stats['est_tokens']:,} tokens "
-        f"(chars/{stats['chars_per_token']:g}){' — cached' if cached else ''}.",
+        f"{stats['characters']:,} characters, "
+        + (
+            f"{stats['tokens']:,} tokens of the suite tokenizer ({stats['unique_tokens']:,} unique; "
+            f"pool {stats['pool_tokens']:,})"
+            if "tokens" in stats
+            else f"~{stats['est_tokens']:,} tokens (chars/{stats['chars_per_token']:g})"
+        )
+        + f"{' — cached' if cached else ''}.",
         "",
         "Steps: " + " -> ".join(stats["steps"]),
         "",

@@ -7,6 +7,10 @@
   tasks/selection/mixing.py (the token plan: weights, temperature, upsampling, phases) in one step;
 - budget: the token budget, when no mixture resolved it already.
 
+Budgets are counted in real tokens of the suite tokenizer (the `doc_tokens` view, one
+count per document computed once per source and tokenizer: tasks/train/doc_tokens.py),
+so every arm of a suite is cut to the same number of tokens the model will see.
+
 The order they run in, and when each is wanted, is the list in tasks/curate/pipeline.py.
 """
 
@@ -24,7 +28,7 @@ from tasks.selection import selection as sel
 from tasks.selection.registry import get_method
 from tasks.signals.filters import FilterCounts, combined_predicate, filter_counts, keep_predicate
 
-CHARS_PER_TOKEN = 4.0  # the estimate used for token counts and budgets (documented in docs/signals.md)
+CHARS_PER_TOKEN = 4.0  # the estimate reported beside real tokens (documented in docs/signals.md)
 
 
 def mixture_active(recipe: Recipe) -> bool:
@@ -101,37 +105,108 @@ def filters_step(ctx: CurateContext, ids: str) -> str:
     return out
 
 
+def fill_tokens(ctx: CurateContext, table: pa.Table) -> pa.Table:
+    """`table`'s n_tokens with the rows a step rewrote (null n_tokens) recounted from their
+    current text; the column is dropped when the recipe counts no tokens (no tokenizer)."""
+    if "n_tokens" not in table.column_names:
+        return table
+    if ctx.tokenizer is None:
+        return table.drop_columns(["n_tokens"])
+    from tasks.train.doc_tokens import count_texts
+
+    n = table.column("n_tokens").to_numpy(zero_copy_only=False)
+    missing = np.flatnonzero(np.isnan(n.astype(np.float64)))
+    if len(missing):
+        current = table.column("text_rewritten").to_pylist()
+        original = table.column("text").to_pylist() if "text" in table.column_names else [None] * len(current)
+        texts = [current[i] if current[i] is not None else original[i] for i in missing]
+        n = np.nan_to_num(n.astype(np.float64)).astype(np.int64)
+        n[missing] = count_texts(ctx.encoder(), texts)
+    idx = table.column_names.index("n_tokens")
+    return table.set_column(idx, "n_tokens", pa.array(np.asarray(n, dtype=np.int64), pa.int64()))
+
+
+def tokens_of(ctx: CurateContext, ids: str) -> pa.Table:
+    """doc_id, repeat, n_tokens (real, per copy) of the ids, in the budget's fixed
+    pseudo-random order; needs the suite tokenizer."""
+    table = ctx.con.sql(render_sql("curate/ids_tokens", ids=ids)).to_arrow_table()
+    if ctx.tokenizer is None:
+        raise RuntimeError("counting tokens needs the suite tokenizer; the recipe asks for no token budget")
+    return fill_tokens(ctx, table).select(["doc_id", "repeat", "n_tokens"])
+
+
+def total_tokens(table: pa.Table) -> int:
+    """Tokens with repeats: what the dataset packs to."""
+    n = table.column("n_tokens").to_numpy(zero_copy_only=False).astype(np.int64)
+    r = table.column("repeat").to_numpy(zero_copy_only=False).astype(np.int64)
+    return int((n * r).sum())
+
+
+def fill_budget(tokens: np.ndarray, budget: int) -> np.ndarray:
+    """Which documents (in the given fixed order) to keep so that their tokens come as close
+    to `budget` as possible without going over it.
+
+    Greedy fill: a document that would overflow is skipped and smaller ones after it
+    still fit, so a large pool lands just under the budget. A set only slightly over
+    the budget, such as a selection that stopped on the document crossing it, is handled
+    differently. The greedy fill would skip the first document that overflows, however
+    large it is. Instead, the smallest document that covers the overshoot is dropped.
+    The better of the two results is kept (ties go to the greedy fill)."""
+    tokens = np.asarray(tokens, dtype=np.int64)
+    total = int(tokens.sum())
+    if total <= budget:
+        return np.ones(len(tokens), dtype=bool)
+    greedy, kept = np.zeros(len(tokens), dtype=bool), 0
+    for i, t in enumerate(tokens.tolist()):
+        if kept + t <= budget:
+            greedy[i] = True
+            kept += t
+    over = total - budget
+    covers = np.flatnonzero(tokens >= over)
+    if len(covers):
+        drop = covers[np.argmin(tokens[covers])]  # first of the smallest, in the fixed order
+        if total - int(tokens[drop]) > kept:
+            single = np.ones(len(tokens), dtype=bool)
+            single[drop] = False
+            return single
+    return greedy
+
+
 def budget_step(ctx: CurateContext, ids: str) -> str:
-    """Cut to `token_budget` (estimated tokens) in a fixed pseudo-random order."""
+    """Cut to `token_budget` real tokens (suite tokenizer, EOS included) in a fixed
+    pseudo-random order."""
     budget = ctx.recipe.token_budget
     if not budget:
         return ids
     before = ctx.size(ids)
     out = ctx.new_table("budget")
-    order = ctx.con.sql(
-        render_sql("curate/budget_order", ids=ids, chars_per_token=number_literal(CHARS_PER_TOKEN, cast=None))
-    ).to_arrow_table()
-    # Greedy fill in a fixed pseudo-random order: a document that would overflow the budget
-    # is skipped and smaller ones after it still fit, so the dataset lands just under it.
-    tokens, total, keep = order.column("doc_tokens").to_pylist(), 0.0, []
-    for t in tokens:
-        fits = total + t <= budget
-        keep.append(fits)
-        total += t if fits else 0.0
-    skipped = order.filter(pa.array([not k for k in keep], pa.bool_()))
+    order = tokens_of(ctx, ids)
+    tokens = (
+        order.column("n_tokens").to_numpy(zero_copy_only=False) * order.column("repeat").to_numpy(zero_copy_only=False)
+    ).astype(np.int64)
+    keep = fill_budget(tokens, budget)
+    total = int(tokens[keep].sum())
+    skipped_mask = ~np.asarray(keep, dtype=bool)
+    skipped = order.filter(pa.array(skipped_mask, pa.bool_()))
     ctx.explained["budget"] = Explained(
         pa.table(
             {
                 "doc_id": skipped.column("doc_id"),
                 "reason": pa.array(["budget"] * skipped.num_rows, pa.string()),
-                "doc_tokens": skipped.column("doc_tokens"),
+                "doc_tokens": pa.array(tokens[skipped_mask], pa.int64()),
             }
         )
     )
     ctx.con.register("_budget_kept", order.select(["doc_id"]).filter(pa.array(keep, pa.bool_())))
     ctx.con.execute(render_sql("curate/budget_cut", out=out, ids=ids))
     ctx.con.unregister("_budget_kept")
-    ctx.counts["budget"] = {"documents_in": before, "documents_out": ctx.size(out), "token_budget": budget}
+    ctx.counts["budget"] = {
+        "documents_in": before,
+        "documents_out": ctx.size(out),
+        "token_budget": budget,
+        "tokens_in": int(tokens.sum()),
+        "tokens_out": int(total),
+    }
     return out
 
 
@@ -161,7 +236,7 @@ def attach_scores(candidates: pa.Table, scores: pa.Table) -> pa.Table:
 
 
 def selection_step(ctx: CurateContext, ids: str) -> str:
-    candidates = ctx.con.sql(render_sql("curate/selection_candidates", ids=ids)).to_arrow_table()
+    candidates = fill_tokens(ctx, ctx.con.sql(render_sql("curate/selection_candidates", ids=ids)).to_arrow_table())
     scores = _stored_scores(ctx)
     if scores is not None:
         candidates = attach_scores(candidates, scores)

@@ -18,6 +18,9 @@ def _after(step_counts: dict[str, Any]) -> int | None:
 def dataset_metrics(stats: dict[str, Any]) -> dict[str, float]:
     """documents, filter/dedup removal fractions, KL reduction and the removal funnel."""
     out: dict[str, float] = {"documents": stats["documents"], "est_tokens": stats.get("est_tokens", 0)}
+    for key in ("unique_tokens", "pool_tokens"):  # real tokens of the suite tokenizer (when cut to a budget)
+        if stats.get(key) is not None:
+            out[key] = float(stats[key])
     if stats.get("kl_reduction") is not None:
         out["kl_reduction"] = float(stats["kl_reduction"])
     # the funnel on named stages common to every arm (tasks/report/funnel.py)

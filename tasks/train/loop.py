@@ -40,7 +40,7 @@ from tasks.train.tokens import load_tokens, training_order
 
 TRAIN_VERSION = "train-1"
 # Spec fields that do not change the result (only how often we save).
-_NOT_HASHED = {"checkpoint_every"}
+_NOT_HASHED = {"checkpoint_every", "vocab_size"}  # the tokenizer digest covers vocab_size
 # Dense bf16 peak FLOP/s for MFU, by CUDA device name fragment.
 PEAK_BF16_FLOPS = {
     "H200": 989e12,

@@ -1,9 +1,10 @@
-"""The proxy model: the Llama architecture from transformers, in four presets.
+"""The proxy model: the Llama architecture from transformers, in five presets.
 
 | preset | d_model | layers | heads | ffn | vocab | seq_len | params | where |
 |---|---|---|---|---|---|---|---|---|
 | nano  | 64  | 2  | 2  | 192  | 4096  | 256  | ~0.37M | tests, CI, demo |
 | tiny  | 128 | 4  | 4  | 384  | 8192  | 512  | ~1.8M  | CPU research |
+| mini  | 256 | 4  | 4  | 768  | 8192  | 512  | ~5.5M  | CPU ladder rung |
 | small | 384 | 8  | 6  | 1024 | 32768 | 1024 | ~27M   | GPU |
 | base  | 768 | 12 | 12 | 2560 | 32768 | 2048 | ~124M  | GPU |
 
@@ -40,6 +41,8 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "nano": Preset(64, 2, 2, 192, 4096, 256, 16, 3e-3, 1_000_000),
     "tiny": Preset(128, 4, 4, 384, 8192, 512, 16, 2e-3, 10_000_000),
+    # the CPU rung of a ladder between tiny and small (docs/decisions.md: its tokens/s on 2 cores)
+    "mini": Preset(256, 4, 4, 768, 8192, 512, 16, 1.5e-3, 0),  # 0: Chinchilla 20x params
     "small": Preset(384, 8, 6, 1024, 32768, 1024, 64, 1e-3, 0),  # 0: Chinchilla 20x params
     "base": Preset(768, 12, 12, 2560, 32768, 2048, 128, 6e-4, 0),
 }
@@ -95,6 +98,14 @@ def build_model(
     model = LlamaForCausalLM(cfg)
     model.config.use_cache = True  # for generation after training; training passes use_cache=False
     return model
+
+
+def preset_params(preset: str | Preset, vocab_size: int | None = None) -> int:
+    """Parameters of a preset's model without building it: tied embedding V*d, per layer
+    the q/k/v/o projections 4d^2, the SwiGLU MLP 3*d*ffn and two RMSNorms, a final norm."""
+    p = get_preset(preset) if isinstance(preset, str) else preset
+    v = vocab_size or p.vocab_size
+    return v * p.d_model + p.n_layers * (4 * p.d_model**2 + 3 * p.d_model * p.ffn + 2 * p.d_model) + p.d_model
 
 
 def count_params(model, non_embedding: bool = False) -> int:

@@ -89,6 +89,10 @@ EXPECTATIONS: dict[str, str] = {
     "token_shards.eos_present": "documents are separated by EOS",
     "token_shards.total_tokens_match": "total tokens = the recorded count",
     "token_shards.eos_match_documents": "EOS count = documents recorded",
+    # tasks/validation/matched_tokens.py (suite tokenizer, real tokens)
+    "matched_tokens.within_budget": "unique tokens in [budget * (1 - tolerance), budget]",
+    "matched_tokens.unique_tokens_matched": "unique tokens within tolerance of the suite's largest arm",
+    "matched_tokens.train_tokens_equal": "every arm trains the same number of tokens",
 }
 
 # scheme optional (Common Crawl's `url` field has none), a dotted host, bracketed IPv6 or
