@@ -49,6 +49,8 @@ _PUNCT_CLASS = (
     "[" + "".join(re.escape(c) if c.isprintable() else f"\\x{{{ord(c):x}}}" for c in dict.fromkeys(_PUNCTUATION)) + "]"
 )
 _NUMBERS = r"\p{Nd}+([.,،٫⎖⎗⎘]\p{Nd}+)?"
+_WS_TO_SPACE = r"\s\s+|[\s--[ ]]"  # a run of 2+ whitespace, or one non-space (leftmost-first)
+_NON_ASCII = r"[^\x00-\x7F]"
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 _SHINGLE_CHUNK = 1 << 15  # shingles per permutation block: 112 x 32k uint32 = 14 MiB
@@ -109,24 +111,50 @@ def signatures_schema(num_perm: int) -> pa.Schema:
 
 def normalize_expr(col: pl.Expr, cfg: MinhashConfig) -> pl.Expr:
     """datatrove's simplify_text as a polars expression (same steps, same order)."""
+    col = _before_diacritics(col, cfg)
+    if cfg.norm_unicode_diacritics:
+        col = _strip_diacritics(col)
+    return _collapse_whitespace(col) if cfg.norm_whitespace else col
+
+
+def normalize_series(s: pl.Series, cfg: MinhashConfig) -> pl.Series:
+    """normalize_expr over a string Series (nulls = ""), faster on mostly-ASCII text:
+    NFD and the combining-mark removal cannot change an ASCII text, so only the
+    non-ASCII texts go through them (they were a third of the normalisation time)."""
+    out = pl.select(_before_diacritics(pl.lit(s.cast(pl.String).fill_null("")), cfg)).to_series()
+    if cfg.norm_unicode_diacritics:
+        idx = out.str.contains(_NON_ASCII).arg_true()
+        if len(idx):
+            out = out.scatter(idx, pl.select(_strip_diacritics(pl.lit(out.gather(idx)))).to_series())
+    if cfg.norm_whitespace:
+        out = pl.select(_collapse_whitespace(pl.lit(out))).to_series()
+    return out
+
+
+def _before_diacritics(col: pl.Expr, cfg: MinhashConfig) -> pl.Expr:
     if cfg.lowercase:
         col = col.str.to_lowercase()
     if cfg.norm_numbers:
         col = col.str.replace_all(_NUMBERS, "0")
     if cfg.remove_punctuation:
         col = col.str.replace_all(_PUNCT_CLASS, " ")
-    if cfg.norm_unicode_diacritics:
-        # datatrove strips diacritics after collapsing whitespace; before is the same
-        # text, except that a lone combining mark cannot leave a double space behind.
-        col = col.str.normalize("NFD").str.replace_all(r"\p{Mn}", "")
-    if cfg.norm_whitespace:
-        col = col.str.replace_all(r"\s+", " ").str.strip_chars()
     return col
 
 
+def _strip_diacritics(col: pl.Expr) -> pl.Expr:
+    # datatrove strips diacritics after collapsing whitespace; before is the same
+    # text, except that a lone combining mark cannot leave a double space behind.
+    return col.str.normalize("NFD").str.replace_all(r"\p{Mn}", "")
+
+
+def _collapse_whitespace(col: pl.Expr) -> pl.Expr:
+    # Same text as replace_all(r"\s+", " "), but single spaces (most gaps) are not
+    # matched and rewritten: 3x faster.
+    return col.str.replace_all(_WS_TO_SPACE, " ").str.strip_chars()
+
+
 def normalize_texts(texts: Sequence[str | None], cfg: MinhashConfig = MinhashConfig()) -> list[str]:
-    s = pl.Series("text", list(texts), dtype=pl.String).fill_null("")
-    return pl.select(normalize_expr(pl.lit(s), cfg)).to_series().to_list()
+    return normalize_series(pl.Series("text", list(texts), dtype=pl.String), cfg).to_list()
 
 
 # ---------------------------------------------------------------- hashing
@@ -182,8 +210,7 @@ def hash_words(words: pa.Array) -> np.ndarray:
 
 def _words_of(texts: pa.Array, cfg: MinhashConfig) -> tuple[pa.Array, np.ndarray]:
     """Normalised words of every document, flattened, and the word count per document."""
-    s = pl.from_arrow(texts).cast(pl.String).fill_null("")
-    norm = pl.select(normalize_expr(pl.lit(s), cfg).alias("t")).to_series()
+    norm = normalize_series(pl.from_arrow(texts), cfg)
     if not cfg.norm_whitespace:
         norm = norm.str.replace_all(r"\s+", " ").str.strip_chars()
     words = norm.str.split(" ")
