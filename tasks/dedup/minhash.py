@@ -177,47 +177,77 @@ _TABLE = np.random.Generator(np.random.PCG64(0x5EED_0F_7AB1E)).integers(
 _FLAT_TABLE = _TABLE.reshape(-1)
 
 
-def hash_words(words: pa.Array) -> np.ndarray:
-    """Stable 64-bit hash of every string in an Arrow string array (tabulation hashing)."""
-    words = words.cast(pa.large_string()) if words.type != pa.large_string() else words
-    if len(words) == 0:
-        return np.zeros(0, dtype=np.uint64)
-    words = pa.concat_arrays([words]) if words.offset else words
-    bufs = words.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=np.int64, count=len(words) + 1)
+def _string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes uint8, offsets int64 rebased to 0) of an Arrow string array, zero-copy."""
+    arr = arr.cast(pa.large_string()) if arr.type != pa.large_string() else arr
+    arr = pa.concat_arrays([arr]) if arr.offset else arr
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64, count=len(arr) + 1)
     start, end = offsets[0], offsets[-1]
     data = (
         np.frombuffer(bufs[2], dtype=np.uint8, count=end)[start:end]
         if bufs[2] is not None
         else np.zeros(0, dtype=np.uint8)
     )
-    lengths = np.diff(offsets)
-    rel = offsets[:-1] - start
-    # Flat table index (position in word mod 64) * 256 + byte value.
-    pos = np.arange(len(data), dtype=np.int32)
-    pos -= np.repeat(rel.astype(np.int32), lengths)
-    pos &= _TAB_POSITIONS - 1
-    pos <<= 8
-    pos |= data
-    vals = _FLAT_TABLE.take(pos)
-    out = np.zeros(len(words), dtype=np.uint64)
-    nonempty = lengths > 0
-    if len(vals):
-        out[nonempty] = np.bitwise_xor.reduceat(vals, rel[nonempty])
+    return data, offsets - start
+
+
+def _hash_spans(
+    data: np.ndarray, starts: np.ndarray, lengths: np.ndarray, gaps: np.ndarray | None = None
+) -> np.ndarray:
+    """Tabulation hash of the byte spans data[starts[i] : starts[i] + lengths[i]].
+
+    Spans are sorted and cover `data` except the byte positions in `gaps` (separators).
+    """
+    out = np.zeros(len(starts), dtype=np.uint64)
+    if len(data):
+        # Byte -> start of its span (a separator counts with the span before it).
+        nxt = np.append(starts[1:], len(data))
+        first = np.repeat(starts.astype(np.int32), nxt - starts)
+        # Flat table index (position in span mod 64) * 256 + byte value.
+        pos = np.arange(len(data), dtype=np.int32)
+        pos -= first
+        pos &= _TAB_POSITIONS - 1
+        pos <<= 8
+        pos |= data
+        vals = _FLAT_TABLE.take(pos)
+        if gaps is not None:
+            vals[gaps] = 0  # separators: the XOR identity
+        nonempty = lengths > 0
+        out[nonempty] = np.bitwise_xor.reduceat(vals, starts[nonempty])
     out ^= lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     return _splitmix64(out)
 
 
-def _words_of(texts: pa.Array, cfg: MinhashConfig) -> tuple[pa.Array, np.ndarray]:
-    """Normalised words of every document, flattened, and the word count per document."""
+def hash_words(words: pa.Array) -> np.ndarray:
+    """Stable 64-bit hash of every string in an Arrow string array (tabulation hashing)."""
+    if len(words) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    data, offsets = _string_buffers(words)
+    return _hash_spans(data, offsets[:-1], np.diff(offsets))
+
+
+def _word_hashes_of(texts: pa.Array, cfg: MinhashConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of the normalised words of every document, flattened, and the word count
+    per document. Words are found in the normalised bytes directly (single spaces, no
+    leading or trailing one): no split, explode or per-word strings."""
     norm = normalize_series(pl.from_arrow(texts), cfg)
     if not cfg.norm_whitespace:
         norm = norm.str.replace_all(r"\s+", " ").str.strip_chars()
-    words = norm.str.split(" ")
-    # "" splits to [""]: an empty text has no words.
-    counts = np.where(norm.str.len_bytes().to_numpy() == 0, 0, words.list.len().to_numpy()).astype(np.int64)
-    flat = words.explode().filter(pl.Series(np.repeat(counts > 0, words.list.len().to_numpy())))
-    return flat.to_arrow(), counts
+    data, offsets = _string_buffers(norm.to_arrow())
+    doc_len = np.diff(offsets)
+    spaces = np.flatnonzero(data == 0x20)
+    is_start = np.zeros(len(data) + 1, dtype=bool)
+    is_start[offsets[:-1][doc_len > 0]] = True  # an empty text has no words
+    is_start[spaces + 1] = True
+    starts = np.flatnonzero(is_start[:-1])
+    counts = np.diff(np.searchsorted(starts, offsets))
+    # A word ends at the next space or at its document's end.
+    nxt = np.append(starts[1:], len(data))
+    lengths = nxt - starts
+    if len(starts):
+        lengths -= data[nxt - 1] == 0x20
+    return _hash_spans(data, starts, lengths, spaces), counts.astype(np.int64)
 
 
 def shingle_hashes(word_hashes: np.ndarray, counts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -272,8 +302,8 @@ class MinHasher:
         sig = np.full((n_docs, self.cfg.num_perm), np.uint32(0xFFFFFFFF), dtype=np.uint32)
         if n_docs == 0:
             return sig, np.zeros(0, dtype=np.int64)
-        words, counts = _words_of(arr, self.cfg)
-        sh, n_sh = shingle_hashes(hash_words(words), counts, self.cfg.n_grams)
+        word_hashes, counts = _word_hashes_of(arr, self.cfg)
+        sh, n_sh = shingle_hashes(word_hashes, counts, self.cfg.n_grams)
         x32 = ((sh >> np.uint64(32)) ^ sh).astype(np.uint32)
         sh_doc = np.repeat(np.arange(n_docs), n_sh)
         sig_t = sig.T.copy()  # [K, n_docs]: reductions run along contiguous rows
@@ -313,8 +343,8 @@ def shingle_sets(texts: Sequence[str | None], cfg: MinhashConfig = MinhashConfig
     arr = pa.array(list(texts), pa.string())
     if len(arr) == 0:
         return []
-    words, counts = _words_of(arr, cfg)
-    sh, n_sh = shingle_hashes(hash_words(words), counts, cfg.n_grams)
+    word_hashes, counts = _word_hashes_of(arr, cfg)
+    sh, n_sh = shingle_hashes(word_hashes, counts, cfg.n_grams)
     bounds = np.concatenate([[0], np.cumsum(n_sh)])
     return [np.unique(sh[bounds[i] : bounds[i + 1]]) for i in range(len(arr))]
 
