@@ -5,8 +5,9 @@ Defaults match datatrove / FineWeb: text simplified like datatrove's `simplify_t
 removed), word 5-gram shingles, 112 hash functions = 14 bands x 8 rows.
 
 Why it is fast: no Python work per shingle or per word. A batch of documents is
-normalised by polars (Rust regex), split into words, and every word is hashed at once
-with tabulation hashing over the Arrow byte buffer (a fixed random table indexed by
+normalised by polars (Rust regex; a shorter path for pure-ASCII texts, same output),
+and every word is found and hashed at once in the normalised Arrow byte buffer, with
+tabulation hashing (a fixed random table indexed by
 byte value and position, XOR-reduced per word: 3-independent and stable across
 machines and library versions). Shingle hashes combine n consecutive word hashes in n
 numpy passes. The 112 permutations are one outer product `a * x + b` (multiply-shift,
