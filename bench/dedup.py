@@ -10,6 +10,14 @@
    edits, against the theoretical 1 - (1 - s^r)^b; a PNG.
 3. Scale: time and peak memory (fresh process each) of signatures and clustering at
    the given sizes (real documents repeated and mutated).
+4. The signature stage alone against rensa (Rust MinHash): the same documents (the
+   real ones, then mutated copies), the same datatrove normalisation (winnow's), the
+   same word 5-gram shingles, 112 permutations, batches of 2,000 documents as in
+   compute_shard. CPU seconds (process_time: fair on a shared machine), median of
+   --sig-rounds rounds. rensa is timed twice: with the normalisation (the same stage
+   as winnow's: text in, signatures out) and on pre-normalised text (its hashing alone).
+
+    PYTHONPATH=$PWD python bench/dedup.py --only-signatures [--sig-docs 20000]
 """
 
 from __future__ import annotations
@@ -189,6 +197,77 @@ def throughput(n: int, tmp: Path) -> dict:
     return res
 
 
+# ---------------------------------------------------------------- 4. signature stage vs rensa
+
+
+def _shingles(text: str, n: int) -> list[str]:
+    """Word n-gram strings of one normalised text (short texts: one shingle, as winnow)."""
+    words = text.split(" ") if text else []
+    return [" ".join(words[j : j + n]) for j in range(max(1, len(words) - n + 1))] if words else []
+
+
+def signature_stage(n_docs: int, rounds: int, batch: int = 2000) -> dict:
+    from rensa import RMinHash
+
+    from tasks.dedup.minhash import normalize_texts
+
+    cfg = MinhashConfig()
+    texts = corpus(n_docs, seed=1)
+    batches = [texts[i : i + batch] for i in range(0, n_docs, batch)]
+    hasher = MinHasher(cfg)
+    pre = [normalize_texts(b, cfg) for b in batches]  # for rensa's hashing-only timing
+
+    def winnow():
+        for b in batches:
+            hasher.signatures(b)
+
+    def rensa_update(normalised=None):
+        for i, b in enumerate(batches):
+            for t in pre[i] if normalised else normalize_texts(b, cfg):
+                m = RMinHash(num_perm=cfg.num_perm, seed=cfg.seed)
+                m.update(_shingles(t, cfg.n_grams))
+                m.digest()
+
+    def rensa_bulk(normalised=None):
+        for i, b in enumerate(batches):
+            norm = pre[i] if normalised else normalize_texts(b, cfg)
+            RMinHash.digest_matrix_from_token_sets([_shingles(t, cfg.n_grams) for t in norm], cfg.num_perm, cfg.seed)
+
+    runs = {
+        "winnow": winnow,
+        "rensa_update": rensa_update,
+        "rensa_bulk": rensa_bulk,
+        "rensa_update_hashing_only": lambda: rensa_update(True),
+        "rensa_bulk_hashing_only": lambda: rensa_bulk(True),
+    }
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(rounds):  # interleaved, so load changes hit every contender alike
+        for name, fn in runs.items():
+            cpu[name].append(timed(fn)[2])
+    rate = {k: round(n_docs / float(np.median(v))) for k, v in cpu.items()}
+    spread = {k: [round(n_docs / max(v)), round(n_docs / min(v))] for k, v in cpu.items()}
+    best_stage = max(rate["rensa_update"], rate["rensa_bulk"])
+    best_hashing = max(rate["rensa_update_hashing_only"], rate["rensa_bulk_hashing_only"])
+    import rensa
+
+    return {
+        "docs": n_docs,
+        "rounds": rounds,
+        "mean_chars": int(np.mean([len(t) for t in texts])),
+        "rensa_version": getattr(rensa, "__version__", None) or _dist_version("rensa"),
+        "docs_per_cpu_s_median": rate,
+        "docs_per_cpu_s_min_max": spread,
+        "rensa_ratio": round(rate["winnow"] / best_stage, 2),
+        "rensa_ratio_vs_hashing_only": round(rate["winnow"] / best_hashing, 2),
+    }
+
+
+def _dist_version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
 # ---------------------------------------------------------------- 2. S-curve
 
 
@@ -319,6 +398,9 @@ def main() -> None:
     p.add_argument("--scale", default="100000,300000", help="comma-separated sizes for the scale runs ('' = none)")
     p.add_argument("--out", default=str(ROOT / "docs"), help="folder for the PNG and the JSON results")
     p.add_argument("--skip-peers", action="store_true", help="only the S-curve and scale runs")
+    p.add_argument("--sig-docs", type=int, default=20000, help="documents for the signature stage vs rensa")
+    p.add_argument("--sig-rounds", type=int, default=5, help="rounds of the signature stage (median)")
+    p.add_argument("--only-signatures", action="store_true", help="only the signature stage vs rensa")
     p.add_argument("--scale-run", type=int, default=None, help=argparse.SUPPRESS)  # internal: one size
     p.add_argument("--phase", default=None, help=argparse.SUPPRESS)
     p.add_argument("--tmp", default=None, help=argparse.SUPPRESS)
@@ -331,6 +413,13 @@ def main() -> None:
         return
     out = Path(args.out)
     results: dict = {}
+    if args.only_signatures or not args.skip_peers:
+        results["signature_stage"] = signature_stage(args.sig_docs, args.sig_rounds)
+        print(json.dumps(results["signature_stage"], indent=1), flush=True)
+        _print_rensa(results["signature_stage"])
+    if args.only_signatures:
+        _save(out, results)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-dedup-") as tmp:
         tmp = Path(tmp)
         if not args.skip_peers:
@@ -347,9 +436,9 @@ def main() -> None:
             results["scale"][str(n)] = row
             print(json.dumps(row), flush=True)
             shutil.rmtree(tmp / f"scale-{n}", ignore_errors=True)
-    path = out / "dedup_bench.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    path.write_text(json.dumps({**previous, **results}, indent=1))
+    _save(out, results)
+    if "signature_stage" in results:
+        _print_rensa(results["signature_stage"])
     if "throughput" in results:
         t = results["throughput"]
         print(
@@ -357,6 +446,25 @@ def main() -> None:
             f"{t['ratio_vs_datatrove']}x datatrove, {t['ratio_vs_datasketch']}x datasketch "
             f"(with exact verification: {t['ratio_vs_datatrove_with_exact_verify']}x datatrove)"
         )
+
+
+def _save(out: Path, results: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "dedup_bench.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**previous, **results}, indent=1))
+
+
+def _print_rensa(r: dict) -> None:
+    rate = r["docs_per_cpu_s_median"]
+    print(
+        f"\nsignature stage, {r['docs']} docs, median of {r['rounds']}: winnow {rate['winnow']} docs/CPU-s; "
+        f"rensa {rate['rensa_update']} (RMinHash.update) / {rate['rensa_bulk']} (digest_matrix_from_token_sets); "
+        f"rensa ratio (winnow / best rensa, same stage) {r['rensa_ratio']}; "
+        f"vs rensa hashing pre-normalised text ({rate['rensa_update_hashing_only']} / "
+        f"{rate['rensa_bulk_hashing_only']}): {r['rensa_ratio_vs_hashing_only']}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -209,3 +209,47 @@ def test_accuracy_against_exact_jaccard(workspace, planted_corpus):
     precision, recall = hits / max(len(predicted), 1), hits / len(truth)
     print(f"pairs: true {len(truth)}, predicted {len(predicted)}, precision {precision:.3f}, recall {recall:.3f}")
     assert precision == 1.0 and recall >= 0.9755, (precision, recall)  # published 1.000 / 0.976
+
+
+_FAST_PATH_EDGES = [
+    "a,b",
+    "x -- y",
+    "1.5,2 and 3.14.15",
+    "a\x0bb\rc\x7fd",
+    "  lead",
+    "trail  ",
+    "1,000,000.5",
+    "tab\t\tx",
+    "Ça 1,5 ; ok",
+    "e\u0301te\u0301 x \u0301 y",
+    "\u037e;",
+    "٣٫١٤ and 3.14",
+    "\u3000日本語\u3000",
+    "",
+    "!!!",
+    None,
+]
+
+
+@pytest.mark.parametrize("cfg", [MinhashConfig(), MinhashConfig(norm_whitespace=False), MinhashConfig(lowercase=False)])
+def test_fast_normalisation_and_word_hashing_equal_the_reference(cfg):
+    """The ASCII fast path, the faster whitespace regex and the words hashed straight from
+    the normalised bytes give exactly the plain expression and split-then-hash results."""
+    import polars as pl
+    import pyarrow as pa
+
+    from tasks.dedup.minhash import _word_hashes_of, hash_words, normalize_expr, normalize_texts
+
+    texts = cc_texts()[:300] + _FAST_PATH_EDGES
+    s = pl.Series("t", texts, dtype=pl.String).fill_null("")
+    reference = pl.select(normalize_expr(pl.lit(s), cfg)).to_series()
+    assert normalize_texts(texts, cfg) == reference.to_list()
+    # The plain whitespace step, literally: every \s+ run -> one space.
+    collapsed = reference.str.replace_all(r"\s+", " ").str.strip_chars()
+    if cfg.norm_whitespace:
+        assert reference.to_list() == collapsed.to_list()
+    reference = collapsed
+    words = [t.split(" ") if t else [] for t in reference.to_list()]
+    hashes, counts = _word_hashes_of(pa.array(texts, pa.string()), cfg)
+    assert counts.tolist() == [len(w) for w in words]
+    assert hashes.tolist() == hash_words(pa.array([w for ws in words for w in ws], pa.string())).tolist()
