@@ -253,7 +253,9 @@ def _word_hashes_of(texts: pa.Array, cfg: MinhashConfig) -> tuple[np.ndarray, np
     """Hashes of the normalised words of every document, flattened, and the word count
     per document. Words are found in the normalised bytes directly (single spaces, no
     leading or trailing one): no split, explode or per-word strings."""
-    norm = normalize_series(pl.from_arrow(texts), cfg)
+    series = pl.from_arrow(texts)
+    assert isinstance(series, pl.Series)  # an Arrow array converts to a Series, never a DataFrame
+    norm = normalize_series(series, cfg)
     if not cfg.norm_whitespace:
         norm = norm.str.replace_all(r"\s+", " ").str.strip_chars()
     data, offsets = _string_buffers(norm.to_arrow())
