@@ -36,9 +36,9 @@ import xxhash
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tasks import validation as V  # noqa: E402
 from tasks.core.schema import DOCS  # noqa: E402
 from tasks.decontam import decontaminate as D  # noqa: E402
-from tasks.validation import validation as V  # noqa: E402
 
 
 def real_docs() -> pa.Table:

@@ -29,6 +29,7 @@ from flows.ingest import run_ingest
 from flows.report import report_flow
 from flows.signals import run_signals
 from flows.train import run_train
+from tasks import validation as V
 from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
 from tasks.core.logs import set_verbose
@@ -42,8 +43,7 @@ from tasks.suite import REPO, Suite, arm_for_seed, load_suite, suite_from_recipe
 from tasks.train.model import PRESETS
 from tasks.train.results import TrainResult
 from tasks.train.tokens import pack_dir
-from tasks.validation import matched_tokens as MT
-from tasks.validation import validation as V
+from tasks.validation.contracts import matched_tokens as MT
 
 DEFAULT_SUITE = REPO / "recipes" / "suites" / "default.yaml"
 STAGES = ("docs", "signals", "dedup", "selection", "doc_tokens", "datasets", "tokens", "models", "evals")
@@ -127,7 +127,7 @@ def arm_tokens(arm: str, stats: dict[str, Any], trained: dict[str, Any] | None =
 def validate_matched_tokens(
     ws: Workspace, arms: list[MT.ArmTokens], budget: int, key: str, recipe: Recipe | None = None
 ) -> dict[str, Any]:
-    """The matched-token contract (tasks/validation/matched_tokens.py): every arm's unique
+    """The matched-token contract (tasks/validation/contracts/matched_tokens.py): every arm's unique
     tokens within 1% of the budget and of each other, equal training tokens."""
     return MT.check_matched_tokens(
         arms,

@@ -25,7 +25,7 @@ def _build(task_runner=None):
     from tasks.core.catalog import Catalog
     from tasks.core.docsref import resolve_docs
     from tasks.core.workspace import Workspace
-    from tasks.validation.validation import check_severity_names, record_and_enforce, validate_documents_dir
+    from tasks.validation import check_severity_names, record_and_enforce, validate_documents_dir
 
     @task(name="validate-documents", tags=["validation"])
     def validate_documents_task(docs_dir: str, key: str, workspace_root: str, severities: dict | None = None) -> dict:

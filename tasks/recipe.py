@@ -8,7 +8,7 @@ fails before any work runs, and the Prefect UI renders the recipe as a form.
 Sections owned by stages: `filters` (tasks/signals/filters.py), `dedup` (tasks/dedup/dedup.py),
 `selection` and `mixture` (tasks/selection/selection.py, tasks/selection/mixing.py), `train`
 (tasks/train/loop.py), `eval` (tasks/evaluate/harness.py), `validation` and `decontamination`
-(tasks/validation/validation.py, tasks/decontam/decontaminate.py).
+(tasks/validation/, tasks/decontam/decontaminate.py).
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def test_no_filter_keeps_everything_and_budget_cuts(crawl_ws):
 
 def test_a_pool_too_small_for_the_budget_fails_the_arm(crawl_ws):
     from flows.ablation import arm_tokens
-    from tasks.validation.matched_tokens import TokenBudgetError, check_matched_tokens
+    from tasks.validation.contracts.matched_tokens import TokenBudgetError, check_matched_tokens
 
     recipe = Recipe(name="greedy", sources=["crawl"], token_budget=5_000_000)
     stats = C.curate(recipe, crawl_ws)

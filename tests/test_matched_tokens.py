@@ -1,4 +1,4 @@
-"""The matched-token contract (tasks/validation/matched_tokens.py): arms cut to the same
+"""The matched-token contract (tasks/validation/contracts/matched_tokens.py): arms cut to the same
 real-token budget within 1% pass; a mismatched arm, unequal training tokens, or a pool too
 small for the budget are refused, the last one with a message that says so."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.validation.matched_tokens import ArmTokens, TokenBudgetError, check_matched_tokens, reasons
+from tasks.validation.contracts.matched_tokens import ArmTokens, TokenBudgetError, check_matched_tokens, reasons
 
 BUDGET = 400_000
 

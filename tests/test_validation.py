@@ -8,10 +8,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from tasks import validation as V
 from tasks.decontam.decontaminate import build_index
 from tasks.evaluate.eval_data import eval_items
 from tasks.recipe import Recipe
-from tasks.validation import validation as V
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.validation.validation import Check, Contract, ValidationFailed, ValidationResult, _gx, run_contract
+from tasks.validation.contracts._inputs import _gx
+from tasks.validation.model import Check, Contract, ValidationFailed, ValidationResult
+from tasks.validation.runner import run_contract
 
 DEFAULT_TOLERANCE = 0.01
 
@@ -140,7 +142,7 @@ def check_matched_tokens(
 ) -> ValidationResult:
     """Run, record (when a catalog is given) and enforce the contract; a failure raises
     TokenBudgetError naming the arm (e.g. a pool too small for the budget)."""
-    from tasks.validation.validation import record_validation
+    from tasks.validation.runner import record_validation
 
     contract = matched_tokens_contract(arms, token_budget, tolerance)
     result = run_contract(contract, key=key, workspace=workspace, severities=severities)

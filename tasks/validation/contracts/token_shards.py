@@ -1,0 +1,111 @@
+"""The token-shards contract (training input)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tasks.validation.contracts._inputs import (
+    _gx,
+)
+from tasks.validation.model import (
+    Check,
+    Contract,
+)
+
+
+def token_shards_contract(
+    shards: Sequence[str | Path],
+    *,
+    vocab_size: int,
+    eos_id: int,
+    dtype: str = "uint16",
+    seq_len: int | None = None,
+    expected_tokens: int | None = None,
+    expected_documents: int | None = None,
+) -> Contract:
+    """Contract on packed token shards (`.bin` memmaps of `dtype`). Per sequence (of
+    `seq_len` tokens, or 4096 when unknown): ids < vocab, no empty document (EOS EOS).
+    Whole input: every shard a whole number of tokens, EOS present, totals as recorded."""
+    E = _gx().expectations
+    itemsize = np.dtype(dtype).itemsize
+    chunk = seq_len or 4096
+    names, seq_index, oov_counts, empty_counts, max_ids, shard_rows = [], [], [], [], [], []
+    for path in map(Path, shards):
+        size = path.stat().st_size
+        n = size // itemsize
+        arr = np.memmap(path, dtype=dtype, mode="r", shape=(n,)) if n else np.zeros(0, dtype)
+        eos_total = 0
+        step = chunk * 1024  # whole sequences per block, bounded memory
+        for start in range(0, n, step):
+            block = np.asarray(arr[start : start + step])
+            pad = (-len(block)) % chunk  # the last, short sequence is padded with a
+            if pad:  # valid non-EOS id (0 or 1) to keep the shape
+                block = np.concatenate([block, np.full(pad, 0 if eos_id != 0 else 1, block.dtype)])
+            seqs = block.reshape(-1, chunk)
+            eos = seqs == eos_id
+            eos_total += int(eos.sum())
+            oov_counts.append((seqs >= vocab_size).sum(1))
+            empty_counts.append((eos[:, 1:] & eos[:, :-1]).sum(1))
+            max_ids.append(seqs.max(1))
+            seq_index.append(np.arange(len(seqs)) + start // chunk)
+            names.append(np.full(len(seqs), path.name, dtype=object))
+        shard_rows.append({"shard": path.name, "bytes_remainder": size % itemsize, "tokens": n, "eos": eos_total})
+    cat = lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt)
+    seqs = pd.DataFrame(
+        {
+            "sequence": [f"{a}#{b}" for a, b in zip(cat(names, object), cat(seq_index, np.int64))],
+            "out_of_vocab": cat(oov_counts, np.int64),
+            "empty_documents": cat(empty_counts, np.int64),
+            "max_id": cat(max_ids, np.int64).astype(np.int64),
+        }
+    )
+    shard_df = pd.DataFrame(shard_rows, columns=["shard", "bytes_remainder", "tokens", "eos"])
+    total = int(shard_df["tokens"].sum())
+    eos = int(shard_df["eos"].sum())
+    facts = {
+        "total_tokens": total,
+        "eos_total": eos,
+        "tokens_minus_expected": total - expected_tokens if expected_tokens is not None else 0,
+        "eos_minus_documents": eos - expected_documents if expected_documents is not None else 0,
+    }
+    frames = {"sequences": seqs, "shards": shard_df, "facts": pd.DataFrame([facts])}
+    checks = [
+        Check(
+            "token_shards.ids_within_vocab",
+            "sequences",
+            E.ExpectColumnValuesToBeBetween(column="out_of_vocab", min_value=0, max_value=0),
+        ),
+        Check(
+            "token_shards.no_empty_documents",
+            "sequences",
+            E.ExpectColumnValuesToBeBetween(column="empty_documents", min_value=0, max_value=0),
+        ),
+        Check(
+            "token_shards.whole_items",
+            "shards",
+            E.ExpectColumnValuesToBeBetween(column="bytes_remainder", min_value=0, max_value=0),
+        ),
+        Check("token_shards.eos_present", "shards", E.ExpectColumnValuesToBeBetween(column="eos", min_value=1)),
+    ]
+    if expected_tokens is not None:
+        checks.append(
+            Check(
+                "token_shards.total_tokens_match",
+                "facts",
+                E.ExpectColumnValuesToBeBetween(column="tokens_minus_expected", min_value=0, max_value=0),
+            )
+        )
+    if expected_documents is not None:
+        # packing may end on a document without its EOS: allow one missing
+        checks.append(
+            Check(
+                "token_shards.eos_match_documents",
+                "facts",
+                E.ExpectColumnValuesToBeBetween(column="eos_minus_documents", min_value=-1, max_value=0),
+            )
+        )
+    return Contract("token_shards", frames, checks, total, total, id_column="sequence")
