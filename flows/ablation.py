@@ -267,6 +267,10 @@ def ablation_flow(
     if preset:
         spec = spec.model_copy(update={"preset": preset})
     ws = Workspace.from_env(workspace)
+    if spec.sweep:  # the arms the `sweep:` expanded into, before any work
+        log.info(
+            "suite %s: %d arm(s) after the sweep: %s", spec.name, len(spec.arms), ", ".join(a.name for a in spec.arms)
+        )
     # What the report ranks by (the suite's declared decision) and the seeds it expects.
     Catalog(ws.catalog_path).insert(
         "suites",
@@ -327,7 +331,7 @@ def _load(suite: str | Path) -> Suite:
         import yaml
 
         data = yaml.safe_load(path.read_text()) or {}
-        if "arms" in data:
+        if "arms" in data or "sweep" in data:
             return load_suite(path)
         # A single recipe: run it as a one-arm suite over the default suite's sources.
         return suite_from_recipe(path, load_suite(DEFAULT_SUITE).sources)

@@ -10,6 +10,9 @@ family (`bpb`, `prob`, `acc`) on a list of eval tasks or the groups `benchmarks`
 several tasks are averaged unweighted, as declared. Each seed of a suite varies model
 init and data order, and for sampling selections (random, DSIR) the sample too
 (`arm_for_seed`).
+
+`sweep` (tasks/sweep/design.py, docs/sweeps.md) is a grid or random design over recipe
+fields; its points are added to `arms` when the suite is validated, before any work runs.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from tasks.core.paths import PACKAGE_ROOT as REPO
 from tasks.core.paths import shared_data
 from tasks.evaluate.eval_data import ALL_TASKS, BENCHMARKS, LM_TEXTS
 from tasks.recipe import EvalSpec, Recipe, Strict, load_recipe, load_yaml_model
+from tasks.sweep.design import SweepError, SweepSpec, with_sweep_arms
 
 _VAR = re.compile(r"\$\{([A-Z_]+)\}")
 
@@ -147,7 +151,10 @@ class Suite(Strict):
     name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     sources: dict[str, list[str]] = Field(..., description="source name -> URIs / globs / manifests")
-    arms: list[Recipe] = Field(..., min_length=1)
+    arms: list[Recipe] = Field(default_factory=list, description="recipes; a `sweep:` adds its points")
+    sweep: SweepSpec | list[SweepSpec] | None = Field(
+        None, description="a grid or random design over recipe fields, expanded into arms (tasks/sweep/design.py)"
+    )
     preset: str = "nano"
     token_budget: int | None = Field(None, gt=0, description="every arm's dataset is cut to this")
     train_tokens: int | None = Field(None, gt=0, description="tokens every arm trains on")
@@ -162,6 +169,17 @@ class Suite(Strict):
     )
     ladder: LadderSpec | None = Field(None, description="model sizes for `python -m flows.ladder`")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_sweep(cls, data: Any) -> Any:
+        # The sweep's points become arms before anything else is validated (docs/sweeps.md).
+        if isinstance(data, dict) and data.get("sweep"):
+            try:
+                data = {**data, "arms": with_sweep_arms(data)}
+            except SweepError as exc:
+                raise ValueError(str(exc)) from None
+        return data
+
     @field_validator("arms", mode="before")
     @classmethod
     def _load_arm_files(cls, v: Any) -> Any:
@@ -175,6 +193,8 @@ class Suite(Strict):
         return out
 
     def model_post_init(self, _: Any) -> None:
+        if not self.arms:
+            raise ValueError("a suite needs `arms` or a `sweep` (none given)")
         names = [a.name for a in self.arms]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
