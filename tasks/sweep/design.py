@@ -346,7 +346,7 @@ def point_name(values: Mapping[str, Any]) -> str:
             continue
         last = path.split(".")[-1]
         label = LABELS.get(last, last)
-        sep = "_" if isinstance(v, Mapping) else "-" if isinstance(v, str) else ""
+        sep = "_" if isinstance(v, Mapping) else "-" if isinstance(v, str | list | tuple) else ""
         parts.append(f"{label}{sep}{_fmt(v)}")
     return re.sub(r"[^A-Za-z0-9_.-]", "-", "_".join(parts)).strip("-_.") or "point"
 
@@ -430,25 +430,38 @@ def expand(sweep: SweepSpec, suite: Mapping[str, Any]) -> list[SweepPoint]:
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             name = f"{name}_{seen[name]}"
-        data = copy.deepcopy(base)
-        for path, v in values.items():
-            if path == EPOCHS:
-                for p, x in _epochs_update(v, sweep.axes[EPOCHS], suite, label).items():
-                    _set(data, p, x)
-            else:
-                _set(data, path, copy.deepcopy(v))
-        data["name"] = name
-        data.setdefault(
-            "description",
-            "sweep point: " + ", ".join(f"{p}={_fmt(v)}" for p, v in values.items()),
-        )
-        try:
-            recipe = Recipe.model_validate(data)
-        except ValidationError as exc:
-            msgs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise SweepError(f"{label}: point {name}: {msgs}") from None
+        recipe = point_recipe(sweep, suite, values, name, base)
         points.append(SweepPoint(name, values, recipe))
     return points
+
+
+def point_recipe(
+    sweep: SweepSpec,
+    suite: Mapping[str, Any],
+    values: Mapping[str, Any],
+    name: str,
+    base: Mapping[str, Any] | None = None,
+) -> Recipe:
+    """The arm of one point: the sweep's base with each axis set to its value, validated.
+    (flows/sweep.py also builds the predicted optimum of a mixture search with it.)"""
+    label = f"sweep {sweep.name}" if sweep.name else "sweep"
+    if base is None:
+        base = copy.deepcopy(sweep.base)
+        base["filters"] = [{"name": f} if isinstance(f, str) else f for f in base.get("filters") or []]
+    data = copy.deepcopy(dict(base))
+    for path, v in values.items():
+        if path == EPOCHS:
+            for p, x in _epochs_update(v, sweep.axes[EPOCHS], suite, label).items():
+                _set(data, p, x)
+        else:
+            _set(data, path, copy.deepcopy(v))
+    data["name"] = name
+    data.setdefault("description", "sweep point: " + ", ".join(f"{p}={_fmt(v)}" for p, v in values.items()))
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        msgs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise SweepError(f"{label}: point {name}: {msgs}") from None
 
 
 def sweeps_of(data: Any) -> list[SweepSpec]:

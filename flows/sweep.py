@@ -1,0 +1,333 @@
+"""`python -m flows.sweep SUITE`: run a suite's `sweep:` and report what it found.
+
+Every point of the sweep is an arm of the suite, run through the ablation flow (its own
+`arm` flow run, cached by content hash like any arm). Then, per sweep:
+
+- **mixture search** (the only axis is `{dirichlet: alpha}` on mixture weights): fit a
+  model from the sampled weights to the suite's decision metric (tasks/sweep/mixture_search.py),
+  report its held-out error (leave-one-out by default: MAE and Spearman), predict the
+  best mixture over a dense Dirichlet sample, train that mixture as one more arm
+  (`opt_mix_...`) and compare it with its prediction and with the best sampled mixture
+  (95% paired bootstrap of the report);
+- **repetition** (the only axis is `epochs`): the cost of repetition per doubling of
+  epochs and per step, with 95% paired-bootstrap intervals (tasks/sweep/repetition.py);
+- anything else: the decision metric per point with its interval.
+
+Writes `reports/sweep-<suite>/sweep.{md,json}` and PNGs (predicted vs observed,
+metric vs epochs) in the workspace, the fitted mixture model (`mixture_model-<sweep>.pkl`),
+and publishes them as Prefect artifacts (markdown with the plots, a table, links).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import pickle
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+
+from flows import _runtime
+from flows.ablation import _load, ablation_flow
+from flows.report import build
+from tasks.core.catalog import Catalog
+from tasks.core.workspace import Workspace
+from tasks.suite import Suite
+from tasks.sweep import mixture_search as MS
+from tasks.sweep import repetition as R
+from tasks.sweep.compare import decision_boot, difference
+from tasks.sweep.design import (
+    EPOCHS,
+    DirichletAxis,
+    EpochsAxis,
+    SweepPoint,
+    SweepSpec,
+    dirichlet_groups,
+    expand,
+    point_name,
+    point_recipe,
+    suite_fields,
+    sweeps_of,
+)
+
+
+def sweep_kind(sweep: SweepSpec) -> str:
+    """mixture (one Dirichlet axis), repetition (one epochs axis) or grid."""
+    if len(sweep.axes) == 1:
+        (path, axis), *_ = sweep.axes.items()
+        if isinstance(axis, DirichletAxis):
+            return "mixture"
+        if path == EPOCHS:
+            return "repetition"
+    return "grid"
+
+
+def _board(catalog: Catalog, suite: str):
+    report = build(catalog, suite)
+    return report, {a["arm"]: a for a in report.board}
+
+
+def _observed(board: dict[str, dict], arm: str, metric: str) -> tuple[float | None, float | None, float | None]:
+    a = board.get(arm) or {}
+    v = a.get(metric)
+    return v, a.get(f"{metric}:lo", v), a.get(f"{metric}:hi", v)
+
+
+def run_mixture_search(
+    spec: Suite,
+    sweep: SweepSpec,
+    points: list[SweepPoint],
+    ws: Workspace,
+    dask_address: str | None,
+    model: str,
+    candidates: int,
+    top_k: int,
+    folds: int | None,
+    train_optimum: bool,
+) -> MS.MixtureSearch | None:
+    log = get_run_logger()
+    catalog = Catalog(ws.catalog_path)
+    report, board = _board(catalog, spec.name)
+    d = report.decision
+    (path, axis), *_ = sweep.axes.items()
+    assert isinstance(axis, DirichletAxis)
+    groups = dirichlet_groups(axis, sweep.base, path)
+    mp = []
+    for p in points:
+        v, lo, hi = _observed(board, p.name, d.name)
+        mp.append(MS.MixturePoint(p.name, dict(p.values[path]), v, lo, hi))
+    seen = [p for p in mp if p.observed is not None]
+    if len(seen) < 3:
+        log.error(
+            "mixture search %s: only %d of %d mixtures were scored; no model fitted", sweep.name, len(seen), len(mp)
+        )
+        return None
+    x = [[p.weights.get(g, 0.0) for g in groups] for p in seen]
+    y = [float(p.observed) for p in seen if p.observed is not None]
+    held = MS.held_out(x, y, model, folds, seed=sweep.seed)
+    for p, pred in zip(seen, held.predicted):
+        p.held_out = pred
+    fitted = MS.fit(x, y, model, seed=sweep.seed)
+    opt = MS.predict_optimum(fitted, groups, d.higher_is_better, candidates, axis.dirichlet, top_k, seed=sweep.seed + 1)
+    opt_name = (f"{sweep.name}_" if sweep.name else "") + "opt_" + point_name({path: opt.weights})
+    result = MS.MixtureSearch(
+        suite=spec.name,
+        metric=d.name,
+        higher_is_better=d.higher_is_better,
+        groups=groups,
+        model=model,
+        points=mp,
+        held=held,
+        optimum=opt,
+        optimum_arm=opt_name,
+    )
+    if len(seen) < len(mp):
+        result.notes.append(f"{len(mp) - len(seen)} sampled mixture(s) failed and were left out of the fit.")
+    out = ws.stage_dir("reports", f"sweep-{spec.name}")
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / f"mixture_model-{sweep.name or 'sweep'}.pkl", "wb") as f:
+        pickle.dump({"model": fitted, "groups": groups, "kind": model, "metric": d.name}, f)
+    if not train_optimum:
+        result.notes.append("The predicted optimum was not trained (--no-optimum).")
+        return result
+    recipe = point_recipe(sweep, suite_fields(spec), {path: opt.weights}, opt_name)
+    log.info("training the predicted optimum %s (predicted %s %.4f)", opt_name, d.name, opt.predicted)
+    try:
+        ablation_flow.with_options(flow_run_name=f"{spec.name}-{opt_name}")(
+            suite_spec=spec.model_copy(update={"arms": [recipe], "sweep": None}),
+            workspace=str(ws.root),
+            dask_address=dask_address,
+        )
+    except Exception as exc:  # recorded as a failed arm; the report says so
+        log.error("optimum arm %s: %s", opt_name, exc)
+    report, board = _board(catalog, spec.name)
+    v, lo, hi = _observed(board, opt_name, d.name)
+    result.optimum_observed = MS.MixturePoint(opt_name, opt.weights, v, lo, hi, None)
+    sign = -1.0 if d.higher_is_better else 1.0
+    best = min(seen, key=lambda p: sign * float(p.observed or 0.0))
+    result.best_sampled = best.arm
+    if v is not None:
+        items = catalog.query("suite_items", {"suite": spec.name})
+        boot = decision_boot(items, d.metric, d.tasks, [opt_name, best.arm])
+        result.vs_best = difference(boot, 0, 1, d.higher_is_better)
+    return result
+
+
+def run_repetition(spec: Suite, sweep: SweepSpec, points: list[SweepPoint], ws: Workspace) -> R.RepetitionCost | None:
+    log = get_run_logger()
+    catalog = Catalog(ws.catalog_path)
+    report, board = _board(catalog, spec.name)
+    d = report.decision
+    axis = sweep.axes[EPOCHS]
+    if isinstance(axis, EpochsAxis):
+        fixed = axis.fix
+    else:
+        fixed = "train_tokens" if spec.train_tokens else "unique_tokens"
+    form = (
+        "fixed training tokens (unique tokens varied)"
+        if fixed == "train_tokens"
+        else "fixed unique tokens (training tokens varied)"
+    )
+    scored = [p for p in points if board.get(p.name, {}).get(d.name) is not None]
+    if len({float(p.values[EPOCHS]) for p in scored}) < 2:
+        log.error("repetition %s: fewer than two epoch counts were scored", sweep.name)
+        return None
+    items = catalog.query("suite_items", {"suite": spec.name})
+    arms = [p.name for p in scored]
+    boot = decision_boot(items, d.metric, d.tasks, arms)
+    return R.repetition_cost(arms, [float(p.values[EPOCHS]) for p in scored], boot, d.higher_is_better, form, d.name)
+
+
+def grid_table(spec: Suite, sweep: SweepSpec, points: list[SweepPoint], ws: Workspace) -> tuple[str, list[dict]]:
+    report, board = _board(Catalog(ws.catalog_path), spec.name)
+    d = report.decision
+    paths = list(sweep.axes)
+    rows = []
+    for p in points:
+        v, lo, hi = _observed(board, p.name, d.name)
+        rows.append({"arm": p.name, **{k: json.dumps(p.values[k]) for k in paths}, d.name: v, "lo": lo, "hi": hi})
+    lines = [f"## Sweep {sweep.name or ''}: {spec.name}", "", f"| arm | {' | '.join(paths)} | {d.name} [95%] |"]
+    lines.append("|---|" + "---|" * len(paths) + "---|")
+    for r in rows:
+        val = "failed" if r[d.name] is None else f"{r[d.name]:.4f} [{r['lo']:.4f}, {r['hi']:.4f}]"
+        lines.append(f"| {r['arm']} | " + " | ".join(r[k] for k in paths) + f" | {val} |")
+    return "\n".join(lines) + "\n", rows
+
+
+def _embed(png: Path) -> str:
+    return f"![{png.stem}](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})"
+
+
+@flow(name="sweep", log_prints=True, validate_parameters=True)
+def sweep_flow(
+    suite: str,
+    workspace: str | None = None,
+    dask_address: str | None = None,
+    model: str = "quadratic",
+    candidates: int = 20_000,
+    top_k: int = 100,
+    folds: int | None = None,
+    train_optimum: bool = True,
+) -> dict[str, Any]:
+    """Run the sweep's arms, then the mixture search / repetition cost / point table."""
+    log = get_run_logger()
+    if model not in MS.MODELS:
+        raise ValueError(f"model must be one of {MS.MODELS}, got {model!r}")
+    spec = _load(suite)
+    sweeps = sweeps_of(spec)
+    if not sweeps:
+        raise ValueError(f"suite {spec.name!r} has no `sweep:` section; run it with python -m flows.ablation")
+    ws = Workspace.from_env(workspace)
+    t0 = time.time()
+    try:
+        ablation_flow.with_options(flow_run_name=f"{spec.name}-arms")(
+            suite_spec=spec, workspace=str(ws.root), dask_address=dask_address
+        )
+    except Exception as exc:  # failed arms are recorded; the sweep reports what was scored
+        log.error("suite %s: %s", spec.name, exc)
+    fields = suite_fields(spec)
+    out = ws.stage_dir("reports", f"sweep-{spec.name}")
+    out.mkdir(parents=True, exist_ok=True)
+    md: list[str] = []
+    pngs: list[Path] = []
+    tables: list[dict] = []
+    result: dict[str, Any] = {"suite": spec.name, "mixture_search": [], "repetition": [], "grid": []}
+    costs: list[R.RepetitionCost] = []
+    for sw in sweeps:
+        points = expand(sw, fields)
+        kind = sweep_kind(sw)
+        if kind == "mixture":
+            ms = run_mixture_search(spec, sw, points, ws, dask_address, model, candidates, top_k, folds, train_optimum)
+            if ms is not None:
+                md.append(MS.to_markdown(ms))
+                png = MS.plot_predicted_vs_observed(ms, out / f"predicted_vs_observed-{sw.name or 'sweep'}.png")
+                pngs.append(png)
+                result["mixture_search"].append(ms.as_dict())
+                tables += [
+                    {
+                        "sweep": sw.name,
+                        "arm": p.arm,
+                        **p.weights,
+                        "observed": p.observed,
+                        "lo": p.lo,
+                        "hi": p.hi,
+                        "predicted": p.held_out if p is not ms.optimum_observed else ms.optimum.predicted,
+                    }
+                    for p in ms.points + ([ms.optimum_observed] if ms.optimum_observed else [])
+                ]
+        elif kind == "repetition":
+            cost = run_repetition(spec, sw, points, ws)
+            if cost is not None:
+                costs.append(cost)
+                result["repetition"].append(cost.as_dict())
+                tables += [
+                    {"sweep": sw.name, "arm": a, "epochs": e, "value": v, "lo": lo, "hi": hi}
+                    for a, e, v, lo, hi in zip(cost.arms, cost.epochs, cost.values, cost.lo, cost.hi)
+                ]
+        else:
+            text, rows = grid_table(spec, sw, points, ws)
+            md.append(text)
+            result["grid"].append(rows)
+            tables += [{"sweep": sw.name, **r} for r in rows]
+    if costs:
+        md.append(R.to_markdown(costs, spec.name))
+        pngs.append(R.plot(costs, out / "repetition.png"))
+    result["wall_seconds"] = time.time() - t0
+    text = (
+        "\n".join(md) + f"\nWall time of the sweep (all arms, cached stages reused): {result['wall_seconds']:.0f} s.\n"
+    )
+    (out / "sweep.md").write_text(text)
+    (out / "sweep.json").write_text(json.dumps(result, indent=2, default=str))
+    key = "".join(c if c.isalnum() else "-" for c in spec.name.lower())
+    create_markdown_artifact(
+        text + "\n\n" + "\n\n".join(_embed(p) for p in pngs), key=f"sweep-{key}", description=f"sweep of {spec.name}"
+    )
+    if tables:
+        create_table_artifact(tables, key=f"sweep-table-{key}")
+    for p in pngs + sorted(out.glob("mixture_model-*.pkl")):
+        create_link_artifact(p.resolve().as_uri(), link_text=p.name, description=f"{spec.name}: {p.stem}")
+    print(text)
+    log.info("sweep report written to %s", out)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("suite", help="suite YAML file with a `sweep:` section")
+    parser.add_argument("--workspace", help="workspace root (default $WINNOW_HOME or ./.winnow)")
+    parser.add_argument("--dask-address", help="scheduler address of an existing Dask cluster")
+    parser.add_argument("--model", choices=MS.MODELS, default="quadratic", help="mixture model (default quadratic)")
+    parser.add_argument("--candidates", type=int, default=20_000, help="Dirichlet candidates for the optimum")
+    parser.add_argument("--top-k", type=int, default=100, help="the optimum is the mean of the best k candidates")
+    parser.add_argument("--folds", type=int, help="K-fold held-out error (default: leave-one-out)")
+    parser.add_argument("--no-optimum", action="store_true", help="do not train the predicted optimum")
+    args = parser.parse_args(argv)
+    if args.workspace:
+        os.environ["WINNOW_HOME"] = str(Path(args.workspace).resolve())
+    spec = _load(args.suite)  # a bad suite or sweep fails here, before any work
+    if not spec.sweep:
+        raise SystemExit(f"{args.suite}: no `sweep:` section")
+    with _runtime.prefect_api(), _runtime.dask_cluster(args.dask_address) as address:
+        sweep_flow(
+            args.suite,
+            args.workspace,
+            address,
+            args.model,
+            args.candidates,
+            args.top_k,
+            args.folds,
+            not args.no_optimum,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
