@@ -1,11 +1,12 @@
 """`python -m deployments.serve`: the no-worker way to run winnow's deployments.
 
-Serves three deployments from this process (no work pool, no worker): `ablation`
-(parameters: a suite, optional custom arms typed into the UI form), `ingest-nightly`
-(a cron schedule over a manifest of new crawl files) and `report`. Needs a Prefect
+Serves four deployments from this process (no work pool, no worker): `ablation`
+(parameters: a suite, optional custom arms typed into the UI form, or a whole suite
+whose `sweep:` expands into arms), `sweep` (a suite's sweep: mixture search, repetition
+cost), `ingest-nightly` (a cron schedule over a manifest of new crawl files) and `report`. Needs a Prefect
 server: `prefect server start`, then `export PREFECT_API_URL=http://127.0.0.1:4200/api`.
 `--register-only` creates the deployments and returns (for CI and the UI test).
-The same three are in deployments/prefect.yaml for a process work pool.
+The same four are in deployments/prefect.yaml for a process work pool.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from flows import _runtime  # noqa: F401  (environment defaults)
 from flows.ablation import DEFAULT_SUITE, ablation_flow
 from flows.ingest import ingest_flow
 from flows.report import report_flow
+from flows.sweep import sweep_flow
 from tasks.suite import REPO
 
 
@@ -29,6 +31,12 @@ def deployments(manifest: str | None = None, cron: str = "0 3 * * *"):
             tags=["winnow", "ablation"],
             parameters={"suite": str(DEFAULT_SUITE.relative_to(REPO))},
             description="Run a suite of recipes end to end; add custom arms in the form.",
+        ),
+        sweep_flow.to_deployment(
+            name="sweep",
+            tags=["winnow", "sweep"],
+            parameters={"suite": "recipes/suites/mixture_search.yaml"},
+            description="Run a suite's sweep: (mixture search with a fitted predictor, repetition cost per epoch).",
         ),
         ingest_flow.to_deployment(
             name="ingest-nightly",

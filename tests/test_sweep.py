@@ -3,10 +3,12 @@ model on a function with a known optimum, and the repetition-cost arithmetic."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
+from prefect.utilities.callables import parameter_schema
 from pydantic import ValidationError
 
 from tasks.report.stats import Boot, TaskScores, bootstrap
@@ -299,3 +301,20 @@ def test_decision_boot_matches_the_report_draws():
     d = difference(boot, 0, 1, higher_is_better=False)
     assert math.isclose(d["diff"], a.mean() - b.mean())
     assert d["lo"] < d["diff"] < d["hi"] and d["p_better"] > 0.5
+
+
+# ---------------------------------------------------------------- the Prefect form
+
+
+def test_a_sweep_suite_passes_through_the_ablation_form():
+    """The ablation deployment's form sends `suite_spec` as JSON: a suite with `sweep:`
+    validates into its expanded arms, and so does a dumped suite (no duplicates)."""
+    from flows.ablation import ablation_flow
+
+    data = {"name": "s", "sources": SOURCES, "train_tokens": 1000, "sweep": {"base": BASE, "axes": {"epochs": [1, 2]}}}
+    params = ablation_flow.validate_parameters({"suite_spec": data})
+    assert [a.name for a in params["suite_spec"].arms] == ["ep1", "ep2"]
+    again = ablation_flow.validate_parameters({"suite_spec": params["suite_spec"].model_dump(mode="json")})
+    assert [a.name for a in again["suite_spec"].arms] == ["ep1", "ep2"]
+    schema = json.dumps(parameter_schema(ablation_flow).model_dump())
+    assert "SweepSpec" in schema and "DirichletAxis" in schema and "EpochsAxis" in schema
