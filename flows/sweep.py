@@ -79,6 +79,11 @@ def _observed(board: dict[str, dict], arm: str, metric: str) -> tuple[float | No
     return v, a.get(f"{metric}:lo", v), a.get(f"{metric}:hi", v)
 
 
+def _tokens(board: dict[str, dict], arm: str) -> float | None:
+    v = (board.get(arm) or {}).get("unique_tokens")
+    return None if v is None else float(v)
+
+
 def run_mixture_search(
     spec: Suite,
     sweep: SweepSpec,
@@ -101,7 +106,7 @@ def run_mixture_search(
     mp = []
     for p in points:
         v, lo, hi = _observed(board, p.name, d.name)
-        mp.append(MS.MixturePoint(p.name, dict(p.values[path]), v, lo, hi))
+        mp.append(MS.MixturePoint(p.name, dict(p.values[path]), v, lo, hi, None, _tokens(board, p.name)))
     seen = [p for p in mp if p.observed is not None]
     if len(seen) < 3:
         log.error(
@@ -148,7 +153,7 @@ def run_mixture_search(
         log.error("optimum arm %s: %s", opt_name, exc)
     report, board = _board(catalog, spec.name)
     v, lo, hi = _observed(board, opt_name, d.name)
-    result.optimum_observed = MS.MixturePoint(opt_name, opt.weights, v, lo, hi, None)
+    result.optimum_observed = MS.MixturePoint(opt_name, opt.weights, v, lo, hi, None, _tokens(board, opt_name))
     sign = -1.0 if d.higher_is_better else 1.0
     best = min(seen, key=lambda p: sign * float(p.observed or 0.0))
     result.best_sampled = best.arm

@@ -318,3 +318,27 @@ def test_a_sweep_suite_passes_through_the_ablation_form():
     assert [a.name for a in again["suite_spec"].arms] == ["ep1", "ep2"]
     schema = json.dumps(parameter_schema(ablation_flow).model_dump())
     assert "SweepSpec" in schema and "DirichletAxis" in schema and "EpochsAxis" in schema
+
+
+def test_mixture_report_and_plot(tmp_path):
+    x = MS.sample_simplex(6, 3, seed=0)
+    y = _bowl(x)
+    held = MS.held_out(x, y)
+    opt = MS.predict_optimum(MS.fit(x, y), list("abc"), higher_is_better=False, candidates=2000, top_k=10)
+    points = [
+        MS.MixturePoint(
+            f"p{i}", dict(zip("abc", map(float, w))), float(v), float(v) - 0.01, float(v) + 0.01, float(h), 6e4
+        )
+        for i, (w, v, h) in enumerate(zip(x, y, held.predicted))
+    ]
+    s = MS.MixtureSearch("s", "bpb/lm", False, list("abc"), "quadratic", points, held, opt, "opt_mix")
+    s.optimum_observed = MS.MixturePoint("opt_mix", opt.weights, 1.01, 1.0, 1.02, None, 6e4)
+    s.best_sampled = "p0"
+    s.vs_best = {"diff": -0.02, "lo": -0.03, "hi": -0.01, "p_better": 0.99}
+    md = MS.to_markdown(s)
+    assert "**opt_mix** (optimum)" in md and "leave-one-out" in md and "P(optimum better) 0.990" in md
+    assert json.loads(json.dumps(s.as_dict()))["optimum"]["weights"] == opt.weights
+    assert MS.plot_predicted_vs_observed(s, tmp_path / "p.png").stat().st_size > 1000
+    boot = _boot([1.0, 1.1], [[1.0, 1.1], [1.01, 1.12]])
+    cost = R.repetition_cost(["a", "b"], [1, 2], boot, False, "fixed training tokens", "bpb/lm")
+    assert R.plot([cost], tmp_path / "r.png").stat().st_size > 1000

@@ -150,6 +150,7 @@ class MixturePoint:
     lo: float | None = None
     hi: float | None = None
     held_out: float | None = None  # the model's prediction without this point
+    unique_tokens: float | None = None  # the arm's dataset in real tokens (each document once)
 
 
 @dataclass
@@ -226,8 +227,8 @@ def to_markdown(s: MixtureSearch) -> str:
             f"{_num(d['diff'])} [{_num(d['lo'])}, {_num(d['hi'])}] (95% paired bootstrap), "
             f"P(optimum better) {d['p_better']:.3f}.",
         ]
-    lines += ["", "| arm | " + " | ".join(s.groups) + " | observed [95%] | held-out prediction |"]
-    lines += ["|---|" + "---:|" * len(s.groups) + "---|---:|"]
+    lines += ["", "| arm | " + " | ".join(s.groups) + " | unique tokens | observed [95%] | held-out prediction |"]
+    lines += ["|---|" + "---:|" * len(s.groups) + "---:|---|---:|"]
     rows = sorted(s.points, key=lambda p: (p.observed is None, (-1 if s.higher_is_better else 1) * (p.observed or 0)))
     for p in rows + ([obs] if obs else []):
         cells = [f"{p.weights.get(g, 0.0):.2f}" for g in s.groups]
@@ -235,6 +236,7 @@ def to_markdown(s: MixtureSearch) -> str:
         lines.append(
             f"| {label} | "
             + " | ".join(cells)
+            + (f" | {p.unique_tokens:,.0f}" if p.unique_tokens is not None else " | –")
             + f" | {_num(p.observed)} [{_num(p.lo)}, {_num(p.hi)}] | "
             + (f"{_num(o.predicted)} (fit on all)" if p is obs else _num(p.held_out))
             + " |"
