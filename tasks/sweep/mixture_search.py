@@ -259,13 +259,19 @@ def plot_predicted_vs_observed(s: MixtureSearch, path) -> Any:
     ys = [p.observed for p in pts]
     err = [[p.observed - (p.lo if p.lo is not None else p.observed) for p in pts]]
     err.append([(p.hi if p.hi is not None else p.observed) - p.observed for p in pts])
-    ax.errorbar(xs, ys, yerr=err, fmt="o", capsize=3, label="sampled mixtures (held-out prediction)")
+    ax.errorbar(xs, ys, yerr=np.clip(err, 0, None), fmt="o", capsize=3, label="sampled mixtures (held-out prediction)")
     obs = s.optimum_observed
     allv = xs + ys
     if obs is not None and obs.observed is not None:
         yerr = [[obs.observed - (obs.lo or obs.observed)], [(obs.hi or obs.observed) - obs.observed]]
         ax.errorbar(
-            [s.optimum.predicted], [obs.observed], yerr=yerr, fmt="*", ms=14, color="tab:red", label="predicted optimum"
+            [s.optimum.predicted],
+            [obs.observed],
+            yerr=np.clip(yerr, 0, None),
+            fmt="*",
+            ms=14,
+            color="tab:red",
+            label="predicted optimum",
         )
         allv += [s.optimum.predicted, obs.observed]
     if allv:

@@ -183,7 +183,9 @@ def plot(costs: Sequence[RepetitionCost], path) -> Any:
         ax.errorbar(
             c.epochs,
             v,
-            yerr=[v - np.asarray(c.lo), np.asarray(c.hi) - v],
+            yerr=np.clip(
+                [v - np.asarray(c.lo), np.asarray(c.hi) - v], 0, None
+            ),  # a percentile interval can miss the point
             fmt="o-",
             capsize=3,
             label=f"{c.form}: {c.per_doubling.value:+.4f}/doubling",
