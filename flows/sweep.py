@@ -299,6 +299,9 @@ def sweep_flow(
         create_link_artifact(p.resolve().as_uri(), link_text=p.name, description=f"{spec.name}: {p.stem}")
     print(text)
     log.info("sweep report written to %s", out)
+    missing = len(sweeps) - sum(len(result[k]) for k in ("mixture_search", "repetition", "grid"))
+    if missing:  # the report says why; the run must not look like a success
+        raise RuntimeError(f"suite {spec.name}: {missing} sweep(s) scored too few arms to report (see the log)")
     return result
 
 
