@@ -41,6 +41,18 @@ NAV_SELECTORS = (
     "[class~=pagination]",
     "[class~=pager]",
     "[class~=skip-link]",
+    # Overlays and dialogs (log-in prompts, "save this article" promos) and comment forms /
+    # threads: never the article, and resiliparse keeps them when they sit in the main column.
+    "dialog",
+    "[role=dialog]",
+    "[aria-modal=true]",
+    "[class~=overlay]",
+    "[class~=modal]",
+    "[id~=respond]",
+    "[class~=comment-respond]",
+    "[id~=comments]",
+    "[class~=comments-area]",
+    "[id~=disqus_thread]",
 )
 
 # Above this share of U+FFFD / control characters a decoded page is not text.
@@ -115,11 +127,12 @@ def extract(html: str, extractor: str = DEFAULT_EXTRACTOR) -> tuple[str, str]:
         from resiliparse.extract.html2text import extract_plain_text
 
         doc: Any = html  # the string, or its parsed tree when the box pass ran
-        if extractor == "resiliparse" and any(c in html for c in _BOX_CLASSES):  # DOM pass only where a box can be
+        if extractor == "resiliparse" and any(c in html for c in _DOM_PASS_MARKERS):  # DOM pass only where needed
             from resiliparse.parse.html import HTMLTree
 
             doc = HTMLTree.parse(html)
             keep_in_text_boxes(doc)
+            keep_wrappers_of_the_article(doc)
         text = extract_plain_text(
             doc,
             main_content=True,
@@ -149,6 +162,7 @@ def extract(html: str, extractor: str = DEFAULT_EXTRACTOR) -> tuple[str, str]:
 # ---------------------------------------------------------------- in-text boxes
 
 _BOX_CLASSES = ("sidebar",)
+_DOM_PASS_MARKERS = _BOX_CLASSES
 _BLOCK_TAGS = "div, p, ul, ol, dl, table, section, article, aside, pre"
 BOX_MIN_CHARS = 80  # a box shorter than this is left to resiliparse's heuristic
 BOX_MAX_LINK_SHARE = 0.3
@@ -193,6 +207,28 @@ def keep_in_text_boxes(tree) -> int:
     return kept
 
 
+_MAIN_INSIDE = "main, article, [role=main]"
+
+
+def keep_wrappers_of_the_article(tree) -> int:
+    """Strip "sidebar" class tokens from containers that hold the page's article.
+
+    Themes name their layout wrappers after the sidebar beside the content (Genesis:
+    `content-sidebar-wrap` around `<main>`); resiliparse's main-content heuristic reads
+    that as a sidebar and drops the article with it. An element that contains <main>,
+    <article> or [role=main] is not a sidebar. Returns how many elements were changed.
+    """
+    body = tree.body
+    if body is None:
+        return 0
+    changed = 0
+    for el in body.query_selector_all("[class*=sidebar]"):
+        if el.tag in ("main", "article") or el.query_selector(_MAIN_INSIDE) is not None:
+            el.setattr("class", " ".join(c for c in el.class_list if "sidebar" not in c))
+            changed += 1
+    return changed
+
+
 # ---------------------------------------------------------------- the line pass
 
 # Lines that are page furniture in any article: copyright and rights notices, share/follow/
@@ -225,11 +261,40 @@ _TAIL_HEADING = re.compile(
     r"kommentare?|weitere artikel|ähnliche artikel|mehr zum thema|das könnte sie auch interessieren|"
     r"meistgelesen|schlagworte|themen|artículos relacionados|noticias relacionadas|comentarios|etiquetas|"
     r"articles similaires|à lire aussi|commentaires|notícias relacionadas|comentários|leggi anche|"
-    r"articoli correlati|commenti|関連記事|コメント|관련기사|주요뉴스|самые популярные\b.*|похожие\b.*|комментарии)\s*:?$",
+    r"articoli correlati|commenti|関連記事|コメント|관련기사|주요뉴스|самые популярные\b.*|похожие\b.*|комментарии|"
+    # added from the news tune pages (bench/extraction_news.json, split "tune")
+    r"related topics|read next|most popular this week|about the author|reader interactions|sharing is caring!?|"
+    r"share this(?: article)?|filed under|footer|what do you think\??|"
+    r"\d+ kommentare?|schreibe einen kommentar|kommentar verfassen|kommentieren sie den artikel.*|was denkst du\??|"
+    r"ähnliche themen|verwandte artikel.*|mehr vom autor|lesen sie mehr|meistgelesen\b.*|neueste (?:artikel|beiträge|kommentare)|"
+    r"weitere [\w-]*artikel|teilen sie dies mit|artikel teilen|gefällt mir)\s*:?$",
     re.I,
 )
+# Post navigation ("Previous post: ...", "Nächster Artikel...") ends an article page's text:
+# what follows it is comments and teasers. Cut there when it comes late, like a tail heading.
+_POST_NAV = re.compile(
+    r"^(?:«\s*)?(?:previous|next|vorheriger|nächster|vorherige|nächste)\s*(?:post|article|story|artikel|beitrag)\b", re.I
+)
+# A dateline or byline on its own line: a date or clock time in a short line that is not a
+# sentence ("am 4. Februar 2022 um 11:23", "Geschrieben von X am 25.08.2015 22:30 (1599 x gelesen)").
+_TIME = re.compile(r"\b\d{1,2}:\d{2}\s*(?:uhr|[ap]\.?m\.?|gmt|utc)?\b", re.I)
+_BYLINE = re.compile(
+    r"^(?:by|von|written by|geschrieben von|erstellt von|autor:|author:)\s+"
+    r"[A-ZÄÖÜ][\w.'-]*(?:\s+(?:[A-ZÄÖÜ][\w.'-]*|de|van|von|der))*(?:\s*[,|]\s*[\w ]+)?$"
+)
+DATELINE_WORDS = 12
+_CODE_OR_TABLE = re.compile(r"[=;{}<>`]|::|\s--")
 SHORT_LINE_WORDS = 12  # furniture patterns are only tested on lines this short
 TAIL_START = 0.4  # a tail heading counts only after this share of the text
+
+
+def _is_dateline(line: str) -> bool:
+    """A byline, or a short line with a date or clock time that does not read as a sentence."""
+    if _BYLINE.match(line):
+        return True
+    if not (_DATE.search(line) or _TIME.search(line)) or _CODE_OR_TABLE.search(line) or line.count("|") >= 2:
+        return False  # code, a table row or a listing with a timestamp is text
+    return not re.search(r"[a-zäöüß][.!?]\W*$", line)  # a sentence ends with a word and a full stop
 
 
 def remove_boilerplate_lines(text: str) -> str:
@@ -252,11 +317,13 @@ def remove_boilerplate_lines(text: str) -> str:
                 out.append("")
             continue
         words = len(stripped.split())
-        if _TAIL_HEADING.match(stripped) and done > TAIL_START * total:
+        if (_TAIL_HEADING.match(stripped) or (_POST_NAV.match(stripped) and words <= 25)) and done > TAIL_START * total:
             break
         if words <= SHORT_LINE_WORDS and (
             _FURNITURE.search(stripped) or _COPYRIGHT.search(stripped) or (_DATE.search(stripped) and words <= 6)
         ):
+            continue
+        if words <= DATELINE_WORDS and _is_dateline(stripped):
             continue
         out.append(line)
     return "\n".join(out).strip()
