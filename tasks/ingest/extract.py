@@ -42,18 +42,12 @@ NAV_SELECTORS = (
     "[class~=pagination]",
     "[class~=pager]",
     "[class~=skip-link]",
-    # Overlays and dialogs (log-in prompts, "save this article" promos) and comment forms /
-    # threads: never the article, and resiliparse keeps them when they sit in the main column.
+    # Overlays and dialogs (log-in prompts, "save this article" promos): never the article,
+    # and resiliparse keeps them when they sit in the main column.
     "dialog",
     "[role=dialog]",
     "[aria-modal=true]",
     "[class~=overlay]",
-    "[class~=modal]",
-    "[id~=respond]",
-    "[class~=comment-respond]",
-    "[id~=comments]",
-    "[class~=comments-area]",
-    "[id~=disqus_thread]",
 )
 
 # Above this share of U+FFFD / control characters a decoded page is not text.
@@ -281,7 +275,7 @@ _POST_NAV = re.compile(
 # sentence ("am 4. Februar 2022 um 11:23", "Geschrieben von X am 25.08.2015 22:30 (1599 x gelesen)").
 _TIME = re.compile(r"\b\d{1,2}:\d{2}\s*(?:uhr|[ap]\.?m\.?|gmt|utc)?\b", re.I)
 _BYLINE = re.compile(
-    r"^(?:by|von|written by|geschrieben von|erstellt von|autor:|author:)\s+"
+    r"^(?i:by|von|written by|geschrieben von|erstellt von|autor:|author:)\s+"
     r"[A-ZÄÖÜ][\w.'-]*(?:\s+(?:[A-ZÄÖÜ][\w.'-]*|de|van|von|der))*(?:\s*[,|]\s*[\w ]+)?$"
 )
 DATELINE_WORDS = 12
@@ -296,7 +290,7 @@ def _is_dateline(line: str) -> bool:
         return True
     if not (_DATE.search(line) or _TIME.search(line)) or _CODE_OR_TABLE.search(line) or line.count("|") >= 2:
         return False  # code, a table row or a listing with a timestamp is text
-    return not re.search(r"[a-zäöüß][.!?]\W*$", line)  # a sentence ends with a word and a full stop
+    return not re.search(r"[a-zäöüß]{2,}[.!?]\W*$", line)  # a sentence ends with a word and a full stop
 
 
 def remove_boilerplate_lines(text: str) -> str:
