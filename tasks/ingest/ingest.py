@@ -217,6 +217,8 @@ def ingest_shard(
 
     def flush_pending() -> None:
         """Cross-page pass over the held documents (only pages the default extractor made), then write them."""
+        if not pending:
+            return
         pages = [HostPage(r["domain"] if r["extractor"] == "resiliparse" else None, r["text"]) for r in pending]
         for row, text in zip(pending, remove_repeated_lines(pages, opts.host_repeat_min_pages)):
             if text != row["text"]:
