@@ -178,6 +178,9 @@ def test_datelines_and_bylines_are_dropped_sentences_code_and_tables_are_not():
         "By default, the option is off.",  # "By" that is not a byline
         ">>> timestamp = ssl.cert_time_to_seconds('Jan 5 09:34:43 2018 GMT')",  # code
         "city | temp_lo | temp_hi | date",  # a table row
+        "Starting Nmap 7.80 ( https://nmap.org ) at 2021-04-29 14:41 CEST",  # program output
+        "system_u:system_r:ftpd_t:s0 2094 ? Ss 0:00 /usr/sbin/vsftpd",
+        "Using SSL: openssl OpenSSL 1.1.1k 25 Mar 2021",
         "Seminar am 22.08.2015 in Oberhausen: Anmeldung bis Freitag bei Mark.",  # a sentence
     ]
     out = remove_boilerplate_lines("\n".join(lines + kept)).splitlines()

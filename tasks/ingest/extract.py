@@ -279,7 +279,9 @@ _BYLINE = re.compile(
     r"[A-ZÄÖÜ][\w.'-]*(?:\s+(?:[A-ZÄÖÜ][\w.'-]*|de|van|von|der))*(?:\s*[,|]\s*[\w ]+)?$"
 )
 DATELINE_WORDS = 12
-_CODE_OR_TABLE = re.compile(r"[=;{}<>`]|::|\s--")
+# Code, shell sessions and program output carry timestamps too: operators, paths and URLs
+# ("/usr/sbin", "https://"), snake_case, a prompt, version numbers ("1.1.1k").
+_CODE_OR_TABLE = re.compile(r"[=;{}<>`]|::|\s--|/[a-z]|\w_\w|^[$#%]\s|\b\d+\.\d+\.\d{1,2}[a-z]?\b")
 SHORT_LINE_WORDS = 12  # furniture patterns are only tested on lines this short
 TAIL_START = 0.4  # a tail heading counts only after this share of the text
 
