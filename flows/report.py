@@ -1,5 +1,8 @@
 """`python -m flows.report [SUITE] [--format md|json|csv]`: the leaderboard of a suite.
 
+`md` prints a compact table (decision metric with its interval, tokens, removal shares);
+the files hold every metric.
+
 Reads the catalog (arm numbers, every eval item's scores, the suite's declared decision
 metric), ranks the arms by that metric with 95% paired-bootstrap intervals and P(A>B) for
 every pair (tasks/report/report.py, tasks/report/stats.py), writes
@@ -73,7 +76,11 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
         )
         texts["md"] += f"\n\nReport, data cards and removed-document samples: {page}"
         (out / "leaderboard.md").write_text(texts["md"])
-    return suite, texts[fmt], paths
+    # md prints the compact table a terminal can show; leaderboard.md keeps every metric
+    printed = rpt.to_compact_markdown(report, f"Leaderboard: {suite}") if fmt == "md" else texts[fmt]
+    if fmt == "md":
+        printed += f"\n\nEvery metric and P(A>B) for every pair: {paths['md']}\nReport, data cards and removed-document samples: {page}"
+    return suite, printed, paths
 
 
 def build(catalog: Catalog, suite: str) -> rpt.Report:
