@@ -316,7 +316,8 @@ def removal_shares(arm: dict[str, Any]) -> dict[str, float]:
     n_in = f.get("input")
     if not n_in:
         return {}
-    out, before = {}, n_in
+    out: dict[str, float] = {}
+    before = n_in
     labels = dict(REMOVAL_COLS)
     for stage in STAGES[1:]:
         after = f.get(stage, before)
