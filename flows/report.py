@@ -71,8 +71,10 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
         # the one page to open (tasks/report/html.py): leaderboard, plots, composition, data cards, samples
         d = report.decision
         label = f"{rpt.FAMILY_LABEL[d.metric]} on {', '.join(d.on)} (decides, {'higher' if d.higher_is_better else 'lower'} better)"
+        # the page's detail section: the P(A>B) matrix and every metric with its SNR
+        details_md = rpt.detail_markdown(report)
         paths["html"] = page = site.write_suite_report(
-            ws, suite, report.board, plots, runs, decision=d.name, decision_label=label
+            ws, suite, report.board, plots, runs, decision=d.name, decision_label=label, details_md=details_md
         )
         texts["md"] += f"\n\nReport, data cards and removed-document samples: {page}"
         (out / "leaderboard.md").write_text(texts["md"])

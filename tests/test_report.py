@@ -130,6 +130,10 @@ def test_report_ranks_by_the_declared_metric_with_intervals(catalog, workspace, 
     lo, hi = board[1]["bpb/wiki_leads_heldout:lo"], board[1]["bpb/wiki_leads_heldout:hi"]
     assert f"[{lo:.4f}, {hi:.4f}]" in close and "50.0%" in close  # filters left 100 of 200 documents
     assert max(len(line) for line in compact.splitlines() if line.startswith("|")) < 160
+    # The page: a compact leaderboard, then every metric with its SNR and the pairwise matrix.
+    page = paths["html"].read_text()
+    assert "Every metric and every pair" in page and "P(row better than column)" in page
+    assert "centered acc (mean)" not in page and "bpb/news_heldout" in page.split("Every metric and every pair")[1]
 
 
 def test_a_different_declared_decision_changes_the_ranking(catalog, workspace):

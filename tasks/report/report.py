@@ -269,10 +269,18 @@ def to_markdown(report: Report, title: str = "Leaderboard") -> str:
         "cancels in comparisons: compare arms by `~` and P(A>B), not by overlapping intervals. "
         "Dataset and training columns are means over seeds (± std with several).",
     ]
+    return "\n".join(lines + ["", detail_markdown(report)]).rstrip() + "\n"
+
+
+def detail_markdown(report: Report) -> str:
+    """The P(row better than column) matrix on the decision metric and every metric with its
+    interval per arm and its SNR (the full leaderboard's second half; the HTML page's too)."""
+    d, s = report.decision, report.decided
+    lines: list[str] = []
     if s is not None and len(s.arms) > 1:
         order = [a["arm"] for a in report.board if a["arm"] in s.arms]
         idx = {a: i for i, a in enumerate(s.arms)}
-        lines += ["", f"### P(row better than column) on `{d.name}`", ""]
+        lines += [f"### P(row better than column) on `{d.name}`", ""]
         lines += ["| | " + " | ".join(order) + " |", "|---|" + "---|" * len(order)]
         for a in order:
             row = [("–" if a == b else f"{s.p_better[idx[a]][idx[b]]:.3f}") for b in order]
@@ -280,7 +288,8 @@ def to_markdown(report: Report, title: str = "Leaderboard") -> str:
     names = shown_metrics(report)
     if names:
         order = [a["arm"] for a in report.board]
-        lines += ["", "### Every metric: mean [95% interval] per arm, and its signal-to-noise ratio", ""]
+        lines += [""] if lines else []
+        lines += ["### Every metric: mean [95% interval] per arm, and its signal-to-noise ratio", ""]
         lines += ["| metric | SNR | " + " | ".join(order) + " |", "|---|---|" + "---|" * len(order)]
         by_name = {a["arm"]: a for a in report.board}
         for n in names:
@@ -316,7 +325,8 @@ def removal_shares(arm: dict[str, Any]) -> dict[str, float]:
     n_in = f.get("input")
     if not n_in:
         return {}
-    out, before = {}, n_in
+    out: dict[str, float] = {}
+    before = n_in
     labels = dict(REMOVAL_COLS)
     for stage in STAGES[1:]:
         after = f.get(stage, before)
