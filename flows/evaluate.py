@@ -19,6 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 from flows._runtime import cache_key_from, prefect_api
 from tasks.core.catalog import Catalog
 from tasks.core.logs import set_verbose
+from tasks.core.torchlock import torch_stage
 from tasks.core.workspace import Workspace
 from tasks.evaluate.harness import catalog_items, catalog_rows, eval_key, evaluate_model, markdown_table
 from tasks.recipe import EvalSpec
@@ -61,7 +62,8 @@ def evaluate_flow(
     model_dir = resolve_model(model, ws)
     spec = EvalSpec(tasks=tasks, limit=limit, full=full, batch_size=batch_size)
     key = eval_key(model_dir, spec)
-    summary = evaluate_task(str(model_dir), spec.model_dump(), str(ws.root), device, key)
+    with torch_stage():  # lm-eval seeds torch's global RNG: one evaluation at a time per process
+        summary = evaluate_task(str(model_dir), spec.model_dump(), str(ws.root), device, key)
     run, results = catalog_rows(summary)
     catalog = Catalog(ws.catalog_path)
     catalog.insert("eval_runs", [run], replace=True)

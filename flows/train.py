@@ -25,6 +25,7 @@ from prefect.context import FlowRunContext
 from flows._runtime import cache_key_from, dask_task_runner, prefect_api
 from tasks.core.catalog import Catalog
 from tasks.core.hashing import short
+from tasks.core.torchlock import torch_stage
 from tasks.core.workspace import Workspace
 from tasks.recipe import Recipe, TrainSpec, load_recipe
 from tasks.train import loop as train_mod
@@ -143,12 +144,13 @@ def run_train(
     with ws.claim("models", key) as claim:  # a concurrent suite training the same model is waited for
         cached = not claim.todo
         if not cached:
-            if flowing:
-                train_task.with_options(refresh_cache=True)(
-                    digest, str(packed_dir), str(tokenizer_dir), str(model_dir), spec.model_dump()
-                )
-            else:
-                train_mod.train(packed_dir, tokenizer_dir, model_dir, spec)
+            with torch_stage():  # concurrent arms of one process train one at a time
+                if flowing:
+                    train_task.with_options(refresh_cache=True)(
+                        digest, str(packed_dir), str(tokenizer_dir), str(model_dir), spec.model_dump()
+                    )
+                else:
+                    train_mod.train(packed_dir, tokenizer_dir, model_dir, spec)
             ws.mark_done(
                 "models",
                 key,
