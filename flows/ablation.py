@@ -67,7 +67,7 @@ def arm_flow(
         # before any training: an arm that cannot reach the budget fails here, saying so
         validate_matched_tokens(ws, [matched], recipe.token_budget, f"matched-{dataset.key}", recipe)
     validate_dataset(ws, recipe, dataset.key, real_tokens=matched is not None)
-    trained = TrainResult.from_summary(run_train(ws, dataset.key, recipe.train))
+    trained = TrainResult.from_summary(run_train(ws, dataset.key, recipe.train, dask_address=dask_address))
     validate_tokens(ws, trained, recipe)
     contracts_ran(ws, [f"dataset-{dataset.key}", f"tokens-{trained.tokens_key}"])
     if matched is not None:
@@ -79,6 +79,7 @@ def arm_flow(
             limit=recipe.eval.limit,
             full=bool(recipe.eval.options.get("full", False)),
             workspace=str(ws.root),
+            dask_address=dask_address,
         )
     )
     numbers = {
@@ -130,8 +131,12 @@ def _run_arm(ws: Workspace, suite: str, arm: Recipe, seed: int, dask_address: st
     run_name = f"{arm.name}-seed{seed}"
     started = _now()
     try:
+        # With a cluster the arm's mapped tasks (tokenising its dataset's parts) go to it too.
+        options: dict[str, Any] = {"flow_run_name": run_name}
+        if dask_address:
+            options["task_runner"] = _runtime.dask_task_runner(dask_address)
         with tags(f"suite:{suite}", f"recipe:{arm.content_hash()[:12]}", f"arm:{arm.name}"):
-            numbers = arm_flow.with_options(flow_run_name=run_name)(arm, suite, seed, str(ws.root), dask_address)
+            numbers = arm_flow.with_options(**options)(arm, suite, seed, str(ws.root), dask_address)
         return ArmOutcome(arm.name, seed, run_name, numbers, None)
     except Exception as exc:
         get_run_logger().error("arm %s failed: %s", run_name, exc)

@@ -1,0 +1,272 @@
+"""A real multi-process Dask cluster: a scheduler and two worker processes started with
+the `dask` CLI, one offering `GPU=1`. The small suite runs on it with `--dask-address`:
+
+- the scheduler's task stream says which worker ran which kind of task: every training
+  and evaluation on the GPU-tagged worker, the per-shard curate tasks (ingest, signals)
+  on both;
+- the other worker is SIGKILLed (with its nanny: it does not come back) once the first arm
+  has finished; the suite still completes with every arm, and nothing finished before the
+  kill is computed again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tasks.core.catalog import Catalog
+from tasks.core.workspace import Workspace
+from tests._small_suite import write_small_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+DASK = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(DASK is None, reason="the dask CLI (distributed) is not installed"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(predicate, seconds: float, what: str, poll: float = 0.2):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise TimeoutError(f"{what}: not within {seconds:g} s")
+
+
+class Cluster:
+    """`dask scheduler` + `dask worker` processes, each in its own process group (a kill
+    takes the nanny with the worker, so the worker is gone for good)."""
+
+    def __init__(self, folder: Path, env: dict[str, str]):
+        self.folder, self.env = folder, env
+        self.scheduler_file = folder / "scheduler.json"
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def _start(self, name: str, args: list[str]) -> None:
+        log = open(self.folder / f"{name}.log", "w")
+        self.procs[name] = subprocess.Popen(
+            [DASK, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
+        )
+
+    def start(self, workers: dict[str, list[str]]) -> str:
+        self._start(
+            "scheduler",
+            [
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(self.scheduler_file),
+            ],
+        )
+        _wait(self.scheduler_file.exists, 60, "scheduler file")
+        address = json.loads(self.scheduler_file.read_text())["address"]
+        for name, extra in workers.items():
+            self._start(
+                name,
+                [
+                    "worker",
+                    "--scheduler-file",
+                    str(self.scheduler_file),
+                    "--name",
+                    name,
+                    "--nthreads",
+                    "1",
+                    "--nworkers",
+                    "1",
+                    "--memory-limit",
+                    "0",
+                    "--no-dashboard",
+                    "--local-directory",
+                    str(self.folder / f"{name}-space"),
+                    *extra,
+                ],
+            )
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(len(workers), timeout=120)
+            client.get_task_stream()  # installs the scheduler's task-stream plugin from now on
+        return address
+
+    def kill(self, name: str) -> None:
+        os.killpg(self.procs[name].pid, signal.SIGKILL)
+        self.procs[name].wait(30)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory):
+    """One Prefect API for the suite and every worker (workers started by hand cannot know
+    the temporary one a suite would start)."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": ""}
+    log = open(home / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+
+    def healthy() -> bool:
+        try:
+            return urllib.request.urlopen(f"{url}/health", timeout=2).status == 200
+        except OSError:
+            return False
+
+    try:
+        _wait(healthy, 180, "prefect server", poll=1)
+        yield {"url": url, "home": str(home)}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def cluster_run(prefect_api, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cluster")
+    suite = write_small_suite(tmp / "suite", failing_arm=False)
+    ws_root = tmp / "ws"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PREFECT_API_URL": prefect_api["url"],
+        "PREFECT_HOME": prefect_api["home"],
+        "WINNOW_HOME": str(ws_root),
+        "WINNOW_REPORTS": str(tmp / "reports"),
+    }
+    cluster = Cluster(tmp, env)
+    try:
+        address = cluster.start({"gpu": ["--resources", "GPU=1"], "cpu": []})
+        log = open(tmp / "suite.log", "w")
+        suite_proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "flows.ablation",
+                str(suite),
+                "--workspace",
+                str(ws_root),
+                "--dask-address",
+                address,
+                "--max-parallel",
+                "1",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        ws = Workspace.from_env(ws_root)
+
+        def first_arm_done():
+            return [c for c in ws.claims() if c["stage"] == "evals"] or suite_proc.poll() is not None
+
+        _wait(first_arm_done, 420, "the first arm's evaluation")
+        assert suite_proc.poll() is None, "the suite ended before the kill: " + (tmp / "suite.log").read_text()[-3000:]
+        before = {(c["stage"], c["key"]): c["time"] for c in ws.claims()}
+        done_markers = {
+            p: p.stat().st_mtime_ns for p in ws.root.glob("*/*/_SUCCESS") if p.parent.parent.name != "validation"
+        }
+        cluster.kill("cpu")
+        code = suite_proc.wait(600)
+        text = (tmp / "suite.log").read_text()
+        assert code == 0, text[-5000:]
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:
+            stream = client.get_task_stream()
+            workers = {w["name"]: a for a, w in client.scheduler_info(n_workers=-1)["workers"].items()}
+        yield {
+            "ws": ws,
+            "log": text,
+            "stream": stream,
+            "alive": workers,
+            "before": before,
+            "markers": done_markers,
+            "logs": {n: (tmp / f"{n}.log").read_text() for n in ("gpu", "cpu")},
+        }
+    finally:
+        cluster.stop()
+
+
+def _kinds_by_worker(stream: list[dict], logs: dict[str, str]) -> dict[str, Counter]:
+    """{worker name: Counter of task kinds (the Dask key's prefix)} from the task stream."""
+    from dask.utils import key_split
+
+    names = {}
+    for name, text in logs.items():  # "Start worker at: tcp://..." in each worker's log
+        for line in text.splitlines():
+            if "Start worker at:" in line:
+                names[line.split("Start worker at:")[1].strip()] = name
+    out: dict[str, Counter] = {}
+    for rec in stream:
+        out.setdefault(names.get(rec["worker"], rec["worker"]), Counter())[key_split(rec["key"])] += 1
+    return out
+
+
+@pytest.mark.timeout(900)
+def test_tasks_land_on_the_workers_their_resources_name(cluster_run):
+    kinds = _kinds_by_worker(cluster_run["stream"], cluster_run["logs"])
+    assert set(kinds) == {"gpu", "cpu"}, kinds
+    # Training and evaluation declare GPU=1: only the tagged worker may run them.
+    assert kinds["gpu"]["train-model"] == 2 and kinds["gpu"]["lm-eval"] == 2, kinds
+    assert kinds["cpu"]["train-model"] == 0 and kinds["cpu"]["lm-eval"] == 0, kinds
+    # Per-shard curate work (Dask keys carry the task function's name) spreads over both.
+    curate = ("ingest_shard_task", "signals_shard_task", "tokenize_part_task")
+    found = {w: sum(c[k] for k in curate) for w, c in kinds.items()}
+    assert found["gpu"] > 0 and found["cpu"] > 0, kinds
+    assert kinds["gpu"]["tokenize_part_task"] + kinds["cpu"]["tokenize_part_task"] == 2, kinds  # one part per arm
+
+
+@pytest.mark.timeout(900)
+def test_killed_worker_loses_nothing_and_redoes_nothing(cluster_run):
+    ws, log = cluster_run["ws"], cluster_run["log"]
+    assert set(cluster_run["alive"]) == {"gpu"}  # the killed worker stayed dead
+    runs = Catalog(ws.catalog_path).table("arm_runs").to_pylist()
+    assert {(r["arm"], r["status"]) for r in runs} == {("plain", "completed"), ("random", "completed")}
+    assert "| plain |" in log and "| random |" in log
+    computed = Counter((c["stage"], c["key"]) for c in ws.claims())
+    assert not {k: n for k, n in computed.items() if n > 1}  # nothing computed twice
+    for key, when in cluster_run["before"].items():  # what was done before the kill is the same record
+        assert key in computed
+        assert [c["time"] for c in ws.claims() if (c["stage"], c["key"]) == key] == [when]
+    for path, mtime in cluster_run["markers"].items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was rewritten after the kill"
+    stages = Counter(stage for stage, _ in computed)
+    assert stages["models"] == 2 and stages["evals"] == 2 and stages["datasets"] == 2, stages
