@@ -1,12 +1,15 @@
-"""A real multi-process Dask cluster: a scheduler and two worker processes started with
-the `dask` CLI, one offering `GPU=1`. The small suite runs on it with `--dask-address`:
+"""A real multi-process Dask cluster: a scheduler and worker processes started with the
+`dask` CLI, `gpu` offering `GPU=1`, `cpu` offering nothing. The small suite runs on it
+with `--dask-address`, and two workers die in the middle of it:
 
-- the scheduler's task stream says which worker ran which kind of task: every training
-  and evaluation on the GPU-tagged worker, the per-shard curate tasks (ingest, signals)
-  on both;
-- the other worker is SIGKILLed (with its nanny: it does not come back) once the first arm
-  has finished; the suite still completes with every arm, and nothing finished before the
-  kill is computed again.
+- `cpu` is SIGKILLed (with its nanny: it does not come back) once the first arm finished;
+- `gpu` is SIGKILLed while it trains the second arm's model (a checkpoint is on disk), and
+  a replacement `gpu2` (GPU=1) joins, as a preempted GPU node would be replaced.
+
+Asserted: the scheduler's task stream says every training and evaluation ran on a
+GPU-tagged worker and the per-shard curate tasks on both kinds; the suite completes with
+every arm; nothing finished before a kill is computed again (claims.log, _SUCCESS markers),
+and the interrupted training resumed from its checkpoint instead of starting over.
 """
 
 from __future__ import annotations
@@ -85,32 +88,38 @@ class Cluster:
         _wait(self.scheduler_file.exists, 60, "scheduler file")
         address = json.loads(self.scheduler_file.read_text())["address"]
         for name, extra in workers.items():
-            self._start(
-                name,
-                [
-                    "worker",
-                    "--scheduler-file",
-                    str(self.scheduler_file),
-                    "--name",
-                    name,
-                    "--nthreads",
-                    "1",
-                    "--nworkers",
-                    "1",
-                    "--memory-limit",
-                    "0",
-                    "--no-dashboard",
-                    "--local-directory",
-                    str(self.folder / f"{name}-space"),
-                    *extra,
-                ],
-            )
+            self.add_worker(name, extra, wait=False)
         from distributed import Client
 
         with Client(address, timeout=60) as client:
             client.wait_for_workers(len(workers), timeout=120)
             client.get_task_stream()  # installs the scheduler's task-stream plugin from now on
         return address
+
+    def add_worker(self, name: str, extra: list[str], wait: bool = True) -> None:
+        """`dask worker` (nanny + one single-threaded worker process) named `name`."""
+        self._start(
+            name,
+            [
+                "worker",
+                "--scheduler-file",
+                str(self.scheduler_file),
+                "--name",
+                name,
+                "--nthreads",
+                "1",
+                "--nworkers",
+                "1",
+                "--memory-limit",
+                "0",
+                "--no-dashboard",
+                "--local-directory",
+                str(self.folder / f"{name}-space"),
+                *extra,
+            ],
+        )
+        if wait:
+            _wait(lambda: "Start worker at:" in (self.folder / f"{name}.log").read_text(), 120, f"worker {name}")
 
     def kill(self, name: str) -> None:
         os.killpg(self.procs[name].pid, signal.SIGKILL)
@@ -161,6 +170,11 @@ def prefect_api(tmp_path_factory):
 def cluster_run(prefect_api, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cluster")
     suite = write_small_suite(tmp / "suite", failing_arm=False)
+    # A checkpoint every 2 of the 10 training steps (not part of the model's hash), so the
+    # GPU worker can be killed between a checkpoint and the end of a training.
+    text = suite.read_text().replace("sources: [crawl, wiki]", "sources: [crawl, wiki], train: {checkpoint_every: 2}")
+    assert text.count("checkpoint_every") == 2
+    suite.write_text(text)
     ws_root = tmp / "ws"
     env = {
         **os.environ,
@@ -204,6 +218,19 @@ def cluster_run(prefect_api, tmp_path_factory):
             p: p.stat().st_mtime_ns for p in ws.root.glob("*/*/_SUCCESS") if p.parent.parent.name != "validation"
         }
         cluster.kill("cpu")
+
+        def second_model_checkpointed():
+            done = {k for stage, k in before if stage == "models"}
+            ckpts = [p for p in ws.root.glob("models/*/checkpoint/last.pt") if p.parent.parent.name not in done]
+            return ckpts or suite_proc.poll() is not None
+
+        found = _wait(second_model_checkpointed, 420, "the second model's first checkpoint", poll=0.05)
+        assert suite_proc.poll() is None, (
+            "the suite ended before the GPU kill: " + (tmp / "suite.log").read_text()[-3000:]
+        )
+        interrupted = found[0].parent.parent.name
+        cluster.kill("gpu")  # mid-training: the scheduler re-queues the task until a GPU worker returns
+        cluster.add_worker("gpu2", ["--resources", "GPU=1"])
         code = suite_proc.wait(600)
         text = (tmp / "suite.log").read_text()
         assert code == 0, text[-5000:]
@@ -219,7 +246,8 @@ def cluster_run(prefect_api, tmp_path_factory):
             "alive": workers,
             "before": before,
             "markers": done_markers,
-            "logs": {n: (tmp / f"{n}.log").read_text() for n in ("gpu", "cpu")},
+            "interrupted": interrupted,
+            "logs": {n: (tmp / f"{n}.log").read_text() for n in ("gpu", "cpu", "gpu2")},
         }
     finally:
         cluster.stop()
@@ -243,30 +271,35 @@ def _kinds_by_worker(stream: list[dict], logs: dict[str, str]) -> dict[str, Coun
 @pytest.mark.timeout(900)
 def test_tasks_land_on_the_workers_their_resources_name(cluster_run):
     kinds = _kinds_by_worker(cluster_run["stream"], cluster_run["logs"])
-    assert set(kinds) == {"gpu", "cpu"}, kinds
-    # Training and evaluation declare GPU=1: only the tagged worker may run them.
-    assert kinds["gpu"]["train-model"] == 2 and kinds["gpu"]["lm-eval"] == 2, kinds
-    assert kinds["cpu"]["train-model"] == 0 and kinds["cpu"]["lm-eval"] == 0, kinds
-    # Per-shard curate work (Dask keys carry the task function's name) spreads over both.
+    assert {"gpu", "cpu", "gpu2"} <= set(kinds), kinds
+    # Training and evaluation declare GPU=1: only the tagged workers ran them, one per arm.
+    for kind in ("train-model", "lm-eval"):
+        assert kinds["cpu"][kind] == 0, kinds
+        assert kinds["gpu"][kind] + kinds["gpu2"][kind] == 2, kinds
+    assert kinds["gpu"]["train-model"] == 1 and kinds["gpu2"]["train-model"] == 1, kinds  # the second after the kill
+    # Per-shard curate work (Dask keys carry the task function's name) ran on both kinds.
     curate = ("ingest_shard_task", "signals_shard_task", "tokenize_part_task")
     found = {w: sum(c[k] for k in curate) for w, c in kinds.items()}
     assert found["gpu"] > 0 and found["cpu"] > 0, kinds
-    assert kinds["gpu"]["tokenize_part_task"] + kinds["cpu"]["tokenize_part_task"] == 2, kinds  # one part per arm
+    assert sum(c["tokenize_part_task"] for c in kinds.values()) == 2, kinds  # one dataset part per arm
 
 
 @pytest.mark.timeout(900)
-def test_killed_worker_loses_nothing_and_redoes_nothing(cluster_run):
+def test_killed_workers_lose_nothing_and_redo_nothing(cluster_run):
     ws, log = cluster_run["ws"], cluster_run["log"]
-    assert set(cluster_run["alive"]) == {"gpu"}  # the killed worker stayed dead
+    assert set(cluster_run["alive"]) == {"gpu2"}  # the killed workers stayed dead
     runs = Catalog(ws.catalog_path).table("arm_runs").to_pylist()
     assert {(r["arm"], r["status"]) for r in runs} == {("plain", "completed"), ("random", "completed")}
     assert "| plain |" in log and "| random |" in log
     computed = Counter((c["stage"], c["key"]) for c in ws.claims())
     assert not {k: n for k, n in computed.items() if n > 1}  # nothing computed twice
-    for key, when in cluster_run["before"].items():  # what was done before the kill is the same record
-        assert key in computed
+    for key, when in cluster_run["before"].items():  # what was done before the kills is the same record
         assert [c["time"] for c in ws.claims() if (c["stage"], c["key"]) == key] == [when]
     for path, mtime in cluster_run["markers"].items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was rewritten after the kill"
     stages = Counter(stage for stage, _ in computed)
     assert stages["models"] == 2 and stages["evals"] == 2 and stages["datasets"] == 2, stages
+    # The training killed with its worker went on from its last checkpoint on gpu2.
+    summary = json.loads((ws.stage_dir("models", cluster_run["interrupted"]) / "train.json").read_text())
+    assert summary["resumed_from_step"] and summary["resumed_from_step"] > 0, summary["resumed_from_step"]
+    assert summary["steps"] > summary["resumed_from_step"]
