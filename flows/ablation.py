@@ -28,9 +28,11 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import _runtime
 from flows.curate import run_curate
+from flows.dedup import map_signatures
 from flows.evaluate import evaluate_flow
 from flows.ingest import run_ingest
 from flows.report import report_flow
+from flows.select import score_flow
 from flows.signals import run_signals
 from flows.train import run_train
 from tasks import validation as V
@@ -43,6 +45,7 @@ from tasks.curate.results import DatasetRef
 from tasks.evaluate.results import EvalResult
 from tasks.recipe import Recipe
 from tasks.report import metrics
+from tasks.selection.registry import get_method
 from tasks.suite import REPO, Suite, arm_for_seed, load_suite, suite_from_recipe
 from tasks.train.model import PRESETS
 from tasks.train.results import TrainResult
@@ -61,6 +64,8 @@ def arm_flow(
     started = _now()
     ws = Workspace.from_env(workspace)
     recipe = arm_for_seed(recipe, seed)  # init, data order, and a sampling selection's sample
+    if dask_address:
+        curate_on_cluster(ws, recipe, dask_address)
     dataset = DatasetRef.from_stats(ws, run_curate(recipe, ws.root, dask_address))
     matched = arm_tokens(recipe.name, dataset.stats)
     if recipe.token_budget and matched is not None:
@@ -148,6 +153,20 @@ def _run_arm(ws: Workspace, suite: str, arm: Recipe, seed: int, dask_address: st
 def _now() -> datetime:
     """UTC wall time without a zone (the catalog's TIMESTAMP columns)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def curate_on_cluster(ws: Workspace, recipe: Recipe, dask_address: str) -> None:
+    """The per-shard heavy stages of the arm's curation, as Dask tasks on the cluster:
+    MinHash signatures of its sources (and `dedup.against`), and the selection method's
+    scores. They land in the workspace under the same keys the in-process curate step
+    uses, so curation then reads them instead of computing them in this process."""
+    if recipe.dedup.minhash is not None:
+        refs = [resolve_docs(ws, s) for s in [*recipe.sources, *recipe.dedup.against]]
+        map_signatures(ws, refs, recipe.dedup)  # on this arm flow's task runner: the cluster
+    if get_method(recipe.selection.method).scored:
+        score_flow.with_options(task_runner=_runtime.dask_task_runner(dask_address))(
+            list(recipe.sources), [recipe.selection], str(ws.root)
+        )
 
 
 @task(name="validate-documents", cache_policy=NO_CACHE)

@@ -174,6 +174,8 @@ def cluster_run(prefect_api, tmp_path_factory):
     # GPU worker can be killed between a checkpoint and the end of a training.
     text = suite.read_text().replace("sources: [crawl, wiki]", "sources: [crawl, wiki], train: {checkpoint_every: 2}")
     assert text.count("checkpoint_every") == 2
+    # MinHash dedup on one arm: its signatures are per-shard tasks on the cluster too.
+    text = text.replace("{name: plain,", "{name: plain, dedup: {minhash: true},")
     suite.write_text(text)
     ws_root = tmp / "ws"
     env = {
@@ -278,7 +280,8 @@ def test_tasks_land_on_the_workers_their_resources_name(cluster_run):
         assert kinds["gpu"][kind] + kinds["gpu2"][kind] == 2, kinds
     assert kinds["gpu"]["train-model"] == 1 and kinds["gpu2"]["train-model"] == 1, kinds  # the second after the kill
     # Per-shard curate work (Dask keys carry the task function's name) ran on both kinds.
-    curate = ("ingest_shard_task", "signals_shard_task", "tokenize_part_task")
+    curate = ("ingest_shard_task", "signals_shard_task", "minhash_shard", "tokenize_part_task")
+    assert sum(c["minhash_shard"] for c in kinds.values()) >= 2, kinds  # the plain arm's signatures, per shard
     found = {w: sum(c[k] for k in curate) for w, c in kinds.items()}
     assert found["gpu"] > 0 and found["cpu"] > 0, kinds
     assert sum(c["tokenize_part_task"] for c in kinds.values()) == 2, kinds  # one dataset part per arm
