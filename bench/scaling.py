@@ -3,7 +3,7 @@ and what each stage did per worker.
 
     python bench/scaling.py                 # the small suite (2 WARCs + 300 Wikipedia leads, 2 arms)
     python bench/scaling.py SUITE.yaml      # any suite, e.g. recipes/suites/default.yaml
-    python bench/scaling.py --workers 1 2 4 --max-parallel 2
+    python bench/scaling.py --workers 1 2 4 --max-parallel 1 2   # every workers x max-parallel pair
 
 Each run starts from an empty workspace (nothing cached) under one Prefect API, on a
 fresh `LocalCluster` of N single-threaded worker processes. Printed per run: wall time;
@@ -36,6 +36,7 @@ from tasks.core.catalog import Catalog  # noqa: E402
 @dataclass
 class RunFigures:
     workers: int
+    max_parallel: int | None
     wall_s: float
     stages: dict[str, tuple[float, float, str]]  # stage -> (amount, seconds, unit)
     busy: dict[str, dict[str, tuple[int, float]]] = field(default_factory=dict)  # worker -> kind -> (n, s)
@@ -76,29 +77,36 @@ def run_once(suite: str, workers: int, root: Path, max_parallel: int | None) -> 
 
     from flows.ablation import ablation_flow
 
-    ws = root / f"ws-{workers}"
+    ws = root / f"ws-{workers}-{max_parallel}"
     with _runtime.dask_cluster(None, n_workers=workers) as address, Client(address) as client:
         client.get_task_stream()  # the scheduler records tasks from here on
         t0 = time.perf_counter()
         ablation_flow(suite, workspace=str(ws), dask_address=address, max_parallel=max_parallel)
         wall = time.perf_counter() - t0
         stream = client.get_task_stream()
-    return RunFigures(workers, wall, _stage_figures(Catalog(ws / "catalog.duckdb")), _busy(stream))
+    return RunFigures(workers, max_parallel, wall, _stage_figures(Catalog(ws / "catalog.duckdb")), _busy(stream))
 
 
 def markdown(runs: list[RunFigures]) -> str:
     lines = [
-        "| workers | wall s | " + " | ".join(f"{s} ({runs[0].stages[s][2]}/s)" for s in runs[0].stages) + " |",
-        "|---:|---:|" + "---:|" * len(runs[0].stages),
+        "| workers | max parallel | wall s | "
+        + " | ".join(f"{s} ({runs[0].stages[s][2]}/s)" for s in runs[0].stages)
+        + " |",
+        "|---:|---:|---:|" + "---:|" * len(runs[0].stages),
     ]
     for r in runs:
         cells = [f"{n / s:,.0f}" if s else "–" for n, s, _ in r.stages.values()]
-        lines.append(f"| {r.workers} | {r.wall_s:.1f} | " + " | ".join(cells) + " |")
-    lines += ["", "| workers | worker | task kind | tasks | compute s |", "|---:|---|---|---:|---:|"]
+        mp = r.max_parallel or "default"
+        lines.append(f"| {r.workers} | {mp} | {r.wall_s:.1f} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| workers | max parallel | worker | task kind | tasks | compute s |",
+        "|---:|---:|---|---|---:|---:|",
+    ]
     for r in runs:
         for i, (_worker, kinds) in enumerate(sorted(r.busy.items())):
             for kind, (n, s) in sorted(kinds.items()):
-                lines.append(f"| {r.workers} | w{i} | {kind} | {n} | {s:.2f} |")
+                lines.append(f"| {r.workers} | {r.max_parallel or 'default'} | w{i} | {kind} | {n} | {s:.2f} |")
     return "\n".join(lines)
 
 
@@ -106,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("suite", nargs="?", help="suite YAML (default: the small test suite, written to a temp dir)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker process counts (default 1 2)")
-    ap.add_argument("--max-parallel", type=int, default=None, help="arm runs at once (default: the ablation's)")
+    ap.add_argument(
+        "--max-parallel", type=int, nargs="+", default=[None], help="arm runs at once (default: the ablation's)"
+    )
     args = ap.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="winnow-scaling-"))
     suite = args.suite
@@ -118,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     with _runtime.prefect_api():
         for n in args.workers:
-            runs.append(run_once(suite, n, root, args.max_parallel))
-            print(f"{n} worker(s): {runs[-1].wall_s:.1f} s", flush=True)
+            for mp in args.max_parallel:
+                runs.append(run_once(suite, n, root, mp))
+                print(f"{n} worker(s), max parallel {mp or 'default'}: {runs[-1].wall_s:.1f} s", flush=True)
     print(f"\n## Scaling: {suite} on {os.cpu_count()} CPUs (workspaces under {root})\n")
     print(markdown(runs))
     return 0

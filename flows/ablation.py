@@ -114,7 +114,7 @@ def default_max_parallel() -> int:
 
     Why half: an arm's curate, tokenise and validate stages are one busy Python thread each,
     and the Dask workers and the training (which uses every physical core, one training at
-    a time: flows._runtime.torch_stage) need the other half. Why at most 4: each arm holds
+    a time: tasks/core/torchlock.py) need the other half. Why at most 4: each arm holds
     its dataset and DuckDB working set in this process's memory."""
     return max(1, min(4, (os.cpu_count() or 1) // 2))
 
