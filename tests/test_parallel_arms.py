@@ -90,3 +90,44 @@ def test_parallel_arms_match_serial_and_overlap(two_runs):
     assert stages["tokenizers"] == 1 and stages["doc_tokens"] == 2, stages
     assert stages["datasets"] == 2 and stages["models"] == 2 and stages["evals"] == 2, stages
     assert [p.name for p in parallel.root.rglob("*.lock")] == ["catalog.duckdb.lock"]  # every claim released
+
+
+def test_default_max_parallel_is_half_the_cores_1_to_4(monkeypatch):
+    from flows import ablation
+
+    for cores, expected in ((1, 1), (2, 1), (3, 1), (4, 2), (8, 4), (64, 4)):
+        monkeypatch.setattr(ablation.os, "cpu_count", lambda c=cores: c)
+        assert ablation.default_max_parallel() == expected, cores
+
+
+def test_max_parallel_below_one_is_refused(capsys):
+    from flows.ablation import main
+
+    with pytest.raises(SystemExit):
+        main(["--max-parallel", "0"])
+    assert "--max-parallel must be at least 1, not 0" in capsys.readouterr().err
+
+
+def test_torch_stages_take_turns_across_threads():
+    """The lock the torch stages share excludes other threads and is re-entrant in one."""
+    import threading
+    import time
+
+    from tasks.core.torchlock import torch_stage
+
+    inside, overlaps = [], []
+
+    def stage(tag: str) -> None:
+        with torch_stage(), torch_stage():  # nested: no deadlock
+            if inside:
+                overlaps.append((inside[-1], tag))
+            inside.append(tag)
+            time.sleep(0.05)
+            inside.remove(tag)
+
+    threads = [threading.Thread(target=stage, args=(f"t{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not overlaps
