@@ -66,7 +66,7 @@ def evaluate_flow(
     spec = EvalSpec(tasks=tasks, limit=limit, full=full, batch_size=batch_size)
     key = eval_key(model_dir, spec)
     resources = stage_resources("evaluate", dask_address)
-    if resources:
+    if resources and dask_address:
         params = {"model_dir": str(model_dir), "spec": spec.model_dump(), "workspace": str(ws.root)}
         summary = run_on_cluster(
             dask_address, evaluate_task, {**params, "device": device, "key": key}, resources, "lm-eval"

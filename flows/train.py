@@ -149,7 +149,7 @@ def run_train(
     )
 
     resources = stage_resources("train", dask_address) if flowing else None
-    if resources:
+    if resources and dask_address:
         device, precision = on_cluster(
             dask_address, device_and_precision, spec, resources=resources, name="train-device"
         )
@@ -161,7 +161,7 @@ def run_train(
     with ws.claim("models", key) as claim:  # a concurrent suite training the same model is waited for
         cached = not claim.todo
         if not cached:
-            if resources:  # on a worker holding them: one training per GPU, beside other arms'
+            if resources and dask_address:  # on a worker holding them: one training per GPU, beside other arms'
                 run_on_cluster(
                     dask_address,
                     train_task.with_options(refresh_cache=True),
