@@ -1,5 +1,8 @@
 """`python -m flows.report [SUITE] [--format md|json|csv]`: the leaderboard of a suite.
 
+`md` prints a compact table (decision metric with its interval, tokens, removal shares);
+the files hold every metric.
+
 Reads the catalog (arm numbers, every eval item's scores, the suite's declared decision
 metric), ranks the arms by that metric with 95% paired-bootstrap intervals and P(A>B) for
 every pair (tasks/report/report.py, tasks/report/stats.py), writes
@@ -68,12 +71,18 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
         # the one page to open (tasks/report/html.py): leaderboard, plots, composition, data cards, samples
         d = report.decision
         label = f"{rpt.FAMILY_LABEL[d.metric]} on {', '.join(d.on)} (decides, {'higher' if d.higher_is_better else 'lower'} better)"
+        # the page's detail section: the P(A>B) matrix and every metric with its SNR
+        details_md = rpt.detail_markdown(report)
         paths["html"] = page = site.write_suite_report(
-            ws, suite, report.board, plots, runs, decision=d.name, decision_label=label
+            ws, suite, report.board, plots, runs, decision=d.name, decision_label=label, details_md=details_md
         )
         texts["md"] += f"\n\nReport, data cards and removed-document samples: {page}"
         (out / "leaderboard.md").write_text(texts["md"])
-    return suite, texts[fmt], paths
+    # md prints the compact table a terminal can show; leaderboard.md keeps every metric
+    printed = rpt.to_compact_markdown(report, f"Leaderboard: {suite}") if fmt == "md" else texts[fmt]
+    if fmt == "md":
+        printed += f"\n\nEvery metric and P(A>B) for every pair: {paths['md']}\nReport, data cards and removed-document samples: {page}"
+    return suite, printed, paths
 
 
 def build(catalog: Catalog, suite: str) -> rpt.Report:

@@ -250,6 +250,33 @@ def test_a_green_evaluate_run_prints_one_bar_and_no_traceback(tiny_model, tmp_pa
     bars = {m.group(1).strip().rstrip(":") for m in _BAR.finditer(out)}
     assert bars <= {"Running loglikelihood requests"}, bars
     assert "mean centered accuracy" in proc.stdout  # the run finished with its scores
+    assert "Custom kwargs can be passed" not in out  # lm-eval's per-task metadata notice is dropped
+
+
+def test_benign_lm_eval_warnings_are_dropped_and_others_kept(monkeypatch):
+    import logging
+
+    from tasks.core import logs
+
+    monkeypatch.delenv(logs.VERBOSE_ENV, raising=False)
+    logs.quiet_libraries()
+    logs.quiet_libraries()  # idempotent: one filter
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    log = logging.getLogger("lm_eval.models.huggingface")
+    handler = Keep()
+    log.addHandler(handler)
+    try:
+        log.warning("Combined length of context (293) and continuation (5) exceeds model's maximum length (256).")
+        log.warning("something else went wrong")
+    finally:
+        log.removeHandler(handler)
+    assert seen == ["something else went wrong"]
+    assert sum(isinstance(f, logs._DropBenign) for f in log.filters) == 1
 
 
 def test_verbose_brings_the_library_bars_back(monkeypatch):

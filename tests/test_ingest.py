@@ -454,3 +454,35 @@ def test_full_disk_mid_shard_loses_nothing_and_rerun_finishes(tmp_path, workspac
     assert c["docs_written"] == 15 and c["records_read"] == c["docs_written"] + c["records_quarantined"] + c.get(
         "metadata_written", 0
     )
+
+
+def test_lines_a_host_repeats_on_most_pages_are_removed_per_shard(tmp_path):
+    """The cross-page pass: a host's menu and footer lines go, its articles' text stays."""
+
+    def page(i: int) -> bytes:
+        return (
+            f"<html><body><main><article><p>Home | News | Sport | Weather</p>"
+            f"<p>Story {i}: the council met on Tuesday and talked about the budget for a very long time.</p>"
+            f"<p>Story {i} goes on with more sentences, so that it is a real article of real prose.</p>"
+            f"<p>Subscribe to the Example Herald weekly digest</p></article></main></body></html>"
+        ).encode()
+
+    path = tmp_path / "site.warc.gz"
+    other = b"<html><body><main><article><p>Home | News | Sport | Weather</p><p>Another site with its own text here.</p></article></main></body></html>"
+    path.write_bytes(
+        b"".join(response_member(f"https://herald.example/story-{i}", page(i), n=i) for i in range(6))
+        + response_member("https://other.example/a", other, n=99)
+    )
+    counts, docs, _ = ingest(path, tmp_path / "on")
+    by_url = {d["url"]: d["text"] for d in docs}
+    for i in range(6):
+        text = by_url[f"https://herald.example/story-{i}"]
+        assert f"Story {i}: the council met" in text and f"Story {i} goes on" in text
+        assert "Home | News" not in text and "weekly digest" not in text
+    assert "Home | News" in by_url["https://other.example/a"]  # one page of its host: left alone
+    assert counts["text_chars"] == sum(len(d["text"]) for d in docs)
+
+    _, off, _ = ingest(path, tmp_path / "off", host_repeat_min_pages=0)
+    assert all("Home | News" in d["text"] for d in off)
+    with pytest.raises(ValueError, match="host_repeat_min_pages must be 0"):
+        IngestOptions(host_repeat_min_pages=1)

@@ -93,7 +93,8 @@ def test_report_ranks_by_the_declared_metric_with_intervals(catalog, workspace, 
         "suites",
         [{"suite": "s", "decision": DecisionSpec(on=["wiki_leads_heldout"]).model_dump_json(), "seeds": [0, 1]}],
     )
-    suite, md, paths = render_report("s", "md", str(workspace.root))
+    suite, compact, paths = render_report("s", "md", str(workspace.root))
+    md = paths["md"].read_text()  # the full leaderboard; the printed table is the compact one
     report = paths["report"]
     board = report.board
     assert [a["arm"] for a in board] == ["best", "close", "random"]
@@ -121,6 +122,18 @@ def test_report_ranks_by_the_declared_metric_with_intervals(catalog, workspace, 
     csv_text = paths["csv"].read_text()
     assert csv_text.splitlines()[0].startswith("rank,arm,n_seeds") and "bpb/wiki_leads_heldout:lo" in csv_text
     assert "broken (seed 0)" in md
+    # The printed table is compact: decision metric with its interval, P(>next), tokens, removal shares.
+    header = next(line for line in compact.splitlines() if line.startswith("| rank"))
+    assert header.split(" | ")[2:4] == ["bpb/wiki_leads_heldout [95%]", "P(>next)"]
+    assert "filters removed" in header and "bpb/news_heldout" not in compact and "P(row better" not in compact
+    close = next(line for line in compact.splitlines() if line.startswith("| 2 ~ | close |"))
+    lo, hi = board[1]["bpb/wiki_leads_heldout:lo"], board[1]["bpb/wiki_leads_heldout:hi"]
+    assert f"[{lo:.4f}, {hi:.4f}]" in close and "50.0%" in close  # filters left 100 of 200 documents
+    assert max(len(line) for line in compact.splitlines() if line.startswith("|")) < 160
+    # The page: a compact leaderboard, then every metric with its SNR and the pairwise matrix.
+    page = paths["html"].read_text()
+    assert "Every metric and every pair" in page and "P(row better than column)" in page
+    assert "centered acc (mean)" not in page and "bpb/news_heldout" in page.split("Every metric and every pair")[1]
 
 
 def test_a_different_declared_decision_changes_the_ranking(catalog, workspace):

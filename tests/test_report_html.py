@@ -143,6 +143,8 @@ def test_report_renders_in_chromium(suite_report, tmp_path):
 
 
 def test_diff_of_two_arms(suite_report, capsys):
+    from tokenizers import Tokenizer
+
     from flows.diff import main as diff_main
     from flows.diff import render_diff
 
@@ -156,11 +158,17 @@ def test_diff_of_two_arms(suite_report, capsys):
     assert d["a"]["only_documents"] == len(only_a) > 0 and d["b"]["only_documents"] == len(only_b) > 0
     assert d["common_documents"] == len(ids["heuristic"] & ids["plain"])
     for side, only, arm in ((d["a"], only_a, "heuristic"), (d["b"], only_b, "plain")):
-        tokens = sum(len(r["text"]) * r["repeat"] for r in data[arm] if r["doc_id"] in only) / 4
-        assert side["only_tokens"] == pytest.approx(tokens)
-        assert side["only_token_share"] == pytest.approx(
-            tokens / (sum(len(r["text"]) * r["repeat"] for r in data[arm]) / 4)
-        )
+        # real tokens with the tokenizer that cut the arm's budget (stats.json), times repeats
+        info = json.loads((folder[arm] / "stats.json").read_text())["tokenizer"]
+        tok = Tokenizer.from_file(str(ws.stage_dir("tokenizers", info["hash"][:16]) / "tokenizer.json"))
+        lengths = {r["doc_id"]: len(tok.encode(r["text"] or "", add_special_tokens=False).ids) for r in data[arm]}
+        per_doc = {
+            r["doc_id"]: (lengths[r["doc_id"]] + 1 if lengths[r["doc_id"]] else 0) * r["repeat"] for r in data[arm]
+        }
+        tokens = sum(n for i, n in per_doc.items() if i in only)
+        assert side["only_tokens"] == tokens and side["tokens"] == sum(per_doc.values())
+        assert side["token_unit"].startswith("real tokens (suite tokenizer")
+        assert side["only_token_share"] == pytest.approx(tokens / sum(per_doc.values()))
         assert sum(g["documents"] for g in side["by_source"]) == len(only)
         assert sum(g["documents"] for g in side["by_language"]) == len(only)
         assert len(side["sample"]) == 3 and {s["doc_id"] for s in side["sample"]} <= only

@@ -1,3 +1,6 @@
--- Documents and estimated tokens of one dataset ($files: quoted part-file paths).
-SELECT count(*) AS documents, coalesce(sum(length(text) * coalesce("repeat", 1)), 0) / $chars_per_token AS tokens
-FROM read_parquet([$files], union_by_name = true)
+-- Documents and tokens of one dataset ($files: quoted part-file paths): real tokens from
+-- $tokens (doc_id, tokens) where counted, else characters x repeats / $chars_per_token.
+SELECT count(*) AS documents,
+       coalesce(sum(coalesce(k.tokens, length(t.text) * coalesce(t."repeat", 1) / $chars_per_token)), 0) AS tokens
+FROM read_parquet([$files], union_by_name = true) t
+LEFT JOIN $tokens k USING (doc_id)

@@ -30,6 +30,21 @@ def set_verbose(on: bool) -> None:
     os.environ[VERBOSE_ENV] = "1" if on else "0"
 
 
+# lm-eval warnings that repeat per request or per task and need no action: a context longer
+# than the proxy's window is cut from the left (nano: 256 tokens; about 150 lines a suite),
+# and every local task YAML is told it may take metadata. Shown with --verbose.
+BENIGN_LM_EVAL = ("exceeds model's maximum length", "Custom kwargs can be passed to `--metadata`")
+
+
+class _DropBenign(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not any(b in msg for b in BENIGN_LM_EVAL)
+
+
+_DROP_BENIGN = _DropBenign()
+
+
 def quiet_libraries() -> None:
     """Progress bars off and loggers at WARNING for the ML libraries (idempotent)."""
     if verbose():
@@ -39,6 +54,9 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "warning")
     for name in ("lm_eval", "datasets", "transformers", "huggingface_hub", "sentence_transformers"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("lm_eval.models.huggingface", "lm_eval.api.task"):
+        if _DROP_BENIGN not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(_DROP_BENIGN)
     try:
         import datasets
 

@@ -10,6 +10,7 @@ the payload is `undecodable` (binary or mixed-up bytes) and goes to quarantine.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,12 @@ NAV_SELECTORS = (
     "[class~=pagination]",
     "[class~=pager]",
     "[class~=skip-link]",
+    # Overlays and dialogs (log-in prompts, "save this article" promos): never the article,
+    # and resiliparse keeps them when they sit in the main column.
+    "dialog",
+    "[role=dialog]",
+    "[aria-modal=true]",
+    "[class~=overlay]",
 )
 
 # Above this share of U+FFFD / control characters a decoded page is not text.
@@ -115,11 +122,12 @@ def extract(html: str, extractor: str = DEFAULT_EXTRACTOR) -> tuple[str, str]:
         from resiliparse.extract.html2text import extract_plain_text
 
         doc: Any = html  # the string, or its parsed tree when the box pass ran
-        if extractor == "resiliparse" and any(c in html for c in _BOX_CLASSES):  # DOM pass only where a box can be
+        if extractor == "resiliparse" and any(c in html for c in _DOM_PASS_MARKERS):  # DOM pass only where needed
             from resiliparse.parse.html import HTMLTree
 
             doc = HTMLTree.parse(html)
             keep_in_text_boxes(doc)
+            keep_wrappers_of_the_article(doc)
         text = extract_plain_text(
             doc,
             main_content=True,
@@ -149,6 +157,7 @@ def extract(html: str, extractor: str = DEFAULT_EXTRACTOR) -> tuple[str, str]:
 # ---------------------------------------------------------------- in-text boxes
 
 _BOX_CLASSES = ("sidebar",)
+_DOM_PASS_MARKERS = _BOX_CLASSES
 _BLOCK_TAGS = "div, p, ul, ol, dl, table, section, article, aside, pre"
 BOX_MIN_CHARS = 80  # a box shorter than this is left to resiliparse's heuristic
 BOX_MAX_LINK_SHARE = 0.3
@@ -193,6 +202,28 @@ def keep_in_text_boxes(tree) -> int:
     return kept
 
 
+_MAIN_INSIDE = "main, article, [role=main]"
+
+
+def keep_wrappers_of_the_article(tree) -> int:
+    """Strip "sidebar" class tokens from containers that hold the page's article.
+
+    Themes name their layout wrappers after the sidebar beside the content (Genesis:
+    `content-sidebar-wrap` around `<main>`); resiliparse's main-content heuristic reads
+    that as a sidebar and drops the article with it. An element that contains <main>,
+    <article> or [role=main] is not a sidebar. Returns how many elements were changed.
+    """
+    body = tree.body
+    if body is None:
+        return 0
+    changed = 0
+    for el in body.query_selector_all("[class*=sidebar]"):
+        if el.tag in ("main", "article") or el.query_selector(_MAIN_INSIDE) is not None:
+            el.setattr("class", " ".join(c for c in el.class_list if "sidebar" not in c))
+            changed += 1
+    return changed
+
+
 # ---------------------------------------------------------------- the line pass
 
 # Lines that are page furniture in any article: copyright and rights notices, share/follow/
@@ -225,11 +256,43 @@ _TAIL_HEADING = re.compile(
     r"kommentare?|weitere artikel|ähnliche artikel|mehr zum thema|das könnte sie auch interessieren|"
     r"meistgelesen|schlagworte|themen|artículos relacionados|noticias relacionadas|comentarios|etiquetas|"
     r"articles similaires|à lire aussi|commentaires|notícias relacionadas|comentários|leggi anche|"
-    r"articoli correlati|commenti|関連記事|コメント|관련기사|주요뉴스|самые популярные\b.*|похожие\b.*|комментарии)\s*:?$",
+    r"articoli correlati|commenti|関連記事|コメント|관련기사|주요뉴스|самые популярные\b.*|похожие\b.*|комментарии|"
+    # added from the news tune pages (bench/extraction_news.json, split "tune")
+    r"related topics|read next|most popular this week|about the author|reader interactions|sharing is caring!?|"
+    r"share this(?: article)?|filed under|footer|what do you think\??|"
+    r"\d+ kommentare?|schreibe einen kommentar|kommentar verfassen|kommentieren sie den artikel.*|was denkst du\??|"
+    r"ähnliche themen|verwandte artikel.*|mehr vom autor|lesen sie mehr|meistgelesen\b.*|neueste (?:artikel|beiträge|kommentare)|"
+    r"weitere [\w-]*artikel|teilen sie dies mit|artikel teilen|gefällt mir)\s*:?$",
     re.I,
 )
+# Post navigation ("Previous post: ...", "Nächster Artikel...") ends an article page's text:
+# what follows it is comments and teasers. Cut there when it comes late, like a tail heading.
+_POST_NAV = re.compile(
+    r"^(?:«\s*)?(?:previous|next|vorheriger|nächster|vorherige|nächste)\s*(?:post|article|story|artikel|beitrag)\b",
+    re.I,
+)
+# A dateline or byline on its own line: a date or clock time in a short line that is not a
+# sentence ("am 4. Februar 2022 um 11:23", "Geschrieben von X am 25.08.2015 22:30 (1599 x gelesen)").
+_TIME = re.compile(r"\b\d{1,2}:\d{2}\s*(?:uhr|[ap]\.?m\.?|gmt|utc)?\b", re.I)
+_BYLINE = re.compile(
+    r"^(?i:by|von|written by|geschrieben von|erstellt von|autor:|author:)\s+"
+    r"[A-ZÄÖÜ][\w.'-]*(?:\s+(?:[A-ZÄÖÜ][\w.'-]*|de|van|von|der))*(?:\s*[,|]\s*[\w ]+)?$"
+)
+DATELINE_WORDS = 12
+# Code, shell sessions and program output carry timestamps too: operators, paths and URLs
+# ("/usr/sbin", "https://"), snake_case, a prompt, version numbers ("1.1.1k").
+_CODE_OR_TABLE = re.compile(r"[=;{}<>`]|::|\s--|/[a-z]|\w_\w|^[$#%]\s|\b\d+\.\d+\.\d{1,2}[a-z]?\b")
 SHORT_LINE_WORDS = 12  # furniture patterns are only tested on lines this short
 TAIL_START = 0.4  # a tail heading counts only after this share of the text
+
+
+def _is_dateline(line: str) -> bool:
+    """A byline, or a short line with a date or clock time that does not read as a sentence."""
+    if _BYLINE.match(line):
+        return True
+    if not (_DATE.search(line) or _TIME.search(line)) or _CODE_OR_TABLE.search(line) or line.count("|") >= 2:
+        return False  # code, a table row or a listing with a timestamp is text
+    return not re.search(r"[a-zäöüß]{2,}[.!?]\W*$", line)  # a sentence ends with a word and a full stop
 
 
 def remove_boilerplate_lines(text: str) -> str:
@@ -252,11 +315,13 @@ def remove_boilerplate_lines(text: str) -> str:
                 out.append("")
             continue
         words = len(stripped.split())
-        if _TAIL_HEADING.match(stripped) and done > TAIL_START * total:
+        if (_TAIL_HEADING.match(stripped) or (_POST_NAV.match(stripped) and words <= 25)) and done > TAIL_START * total:
             break
         if words <= SHORT_LINE_WORDS and (
             _FURNITURE.search(stripped) or _COPYRIGHT.search(stripped) or (_DATE.search(stripped) and words <= 6)
         ):
+            continue
+        if words <= DATELINE_WORDS and _is_dateline(stripped):
             continue
         out.append(line)
     return "\n".join(out).strip()
@@ -269,3 +334,74 @@ def _trafilatura(html: str) -> str:
         trafilatura.extract(html, include_comments=False, include_tables=True, favor_precision=False, deduplicate=False)
         or ""
     ).strip()
+
+
+# ---------------------------------------------------------------- across a host's pages
+
+REPEAT_MIN_PAGES = 5  # a line on this many pages of one host (in one batch) is boilerplate ...
+REPEAT_MIN_SHARE = 0.5  # ... when they are also at least this share of the host's pages there
+EDGE_PROSE_WORDS = 10  # the page's body runs from its first to its last line this long
+
+
+@dataclass(frozen=True)
+class HostPage:
+    """One extracted page of a batch: its host (None when unknown) and main text."""
+
+    host: str | None
+    text: str
+
+
+def _norm_line(line: str) -> str:
+    return " ".join(line.split()).casefold()
+
+
+def _edge_lines(lines: list[str]) -> list[int]:
+    """Indices of the non-blank lines before the first, and after the last, line of >= EDGE_PROSE_WORDS words.
+
+    Only these are candidates for the cross-page pass: a section heading ("Examples",
+    "Notes") repeated on many pages of a documentation site sits between paragraphs and
+    is text; a footer, a menu or a "share" row sits at the edges. A page without any
+    long line is all edge.
+    """
+    filled = [i for i, x in enumerate(lines) if x.strip()]
+    prose = [i for i in filled if len(lines[i].split()) >= EDGE_PROSE_WORDS]
+    if not prose:
+        return filled
+    return [i for i in filled if i < prose[0] or i > prose[-1]]
+
+
+def remove_repeated_lines(pages: list[HostPage], min_pages: int = REPEAT_MIN_PAGES) -> list[str]:
+    """Texts with the lines a host repeats at the edges of most of its pages removed.
+
+    A line that starts or ends the text of most pages of one site (a footer, a menu, a
+    newsletter prompt, "Related posts") is that site's template, whatever its words: it
+    must be at the edges of >= `min_pages` pages and of >= REPEAT_MIN_SHARE of the host's
+    pages in the batch (a documentation site ends 17% of its pages with "See Also"). Counted
+    per host within the batch (an ingest shard); a host with fewer than `min_pages` pages
+    is left alone, as are pages without a host. Returns one text per page, in order.
+    """
+    if min_pages < 2:
+        raise ValueError(f"min_pages must be >= 2 (a line on one page is not repeated), got {min_pages}")
+    by_host: dict[str, list[int]] = {}
+    for i, page in enumerate(pages):
+        if page.host:
+            by_host.setdefault(page.host, []).append(i)
+    out = [page.text for page in pages]
+    for idx in by_host.values():
+        if len(idx) < min_pages:
+            continue
+        split = {i: pages[i].text.splitlines() for i in idx}
+        edges = {i: _edge_lines(split[i]) for i in idx}
+        counts: Counter[str] = Counter()
+        for i in idx:
+            counts.update({_norm_line(split[i][j]) for j in edges[i]})
+        need = max(min_pages, REPEAT_MIN_SHARE * len(idx))  # a template is on most pages, a heading on some
+        common = {line for line, n in counts.items() if n >= need}
+        if not common:
+            continue
+        for i in idx:
+            drop = {j for j in edges[i] if _norm_line(split[i][j]) in common}
+            if drop:
+                kept = [x for j, x in enumerate(split[i]) if j not in drop]
+                out[i] = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
+    return out

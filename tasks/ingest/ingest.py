@@ -31,13 +31,25 @@ import xxhash
 
 from tasks.core.schema import DOCS, QUARANTINE, WAT_METADATA
 from tasks.core.workspace import dead_writer_temps, temp_sibling, write_json_atomic
-from tasks.ingest.extract import DEFAULT_EXTRACTOR, EXTRACTORS, Undecodable, decode_html, extract
+from tasks.ingest.extract import (
+    DEFAULT_EXTRACTOR,
+    EXTRACTORS,
+    REPEAT_MIN_PAGES,
+    HostPage,
+    Undecodable,
+    decode_html,
+    extract,
+    remove_repeated_lines,
+)
 from tasks.ingest.langid import BACKENDS, DEFAULT_BACKEND, PREFIX_CHARS, identify
 from tasks.ingest.readers import Bad, Content, Metadata, Other, ReadOptions, read_records
 from tasks.ingest.sources import InputFile
 
 MARKER_DIR = "_shards"
 _BATCH = 512
+# Documents held for the cross-page repeated-line pass: the "batch" a host's template lines
+# are counted in. Bounded, so a shard of any size is processed in constant memory.
+REPEAT_WINDOW = 4096
 
 
 @dataclass(frozen=True)
@@ -48,12 +60,18 @@ class IngestOptions:
     langid: str = DEFAULT_BACKEND  # lid176 (the anchors' fastText model) or py3langid
     langid_prefix_chars: int = PREFIX_CHARS  # py3langid only
     html_types: tuple[str, ...] = ("text/html", "application/xhtml+xml")
+    # The default extractor's cross-page pass: drop lines a host repeats at the edges of
+    # most of its pages in a window of the shard (tasks.ingest.extract.remove_repeated_lines).
+    # 0 turns it off.
+    host_repeat_min_pages: int = REPEAT_MIN_PAGES
 
     def __post_init__(self):
         if self.extractor not in EXTRACTORS:
             raise ValueError(f"unknown extractor {self.extractor!r}; choose from {', '.join(EXTRACTORS)}")
         if self.langid not in BACKENDS:
             raise ValueError(f"unknown language identifier {self.langid!r}; choose from {', '.join(BACKENDS)}")
+        if self.host_repeat_min_pages == 1 or self.host_repeat_min_pages < 0:
+            raise ValueError(f"host_repeat_min_pages must be 0 (off) or >= 2, got {self.host_repeat_min_pages}")
 
     def key(self) -> dict[str, Any]:
         """What changes the output (part of the source key)."""
@@ -186,6 +204,38 @@ def ingest_shard(
             }
         )
 
+    pending: list[dict] = []  # documents waiting for the cross-page pass
+
+    def keep(row: dict) -> None:
+        nonlocal truncated, payload_bytes, text_chars
+        truncated += row["text_truncated"]
+        payload_bytes += row["n_bytes"]
+        text_chars += row["n_chars"]
+        languages[row["language"]] += 1
+        formats[row["format"]] += 1
+        docs.add(row)
+
+    def flush_pending() -> None:
+        """Cross-page pass over the held documents (only pages the default extractor made), then write them."""
+        if not pending:
+            return
+        pages = [HostPage(r["domain"] if r["extractor"] == "resiliparse" else None, r["text"]) for r in pending]
+        for row, text in zip(pending, remove_repeated_lines(pages, opts.host_repeat_min_pages)):
+            if text != row["text"]:
+                if not text:
+                    reject(
+                        row["record_offset"],
+                        row["record_id"],
+                        row["url"],
+                        "empty_text",
+                        "nothing left after removing the lines its host repeats on most pages",
+                    )
+                    continue
+                language, score = identify(text, opts.langid_prefix_chars, opts.langid)
+                row = {**row, "text": text, "n_chars": len(text), "language": language, "language_score": score}
+            keep(row)
+        pending.clear()
+
     try:
         for rec in read_records(f.uri, ReadOptions(max_payload_bytes=opts.max_payload_bytes)):
             if isinstance(rec, Other):
@@ -203,12 +253,13 @@ def ingest_shard(
             if isinstance(row, tuple):
                 reject(rec.offset, rec.record_id, rec.url, *row)
                 continue
-            truncated += row["text_truncated"]
-            payload_bytes += row["n_bytes"]
-            text_chars += row["n_chars"]
-            languages[row["language"]] += 1
-            formats[rec.format] += 1
-            docs.add(row)
+            if opts.host_repeat_min_pages:
+                pending.append(row)
+                if len(pending) >= REPEAT_WINDOW:
+                    flush_pending()
+            else:
+                keep(row)
+        flush_pending()
         docs.commit()
         quarantine.commit()
         metadata.commit()

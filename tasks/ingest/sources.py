@@ -24,7 +24,7 @@ import fsspec
 from tasks.core.hashing import hash_file, hash_json
 
 # Bump when ingestion output changes for the same input (new columns, other decoding, ...).
-INGEST_VERSION = "ingest-3"  # 3: lid.176 language ID, boilerplate pass after resiliparse
+INGEST_VERSION = "ingest-4"  # 3: lid.176, boilerplate pass; 4: news boilerplate rules, cross-page pass
 CC_BASE_URL = "https://data.commoncrawl.org/"
 
 _MANIFEST_SUFFIXES = (".paths", ".paths.gz", ".txt", ".txt.gz", ".lst", ".lst.gz", ".manifest")

@@ -1,8 +1,10 @@
 """Arm diff: which documents one arm's dataset holds and another's does not.
 
 For datasets A and B: the documents only in A and only in B, each side counted by source,
-URL domain and language with its estimated tokens (characters / 4, times repeats), the
-share of the side's tokens they make up, and a seeded sample of each side to read.
+URL domain and language with its tokens, the share of the side's tokens they make up, and
+a seeded sample of each side to read. Tokens are real tokens of the suite tokenizer that
+cut the dataset (recorded in its stats.json), times repeats, as the budget counted them;
+only a dataset without a recorded tokenizer falls back to characters / 4, and says so.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from tasks.core.sqlfiles import Sql, load_sql, number_literal, render_sql, string_list
+from tasks.core.sqlfiles import Sql, ident, load_sql, number_literal, render_sql, string_list
 from tasks.core.workspace import Workspace
 from tasks.curate.steps import CHARS_PER_TOKEN
 from tasks.inspect.resolve import FoundDataset
@@ -41,6 +45,7 @@ class Side:
     by_domain: list[Group] = field(default_factory=list)
     by_language: list[Group] = field(default_factory=list)
     sample: list[dict[str, Any]] = field(default_factory=list)
+    token_unit: str = "estimated tokens (characters / 4)"
 
     @property
     def only_token_share(self) -> float:
@@ -77,6 +82,35 @@ def _signal_files(ws: Workspace, refs: list[FoundDataset]) -> list[str]:
     return sorted(set(files))
 
 
+def real_token_counts(ws: Workspace, ref: FoundDataset) -> pa.Table | None:
+    """doc_id -> tokens (encoded text + EOS, times repeats) with the tokenizer that cut the
+    dataset's budget, or None when the dataset records none (or its folder is gone)."""
+    from tasks.train.doc_tokens import count_texts
+
+    info = ref.stats.get("tokenizer") or {}
+    folder = ws.stage_dir("tokenizers", str(info.get("hash", ""))[:16])
+    if not info.get("hash") or not (folder / "tokenizer.json").exists():
+        return None
+    from tokenizers import Tokenizer
+
+    table = pa.concat_tables(
+        [pq.read_table(p, columns=["doc_id", "text", "repeat"]) for p in sorted(ref.dir.glob("part-*.parquet"))]
+    )
+    counts = count_texts(Tokenizer.from_file(str(folder / "tokenizer.json")), table.column("text").to_pylist())
+    repeats = [r if r is not None else 1 for r in table.column("repeat").to_pylist()]
+    return pa.table({"doc_id": table.column("doc_id"), "tokens": counts * repeats})
+
+
+def _token_table(con: duckdb.DuckDBPyConnection, ws: Workspace, ref: FoundDataset, name: str) -> str:
+    """Register `name` (doc_id, tokens) for the SQL; returns the unit it counts in."""
+    counts = real_token_counts(ws, ref)
+    unit = f"real tokens (suite tokenizer, vocabulary {ref.stats.get('tokenizer', {}).get('vocab_size', 0):,})"
+    if counts is None:
+        counts, unit = pa.table({"doc_id": pa.array([], pa.string()), "tokens": pa.array([], pa.int64())}), ""
+    con.register(name, counts)
+    return unit
+
+
 def diff_datasets(ws: Workspace, a: FoundDataset, b: FoundDataset, n: int = 5, seed: int = 0) -> ArmDiff:
     con = duckdb.connect()
     try:
@@ -88,16 +122,13 @@ def diff_datasets(ws: Workspace, a: FoundDataset, b: FoundDataset, n: int = 5, s
             con.execute(load_sql("inspect/diff_no_signals"))
         sides = []
         for this, other, table in ((a, b, "only_a"), (b, a, "only_b")):
-            con.execute(
-                render_sql(
-                    "inspect/diff_only", out=table, this=_files(this), other=_files(other), chars_per_token=per_token
-                )
-            )
-            docs, tokens = con.execute(
-                render_sql("inspect/diff_totals", files=_files(this), chars_per_token=per_token)
-            ).fetchall()[0]
+            unit = _token_table(con, ws, this, f"{table}_tokens")
+            sql = {"tokens": ident(f"{table}_tokens"), "chars_per_token": per_token}
+            con.execute(render_sql("inspect/diff_only", out=table, this=_files(this), other=_files(other), **sql))
+            docs, tokens = con.execute(render_sql("inspect/diff_totals", files=_files(this), **sql)).fetchall()[0]
             only_docs, only_tokens = con.execute(render_sql("inspect/diff_only_totals", table=table)).fetchall()[0]
             side = Side(this.label, this.key, int(docs), float(tokens), int(only_docs), float(only_tokens))
+            side.token_unit = unit or side.token_unit
             for column in ("source", "domain", "language"):
                 rows = con.execute(
                     render_sql("inspect/diff_groups", table=table, column=column), {"limit": TOP}
@@ -126,6 +157,10 @@ def to_markdown(d: ArmDiff) -> str:
         f"({100 * a.only_token_share:.1f}% of its {a.tokens:,.0f}). "
         f"Only in {b.label}: {b.only_documents:,} documents, {b.only_tokens:,.0f} tokens "
         f"({100 * b.only_token_share:.1f}% of its {b.tokens:,.0f}).",
+        "",
+        "Tokens: "
+        + (a.token_unit if a.token_unit == b.token_unit else f"{a.label}: {a.token_unit}; {b.label}: {b.token_unit}")
+        + ".",
     ]
     for title, attr in (("source", "by_source"), ("URL domain", "by_domain"), ("language", "by_language")):
         lines += ["", f"## Only-in documents by {title}", ""]

@@ -189,16 +189,24 @@ def above_chance_tasks(board: list[dict[str, Any]]) -> tuple[list[str], list[str
 
 
 def leaderboard_html(
-    board: list[dict[str, Any]], arms: dict[str, ArmData], decision: str = "bpb_mean", decision_label: str = ""
+    board: list[dict[str, Any]],
+    arms: dict[str, ArmData],
+    decision: str = "bpb_mean",
+    decision_label: str = "",
+    accuracy: bool = True,
 ) -> str:
     """The ranked arms: the deciding metric first (with its 95% interval where the board
     has `<metric>:lo`/`:hi`), held-out bits per byte, accuracy only above chance, data."""
-    bpb = sorted({k for a in board for k in a if k.startswith("bpb/") and ":" not in k and k != decision})
-    acc, hidden = above_chance_tasks(board)
+    # Aggregates only: every per-text and per-benchmark metric, with its SNR, is in the
+    # "Every metric" section below (a 20-column table does not fit a screen).
+    agg = [k for k in ("bpb/lm", "prob/benchmarks") if k != decision]
+    # accuracy columns only without per-item scores: with them, "Every metric" shows accuracy
+    # where it is above chance by more than its standard error (tasks/report/report.py)
+    acc, hidden = above_chance_tasks(board) if accuracy else ([], [])
     cols = [
         (decision, decision_label or f"{decision} (decides)", False),
-        *[(c, c, False) for c in bpb],
-        ("acc_centered_mean", "centered acc (mean)", False),
+        *[(c, c, False) for c in agg],
+        *([("acc_centered_mean", "centered acc (mean)", False)] if accuracy else []),
         *[(c, c, False) for c in acc],
         ("documents", "documents", False),
         ("tokens", "tokens", False),
@@ -315,6 +323,7 @@ def render_html(
     failed: list[dict[str, Any]] | None = None,
     decision: str = "bpb_mean",
     decision_label: str = "bits/byte (decides, lower better)",
+    details_md: str = "",
 ) -> str:
     plot_html = "".join(_img(p, p.stem.replace("_", " ")) for p in plots if Path(p).exists())
     failed_html = ""
@@ -328,8 +337,9 @@ def render_html(
         f"<h1>winnow report: suite {_e(suite)}</h1>"
         f"<p class='note'>Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
         f"Ranked by {_e(decision_label)}; <code>~</code>: tied with the best (within noise). Arms: {toc}</p>"
-        f"<h2>Leaderboard</h2>{leaderboard_html(board, arms, decision, decision_label)}{failed_html}"
-        f"<h2>Removal funnel</h2>{funnel_html(board)}"
+        f"<h2>Leaderboard</h2>{leaderboard_html(board, arms, decision, decision_label, accuracy=not details_md)}{failed_html}"
+        + (f"<h2>Every metric and every pair</h2>{_md(details_md)}" if details_md else "")
+        + f"<h2>Removal funnel</h2>{funnel_html(board)}"
         f"<h2>Plots</h2><div class='plots'>{plot_html}</div>"
         + "".join(arm_section(a, out_dir) for a in arms.values())
         + "</body></html>"
@@ -345,6 +355,7 @@ def write_suite_report(
     out_dir: Path | None = None,
     decision: str = "bpb_mean",
     decision_label: str = "bits/byte (decides, lower better)",
+    details_md: str = "",
 ) -> Path:
     """Refresh the arms' data cards, draw the composition plot and write
     `<out_dir or reports/<suite>>/index.html` (with the cards copied to `cards/`)."""
@@ -358,7 +369,7 @@ def write_suite_report(
     comp = plot_composition(arms, out_dir / "composition.png")
     all_plots = [*plots, *([comp] if comp else [])]
     failed = [r for r in runs if r.get("status") != "completed"]
-    page = render_html(suite, board, all_plots, arms, out_dir, failed, decision, decision_label)
+    page = render_html(suite, board, all_plots, arms, out_dir, failed, decision, decision_label, details_md)
     index = out_dir / "index.html"
     tmp = index.with_name(".index.html.tmp")
     tmp.write_text(page)

@@ -269,10 +269,18 @@ def to_markdown(report: Report, title: str = "Leaderboard") -> str:
         "cancels in comparisons: compare arms by `~` and P(A>B), not by overlapping intervals. "
         "Dataset and training columns are means over seeds (± std with several).",
     ]
+    return "\n".join(lines + ["", detail_markdown(report)]).rstrip() + "\n"
+
+
+def detail_markdown(report: Report) -> str:
+    """The P(row better than column) matrix on the decision metric and every metric with its
+    interval per arm and its SNR (the full leaderboard's second half; the HTML page's too)."""
+    d, s = report.decision, report.decided
+    lines: list[str] = []
     if s is not None and len(s.arms) > 1:
         order = [a["arm"] for a in report.board if a["arm"] in s.arms]
         idx = {a: i for i, a in enumerate(s.arms)}
-        lines += ["", f"### P(row better than column) on `{d.name}`", ""]
+        lines += [f"### P(row better than column) on `{d.name}`", ""]
         lines += ["| | " + " | ".join(order) + " |", "|---|" + "---|" * len(order)]
         for a in order:
             row = [("–" if a == b else f"{s.p_better[idx[a]][idx[b]]:.3f}") for b in order]
@@ -280,7 +288,8 @@ def to_markdown(report: Report, title: str = "Leaderboard") -> str:
     names = shown_metrics(report)
     if names:
         order = [a["arm"] for a in report.board]
-        lines += ["", "### Every metric: mean [95% interval] per arm, and its signal-to-noise ratio", ""]
+        lines += [""] if lines else []
+        lines += ["### Every metric: mean [95% interval] per arm, and its signal-to-noise ratio", ""]
         lines += ["| metric | SNR | " + " | ".join(order) + " |", "|---|---|" + "---|" * len(order)]
         by_name = {a["arm"]: a for a in report.board}
         for n in names:
@@ -300,6 +309,65 @@ def to_markdown(report: Report, title: str = "Leaderboard") -> str:
                 + ", ".join(report.accuracy_hidden)
                 + "."
             )
+    return "\n".join(lines)
+
+
+# The compact table's removal columns: share of the arm's input documents each named stage
+# removed (tasks/report/funnel.py's common stages; budget folded into selection).
+REMOVAL_COLS = (("language", "lang"), ("filters", "filters"), ("dedup", "dedup"), ("decontaminate", "decon"))
+
+
+def removal_shares(arm: dict[str, Any]) -> dict[str, float]:
+    """Stage label -> documents that stage removed / documents in (from the arm's funnel)."""
+    from tasks.report.funnel import STAGES, arm_funnel
+
+    f = arm_funnel(arm)
+    n_in = f.get("input")
+    if not n_in:
+        return {}
+    out: dict[str, float] = {}
+    before = n_in
+    labels = dict(REMOVAL_COLS)
+    for stage in STAGES[1:]:
+        after = f.get(stage, before)
+        label = labels.get(stage, "select")  # selection and the budget cut
+        out[label] = out.get(label, 0.0) + (before - after) / n_in
+        before = after
+    return out
+
+
+def to_compact_markdown(report: Report, title: str = "Leaderboard") -> str:
+    """The terminal table (`flows.report --format md`): the decision metric with its 95%
+    interval, P(better than the next arm), real tokens and the removal share of each stage.
+    Every other metric, the pairwise table and the plots are in leaderboard.md / index.html."""
+    d, s = report.decision, report.decided
+    better = "higher" if d.higher_is_better else "lower"
+    head = f"## {title}\n\nDecided by `{d.name}` ({better} is better)"
+    if s is not None:
+        items = sum(s.n_items.values())
+        head += f", SNR {s.snr:.2f}; 95% paired bootstrap over {items:,} eval items and {report.n_seeds} seed(s)."
+    else:
+        head += "; no per-item scores in the catalog, so no intervals."
+    labels = [lab for _, lab in REMOVAL_COLS] + ["select"]
+    cols = ["rank", "arm", f"{d.name} [95%]", "P(>next)", "tokens"] + [f"{lab} removed" for lab in labels]
+    lines = [head, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for arm in report.board:
+        p = arm.get("p_better_than_next")
+        shares = removal_shares(arm)
+        tokens = arm.get("tokens", arm.get("unique_tokens"))  # real tokens of the arm's dataset
+        cells = [
+            f"{arm.get('rank') or ''}{' ~' if arm.get('within_noise_of_best') else ''}",
+            arm["arm"],
+            _fmt(arm, d.name),
+            "" if p is None else f"{p:.3f}",
+            "–" if _missing(tokens) else f"{tokens:,.0f}",
+        ] + [f"{100 * shares[lab]:.1f}%" if lab in shares else "–" for lab in labels]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "`~`: tied with the best (the paired interval of the difference holds 0). Removed: share of the "
+        "arm's input documents each stage dropped.",
+    ]
     return "\n".join(lines)
 
 
