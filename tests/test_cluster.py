@@ -64,6 +64,8 @@ class Cluster:
         self.folder, self.env = folder, env
         self.scheduler_file = folder / "scheduler.json"
         self.procs: dict[str, subprocess.Popen] = {}
+        self.names: dict[str, str] = {}  # worker address -> name
+        self.address = ""
 
     def _start(self, name: str, args: list[str]) -> None:
         log = open(self.folder / f"{name}.log", "w")
@@ -87,6 +89,7 @@ class Cluster:
         )
         _wait(self.scheduler_file.exists, 60, "scheduler file")
         address = json.loads(self.scheduler_file.read_text())["address"]
+        self.address = address
         for name, extra in workers.items():
             self.add_worker(name, extra, wait=False)
         from distributed import Client
@@ -94,6 +97,7 @@ class Cluster:
         with Client(address, timeout=60) as client:
             client.wait_for_workers(len(workers), timeout=120)
             client.get_task_stream()  # installs the scheduler's task-stream plugin from now on
+        self.worker_names()
         return address
 
     def add_worker(self, name: str, extra: list[str], wait: bool = True) -> None:
@@ -119,7 +123,17 @@ class Cluster:
             ],
         )
         if wait:
-            _wait(lambda: "Start worker at:" in (self.folder / f"{name}.log").read_text(), 120, f"worker {name}")
+            _wait(lambda: name in self.worker_names().values(), 120, f"worker {name}", poll=0.5)
+
+    def worker_names(self) -> dict[str, str]:
+        """{address: name} of the workers connected now; every one ever seen is kept in
+        `self.names` (the task stream names workers by address, killed ones too)."""
+        from distributed import Client
+
+        with Client(self.address, timeout=60) as client:
+            now = {a: w["name"] for a, w in client.scheduler_info(n_workers=-1)["workers"].items()}
+        self.names.update(now)
+        return now
 
     def kill(self, name: str) -> None:
         os.killpg(self.procs[name].pid, signal.SIGKILL)
@@ -249,21 +263,16 @@ def cluster_run(prefect_api, tmp_path_factory):
             "before": before,
             "markers": done_markers,
             "interrupted": interrupted,
-            "logs": {n: (tmp / f"{n}.log").read_text() for n in ("gpu", "cpu", "gpu2")},
+            "names": dict(cluster.names),
         }
     finally:
         cluster.stop()
 
 
-def _kinds_by_worker(stream: list[dict], logs: dict[str, str]) -> dict[str, Counter]:
+def _kinds_by_worker(stream: list[dict], names: dict[str, str]) -> dict[str, Counter]:
     """{worker name: Counter of task kinds (the Dask key's prefix)} from the task stream."""
     from dask.utils import key_split
 
-    names = {}
-    for name, text in logs.items():  # "Start worker at: tcp://..." in each worker's log
-        for line in text.splitlines():
-            if "Start worker at:" in line:
-                names[line.split("Start worker at:")[1].strip()] = name
     out: dict[str, Counter] = {}
     for rec in stream:
         out.setdefault(names.get(rec["worker"], rec["worker"]), Counter())[key_split(rec["key"])] += 1
@@ -272,7 +281,7 @@ def _kinds_by_worker(stream: list[dict], logs: dict[str, str]) -> dict[str, Coun
 
 @pytest.mark.timeout(900)
 def test_tasks_land_on_the_workers_their_resources_name(cluster_run):
-    kinds = _kinds_by_worker(cluster_run["stream"], cluster_run["logs"])
+    kinds = _kinds_by_worker(cluster_run["stream"], cluster_run["names"])
     assert {"gpu", "cpu", "gpu2"} <= set(kinds), kinds
     # Training and evaluation declare GPU=1: only the tagged workers ran them, one per arm.
     for kind in ("train-model", "lm-eval"):
