@@ -102,3 +102,66 @@ def cache_key_from(param: str, output: Callable[[dict[str, Any]], str | Path]):
         return f"{parameters[param]}@{hash_text(str(path.resolve()))[:16]}"
 
     return key_fn
+
+
+# ---------------------------------------------------------------- worker resources
+
+# Dask worker resources each kind of stage asks for when some worker of the cluster offers
+# them (`dask worker --resources GPU=1`): one training or evaluation per GPU, while the
+# other workers curate. A cluster without such workers (CPU only, the embedded default)
+# keeps these stages in the flow's process, as before.
+STAGE_RESOURCES: dict[str, dict[str, float]] = {"train": {"GPU": 1}, "evaluate": {"GPU": 1}}
+
+
+def cluster_resources(address: str) -> dict[str, float]:
+    """Every resource some worker of the cluster at `address` offers, with the most any
+    one worker has (read from the scheduler at each call: workers come and go)."""
+    from distributed import Client
+
+    with Client(address, timeout=30, set_as_default=False) as client:
+        workers = client.scheduler_info(n_workers=-1)["workers"].values()
+    offered: dict[str, float] = {}
+    for w in workers:
+        for name, amount in (w.get("resources") or {}).items():
+            offered[name] = max(offered.get(name, 0.0), float(amount))
+    return offered
+
+
+def stage_resources(stage: str, address: str | None) -> dict[str, float] | None:
+    """The resources `stage` ("train", "evaluate") declares on the cluster at `address`,
+    or None when it should run in the flow's process (no cluster, or no worker offers
+    them)."""
+    wanted = STAGE_RESOURCES.get(stage)
+    if not address or not wanted:
+        return None
+    offered = cluster_resources(address)
+    return wanted if all(offered.get(k, 0.0) >= v for k, v in wanted.items()) else None
+
+
+def run_on_cluster(
+    address: str, task: Any, parameters: dict[str, Any], resources: dict[str, float] | None, name: str
+) -> Any:
+    """Run one Prefect task on a Dask worker holding `resources` and return its result.
+
+    The task stays a Prefect task run of the calling flow run (prefect_dask serialises the
+    run context); the Dask key starts with `name`, so the scheduler's task stream says
+    which worker ran which kind of stage. Blocks this thread (one arm) until it is done."""
+    import uuid
+
+    from prefect_dask.client import PrefectDaskClient
+
+    with PrefectDaskClient(address, timeout=30, set_as_default=False) as client:
+        future = client.submit(
+            task, parameters=parameters, resources=resources, pure=False, key=f"{name}-{uuid.uuid4().hex}"
+        )
+        return future.result()
+
+
+def on_cluster(address: str, fn: Callable[..., Any], *args: Any, resources: dict[str, float] | None, name: str) -> Any:
+    """A plain function on a worker holding `resources` (e.g. what device it trains on)."""
+    import uuid
+
+    from distributed import Client
+
+    with Client(address, timeout=30, set_as_default=False) as client:
+        return client.submit(fn, *args, resources=resources, pure=False, key=f"{name}-{uuid.uuid4().hex}").result()

@@ -11,10 +11,14 @@ failed arm is recorded and its siblings go on. The leaderboard is printed at the
 from __future__ import annotations
 
 import argparse
+import contextvars
 import json
 import os
 import sys
 import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +28,11 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import _runtime
 from flows.curate import run_curate
+from flows.dedup import map_signatures
 from flows.evaluate import evaluate_flow
 from flows.ingest import run_ingest
 from flows.report import report_flow
+from flows.select import score_flow
 from flows.signals import run_signals
 from flows.train import run_train
 from tasks import validation as V
@@ -39,6 +45,7 @@ from tasks.curate.results import DatasetRef
 from tasks.evaluate.results import EvalResult
 from tasks.recipe import Recipe
 from tasks.report import metrics
+from tasks.selection.registry import get_method
 from tasks.suite import REPO, Suite, arm_for_seed, load_suite, suite_from_recipe
 from tasks.train.model import PRESETS
 from tasks.train.results import TrainResult
@@ -54,15 +61,18 @@ def arm_flow(
     recipe: Recipe, suite: str = "adhoc", seed: int = 0, workspace: str | None = None, dask_address: str | None = None
 ) -> dict[str, float]:
     """One arm: the recipe's dataset, a proxy model trained on it, its scores."""
+    started = _now()
     ws = Workspace.from_env(workspace)
     recipe = arm_for_seed(recipe, seed)  # init, data order, and a sampling selection's sample
+    if dask_address:
+        curate_on_cluster(ws, recipe, dask_address)
     dataset = DatasetRef.from_stats(ws, run_curate(recipe, ws.root, dask_address))
     matched = arm_tokens(recipe.name, dataset.stats)
     if recipe.token_budget and matched is not None:
         # before any training: an arm that cannot reach the budget fails here, saying so
         validate_matched_tokens(ws, [matched], recipe.token_budget, f"matched-{dataset.key}", recipe)
     validate_dataset(ws, recipe, dataset.key, real_tokens=matched is not None)
-    trained = TrainResult.from_summary(run_train(ws, dataset.key, recipe.train))
+    trained = TrainResult.from_summary(run_train(ws, dataset.key, recipe.train, dask_address=dask_address))
     validate_tokens(ws, trained, recipe)
     contracts_ran(ws, [f"dataset-{dataset.key}", f"tokens-{trained.tokens_key}"])
     if matched is not None:
@@ -74,6 +84,7 @@ def arm_flow(
             limit=recipe.eval.limit,
             full=bool(recipe.eval.options.get("full", False)),
             workspace=str(ws.root),
+            dask_address=dask_address,
         )
     )
     numbers = {
@@ -93,8 +104,69 @@ def arm_flow(
         model_key=trained.model_key,
         eval_key=evaluated.eval_key,
         curve_path=str(trained.curves_path),
+        started_at=started,
     )
     return numbers
+
+
+def default_max_parallel() -> int:
+    """Concurrent arm runs when not told: half the cores, 1 to 4.
+
+    Why half: an arm's curate, tokenise and validate stages are one busy Python thread each,
+    and the Dask workers and the training (which uses every physical core, one training at
+    a time: tasks/core/torchlock.py) need the other half. Why at most 4: each arm holds
+    its dataset and DuckDB working set in this process's memory."""
+    return max(1, min(4, (os.cpu_count() or 1) // 2))
+
+
+@dataclass(frozen=True)
+class ArmOutcome:
+    """One arm x seed run: its leaderboard numbers, or the traceback it failed with."""
+
+    arm: str
+    seed: int
+    run_name: str
+    numbers: dict[str, float] | None
+    traceback: str | None
+
+
+def _run_arm(ws: Workspace, suite: str, arm: Recipe, seed: int, dask_address: str | None) -> ArmOutcome:
+    """One arm x seed as its own subflow run; a failure is recorded, never raised (one
+    failed arm must not stop its siblings)."""
+    run_name = f"{arm.name}-seed{seed}"
+    started = _now()
+    try:
+        # With a cluster the arm's mapped tasks (tokenising its dataset's parts) go to it too.
+        options: dict[str, Any] = {"flow_run_name": run_name}
+        if dask_address:
+            options["task_runner"] = _runtime.dask_task_runner(dask_address)
+        with tags(f"suite:{suite}", f"recipe:{arm.content_hash()[:12]}", f"arm:{arm.name}"):
+            numbers = arm_flow.with_options(**options)(arm, suite, seed, str(ws.root), dask_address)
+        return ArmOutcome(arm.name, seed, run_name, numbers, None)
+    except Exception as exc:
+        get_run_logger().error("arm %s failed: %s", run_name, exc)
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        _record_arm(ws, suite, arm, seed, "failed", error, {}, started_at=started)
+        return ArmOutcome(arm.name, seed, run_name, None, traceback.format_exc(limit=3))
+
+
+def _now() -> datetime:
+    """UTC wall time without a zone (the catalog's TIMESTAMP columns)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def curate_on_cluster(ws: Workspace, recipe: Recipe, dask_address: str) -> None:
+    """The per-shard heavy stages of the arm's curation, as Dask tasks on the cluster:
+    MinHash signatures of its sources (and `dedup.against`), and the selection method's
+    scores. They land in the workspace under the same keys the in-process curate step
+    uses, so curation then reads them instead of computing them in this process."""
+    if recipe.dedup.minhash is not None:
+        refs = [resolve_docs(ws, s) for s in [*recipe.sources, *recipe.dedup.against]]
+        map_signatures(ws, refs, recipe.dedup)  # on this arm flow's task runner: the cluster
+    if get_method(recipe.selection.method).scored:
+        score_flow.with_options(task_runner=_runtime.dask_task_runner(dask_address))(
+            list(recipe.sources), [recipe.selection], str(ws.root)
+        )
 
 
 @task(name="validate-documents", cache_policy=NO_CACHE)
@@ -233,6 +305,7 @@ def _record_arm(
                 "error": error,
                 "recipe_hash": recipe.content_hash(),
                 "recipe": recipe.model_dump_json(),
+                "finished_at": _now(),
                 **keys,
             }
         ],
@@ -253,8 +326,12 @@ def ablation_flow(
     workspace: str | None = None,
     dask_address: str | None = None,
     suite_spec: Suite | None = None,
+    max_parallel: int | None = None,
 ) -> str:
     """Run every arm of `suite` (a suite YAML path) and publish the leaderboard.
+
+    Arms x seeds run as concurrent subflow runs, at most `max_parallel` at once (default
+    `default_max_parallel()`; 1 runs them one after another in this thread).
 
     `arms`, when given (e.g. a custom recipe typed into the Prefect UI form), replaces the
     suite's arms; they use the suite's sources, budget and model. `suite_spec` (a ladder
@@ -282,27 +359,31 @@ def ablation_flow(
         run_ingest(spec.source_uris(name), name=name, workspace=ws.root, dask_address=dask_address)
         validate_documents(ws, name)
         run_signals(name, ws.root, dask_address)
-    failed = []
+    jobs = [(arm, seed) for arm in spec.resolved_arms() for seed in spec.seeds]
+    width = max(1, min(max_parallel or default_max_parallel(), len(jobs) or 1))
+    if width == 1:  # the serial loop: every arm in this thread, one after another
+        outcomes = [_run_arm(ws, spec.name, arm, seed, dask_address) for arm, seed in jobs]
+    else:
+        log.info("suite %s: %d arm runs, at most %d at once", spec.name, len(jobs), width)
+        with ThreadPoolExecutor(width, thread_name_prefix="arm") as pool:
+            # Each thread runs its arm in a copy of this context, so the arm is a subflow
+            # of this flow run (Prefect's run context is a context variable).
+            futures = [
+                pool.submit(contextvars.copy_context().run, _run_arm, ws, spec.name, arm, seed, dask_address)
+                for arm, seed in jobs
+            ]
+            outcomes = [f.result() for f in futures]
+    failed = [(o.run_name, o.traceback) for o in outcomes if o.traceback is not None]
     matched: dict[str, MT.ArmTokens] = {}
-    for arm in spec.resolved_arms():
-        for seed in spec.seeds:
-            run_name = f"{arm.name}-seed{seed}"
-            try:
-                with tags(f"suite:{spec.name}", f"recipe:{arm.content_hash()[:12]}", f"arm:{arm.name}"):
-                    numbers = arm_flow.with_options(flow_run_name=run_name)(
-                        arm, spec.name, seed, str(ws.root), dask_address
-                    )
-                if "unique_tokens" in numbers and arm.name not in matched:
-                    matched[arm.name] = MT.ArmTokens(
-                        arm.name,
-                        int(numbers["unique_tokens"]),
-                        int(numbers["pool_tokens"]),
-                        int(numbers["train_tokens"]) if "train_tokens" in numbers else None,
-                    )
-            except Exception as exc:  # one failed arm must not stop its siblings
-                log.error("arm %s failed: %s", run_name, exc)
-                _record_arm(ws, spec.name, arm, seed, "failed", f"{type(exc).__name__}: {exc}"[:2000], {})
-                failed.append((run_name, traceback.format_exc(limit=3)))
+    for o in outcomes:  # in the suite's order, whatever order the arms finished in
+        numbers = o.numbers
+        if numbers is not None and "unique_tokens" in numbers and o.arm not in matched:
+            matched[o.arm] = MT.ArmTokens(
+                o.arm,
+                int(numbers["unique_tokens"]),
+                int(numbers["pool_tokens"]),
+                int(numbers["train_tokens"]) if "train_tokens" in numbers else None,
+            )
     mismatch = None
     if spec.token_budget and len(matched) > 1:
         # across the suite: unique tokens within 1% of each other, equal training tokens
@@ -358,6 +439,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workspace", help="workspace root (default $WINNOW_HOME or ./.winnow)")
     parser.add_argument(
+        "--max-parallel",
+        type=int,
+        metavar="N",
+        help=f"arm x seed runs at once (default: half the cores, 1 to 4; here {default_max_parallel()}); "
+        "1 runs them one after another",
+    )
+    parser.add_argument(
         "--force",
         action="append",
         choices=STAGES,
@@ -371,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
         help="show every library progress bar and info log (default: one bar per stage, warnings and errors)",
     )
     args = parser.parse_args(argv)
+    if args.max_parallel is not None and args.max_parallel < 1:
+        parser.error(f"--max-parallel must be at least 1, not {args.max_parallel}")
     if args.verbose:  # else $WINNOW_VERBOSE decides
         set_verbose(True)
     if args.workspace:
@@ -382,7 +472,15 @@ def main(argv: list[str] | None = None) -> int:
         _load(suite)  # validate every suite and recipe before any work runs
     with _runtime.prefect_api(), _runtime.dask_cluster(args.dask_address) as address:
         for suite in suites:
-            print(ablation_flow(suite, preset=args.preset, workspace=args.workspace, dask_address=address))
+            print(
+                ablation_flow(
+                    suite,
+                    preset=args.preset,
+                    workspace=args.workspace,
+                    dask_address=address,
+                    max_parallel=args.max_parallel,
+                )
+            )
     return 0
 
 

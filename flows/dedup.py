@@ -72,6 +72,29 @@ def _dask_map():
     return map_fn
 
 
+def map_signatures(ws: Workspace, refs: Sequence[Any], spec: DedupSpec) -> list[tuple[str, str]]:
+    """MinHash signatures of each source, one `minhash-shard` task per docs shard on the
+    current flow's task runner (the Dask cluster when it has one); the same files
+    tasks.dedup.dedup.ensure_signatures writes in process. Returns (source, what) lines."""
+    assert spec.minhash is not None
+    cfg = minhash_config(spec.minhash)
+    done = []
+    for ref in refs:
+        # Claimed: a concurrent suite computing the same signatures is waited for, then reused.
+        with ws.claim("signals", signals_key(ref.docs_hash, cfg)):
+            jobs = signature_jobs(ws, ref, cfg)
+            if not jobs:
+                done.append((ref.name, "cached"))
+                continue
+            ts = time.time()
+            keys = [f"{signals_key(ref.docs_hash, cfg)}-{j[1]:05d}" for j in jobs]
+            futures = minhash_shard.map(keys, jobs)
+            results = [f.result() for f in futures]
+            info = finish_signatures(ws, ref, cfg, results, time.time() - ts)
+            done.append((ref.name, f"{info['docs']} docs, {len(results)} shards"))
+    return done
+
+
 def run_dedup(
     sources: Sequence[str],
     spec: DedupSpec | dict,
@@ -89,20 +112,7 @@ def run_dedup(
     against_refs = [resolve_docs(ws, s) for s in against]
     signature_info = []
     if spec.minhash is not None:
-        cfg = minhash_config(spec.minhash)
-        for ref in [*refs, *against_refs]:
-            # Claimed: a concurrent suite computing the same signatures is waited for, then reused.
-            with ws.claim("signals", signals_key(ref.docs_hash, cfg)):
-                jobs = signature_jobs(ws, ref, cfg)
-                if not jobs:
-                    signature_info.append((ref.name, "cached"))
-                    continue
-                ts = time.time()
-                keys = [f"{signals_key(ref.docs_hash, cfg)}-{j[1]:05d}" for j in jobs]
-                futures = minhash_shard.map(keys, jobs)
-                results = [f.result() for f in futures]
-                info = finish_signatures(ws, ref, cfg, results, time.time() - ts)
-                signature_info.append((ref.name, f"{info['docs']} docs, {len(results)} shards"))
+        signature_info = map_signatures(ws, [*refs, *against_refs], spec)
     out = dedup_clusters.submit(
         str(ws.root), [r.source_key for r in refs], spec.model_dump(), [r.source_key for r in against_refs], partitions
     ).result()

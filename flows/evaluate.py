@@ -16,9 +16,10 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from flows._runtime import cache_key_from, prefect_api
+from flows._runtime import cache_key_from, prefect_api, run_on_cluster, stage_resources
 from tasks.core.catalog import Catalog
 from tasks.core.logs import set_verbose
+from tasks.core.torchlock import torch_stage
 from tasks.core.workspace import Workspace
 from tasks.evaluate.harness import catalog_items, catalog_rows, eval_key, evaluate_model, markdown_table
 from tasks.recipe import EvalSpec
@@ -56,12 +57,23 @@ def evaluate_flow(
     batch_size: int = 16,
     device: str = "auto",
     workspace: str | None = None,
+    dask_address: str | None = None,
 ) -> dict[str, Any]:
+    """lm-eval on one model. With `dask_address` naming a cluster where some worker offers
+    the evaluation resources (e.g. `GPU=1`), lm-eval runs on such a worker; else here."""
     ws = Workspace.from_env(workspace)
     model_dir = resolve_model(model, ws)
     spec = EvalSpec(tasks=tasks, limit=limit, full=full, batch_size=batch_size)
     key = eval_key(model_dir, spec)
-    summary = evaluate_task(str(model_dir), spec.model_dump(), str(ws.root), device, key)
+    resources = stage_resources("evaluate", dask_address)
+    if resources and dask_address:
+        params = {"model_dir": str(model_dir), "spec": spec.model_dump(), "workspace": str(ws.root)}
+        summary = run_on_cluster(
+            dask_address, evaluate_task, {**params, "device": device, "key": key}, resources, "lm-eval"
+        )
+    else:
+        with torch_stage():  # lm-eval seeds torch's global RNG: one evaluation at a time per process
+            summary = evaluate_task(str(model_dir), spec.model_dump(), str(ws.root), device, key)
     run, results = catalog_rows(summary)
     catalog = Catalog(ws.catalog_path)
     catalog.insert("eval_runs", [run], replace=True)

@@ -53,8 +53,14 @@ def rung_seconds(catalog: Catalog, suite: str) -> float:
 
 @flow(name="ladder", log_prints=True, validate_parameters=True)
 def ladder_flow(
-    suite: str, presets: list[str] | None = None, workspace: str | None = None, dask_address: str | None = None
+    suite: str,
+    presets: list[str] | None = None,
+    workspace: str | None = None,
+    dask_address: str | None = None,
+    max_parallel: int | None = None,
 ) -> dict:
+    """Every rung's suite, one rung after another (each rung's wall time is reported); the
+    arms x seeds of a rung run `max_parallel` at once (flows.ablation)."""
     log = get_run_logger()
     spec = _load(suite)
     ladder = spec.ladder
@@ -78,7 +84,7 @@ def ladder_flow(
         )
         try:
             ablation_flow.with_options(flow_run_name=rung.suite.name)(
-                suite_spec=rung.suite, workspace=str(ws.root), dask_address=dask_address
+                suite_spec=rung.suite, workspace=str(ws.root), dask_address=dask_address, max_parallel=max_parallel
             )
         except Exception as exc:  # a rung whose arms are not matched still has its scores recorded
             log.error("rung %s: %s", rung.preset, exc)
@@ -128,7 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workspace", help="workspace root (default $WINNOW_HOME or ./.winnow)")
     parser.add_argument("--dask-address", help="scheduler address of an existing Dask cluster")
+    parser.add_argument(
+        "--max-parallel",
+        type=int,
+        metavar="N",
+        help="arm x seed runs of a rung at once (default: half the cores, 1 to 4)",
+    )
     args = parser.parse_args(argv)
+    if args.max_parallel is not None and args.max_parallel < 1:
+        parser.error(f"--max-parallel must be at least 1, not {args.max_parallel}")
     if args.workspace:
         os.environ["WINNOW_HOME"] = str(Path(args.workspace).resolve())
     presets = [p.strip() for p in args.presets.split(",")] if args.presets else None
@@ -138,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     elif spec.ladder is None:
         raise SystemExit(f"{args.suite}: no `ladder:` key; pass --presets nano,tiny[,...]")
     with _runtime.prefect_api(), _runtime.dask_cluster(args.dask_address) as address:
-        ladder_flow(args.suite, presets, args.workspace, address)
+        ladder_flow(args.suite, presets, args.workspace, address, args.max_parallel)
     return 0
 
 

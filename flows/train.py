@@ -22,9 +22,10 @@ from typing import Any
 from prefect import flow, task, unmapped
 from prefect.context import FlowRunContext
 
-from flows._runtime import cache_key_from, dask_task_runner, prefect_api
+from flows._runtime import cache_key_from, dask_task_runner, on_cluster, prefect_api, run_on_cluster, stage_resources
 from tasks.core.catalog import Catalog
 from tasks.core.hashing import short
+from tasks.core.torchlock import torch_stage
 from tasks.core.workspace import Workspace
 from tasks.recipe import Recipe, TrainSpec, load_recipe
 from tasks.train import loop as train_mod
@@ -57,6 +58,12 @@ def train_task(
     summary = train_mod.train(packed_dir, tokenizer_dir, model_dir, TrainSpec.model_validate(spec_json))
     summary.pop("curves", None)
     return summary
+
+
+def device_and_precision(spec: TrainSpec) -> tuple[str, str]:
+    """What `spec` trains on where this runs (a GPU worker answers for its own device)."""
+    device = train_mod.resolve_device(spec)
+    return device, train_mod.resolve_precision(spec, device)
 
 
 def _in_flow() -> bool:
@@ -102,8 +109,14 @@ def run_train(
     spec: TrainSpec | None = None,
     tokenizer_dir: str | Path | None = None,
     record: bool = True,
+    dask_address: str | None = None,
 ) -> dict[str, Any]:
     """Tokenizer -> tokens -> model for one dataset; returns the run summary.
+
+    Inside a flow run, with `dask_address` naming a cluster where some worker offers the
+    training resources (flows._runtime.STAGE_RESOURCES, e.g. `GPU=1`), the training runs
+    on such a worker, its device resolved there; otherwise in this process, one training
+    at a time (tasks/core/torchlock.py).
 
     Inside a flow run the steps are Prefect tasks (parts mapped with the flow's task
     runner); outside one they run as plain functions. `tokenizer_dir` shares a suite
@@ -135,20 +148,35 @@ def run_train(
         part_mapper=_map_parts if flowing else None,
     )
 
-    device = train_mod.resolve_device(spec)
-    precision = train_mod.resolve_precision(spec, device)
+    resources = stage_resources("train", dask_address) if flowing else None
+    if resources and dask_address:
+        device, precision = on_cluster(
+            dask_address, device_and_precision, spec, resources=resources, name="train-device"
+        )
+    else:
+        device, precision = device_and_precision(spec)
     digest = train_mod.train_hash(dataset_digest, tokenizer_digest, spec, device, precision)
     key = train_mod.model_key(digest)
     model_dir = ws.stage_dir("models", key)
     with ws.claim("models", key) as claim:  # a concurrent suite training the same model is waited for
         cached = not claim.todo
         if not cached:
-            if flowing:
-                train_task.with_options(refresh_cache=True)(
-                    digest, str(packed_dir), str(tokenizer_dir), str(model_dir), spec.model_dump()
+            if resources and dask_address:  # on a worker holding them: one training per GPU, beside other arms'
+                run_on_cluster(
+                    dask_address,
+                    train_task.with_options(refresh_cache=True),
+                    {
+                        "train_digest": digest,
+                        "packed_dir": str(packed_dir),
+                        "tokenizer_dir": str(tokenizer_dir),
+                        "model_dir": str(model_dir),
+                        "spec_json": spec.model_dump(),
+                    },
+                    resources,
+                    "train-model",
                 )
             else:
-                train_mod.train(packed_dir, tokenizer_dir, model_dir, spec)
+                _train_here(flowing, digest, packed_dir, tokenizer_dir, model_dir, spec)
             ws.mark_done(
                 "models",
                 key,
@@ -176,6 +204,18 @@ def run_train(
     if record:
         record_run(ws, result, spec)
     return result
+
+
+def _train_here(
+    flowing: bool, digest: str, packed_dir: Path, tokenizer_dir: str | Path, model_dir: Path, spec: TrainSpec
+) -> None:
+    with torch_stage():  # concurrent arms of one process train one at a time
+        if flowing:
+            train_task.with_options(refresh_cache=True)(
+                digest, str(packed_dir), str(tokenizer_dir), str(model_dir), spec.model_dump()
+            )
+        else:
+            train_mod.train(packed_dir, tokenizer_dir, model_dir, spec)
 
 
 def record_run(ws: Workspace, result: dict[str, Any], spec: TrainSpec) -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,9 +203,11 @@ def write_dataset_card(ws: Workspace, recipe: Any, inputs: list[Any], missing_on
 def write_card(ws: Workspace, dataset_dir: Path, card: dict[str, Any]) -> tuple[Path, Path]:
     write_json_atomic(dataset_dir / CARD_JSON, card)
     md = dataset_dir / CARD_MD
-    tmp = md.with_name(f".{CARD_MD}.tmp")
-    tmp.write_text(to_markdown(card))
-    tmp.replace(md)
+    # A temp file of its own: arms of one dataset (seeds, concurrent arms) may write its card at once.
+    fd, tmp = tempfile.mkstemp(dir=dataset_dir, prefix=f".{CARD_MD}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(to_markdown(card))
+    os.replace(tmp, md)
     return dataset_dir / CARD_JSON, md
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.core.torchlock import torch_stage
+
 DIM = 384
 
 
@@ -54,7 +56,7 @@ def embed(texts: list[str], batch_size: int = 32, max_tokens: int = 256) -> np.n
     tok, model = _load()
     out = np.zeros((len(texts), DIM), dtype=np.float32)
     order = np.argsort([len(t) for t in texts], kind="stable")
-    with torch.inference_mode():
+    with torch_stage(), torch.inference_mode():  # beside a training thread: take turns
         for i in range(0, len(order), batch_size):
             idx = order[i : i + batch_size]
             out[idx] = _encode(tok, model, [texts[j] for j in idx], max_tokens)

@@ -189,7 +189,10 @@ def reference_kenlm(order: int = 3, workspace=None, texts=None) -> WordLM:
     folder = workspace.stage_dir("selection", key)
     if workspace.is_done("selection", key):
         return WordLM(folder / "ref.arpa", order)
-    folder.mkdir(parents=True, exist_ok=True)
-    lm = WordLM.train(texts, folder / "ref.arpa", order)
-    workspace.mark_done("selection", key, {"order": order, "arpa_bytes": (folder / "ref.arpa").stat().st_size})
-    return lm
+    with workspace.claim("selection", key) as claim:  # concurrent arms: one trains it, the rest load it
+        if not claim.todo:
+            return WordLM(folder / "ref.arpa", order)
+        folder.mkdir(parents=True, exist_ok=True)
+        lm = WordLM.train(texts, folder / "ref.arpa", order)
+        workspace.mark_done("selection", key, {"order": order, "arpa_bytes": (folder / "ref.arpa").stat().st_size})
+        return lm

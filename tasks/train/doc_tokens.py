@@ -72,33 +72,35 @@ def doc_token_counts(workspace: Workspace, docs: DocsRef, tok: SuiteTokenizer) -
     path = folder / "counts.parquet"
     if workspace.is_done("doc_tokens", key) and path.exists():
         return path
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = tok.load()
-    ids, counts = [], []
-    for shard in docs.shards:
-        pf = pq.ParquetFile(shard)
-        for batch in pf.iter_batches(batch_size=8192, columns=["doc_id", "text"]):
-            ids.append(batch.column("doc_id"))
-            counts.append(count_texts(tokenizer, batch.column("text").to_pylist()))
-    table = pa.table(
-        {
-            "doc_id": pa.chunked_array(ids, pa.string()) if ids else pa.array([], pa.string()),
-            "n_tokens": pa.array(np.concatenate(counts) if counts else np.zeros(0, np.int64), pa.int64()),
-        }
-    )
-    tmp = folder / ".counts.parquet.tmp"
-    pq.write_table(table, tmp)
-    tmp.replace(path)
-    workspace.mark_done(
-        "doc_tokens",
-        key,
-        {
-            "source": docs.name,
-            "docs_hash": docs.docs_hash,
-            "tokenizer_hash": tok.digest,
-            "documents": table.num_rows,
-            "tokens": int(pa.compute.sum(table.column("n_tokens")).as_py() or 0),
-            "version": COUNTS_VERSION,
-        },
-    )
+    with workspace.claim("doc_tokens", key) as claim:  # concurrent arms of one source: one counts
+        if claim.todo or not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            tokenizer = tok.load()
+            ids, counts = [], []
+            for shard in docs.shards:
+                pf = pq.ParquetFile(shard)
+                for batch in pf.iter_batches(batch_size=8192, columns=["doc_id", "text"]):
+                    ids.append(batch.column("doc_id"))
+                    counts.append(count_texts(tokenizer, batch.column("text").to_pylist()))
+            table = pa.table(
+                {
+                    "doc_id": pa.chunked_array(ids, pa.string()) if ids else pa.array([], pa.string()),
+                    "n_tokens": pa.array(np.concatenate(counts) if counts else np.zeros(0, np.int64), pa.int64()),
+                }
+            )
+            tmp = folder / ".counts.parquet.tmp"
+            pq.write_table(table, tmp)
+            tmp.replace(path)
+            workspace.mark_done(
+                "doc_tokens",
+                key,
+                {
+                    "source": docs.name,
+                    "docs_hash": docs.docs_hash,
+                    "tokenizer_hash": tok.digest,
+                    "documents": table.num_rows,
+                    "tokens": int(pa.compute.sum(table.column("n_tokens")).as_py() or 0),
+                    "version": COUNTS_VERSION,
+                },
+            )
     return path

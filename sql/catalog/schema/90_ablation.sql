@@ -45,3 +45,8 @@ FROM arm_metrics
 JOIN arm_runs USING (suite, arm, seed)
 WHERE arm_runs.status = 'completed'
 GROUP BY suite, arm, metric;
+
+-- When each arm's flow run started (finished_at: when its row was written); concurrent
+-- arms (--max-parallel) show as overlapping [started_at, finished_at] intervals.
+-- ALTER for catalogs created before the column existed.
+ALTER TABLE arm_runs ADD COLUMN IF NOT EXISTS started_at TIMESTAMP;
