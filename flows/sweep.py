@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
@@ -113,11 +114,11 @@ def run_mixture_search(
             "mixture search %s: only %d of %d mixtures were scored; no model fitted", sweep.name, len(seen), len(mp)
         )
         return None
-    x = [[p.weights.get(g, 0.0) for g in groups] for p in seen]
-    y = [float(p.observed) for p in seen if p.observed is not None]
+    x = np.asarray([[p.weights.get(g, 0.0) for g in groups] for p in seen], float)
+    y = np.asarray([float(p.observed) for p in seen if p.observed is not None], float)
     held = MS.held_out(x, y, model, folds, seed=sweep.seed)
-    for p, pred in zip(seen, held.predicted):
-        p.held_out = pred
+    for mixture, pred in zip(seen, held.predicted):
+        mixture.held_out = pred
     fitted = MS.fit(x, y, model, seed=sweep.seed)
     opt = MS.predict_optimum(fitted, groups, d.higher_is_better, candidates, axis.dirichlet, top_k, seed=sweep.seed + 1)
     opt_name = (f"{sweep.name}_" if sweep.name else "") + "opt_" + point_name({path: opt.weights})
@@ -201,7 +202,7 @@ def grid_table(spec: Suite, sweep: SweepSpec, points: list[SweepPoint], ws: Work
     lines.append("|---|" + "---|" * len(paths) + "---|")
     for r in rows:
         val = "failed" if r[d.name] is None else f"{r[d.name]:.4f} [{r['lo']:.4f}, {r['hi']:.4f}]"
-        lines.append(f"| {r['arm']} | " + " | ".join(r[k] for k in paths) + f" | {val} |")
+        lines.append(f"| {r['arm']} | " + " | ".join(str(r[k]) for k in paths) + f" | {val} |")
     return "\n".join(lines) + "\n", rows
 
 

@@ -377,6 +377,7 @@ def _epochs_update(value: float, axis: Any, suite: Mapping[str, Any], label: str
         )
     if train:
         return {"token_budget": int(round(int(train) / e))}
+    assert budget is not None  # one of the two is set: checked above
     return {"train.tokens": int(round(int(budget) * e))}
 
 

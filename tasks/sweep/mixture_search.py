@@ -254,26 +254,27 @@ def plot_predicted_vs_observed(s: MixtureSearch, path) -> Any:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    pts = [p for p in s.points if p.observed is not None and p.held_out is not None]
-    xs = [p.held_out for p in pts]
-    ys = [p.observed for p in pts]
-    err = [[p.observed - (p.lo if p.lo is not None else p.observed) for p in pts]]
-    err.append([(p.hi if p.hi is not None else p.observed) - p.observed for p in pts])
+    pts = [(p, p.held_out, p.observed) for p in s.points if p.observed is not None and p.held_out is not None]
+    xs: list[float] = [h for _, h, _ in pts if h is not None]
+    ys: list[float] = [o for _, _, o in pts if o is not None]
+    err = [[o - (p.lo if p.lo is not None else o) for p, _, o in pts if o is not None]]
+    err.append([(p.hi if p.hi is not None else o) - o for p, _, o in pts if o is not None])
     ax.errorbar(xs, ys, yerr=np.clip(err, 0, None), fmt="o", capsize=3, label="sampled mixtures (held-out prediction)")
     obs = s.optimum_observed
     allv = xs + ys
     if obs is not None and obs.observed is not None:
-        yerr = [[obs.observed - (obs.lo or obs.observed)], [(obs.hi or obs.observed) - obs.observed]]
+        o = obs.observed
+        yerr = [[o - (obs.lo if obs.lo is not None else o)], [(obs.hi if obs.hi is not None else o) - o]]
         ax.errorbar(
             [s.optimum.predicted],
-            [obs.observed],
+            [o],
             yerr=np.clip(yerr, 0, None),
             fmt="*",
             ms=14,
             color="tab:red",
             label="predicted optimum",
         )
-        allv += [s.optimum.predicted, obs.observed]
+        allv += [s.optimum.predicted, o]
     if allv:
         lo, hi = min(allv), max(allv)
         pad = 0.05 * (hi - lo or 1.0)

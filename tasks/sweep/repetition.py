@@ -27,12 +27,12 @@ import numpy as np
 from tasks.report.stats import LEVEL, Boot
 
 
-def slope(x: Sequence[float], y: np.ndarray) -> np.ndarray:
+def slope(x: Sequence[float] | np.ndarray, y: np.ndarray) -> np.ndarray:
     """Least-squares slope of y on x along the last axis (y: (..., len(x)))."""
-    x = np.asarray(x, float)
-    if len(x) < 2 or np.ptp(x) == 0:
-        raise ValueError(f"a slope needs at least two distinct x values, got {list(x)}")
-    xc = x - x.mean()
+    xa = np.asarray(x, float)
+    if len(xa) < 2 or np.ptp(xa) == 0:
+        raise ValueError(f"a slope needs at least two distinct x values, got {list(xa)}")
+    xc = xa - xa.mean()
     y = np.asarray(y, float)
     return ((y - y.mean(axis=-1, keepdims=True)) * xc).sum(axis=-1) / (xc**2).sum()
 
