@@ -1,0 +1,421 @@
+"""Per-stage cost per million documents: CPU seconds, peak memory, bytes written.
+
+    PYTHONPATH=$PWD python bench/stage_costs.py [--out bench/stage_costs.json] [--embed-docs 500]
+
+Input: a fixed real sample, both crawl files of ../shared/data/crawl ingested as one
+source of two shards: webpages-trafilatura-aeb.warc.gz (1,214 HTML responses) and
+CC-MAIN-2019-30-sample.jsonl.gz (697 Common Crawl documents, already text). Every later
+stage reads the documents that ingest wrote.
+
+Each stage runs in a fresh subprocess, single process, one thread (OMP, BLAS, Polars,
+Rayon, tokenizers, torch and DuckDB are all pinned to 1), calling the tasks/ functions
+directly (no Prefect, no Dask) on one temporary Workspace shared by the stages.
+The child first does the stage's one-time setup (imports; fitting or loading its model,
+tokenizer or n-gram index), then the measured work. Reported per stage:
+  work CPU s   user+system CPU of the measured part (the child process and its children)
+  setup CPU s  the one-time part before it (not scaled: paid once per worker or per run)
+  peak RSS     the child's high-water mark (VmHWM; os.wait4's ru_maxrss agrees), MiB
+  bytes        bytes the measured part added to the workspace
+Per million documents = value / documents processed x 1e6: a linear extrapolation.
+That holds for the per-shard stages; the MinHash band join is not purely per-document
+(see docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "POLARS_MAX_THREADS",
+    "RAYON_NUM_THREADS",
+    "ARROW_NUM_THREADS",
+):
+    os.environ[_var] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import asdict, dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SOURCE = "sample"
+EMBED_SOURCE = "sample-embed"
+STAGES = (
+    "ingest",
+    "signals",
+    "minhash",
+    "dedup",
+    "decontam",
+    "fasttext",
+    "dsir",
+    "perplexity",
+    "kenlm",
+    "embeddings",
+    "doc_tokens",
+    "tokenize",
+)
+
+
+@dataclass
+class StageCost:
+    stage: str
+    docs: int
+    work_cpu_s: float
+    setup_cpu_s: float
+    wall_s: float
+    peak_rss_mib: float
+    bytes_written: int
+    note: str = ""
+
+    def per_million(self) -> dict[str, float]:
+        f = 1e6 / self.docs
+        return {
+            "cpu_s": self.work_cpu_s * f,
+            "cpu_h": self.work_cpu_s * f / 3600,
+            "gib_written": self.bytes_written * f / 2**30,
+        }
+
+
+def _cpu() -> float:
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def _vm_hwm_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+# ---------------------------------------------------------------- the stages (in the child)
+# Each returns (setup, work): setup() runs first and is not measured; work() returns
+# (documents processed, note).
+
+Work = Callable[[], tuple[int, str]]
+
+
+def _ws():
+    from tasks.core.workspace import Workspace
+
+    return Workspace.from_env(os.environ["WINNOW_HOME"])
+
+
+def _ref(name: str = SOURCE):
+    from tasks.core.docsref import resolve_docs
+
+    return resolve_docs(_ws(), name)
+
+
+def stage_ingest(ctx: dict) -> Work:
+    from tasks.core.paths import shared_data
+    from tasks.ingest.ingest import IngestOptions, finish_source, ingest_shard
+    from tasks.ingest.langid import identify
+    from tasks.ingest.sources import describe
+
+    identify("warm up the language model")
+    crawl = shared_data() / "crawl"
+    files = [describe(str(crawl / n)) for n in ("webpages-trafilatura-aeb.warc.gz", "CC-MAIN-2019-30-sample.jsonl.gz")]
+    ws = _ws()
+    key = "bench-sample"
+
+    def work() -> tuple[int, str]:
+        out = ws.stage_dir("docs", key)
+        counts = [ingest_shard(f, out, i, IngestOptions(), SOURCE) for i, f in enumerate(files)]
+        info = finish_source(ws, key, SOURCE, counts, [f.uri for f in files])
+        read = sum(c["records_read"] for c in counts)
+        return info["counts"]["docs_written"], f"{read} records read"
+
+    return work
+
+
+def stage_signals(ctx: dict) -> Work:
+    from tasks.signals.signals import build_signals, get_computer
+
+    get_computer()
+    ws, ref = _ws(), _ref()
+
+    def work() -> tuple[int, str]:
+        build_signals(ws, ref)
+        return _docs(ref), ""
+
+    return work
+
+
+def _docs(ref) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in ref.shards)
+
+
+def _dedup_spec():
+    from tasks.recipe import DedupSpec
+
+    return DedupSpec(minhash=True)
+
+
+def stage_minhash(ctx: dict) -> Work:
+    from tasks.dedup.dedup import ensure_signatures, minhash_config
+
+    ws, ref, spec = _ws(), _ref(), _dedup_spec()
+
+    def work() -> tuple[int, str]:
+        ensure_signatures(ws, ref, minhash_config(spec.minhash))
+        cfg = minhash_config(spec.minhash)
+        return _docs(ref), f"{cfg.num_bands} bands x {cfg.rows_per_band} rows"
+
+    return work
+
+
+def stage_dedup(ctx: dict) -> Work:
+    from tasks.dedup.dedup import run_dedup
+
+    ws, ref, spec = _ws(), _ref(), _dedup_spec()
+
+    def work() -> tuple[int, str]:
+        result = run_dedup(ws, [ref], spec, threads=1)
+        mh = result.stats.get("minhash", {})
+        return _docs(ref), f"{mh.get('candidate_pairs', '?')} candidate pairs, {result.stats['removed']} removed"
+
+    return work
+
+
+def stage_decontam(ctx: dict) -> Work:
+    from tasks.decontam.decontaminate import cached_index, decontaminate_parquet, default_eval_items
+
+    ws, ref = _ws(), _ref()
+    items = default_eval_items()
+    index = cached_index(ws, items)
+
+    def work() -> tuple[int, str]:
+        report = decontaminate_parquet(ref.shards, ws.root / "bench-decontam", index)
+        return report["docs_scanned"], f"{items.num_rows} eval items, {report['docs_contaminated']} contaminated"
+
+    return work
+
+
+def _scoring(method: str, source: str = SOURCE) -> Work:
+    from tasks.recipe import SelectionSpec
+    from tasks.selection.selection import finish_scores, load_scorer, prepare_model, score_shard
+
+    ws, ref = _ws(), _ref(source)
+    spec = SelectionSpec(method=method)
+    model_key = prepare_model(ws, ref, spec)  # the fit is one-time setup
+    load_scorer(ws, model_key, spec)  # load (and cache) the model outside the measured part
+
+    def work() -> tuple[int, str]:
+        t0 = time.time()
+        n = sum(score_shard(ws, ref, spec, i, model_key) for i in range(len(ref.shards)))
+        finish_scores(ws, ref, spec, model_key, n, time.time() - t0)
+        return n, ""
+
+    return work
+
+
+def stage_fasttext(ctx: dict) -> Work:
+    return _scoring("fasttext")
+
+
+def stage_dsir(ctx: dict) -> Work:
+    return _scoring("dsir")
+
+
+def stage_perplexity(ctx: dict) -> Work:
+    return _scoring("perplexity")
+
+
+def stage_kenlm(ctx: dict) -> Work:
+    return _scoring("kenlm")
+
+
+def stage_embeddings(ctx: dict) -> Work:
+    import pyarrow.parquet as pq
+    import torch
+
+    from tasks.core.docsref import docs_hash_of
+
+    torch.set_num_threads(1)
+    ws, ref = _ws(), _ref()
+    key = "bench-sample-embed"
+    folder = ws.stage_dir("docs", key)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "shard-00000.parquet"
+    pq.write_table(pq.read_table(ref.shards[0]).slice(0, ctx["embed_docs"]), path)
+    ws.mark_done("docs", key, {"name": EMBED_SOURCE, "docs_hash": docs_hash_of([path]), "shards": [path.name]})
+    return _scoring("semdedup", EMBED_SOURCE)
+
+
+def stage_doc_tokens(ctx: dict) -> Work:
+    from tasks.train.doc_tokens import doc_token_counts, suite_tokenizer
+
+    ws, ref = _ws(), _ref()
+    tok = suite_tokenizer(ws, ctx["vocab"])
+
+    def work() -> tuple[int, str]:
+        doc_token_counts(ws, ref, tok)
+        return _docs(ref), f"vocabulary {ctx['vocab']}"
+
+    return work
+
+
+def stage_tokenize(ctx: dict) -> Work:
+    from tasks.train.doc_tokens import suite_tokenizer
+    from tasks.train.tokens import tokenize_part
+
+    ws, ref = _ws(), _ref()
+    tok = suite_tokenizer(ws, ctx["vocab"])
+
+    def work() -> tuple[int, str]:
+        tokens = 0
+        for part in ref.shards:
+            s = tokenize_part(part, tok.folder, ws.root / "bench-tokens")
+            tokens += int(s.get("tokens", 0))
+        return _docs(ref), f"{tokens:,} tokens"
+
+    return work
+
+
+def child(stage: str, ctx: dict) -> None:
+    c0 = _cpu()
+    work = globals()[f"stage_{stage}"](ctx)
+    setup_cpu = _cpu() - c0
+    ws_root = Path(os.environ["WINNOW_HOME"])
+    b0 = _tree_bytes(ws_root)
+    c1, t1 = _cpu(), time.perf_counter()
+    docs, note = work()
+    cost = StageCost(
+        stage=stage,
+        docs=docs,
+        work_cpu_s=_cpu() - c1,
+        setup_cpu_s=setup_cpu,
+        wall_s=time.perf_counter() - t1,
+        peak_rss_mib=_vm_hwm_mib(),
+        bytes_written=_tree_bytes(ws_root) - b0,
+        note=note,
+    )
+    print("RESULT " + json.dumps(asdict(cost)))
+
+
+# ---------------------------------------------------------------- the driver
+
+
+def run_stage(stage: str, ws: Path, ctx: dict, timeout: float) -> StageCost | str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WINNOW_HOME": str(ws)}
+    cmd = [sys.executable, __file__, "--child", stage, "--ctx", json.dumps(ctx)]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+        t0 = time.monotonic()
+        while True:  # os.wait4: this child's own rusage (peak RSS), not the max over all children
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() - t0 > timeout:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                return f"timed out after {timeout:.0f} s"
+            time.sleep(0.2)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        lines = [ln for ln in out.read().splitlines() if ln.startswith("RESULT ")]
+        if proc.returncode or not lines:
+            tail = err.read()[-1500:]
+            return f"failed (exit {proc.returncode}): {tail.strip().splitlines()[-1] if tail.strip() else ''}"
+    cost = StageCost(**json.loads(lines[0][7:]))
+    cost.peak_rss_mib = max(cost.peak_rss_mib, usage.ru_maxrss / 1024)
+    return cost
+
+
+def markdown(costs: list[StageCost], failed: dict[str, str]) -> str:
+    lines = [
+        "| stage | docs | work CPU s | setup CPU s | peak RSS MiB | MB written | "
+        "CPU s / 1M docs | CPU h / 1M docs | GiB written / 1M docs | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for c in costs:
+        pm = c.per_million()
+        lines.append(
+            f"| {c.stage} | {c.docs:,} | {c.work_cpu_s:.1f} | {c.setup_cpu_s:.1f} | {c.peak_rss_mib:,.0f} | "
+            f"{c.bytes_written / 1e6:.1f} | {pm['cpu_s']:,.0f} | {pm['cpu_h']:.2f} | {pm['gib_written']:.2f} | "
+            f"{c.note} |"
+        )
+    for stage, why in failed.items():
+        lines.append(f"| {stage} | – | – | – | – | – | – | – | – | {why} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    ap.add_argument("--embed-docs", type=int, default=500, help="documents for the (slow) embedding stage")
+    ap.add_argument("--vocab", type=int, default=4096, help="suite tokenizer vocabulary (default: the nano preset's)")
+    ap.add_argument("--workspace", help="reuse this workspace (rerun single stages after ingest); default: a new one")
+    ap.add_argument("--stage-timeout", type=float, default=600, help="seconds per stage before it is killed")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "stage_costs.json"))
+    ap.add_argument("--child", choices=STAGES, help=argparse.SUPPRESS)
+    ap.add_argument("--ctx", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.child:
+        child(a.child, json.loads(a.ctx))
+        return 0
+    ctx: dict[str, Any] = {"embed_docs": a.embed_docs, "vocab": a.vocab}
+    ws = Path(a.workspace) if a.workspace else Path(tempfile.mkdtemp(prefix="winnow-stage-costs-"))
+    stages = list(a.stages)
+    if "ingest" not in stages and not (ws / "docs").is_dir():
+        raise SystemExit(f"every stage reads what ingest wrote: keep 'ingest' in --stages or reuse a workspace ({ws})")
+    costs: list[StageCost] = []
+    failed: dict[str, str] = {}
+    for stage in stages:
+        r = run_stage(stage, ws, ctx, a.stage_timeout)
+        if isinstance(r, str):
+            failed[stage] = r
+            print(f"  {stage}: {r}", file=sys.stderr, flush=True)
+            continue
+        costs.append(r)
+        print(
+            f"  {stage}: {r.docs} docs, {r.work_cpu_s:.1f} CPU s (+{r.setup_cpu_s:.1f} setup), "
+            f"{r.peak_rss_mib:.0f} MiB peak, {r.bytes_written / 1e6:.1f} MB",
+            file=sys.stderr,
+            flush=True,
+        )
+    load = os.getloadavg()
+    print(
+        f"\n## Stage costs ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {load[0]:.1f}, workspace {ws})\n"
+    )
+    print(markdown(costs, failed))
+    Path(a.out).write_text(
+        json.dumps(
+            {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "loadavg": load,
+                "cpus": os.cpu_count(),
+                "stages": [{**asdict(c), "per_million": c.per_million()} for c in costs],
+                "failed": failed,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
