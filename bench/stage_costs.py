@@ -1,6 +1,6 @@
 """Per-stage cost per million documents: CPU seconds, peak memory, bytes written.
 
-    PYTHONPATH=$PWD python bench/stage_costs.py [--out bench/stage_costs.json] [--embed-docs 500]
+    PYTHONPATH=$PWD python bench/stage_costs.py [--out docs/stage_costs.json] [--embed-docs 500]
 
 Input: a fixed real sample, both crawl files of ../shared/data/crawl ingested as one
 source of two shards: webpages-trafilatura-aeb.warc.gz (1,214 HTML responses) and
@@ -193,7 +193,8 @@ def stage_dedup(ctx: dict) -> Work:
     def work() -> tuple[int, str]:
         result = run_dedup(ws, [ref], spec, threads=1)
         mh = result.stats.get("minhash", {})
-        return _docs(ref), f"{mh.get('candidate_pairs', '?')} candidate pairs, {result.stats['removed']} removed"
+        removed = sum(result.stats["removed"].values())
+        return _docs(ref), f"{mh.get('candidate_pairs', '?')} candidate pairs, {removed} removed"
 
     return work
 
@@ -287,7 +288,7 @@ def stage_tokenize(ctx: dict) -> Work:
         tokens = 0
         for part in ref.shards:
             s = tokenize_part(part, tok.folder, ws.root / "bench-tokens")
-            tokens += int(s.get("tokens", 0))
+            tokens += int(s["n_tokens"])
         return _docs(ref), f"{tokens:,} tokens"
 
     return work
@@ -369,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vocab", type=int, default=4096, help="suite tokenizer vocabulary (default: the nano preset's)")
     ap.add_argument("--workspace", help="reuse this workspace (rerun single stages after ingest); default: a new one")
     ap.add_argument("--stage-timeout", type=float, default=600, help="seconds per stage before it is killed")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "stage_costs.json"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "stage_costs.json"))
     ap.add_argument("--child", choices=STAGES, help=argparse.SUPPRESS)
     ap.add_argument("--ctx", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
