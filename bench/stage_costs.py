@@ -368,7 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     ap.add_argument("--embed-docs", type=int, default=500, help="documents for the (slow) embedding stage")
     ap.add_argument("--vocab", type=int, default=4096, help="suite tokenizer vocabulary (default: the nano preset's)")
-    ap.add_argument("--workspace", help="reuse this workspace (rerun single stages after ingest); default: a new one")
+    ap.add_argument(
+        "--workspace",
+        help="reuse this workspace to rerun single stages after ingest (a stage already done there is served from its cache and measures ~0: delete its output first); default: a new one",
+    )
     ap.add_argument("--stage-timeout", type=float, default=600, help="seconds per stage before it is killed")
     ap.add_argument("--out", default=str(ROOT / "docs" / "stage_costs.json"))
     ap.add_argument("--child", choices=STAGES, help=argparse.SUPPRESS)
