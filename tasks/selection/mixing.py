@@ -82,7 +82,40 @@ def shares(
     return {g: v / total for g, v in w.items()}
 
 
-FILL_TOLERANCE = 0.002  # a group's planned tokens end within 0.2% under its target when documents allow
+FILL_TOLERANCE = 0.002  # a group's planned tokens end within 0.2% of its target when documents allow
+
+
+def _fill(order: np.ndarray, tokens: np.ndarray, remaining: float, tolerance: float) -> np.ndarray:
+    """Documents (in `order`, the weighted draw) to copy once more so their tokens come
+    closest to `remaining`. Two plans, the closer one wins: (a) the prefix of the order
+    that fits, plus the next document if that lands nearer; (b) that prefix, then the next
+    documents that still fit until within `tolerance`, plus the remaining document that
+    lands nearest if it is nearer than stopping. (a) alone missed small budgets by up to
+    half a long document per group; (b) alone could stop short of a target that needs
+    every document of a group."""
+    cum = np.cumsum(tokens[order])
+    n_fit = int(np.searchsorted(cum, remaining, side="right"))
+    gap = remaining - (float(cum[n_fit - 1]) if n_fit else 0.0)
+    plan_a = list(order[:n_fit])
+    err_a = gap
+    if n_fit < len(order) and float(tokens[order[n_fit]]) - gap < gap:
+        plan_a.append(order[n_fit])
+        err_a = float(tokens[order[n_fit]]) - gap
+    plan_b, gap_b = list(order[:n_fit]), gap
+    rest = []
+    for i in order[n_fit:]:
+        if gap_b > tolerance and tokens[i] <= gap_b:
+            plan_b.append(i)
+            gap_b -= float(tokens[i])
+        else:
+            rest.append(i)
+    err_b = gap_b
+    if gap_b > tolerance and rest:
+        nearest = min(rest, key=lambda i: abs(float(tokens[i]) - gap_b))
+        if float(tokens[nearest]) - gap_b < gap_b:
+            plan_b.append(nearest)
+            err_b = float(tokens[nearest]) - gap_b
+    return np.asarray(plan_b if err_b <= err_a else plan_a, dtype=np.int64)
 
 
 def _allocate(
@@ -102,21 +135,7 @@ def _allocate(
         u = hash_uniform([ids[i] for i in cand], seed, purpose)
         key = np.log(u) / frac[cand]  # Efraimidis-Spirakis: larger key first
         order = cand[np.lexsort((cand, -key))]
-        cum = np.cumsum(tokens[order])
-        n_take = int(np.searchsorted(cum, remaining, side="right"))  # the prefix that fits
-        gap = remaining - (float(cum[n_take - 1]) if n_take else 0.0)
-        take = list(order[:n_take])
-        # Fill what is left with the next documents in the same order that still fit, so a
-        # group lands within FILL_TOLERANCE of its target, never over it (stopping at the
-        # nearer document missed by up to half a long document per group: 4% of a 60k budget).
-        tolerance = max(1.0, FILL_TOLERANCE * target)
-        for i in order[n_take:]:
-            if gap <= tolerance:
-                break
-            if tokens[i] <= gap:
-                take.append(i)
-                gap -= float(tokens[i])
-        copies[np.asarray(take, dtype=np.int64)] += 1
+        copies[_fill(order, tokens, remaining, max(1.0, FILL_TOLERANCE * target))] += 1
     return copies, epochs
 
 
