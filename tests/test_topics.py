@@ -104,6 +104,24 @@ def test_mixture_by_topic_keeps_only_the_weighted_topic(ws_refs, topics):
     rows = {r["topic"]: r for r in T.topic_mix(plan)}
     assert rows["t0"]["share"] == 1.0 and rows["t0"]["documents"] == len(t0) and rows["t0"]["words"]
     assert all(rows[t]["share"] == 0.0 and rows[t]["documents"] == 0 for t in ("t1", "t2", "t3"))
+    # the data card lists the topic mix with the words
+    from tasks.report.cards import to_markdown
+
+    card = {
+        "dataset": {"recipe": "t0_only", "key": "k", "data_hash": "h", "inputs_fingerprint": "f", "signals": []},
+        "tokens": {"unique_est": 1, "chars_per_token": 4.0, "trained": None},
+        "counts": {"documents": len(t0), "stages": []},
+        "sources": [],
+        "language_mix": {},
+        "domains": 0,
+        "top_domains": {},
+        "topic_mix": T.topic_mix(plan),
+        "decontamination": {"ran": False},
+        "recipe": {},
+    }
+    card["dataset"]["files"] = []
+    words = ", ".join(topics.words["t0"])
+    assert f"| main | t0 | {words} | {len(t0):,} | 100.0% |" in to_markdown(card)
     with pytest.raises(LookupError, match="have no topic"):
         T.attach_topics(pa.table({"doc_id": ["not-a-document"]}), topics)
 
@@ -129,6 +147,7 @@ def test_topic_mixture_validation():
     del fields["mixture"]["topics"]
     assert plain.data_hash() == hash_json(fields)
     four, five = ({"group_by": "topic", "topics": {"n": n}} for n in (4, 5))
-    assert Recipe(name="a", sources=["cc"], mixture=four).data_hash() != Recipe(
-        name="a", sources=["cc"], mixture=five
-    ).data_hash()
+    assert (
+        Recipe(name="a", sources=["cc"], mixture=four).data_hash()
+        != Recipe(name="a", sources=["cc"], mixture=five).data_hash()
+    )
