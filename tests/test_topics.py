@@ -151,3 +151,45 @@ def test_topic_mixture_validation():
         Recipe(name="a", sources=["cc"], mixture=four).data_hash()
         != Recipe(name="a", sources=["cc"], mixture=five).data_hash()
     )
+
+
+def test_curate_mixes_by_topic_and_the_card_lists_it(tmp_path, monkeypatch):
+    """The curate pipeline end to end: 15 wget pages + 100 Wikipedia leads ingested with
+    signals; a recipe weighting only t1 yields a dataset of t1 documents, and its card
+    lists the topic mix."""
+    import gzip
+
+    from tasks.core.docsref import resolve_docs
+    from tasks.core.reference import wiki_leads
+    from tasks.core.workspace import Workspace
+    from tasks.curate.pipeline import curate, dataset_key, resolve_inputs
+    from tasks.ingest.ingest import finish_source, ingest_shard
+    from tasks.ingest.sources import resolve_sources
+    from tasks.report.cards import write_dataset_card
+    from tasks.signals.signals import build_signals
+    from tests.conftest import CRAWL
+
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "ws"))
+    wiki = tmp_path / "wiki.jsonl.gz"
+    with gzip.open(wiki, "wt") as f:
+        for r in wiki_leads("train").slice(0, 100).to_pylist():
+            f.write(json.dumps({"id": r["title"], "text": r["text"]}) + "\n")
+    ws = Workspace.from_env(tmp_path / "ws")
+    for name, paths in {"docs": [CRAWL / "wget-sample-0001.warc.gz"], "wiki": [wiki]}.items():
+        files = resolve_sources([str(p) for p in paths])
+        out = ws.stage_dir("docs", f"pool-{name}")
+        counts = [ingest_shard(f, out, i, None, name) for i, f in enumerate(files)]
+        finish_source(ws, f"pool-{name}", name, counts, [f.uri for f in files])
+        build_signals(ws, resolve_docs(ws, name))
+    mixture = {"group_by": "topic", "topics": {"n": 3, "max_tokens": 64}, "weights": {"t1": 1.0}, "max_epochs": 1.0}
+    recipe = Recipe(name="topic_t1", sources=["docs", "wiki"], mixture=mixture)
+    stats = curate(recipe, ws)
+    inputs = resolve_inputs(ws, recipe)
+    topics = T.source_topics(ws, [i.docs for i in inputs], recipe.mixture.topics)
+    assert topics.table.num_rows == 115  # every document of both sources, before any filter
+    part = pq.read_table(ws.stage_dir("datasets", dataset_key(recipe)) / "part-00000.parquet")
+    topic_of = dict(zip(topics.table.column("doc_id").to_pylist(), topics.table.column("topic").to_pylist()))
+    assert {topic_of[d] for d in part.column("doc_id").to_pylist()} == {"t1"} and part.num_rows == stats["documents"]
+    assert stats["removals"]["selection"]["mixture"]["topics"]["topics"]["t1"]["words"] == topics.words["t1"]
+    card = write_dataset_card(ws, recipe, inputs).read_text()
+    assert "## Topic mix" in card and f"| main | t1 | {', '.join(topics.words['t1'])} |" in card
