@@ -193,3 +193,16 @@ def test_curate_mixes_by_topic_and_the_card_lists_it(tmp_path, monkeypatch):
     assert stats["removals"]["selection"]["mixture"]["topics"]["topics"]["t1"]["words"] == topics.words["t1"]
     card = write_dataset_card(ws, recipe, inputs).read_text()
     assert "## Topic mix" in card and f"| main | t1 | {', '.join(topics.words['t1'])} |" in card
+
+
+def test_a_dirichlet_sweep_over_a_topic_base_mixes_every_topic():
+    from tasks.suite import Suite
+
+    base = {"sources": ["crawl", "wiki"], "mixture": {"group_by": "topic", "topics": {"n": 3}}}
+    sweep = {"base": base, "design": "random", "n": 2, "axes": {"mixture.weights": {"dirichlet": 1.0}}}
+    s = Suite.model_validate({"name": "s", "sources": {"crawl": ["a"], "wiki": ["b"]}, "sweep": sweep})
+    assert all(set(a.mixture.weights) == {"t0", "t1", "t2"} for a in s.arms)
+    assert s.arms[0].mixture.weights != s.arms[1].mixture.weights
+    sweep["axes"]["mixture.weights"]["over"] = ["t0", "t5"]  # t5 does not exist with n: 3
+    with pytest.raises(ValidationError, match="'t5' is not a topic id"):
+        Suite.model_validate({"name": "s", "sources": {"crawl": ["a"], "wiki": ["b"]}, "sweep": sweep})
