@@ -26,7 +26,7 @@ from tasks.curate.exclusions import Explained, first_fail_whens
 from tasks.recipe import Recipe
 from tasks.selection import selection as sel
 from tasks.selection.registry import get_method
-from tasks.selection.topics import attach_topics, source_topics
+from tasks.selection.topics import Topics, attach_topics, source_topics
 from tasks.signals.filters import FilterCounts, combined_predicate, filter_counts, keep_predicate
 
 CHARS_PER_TOKEN = 4.0  # the estimate reported beside real tokens (documented in docs/signals.md)
@@ -225,10 +225,10 @@ def _stored_scores(ctx: CurateContext) -> pa.Table | None:
     return pa.concat_tables(tables, promote_options="default") if tables else None
 
 
-def _topics(ctx: CurateContext):
+def _topics(ctx: CurateContext) -> Topics | None:
     """The cached topic of every document of the recipe's sources, when it mixes by topic."""
     mix = ctx.recipe.mixture
-    if mix.group_by != "topic" or not mixture_active(ctx.recipe):
+    if mix.group_by != "topic":  # plan_mixture groups by topic even with natural shares
         return None
     if ctx.workspace is None:
         raise ValueError("mixture group_by topic needs a workspace (topics are cached per source)")
