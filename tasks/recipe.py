@@ -323,12 +323,26 @@ class PhaseSpec(Strict):
     temperature: float | None = Field(None, gt=0)
 
 
-class MixtureSpec(Strict):
-    """How the selected documents become a token plan per group (source or domain) and phase
-    (tasks/selection/mixing.py). `weights` are target token shares; `temperature` gives shares
-    proportional to available_tokens^(1/T) (T=1 natural, large T uniform)."""
+class TopicsSpec(Strict):
+    """Topic groups (`group_by: topic`, tasks/selection/topics.py): k-means over the MiniLM
+    embeddings of every document of the recipe's sources; groups are named t0..t<n-1>,
+    largest first."""
 
-    group_by: Literal["source", "domain"] = "source"
+    n: int = Field(8, ge=2, description="number of topics (k-means clusters)")
+    seed: int = Field(0, description="k-means initialisation")
+    max_tokens: int = Field(256, gt=0, le=512, description="embedding sequence length (shared with semdedup)")
+
+
+TOPIC_ID = re.compile(r"^t(\d+)$")
+
+
+class MixtureSpec(Strict):
+    """How the selected documents become a token plan per group (source, URL domain or
+    embedding topic) and phase (tasks/selection/mixing.py). `weights` are target token shares;
+    `temperature` gives shares proportional to available_tokens^(1/T) (T=1 natural, large T uniform)."""
+
+    group_by: Literal["source", "domain", "topic"] = "source"
+    topics: TopicsSpec | None = Field(None, description="group_by topic: how many topics and the k-means seed")
     weights: dict[str, float] | None = Field(None, description="per-group target token shares")
     temperature: float | None = Field(None, gt=0)
     default_weight: float = Field(0.0, ge=0, description="weight of groups missing from `weights`")
@@ -351,6 +365,27 @@ class MixtureSpec(Strict):
         if v is not None and (any(w < 0 for w in v.values()) or not any(w > 0 for w in v.values())):
             raise ValueError(f"weights must be >= 0 with at least one > 0, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _topics(self):
+        if self.group_by != "topic":
+            if self.topics is not None:
+                raise ValueError(f"mixture.topics is set but group_by is {self.group_by!r}; use group_by: topic")
+            return self
+        if self.topics is None:
+            self.topics = TopicsSpec()
+        n = self.topics.n
+        named = [("weights", self.weights)]
+        if self.final_phase is not None:
+            named.append(("final_phase.weights", self.final_phase.weights))
+        for where, weights in named:
+            for g in weights or {}:
+                m = TOPIC_ID.match(g)
+                if m is None or int(m.group(1)) >= n:
+                    raise ValueError(
+                        f"mixture.{where}: {g!r} is not a topic id; with topics.n = {n} they are t0..t{n - 1}"
+                    )
+        return self
 
 
 class TrainSpec(Strict):
@@ -460,6 +495,8 @@ class Recipe(Strict):
                 "decontamination",
             }
         )
+        if fields["mixture"].get("topics") is None:
+            fields["mixture"].pop("topics", None)  # recipes without topics keep the hashes they had
         if self.counts_tokens():
             from tasks.train.tokenizer import TOKENIZER_VERSION
 
@@ -467,7 +504,10 @@ class Recipe(Strict):
         return hash_json(fields)
 
     def content_hash(self) -> str:
-        return hash_json(self.model_dump(exclude={"name", "description"}))
+        fields = self.model_dump(exclude={"name", "description"})
+        if fields["mixture"].get("topics") is None:
+            fields["mixture"].pop("topics", None)
+        return hash_json(fields)
 
 
 class RecipeError(ValueError):

@@ -26,6 +26,7 @@ from tasks.curate.exclusions import Explained, first_fail_whens
 from tasks.recipe import Recipe
 from tasks.selection import selection as sel
 from tasks.selection.registry import get_method
+from tasks.selection.topics import Topics, attach_topics, source_topics
 from tasks.signals.filters import FilterCounts, combined_predicate, filter_counts, keep_predicate
 
 CHARS_PER_TOKEN = 4.0  # the estimate reported beside real tokens (documented in docs/signals.md)
@@ -224,6 +225,16 @@ def _stored_scores(ctx: CurateContext) -> pa.Table | None:
     return pa.concat_tables(tables, promote_options="default") if tables else None
 
 
+def _topics(ctx: CurateContext) -> Topics | None:
+    """The cached topic of every document of the recipe's sources, when it mixes by topic."""
+    mix = ctx.recipe.mixture
+    if mix.group_by != "topic":  # plan_mixture groups by topic even with natural shares
+        return None
+    if ctx.workspace is None:
+        raise ValueError("mixture group_by topic needs a workspace (topics are cached per source)")
+    return source_topics(ctx.workspace, [i.docs for i in ctx.inputs], mix.topics)
+
+
 def attach_scores(candidates: pa.Table, scores: pa.Table) -> pa.Table:
     """Candidates with the score columns of their doc_id (null where unscored), in the
     candidates' order. A lookup, not `Table.join`: pyarrow's hash join cannot carry a
@@ -240,7 +251,12 @@ def selection_step(ctx: CurateContext, ids: str) -> str:
     scores = _stored_scores(ctx)
     if scores is not None:
         candidates = attach_scores(candidates, scores)
+    topics = _topics(ctx)
+    if topics is not None:
+        candidates = attach_topics(candidates, topics)
     chosen, stats = sel.select_and_mix(candidates, ctx.recipe, ctx.workspace)
+    if topics is not None:
+        stats["mixture"]["topics"] = topics.describe()  # the words behind t0, t1, ... for the plan and card
     out = ctx.new_table("selection")
     ctx.con.register("_chosen", chosen.select([c for c in chosen.column_names if c in ("doc_id", "repeat", "phase")]))
     ctx.con.execute(render_sql("curate/rejoin_selected", out=out, ids=ids))

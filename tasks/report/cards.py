@@ -3,7 +3,8 @@
 `datasets/<key>/card.json` and `card.md`, written by flows.curate and refreshed by the report
 (which adds the tokens an arm trained on). A card holds: each source with the URIs it was
 ingested from and the licence of each where known (else "unknown"); the documents left
-after every curate stage; the language mix and top domains; unique and trained tokens; the
+after every curate stage; the language mix and top domains; the topic mix (documents, token
+share and words per topic) when the arm mixes by topic; unique and trained tokens; the
 decontamination result; the exclusion sample; the recipe and the hashes that identify the
 dataset (recipe data hash, signals keys, the part file's sha256).
 """
@@ -22,6 +23,7 @@ from typing import Any
 from tasks.core.workspace import Workspace, write_json_atomic
 from tasks.curate.pipeline import dataset_key
 from tasks.report.funnel import STAGES, stage_counts
+from tasks.selection.topics import topic_mix
 
 CARD_JSON, CARD_MD = "card.json", "card.md"
 TOP_DOMAINS = 15
@@ -156,6 +158,7 @@ def build_card(
         "sources_mix": stats.get("sources_mix", {}),
         "domains": stats.get("domains"),
         "top_domains": dict(list(stats.get("top_domains", {}).items())[:TOP_DOMAINS]),
+        "topic_mix": topic_mix((removals.get("selection") or {}).get("mixture") or {}),
         "tokens": {
             "unique_est": stats.get("est_tokens"),
             "chars_per_token": stats.get("chars_per_token"),
@@ -241,6 +244,20 @@ def to_markdown(card: dict[str, Any]) -> str:
     lines += [f"| {k} | {v['documents']:,} | {v['characters']:,} |" for k, v in card["language_mix"].items()]
     lines += ["", f"## Top domains ({card['domains'] or 0:,} in all)", "", "| domain | documents |", "|---|---:|"]
     lines += [f"| {k} | {v:,} |" for k, v in card["top_domains"].items()]
+    if card.get("topic_mix"):
+        lines += [
+            "",
+            "## Topic mix",
+            "",
+            "Mixed by embedding topic (k-means of MiniLM embeddings over the sources; tasks/selection/topics.py).",
+            "",
+            "| phase | topic | words | documents | share of tokens |",
+            "|---|---|---|---:|---:|",
+        ]
+        lines += [
+            f"| {r['phase']} | {r['topic']} | {', '.join(r['words']) or '–'} | {r['documents']:,} | {r['share']:.1%} |"
+            for r in card["topic_mix"]
+        ]
     dec = card["decontamination"]
     lines += ["", "## Decontamination", ""]
     if dec["ran"]:

@@ -1,6 +1,7 @@
 """Mixtures: turn selected documents into a concrete token plan per group and phase.
 
-Groups are sources (or URL domains, `group_by: domain`). Each phase of the token budget
+Groups are sources, URL domains (`group_by: domain`) or embedding topics (`group_by: topic`,
+the cached `topic` column of tasks/selection/topics.py). Each phase of the token budget
 gets target shares per group, from explicit `weights` or temperature sampling
 (share ~ available_tokens^(1/T)); the last `final_phase.fraction` of the tokens can use a
 different mixture (domain upsampling at the end of training). Before that, documents can

@@ -46,7 +46,7 @@ import numpy as np
 from pydantic import BaseModel, Field, JsonValue, ValidationError, field_validator, model_validator
 
 from tasks.core.paths import PACKAGE_ROOT
-from tasks.recipe import Recipe, Strict, load_recipe
+from tasks.recipe import Recipe, Strict, TopicsSpec, load_recipe
 
 EPOCHS = "epochs"
 # Last path segment -> short label in arm names.
@@ -310,10 +310,14 @@ def _draw(axis: Any, rng: np.random.Generator, groups: Sequence[str]) -> Any:
 
 
 def dirichlet_groups(axis: DirichletAxis, base: Mapping[str, Any], path: str) -> list[str]:
-    """The groups a Dirichlet axis mixes: `over`, else the base's sources (mixing by source)."""
+    """The groups a Dirichlet axis mixes: `over`, else the base's sources (mixing by source)
+    or all its topics (mixing by topic)."""
     if axis.over:
         return list(axis.over)
     group_by = (base.get("mixture") or {}).get("group_by", "source")
+    if group_by == "topic":  # every topic id t0..t<n-1> (tasks/selection/topics.py)
+        n = TopicsSpec(**((base.get("mixture") or {}).get("topics") or {})).n
+        return [f"t{k}" for k in range(n)]
     if group_by != "source":
         raise SweepError(f"axis {path!r}: mixing by {group_by!r} needs `over: [group, ...]` (the groups to weigh)")
     sources = list(base.get("sources") or [])
