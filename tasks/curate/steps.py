@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from tasks.core.sqlfiles import join_sql, number_literal, render_sql, sql_fragment, string_list
 from tasks.curate.context import CurateContext
 from tasks.curate.exclusions import Explained, first_fail_whens
-from tasks.recipe import Recipe
+from tasks.recipe import Recipe, TopicsSpec
 from tasks.selection import selection as sel
 from tasks.selection.registry import get_method
 from tasks.selection.topics import Topics, attach_topics, source_topics
@@ -232,7 +232,7 @@ def _topics(ctx: CurateContext) -> Topics | None:
         return None
     if ctx.workspace is None:
         raise ValueError("mixture group_by topic needs a workspace (topics are cached per source)")
-    return source_topics(ctx.workspace, [i.docs for i in ctx.inputs], mix.topics)
+    return source_topics(ctx.workspace, [i.docs for i in ctx.inputs], mix.topics or TopicsSpec())
 
 
 def attach_scores(candidates: pa.Table, scores: pa.Table) -> pa.Table:
