@@ -60,14 +60,18 @@ def installed(tmp_path_factory):
             [sys.executable, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], text=True
         ).strip()
     )
-    (site / "_winnow_test_deps.pth").write_text(f"{shared}\n")
+    # install before the shared packages become visible: through the path entry, pip would
+    # see the shared venv's editable winnow of the same version and skip the wheel
     done = subprocess.run(
         [*pip, "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)],
+        env=_env(),  # a PYTHONPATH holding the checkout (its winnow.egg-info) would make pip skip it too
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert (site / "tasks" / "__init__.py").exists(), "the wheel was not installed: " + done.stdout[-2000:]
+    (site / "_winnow_test_deps.pth").write_text(f"{shared}\n")
     return wheel, python, site
 
 
