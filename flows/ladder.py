@@ -30,6 +30,7 @@ from flows.ablation import _load, ablation_flow
 from tasks.core.catalog import Catalog
 from tasks.core.workspace import Workspace
 from tasks.report import ladder as L
+from tasks.report.report import Decision
 from tasks.suite import LadderSpec
 from tasks.train.model import PRESETS
 
@@ -109,7 +110,8 @@ def ladder_flow(
         "scores": scores,
     }
     (out / "ladder.json").write_text(json.dumps(result, indent=2))
-    png = L.plot_decision_accuracy(rows, out / "decision_accuracy.png")
+    decides = Decision.from_spec(spec.decision).name
+    png = L.plot_decision_accuracy(rows, out / "decision_accuracy.png", highlight=decides)
     image = f"![decision accuracy vs compute](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})"
     key = "".join(c if c.isalnum() else "-" for c in spec.name.lower())
     create_markdown_artifact(md + "\n\n" + image, key=f"ladder-{key}", description=f"proxy ladder of {spec.name}")

@@ -114,8 +114,23 @@ def test_plot_is_written(tmp_path):
         L.RungRow("tiny", "bpb_mean", 0.9, 15, 0.8, 0.001, 1e12, 900.0, 6),
         L.RungRow("nano", "acc", math.nan, 0, math.nan, math.nan, 1e11, 100.0, 6),
     ]
-    path = L.plot_decision_accuracy(rows, tmp_path / "d.png")
+    rows += [
+        L.RungRow("nano", "bpb/wiki_leads_heldout", 0.7, 14, 0.4, 0.2, 1e11, 100.0, 6),
+        L.RungRow("nano", "prob/copa", 0.6, 14, 0.2, 0.4, 1e11, 100.0, 6),
+        L.RungRow("nano", "acc_centered/copa", 0.5, 12, 0.0, 1.0, 1e11, 100.0, 6),
+    ]
+    path = L.plot_decision_accuracy(rows, tmp_path / "d.png", highlight="bpb/wiki_leads_heldout")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_metric_families_group_per_task_metrics_only():
+    assert [L.metric_family(m) for m in ("bpb/piqa", "prob/copa", "acc_centered/copa", "acc/sciq")] == [
+        "bpb",
+        "prob",
+        "acc",
+        "acc",
+    ]
+    assert L.metric_family("bpb_mean") == L.metric_family("acc_centered_mean") == "other"
 
 
 @pytest.mark.parametrize("path", sorted(SUITES.glob("*.yaml")), ids=lambda p: p.stem)

@@ -233,28 +233,78 @@ def _nan_low(x: float) -> float:
     return -math.inf if x is None or math.isnan(x) else x
 
 
-def plot_decision_accuracy(rows: Sequence[RungRow], path) -> Any:
-    """Decision accuracy against training compute (FLOPs per arm, log scale), one line per
-    metric; the reference rung is 1 by definition and is not drawn."""
+def metric_family(metric: str) -> str:
+    """bpb / prob / acc (accuracy, centered or not) for a per-task metric (`family/task`);
+    other for the rest, e.g. the aggregates bpb_mean and acc_centered_mean."""
+    if "/" not in metric:
+        return "other"
+    head = metric.split("/", 1)[0]
+    if head.startswith("bpb"):
+        return "bpb"
+    if head.startswith("prob"):
+        return "prob"
+    if head.startswith("acc"):
+        return "acc"
+    return "other"
+
+
+FAMILY_STYLE = {"bpb": ("tab:blue", 1 / 1.12), "prob": ("tab:orange", 1.0), "acc": ("tab:red", 1.12)}
+
+
+def plot_decision_accuracy(rows: Sequence[RungRow], path, highlight: str | None = None) -> Any:
+    """Decision accuracy against training compute (FLOPs per arm, log scale): every metric
+    as a faint point (line with several smaller rungs) coloured by family, each family's
+    mean bold, and `highlight` (the suite's decision metric) marked. The families are set
+    a little apart on x so a single rung's points do not hide each other. The reference
+    rung is 1 by definition and is not drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
     by_metric: dict[str, list[RungRow]] = {}
     for r in rows:
         if not math.isnan(r.decision_accuracy):
             by_metric.setdefault(r.metric, []).append(r)
-    for metric, pts in sorted(by_metric.items()):
-        pts = sorted(pts, key=lambda r: r.flops)
-        ax.plot([p.flops for p in pts], [p.decision_accuracy for p in pts], marker="o", label=metric)
+    for family, (color, shift) in FAMILY_STYLE.items():
+        metrics = {m: sorted(p, key=lambda r: r.flops) for m, p in by_metric.items() if metric_family(m) == family}
+        if not metrics:
+            continue
+        for pts in metrics.values():
+            ax.plot([p.flops * shift for p in pts], [p.decision_accuracy for p in pts], "o-", color=color, alpha=0.25)
+        flops = sorted({p.flops for pts in metrics.values() for p in pts})
+        means = [
+            sum(p.decision_accuracy for pts in metrics.values() for p in pts if p.flops == f)
+            / sum(1 for pts in metrics.values() for p in pts if p.flops == f)
+            for f in flops
+        ]
+        ax.plot(
+            [f * shift for f in flops],
+            means,
+            "D-",
+            color=color,
+            ms=9,
+            lw=2.5,
+            label=f"{family}: mean of {len(metrics)}",
+        )
+    if highlight in by_metric:
+        pts = sorted(by_metric[highlight], key=lambda r: r.flops)
+        shift = FAMILY_STYLE.get(metric_family(highlight), ("k", 1.0))[1]
+        ax.plot(
+            [p.flops * shift for p in pts],
+            [p.decision_accuracy for p in pts],
+            "*",
+            color="black",
+            ms=14,
+            label=f"{highlight} (decides)",
+        )
     ax.axhline(0.5, color="grey", linestyle=":", linewidth=1, label="chance")
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("training compute per arm (FLOPs, 6ND)")
+    ax.set_xlabel("training compute per arm of the smaller rung (FLOPs, 6ND)")
     ax.set_ylabel("pairwise decision accuracy vs reference")
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
