@@ -397,17 +397,17 @@ def to_json(report: Report) -> str:
         "accuracy_shown": report.accuracy_shown,
         "accuracy_hidden": report.accuracy_hidden,
     }
-    return json.dumps(_clean(data), indent=2, default=str)
+    return json.dumps(json_safe(data), indent=2, default=str)
 
 
-def _clean(x):
-    """NaN / inf -> None so the JSON is standard."""
+def json_safe(x: Any) -> Any:
+    """NaN / inf -> None, recursively, so the JSON is standard."""
     if isinstance(x, float):
         return None if math.isnan(x) or math.isinf(x) else x
     if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
+        return {k: json_safe(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
+        return [json_safe(v) for v in x]
     return x
 
 

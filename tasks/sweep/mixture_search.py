@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from tasks.report.report import json_safe as _clean
 from tasks.sweep.design import round_simplex
 
 ModelKind = Literal["quadratic", "linear", "gbm", "gp"]
@@ -175,16 +176,6 @@ class MixtureSearch:
         from dataclasses import asdict
 
         return _clean(asdict(self))
-
-
-def _clean(x: Any) -> Any:
-    if isinstance(x, float):
-        return None if math.isnan(x) or math.isinf(x) else x
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    return x
 
 
 def _num(v: float | None) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from tasks.report.report import json_safe as _clean
 from tasks.report.stats import LEVEL, Boot
 
 
@@ -127,16 +128,6 @@ def repetition_cost(
         per_doubling=per_doubling,
         steps=steps,
     )
-
-
-def _clean(x: Any) -> Any:
-    if isinstance(x, float):
-        return None if math.isnan(x) or math.isinf(x) else x
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    return x
 
 
 def _n(v: float) -> str:
