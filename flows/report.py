@@ -52,10 +52,12 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
             "csv": rpt.to_csv(report),
         }
         failed = [r for r in runs if r["status"] != "completed"]
-        if failed:
-            texts["md"] += "\n\nFailed arms: " + "; ".join(
-                f"{r['arm']} (seed {r['seed']}): {r['error']}" for r in failed
-            )
+        failed_line = (
+            "\n\nFailed arms: " + "; ".join(f"{r['arm']} (seed {r['seed']}): {r['error']}" for r in failed)
+            if failed
+            else ""
+        )
+        texts["md"] += failed_line
         paths: dict[str, Any] = {}  # format -> file, plots -> [PNG], report -> rpt.Report
         for f, text in texts.items():
             path = out / f"leaderboard.{f}"
@@ -79,7 +81,7 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
         texts["md"] += f"\n\nReport, data cards and removed-document samples: {page}"
         (out / "leaderboard.md").write_text(texts["md"])
     # md prints the compact table a terminal can show; leaderboard.md keeps every metric
-    printed = rpt.to_compact_markdown(report, f"Leaderboard: {suite}") if fmt == "md" else texts[fmt]
+    printed = rpt.to_compact_markdown(report, f"Leaderboard: {suite}") + failed_line if fmt == "md" else texts[fmt]
     if fmt == "md":
         printed += f"\n\nEvery metric and P(A>B) for every pair: {paths['md']}\nReport, data cards and removed-document samples: {page}"
     return suite, printed, paths

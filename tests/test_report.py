@@ -121,7 +121,7 @@ def test_report_ranks_by_the_declared_metric_with_intervals(catalog, workspace, 
     assert set(data["metrics"]["bpb/wiki_leads_heldout"]["p_better"]["best"]) == {"best", "close", "random"}
     csv_text = paths["csv"].read_text()
     assert csv_text.splitlines()[0].startswith("rank,arm,n_seeds") and "bpb/wiki_leads_heldout:lo" in csv_text
-    assert "broken (seed 0)" in md
+    assert "broken (seed 0)" in md and "Failed arms: broken (seed 0)" in compact
     # The printed table is compact: decision metric with its interval, P(>next), tokens, removal shares.
     header = next(line for line in compact.splitlines() if line.startswith("| rank"))
     assert header.split(" | ")[2:4] == ["bpb/wiki_leads_heldout [95%]", "P(>next)"]
