@@ -16,6 +16,8 @@ The order they run in, and when each is wanted, is the list in tasks/curate/pipe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -324,13 +326,42 @@ def eval_index(workspace, spec):
     return cached_index(workspace, default_eval_items(), spec.n, spec.min_item_words)
 
 
+def _cached_scan(ctx: CurateContext, ids: str, table: pa.Table, spec):
+    """(index, per-row scan) of the surviving rows from the per-source scan cache
+    (tasks/decontam/scan.py): each source is scanned once, per shard, on the cluster when
+    the arm has one (flows/decontam.py), else here on first use; every later arm over the
+    same source only reads it. Rows whose text an earlier step changed are rescanned on
+    their current text. Without inputs (a bare context): (index, None), a scan in process."""
+    from tasks.decontam import scan as DS
+    from tasks.decontam.decontaminate import NgramIndex, default_eval_items, scan_table
+
+    cfg = DS.scan_config(ctx.workspace, default_eval_items(), spec)  # builds the index if missing
+    index = NgramIndex.load(Path(cfg.index_path))  # its item names label the report (~0.1 s)
+    refs = [i.docs for i in ctx.inputs]
+    if not refs:
+        return index, None
+    for ref in refs:
+        DS.ensure_scan(ctx.workspace, ref, cfg)  # claimed: computed once per source, then read
+    scan = DS.align_scan(table.column("doc_id"), DS.read_scan(ctx.workspace, refs, cfg))
+    changed = ctx.con.sql(render_sql("curate/rewritten_ids", ids=ids)).to_arrow_table().column("doc_id")
+    if len(changed):
+        rows = np.flatnonzero(pc.is_in(table.column("doc_id"), value_set=changed).to_numpy(zero_copy_only=False))
+        again = scan_table(table.take(pa.array(rows, pa.int64())), index)
+        scan.n_matches[rows] = again.n_matches
+        scan.first_item[rows] = again.first_item
+    return index, scan
+
+
 def decontaminate_step(ctx: CurateContext, ids: str) -> str:
     """Remove (or mask) documents sharing an n-gram with any eval item, counted per task."""
     from tasks.decontam.decontaminate import decontaminate
 
     spec = ctx.recipe.decontamination
     table = ctx.con.sql(render_sql("curate/dedup_input", ids=ids)).to_arrow_table()
-    clean, report = decontaminate(table, eval_index(ctx.workspace, spec), spec, explain=True)
+    if ctx.workspace is None:
+        raise ValueError("the decontaminate step needs a workspace: the eval n-gram index is cached there")
+    index, scan = _cached_scan(ctx, ids, table, spec)
+    clean, report = decontaminate(table, index, spec, explain=True, scan=scan)
     m = report.matches
     if spec.mode == "remove" and m is not None:
         ctx.explained["decontaminate"] = Explained(

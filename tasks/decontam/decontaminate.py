@@ -336,10 +336,13 @@ def build_index(items: pa.Table, n: int = 13, min_item_words: int = 8, content_h
     )
 
 
-def cached_index_path(workspace: Workspace, items: pa.Table, n: int = 13, min_item_words: int = 8) -> Path:
+def cached_index_path(
+    workspace: Workspace, items: pa.Table, n: int = 13, min_item_words: int = 8, content: str | None = None
+) -> Path:
     """Build the index once per eval suite into `<ws>/validation/ngram-index-<key>/index.npz`
-    (key: the items' content hash, n, min_item_words, code version); return its path."""
-    content = eval_items_hash(items)
+    (key: the items' content hash, n, min_item_words, code version); return its path.
+    `content`: the items' `eval_items_hash`, when the caller has it already."""
+    content = content or eval_items_hash(items)
     key = "ngram-index-" + short(hash_json({"items": content, "n": n, "min": min_item_words, "code": CODE_VERSION}))
     folder = workspace.stage_dir("validation", key)
     path = folder / "index.npz"
@@ -488,13 +491,20 @@ def decontaminate(
     id_column: str = "doc_id",
     progress: bool = False,
     explain: bool = False,
+    scan: ScanResult | None = None,
 ) -> tuple[pa.Table, DecontaminationReport]:
     """Remove (or mask) every document that shares an n-gram with an eval item
-    (`explain`: also list every contaminated document with the item it matched)."""
+    (`explain`: also list every contaminated document with the item it matched).
+    `scan`: the rows' scan, already computed against this index (tasks/decontam/scan.py
+    caches it per source), so it is not scanned again."""
     spec = spec or DecontaminationSpec(n=index.n, min_item_words=index.min_item_words)
     if spec.n != index.n:
         raise ValueError(f"decontamination asks for {spec.n}-grams but the index holds {index.n}-grams")
-    result = scan_table(docs, index, progress=progress)
+    if scan is not None and not (len(scan.n_matches) == len(scan.first_item) == docs.num_rows):
+        raise ValueError(
+            f"precomputed decontamination scan has {len(scan.n_matches)} rows for a table of {docs.num_rows}"
+        )
+    result = scan if scan is not None else scan_table(docs, index, progress=progress)
     bad = result.contaminated(spec.min_overlaps)
     bad_rows = np.flatnonzero(bad)
     tasks = index.tasks[result.first_item[bad_rows]] if len(bad_rows) else np.array([], dtype=object)

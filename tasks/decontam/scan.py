@@ -1,0 +1,235 @@
+"""The decontamination scan of a whole source, per docs shard, cached in the workspace.
+
+The scan of one document (its matching n-gram count and first matched eval item,
+`scan_texts`) depends only on its text and the index, never on the batch it is scanned
+in, so a source's documents can be scanned once, shard by shard, on any worker, and every
+arm then reads the result instead of scanning its surviving documents again.
+
+`signals/<docs>-decontam-<cfg>/shard-NNNNN.parquet` holds, per docs shard, the documents
+with at least one match only: (doc_id, n_matches, first_item), first_item being a row
+of the index's items. `_SUCCESS` is written last, once every shard is there. The key
+covers the source's docs hash, the eval items' content hash, n, min_item_words and the
+scan's code version, so a changed eval suite or normalisation never reads a stale scan.
+
+Like MinHash signatures (tasks/dedup/dedup.py): `scan_jobs` lists the shard jobs still to
+run, `ensure_scan(map_fn)` runs them under a workspace claim (concurrent arms compute it
+once) and `finish_scan` marks the source done; flows/decontam.py maps the same jobs as
+Prefect tasks on a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tasks.core.docsref import DocsRef
+from tasks.core.hashing import hash_json, short
+from tasks.core.workspace import Workspace, temp_sibling
+from tasks.decontam.decontaminate import (
+    CODE_VERSION,
+    DecontaminationSpec,
+    NgramIndex,
+    ScanResult,
+    cached_index_path,
+    eval_items_hash,
+    scan_texts,
+)
+
+SCAN_VERSION = "decontam-scan-1"  # bump when scan_texts' per-document result can change
+STAGE = "signals"  # per-source derived data, keyed by the source's docs hash
+SCAN_SCHEMA = pa.schema([("doc_id", pa.string()), ("n_matches", pa.int64()), ("first_item", pa.int64())])
+
+# A map over independent jobs: the builtin-like local map, or a Dask client's map.
+MapFn = Callable[[Callable[[Any], Any], Sequence[Any]], Sequence[Any]]
+
+
+def _local_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    return [fn(x) for x in items]
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """What a scan depends on, and where its (content-addressed) index file lies."""
+
+    index_path: str
+    items_hash: str
+    n: int
+    min_item_words: int
+    batch_rows: int = 5000  # documents per scan batch: bounds a worker's memory, not the result
+
+    def key_fields(self) -> dict[str, Any]:
+        return {
+            "items": self.items_hash,
+            "n": self.n,
+            "min": self.min_item_words,
+            "index_code": CODE_VERSION,
+            "code": SCAN_VERSION,
+        }
+
+
+def scan_config(workspace: Workspace, items: pa.Table, spec: DecontaminationSpec) -> ScanConfig:
+    """The scan configuration for a recipe's decontamination spec; builds the eval index
+    into the workspace first if it is not there (workers load it from that path)."""
+    content = eval_items_hash(items)
+    path = cached_index_path(workspace, items, spec.n, spec.min_item_words, content)
+    return ScanConfig(str(path), content, spec.n, spec.min_item_words)
+
+
+def scan_key(docs_hash: str, cfg: ScanConfig) -> str:
+    return f"{short(docs_hash)}-decontam-{short(hash_json(cfg.key_fields()), 8)}"
+
+
+def scan_dir(workspace: Workspace, ref: DocsRef, cfg: ScanConfig) -> Path:
+    return workspace.stage_dir(STAGE, scan_key(ref.docs_hash, cfg))
+
+
+@dataclass(frozen=True)
+class ScanJob:
+    shard: str
+    index: int
+    out_dir: str
+    cfg: ScanConfig
+
+    @property
+    def out_path(self) -> Path:
+        return Path(self.out_dir) / f"shard-{self.index:05d}.parquet"
+
+
+@lru_cache(maxsize=2)
+def _load_index(path: str) -> NgramIndex:
+    # The file is content-addressed and written atomically: a worker loads it once per path.
+    return NgramIndex.load(Path(path))
+
+
+def scan_shard(job: ScanJob) -> dict[str, Any]:
+    """Scan one docs shard in batches; write its contaminated documents (tmp, then replace)."""
+    t0 = time.process_time()
+    index = _load_index(job.cfg.index_path)
+    if index.n != job.cfg.n or index.min_item_words != job.cfg.min_item_words:
+        raise ValueError(
+            f"n-gram index {job.cfg.index_path} holds n={index.n}, min_item_words={index.min_item_words}; "
+            f"the scan asks for n={job.cfg.n}, min_item_words={job.cfg.min_item_words}"
+        )
+    pf = pq.ParquetFile(job.shard)
+    missing = {"doc_id", "text"} - set(pf.schema_arrow.names)
+    if missing:
+        raise ValueError(f"{job.shard}: docs shard lacks column(s) {sorted(missing)}")
+    parts: list[pa.Table] = []
+    n_docs = 0
+    for batch in pf.iter_batches(batch_size=job.cfg.batch_rows, columns=["doc_id", "text"]):
+        n_docs += batch.num_rows
+        result = scan_texts(batch.column("text"), index)
+        hit = np.flatnonzero(result.n_matches > 0)
+        if len(hit):
+            parts.append(
+                pa.table(
+                    {
+                        "doc_id": batch.column("doc_id").take(pa.array(hit)).cast(pa.string()),
+                        "n_matches": pa.array(result.n_matches[hit], pa.int64()),
+                        "first_item": pa.array(result.first_item[hit], pa.int64()),
+                    },
+                    schema=SCAN_SCHEMA,
+                )
+            )
+    table = pa.concat_tables(parts) if parts else SCAN_SCHEMA.empty_table()
+    out = job.out_path
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_sibling(out)
+    pq.write_table(table, tmp)
+    os.replace(tmp, out)
+    return {
+        "shard": out.name,
+        "docs": n_docs,
+        "contaminated": table.num_rows,
+        "cpu_s": round(time.process_time() - t0, 3),
+    }
+
+
+def scan_jobs(workspace: Workspace, ref: DocsRef, cfg: ScanConfig) -> list[ScanJob]:
+    """The per-shard jobs still to run for one source (none when the scan is cached)."""
+    if workspace.is_done(STAGE, scan_key(ref.docs_hash, cfg)):
+        return []
+    out = str(scan_dir(workspace, ref, cfg))
+    return [ScanJob(str(p), i, out, cfg) for i, p in enumerate(ref.shards)]
+
+
+def finish_scan(
+    workspace: Workspace, ref: DocsRef, cfg: ScanConfig, results: Sequence[dict[str, Any]], seconds: float = 0.0
+) -> dict[str, Any]:
+    """Mark one source's scan done (after every shard job returned)."""
+    if len(results) != len(ref.shards):
+        raise RuntimeError(f"decontamination scan of {ref.name}: {len(results)} shard results for {len(ref.shards)}")
+    info = {
+        "kind": "decontam-scan",
+        "name": ref.name,
+        "docs_hash": ref.docs_hash,
+        "config": {k: v for k, v in asdict(cfg).items() if k != "index_path"},
+        "shards": [r["shard"] for r in results],
+        "docs": sum(r["docs"] for r in results),
+        "contaminated": sum(r["contaminated"] for r in results),
+        "cpu_s": round(sum(r["cpu_s"] for r in results), 3),
+        "seconds": round(seconds, 3),
+    }
+    workspace.mark_done(STAGE, scan_key(ref.docs_hash, cfg), info)
+    return info
+
+
+def ensure_scan(workspace: Workspace, ref: DocsRef, cfg: ScanConfig, map_fn: MapFn = _local_map) -> Path:
+    """One source's scan, computed once (claimed: a concurrent caller waits, then reuses it)."""
+    out = scan_dir(workspace, ref, cfg)
+    if not scan_jobs(workspace, ref, cfg):
+        return out
+    with workspace.claim(STAGE, scan_key(ref.docs_hash, cfg)):
+        jobs = scan_jobs(workspace, ref, cfg)  # none if a concurrent caller did them while we waited
+        if jobs:
+            t0 = time.time()
+            results = list(map_fn(scan_shard, jobs))
+            finish_scan(workspace, ref, cfg, results, time.time() - t0)
+    return out
+
+
+def scan_done(workspace: Workspace, refs: Sequence[DocsRef], cfg: ScanConfig) -> bool:
+    return all(workspace.is_done(STAGE, scan_key(r.docs_hash, cfg)) for r in refs)
+
+
+def read_scan(workspace: Workspace, refs: Sequence[DocsRef], cfg: ScanConfig) -> pa.Table:
+    """Every contaminated document of the sources' finished scans (doc_id, n_matches, first_item)."""
+    tables = []
+    for ref in refs:
+        key = scan_key(ref.docs_hash, cfg)
+        if not workspace.is_done(STAGE, key):
+            raise LookupError(f"no finished decontamination scan of {ref.name} ({workspace.stage_dir(STAGE, key)})")
+        folder = workspace.stage_dir(STAGE, key)
+        tables += [
+            pq.read_table(folder / name, schema=SCAN_SCHEMA) for name in workspace.read_done(STAGE, key)["shards"]
+        ]
+    table = pa.concat_tables(tables) if tables else SCAN_SCHEMA.empty_table()
+    if pc.count_distinct(table["doc_id"]).as_py() != table.num_rows:
+        raise ValueError(
+            f"decontamination scans of {[r.name for r in refs]} list a doc_id twice; doc ids must be unique"
+        )
+    return table
+
+
+def align_scan(doc_ids: pa.Array | pa.ChunkedArray, scanned: pa.Table) -> ScanResult:
+    """The per-row ScanResult of `doc_ids` from a scan table: a document absent from it
+    had no match (n_matches 0, first_item -1)."""
+    pos = pc.index_in(doc_ids, value_set=scanned["doc_id"].combine_chunks())
+    found = pc.is_valid(pos).to_numpy(zero_copy_only=False)
+    rows = pc.fill_null(pos, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    n_matches = np.zeros(len(rows), np.int64)
+    first_item = np.full(len(rows), -1, np.int64)
+    if scanned.num_rows:
+        n_matches[found] = scanned["n_matches"].to_numpy()[rows[found]]
+        first_item[found] = scanned["first_item"].to_numpy()[rows[found]]
+    return ScanResult(n_matches, first_item)
