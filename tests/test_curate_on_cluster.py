@@ -1,6 +1,7 @@
 """An arm's heavy curate stages on a Dask cluster (flows.ablation.curate_on_cluster): MinHash
-signatures and selection scores computed as per-shard tasks on 2 worker processes give
-the same files, and the same dataset, as curation computing them in process."""
+signatures, the decontamination scan and selection scores computed as per-shard tasks on
+2 worker processes give the same files, and the same dataset, as curation computing them
+in process."""
 
 from __future__ import annotations
 
@@ -75,10 +76,12 @@ def test_cluster_curation_matches_in_process(tmp_path, cc_docs_table):
     n_shards = len(resolve_docs(remote, "crawl").shards)
     assert n_shards == 2
     assert "minhash_shard" in kinds and "score_shard_task" in kinds, kinds
+    assert "decontam_scan_shard" in kinds, kinds  # the decontamination scan, per shard
     assert len(kinds["minhash_shard"] | kinds["score_shard_task"]) == 2, kinds  # both workers took shards
     # The cluster computed them (the curate step then found them done), the same bytes as in process.
     sigs, scores = _tables(remote, "signals"), _tables(remote, "selection")
     assert sum("minhash" in k for k in sigs) >= n_shards  # at least one file per shard
+    assert sum("-decontam-" in k for k in sigs) == n_shards  # and one scan file per shard
     assert sigs.keys() == _tables(local, "signals").keys()
     for name, t in _tables(local, "signals").items():
         assert sigs[name].equals(t), name

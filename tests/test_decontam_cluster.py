@@ -58,9 +58,9 @@ def _workspace(root, table: pa.Table) -> Workspace:
     return ws
 
 
-def _in_process(ctx, ids, table, spec):
+def _in_process(ctx, ws, ids, table, spec):
     """What the step did before the cache: scan every surviving row in process."""
-    return S.eval_index(ctx.workspace, spec), None
+    return S.eval_index(ws, spec), None
 
 
 def _outputs(ws: Workspace, recipe: Recipe) -> tuple[dict, pa.Table, pa.Table]:

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.core.sqlfiles import join_sql, number_literal, render_sql, sql_fragment, string_list
+from tasks.core.workspace import Workspace
 from tasks.curate.context import CurateContext
 from tasks.curate.exclusions import Explained, first_fail_whens
 from tasks.recipe import Recipe, TopicsSpec
@@ -326,7 +327,7 @@ def eval_index(workspace, spec):
     return cached_index(workspace, default_eval_items(), spec.n, spec.min_item_words)
 
 
-def _cached_scan(ctx: CurateContext, ids: str, table: pa.Table, spec):
+def _cached_scan(ctx: CurateContext, ws: Workspace, ids: str, table: pa.Table, spec):
     """(index, per-row scan) of the surviving rows from the per-source scan cache
     (tasks/decontam/scan.py): each source is scanned once, per shard, on the cluster when
     the arm has one (flows/decontam.py), else here on first use; every later arm over the
@@ -335,14 +336,14 @@ def _cached_scan(ctx: CurateContext, ids: str, table: pa.Table, spec):
     from tasks.decontam import scan as DS
     from tasks.decontam.decontaminate import NgramIndex, default_eval_items, scan_table
 
-    cfg = DS.scan_config(ctx.workspace, default_eval_items(), spec)  # builds the index if missing
+    cfg = DS.scan_config(ws, default_eval_items(), spec)  # builds the index if missing
     index = NgramIndex.load(Path(cfg.index_path))  # its item names label the report (~0.1 s)
     refs = [i.docs for i in ctx.inputs]
     if not refs:
         return index, None
     for ref in refs:
-        DS.ensure_scan(ctx.workspace, ref, cfg)  # claimed: computed once per source, then read
-    scan = DS.align_scan(table.column("doc_id"), DS.read_scan(ctx.workspace, refs, cfg))
+        DS.ensure_scan(ws, ref, cfg)  # claimed: computed once per source, then read
+    scan = DS.align_scan(table.column("doc_id"), DS.read_scan(ws, refs, cfg))
     changed = ctx.con.sql(render_sql("curate/rewritten_ids", ids=ids)).to_arrow_table().column("doc_id")
     if len(changed):
         rows = np.flatnonzero(pc.is_in(table.column("doc_id"), value_set=changed).to_numpy(zero_copy_only=False))
@@ -360,7 +361,7 @@ def decontaminate_step(ctx: CurateContext, ids: str) -> str:
     table = ctx.con.sql(render_sql("curate/dedup_input", ids=ids)).to_arrow_table()
     if ctx.workspace is None:
         raise ValueError("the decontaminate step needs a workspace: the eval n-gram index is cached there")
-    index, scan = _cached_scan(ctx, ids, table, spec)
+    index, scan = _cached_scan(ctx, ctx.workspace, ids, table, spec)
     clean, report = decontaminate(table, index, spec, explain=True, scan=scan)
     m = report.matches
     if spec.mode == "remove" and m is not None:
