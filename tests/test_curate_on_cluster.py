@@ -81,7 +81,11 @@ def test_cluster_curation_matches_in_process(tmp_path, cc_docs_table):
     # The cluster computed them (the curate step then found them done), the same bytes as in process.
     sigs, scores = _tables(remote, "signals"), _tables(remote, "selection")
     assert sum("minhash" in k for k in sigs) >= n_shards  # at least one file per shard
-    assert sum("-decontam-" in k for k in sigs) == n_shards  # and one scan file per shard
+    scans = {k: t for k, t in _tables(remote, "validation").items() if "-decontam-" in k}
+    assert len(scans) == n_shards  # one decontamination scan file per shard
+    assert scans.keys() == {k for k in _tables(local, "validation") if "-decontam-" in k}
+    for name, t in scans.items():
+        assert pq.read_table(local.root / "validation" / name).equals(t), name
     assert sigs.keys() == _tables(local, "signals").keys()
     for name, t in _tables(local, "signals").items():
         assert sigs[name].equals(t), name

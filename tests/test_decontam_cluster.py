@@ -128,8 +128,8 @@ def test_cached_scan_gives_the_in_process_curate_output(tmp_path, planted, monke
         if name == "mask":
             assert all("<eval>" in kept[ids[r]] for r in (*BOILER, *UNIQUE))
     # one scan per source in the cached workspace, none in the in-process one
-    assert len(list((ws.root / "signals").glob("*-decontam-*/_SUCCESS"))) == 1
-    assert not list((ref_ws.root / "signals").glob("*-decontam-*"))
+    assert len(list((ws.root / DS.STAGE).glob("*-decontam-*/_SUCCESS"))) == 1
+    assert not list((ref_ws.root / DS.STAGE).glob("*-decontam-*"))
 
 
 def test_cache_holds_the_contaminated_documents_of_every_shard(workspace, planted, items):
@@ -197,7 +197,7 @@ def test_scan_computed_once_under_concurrent_callers(workspace, planted, items, 
         t.join(120)
     assert calls == [3]  # one caller scanned the 3 shards; the other waited and reused them
     assert len(outs) == 2 and outs[0] == outs[1]
-    assert "waiting for signals/" in capsys.readouterr().out
+    assert f"waiting for {DS.STAGE}/" in capsys.readouterr().out
     computed = [c for c in workspace.claims() if c["key"] == DS.scan_key(ref.docs_hash, cfg)]
     assert len(computed) == 1
 

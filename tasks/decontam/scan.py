@@ -5,7 +5,7 @@ The scan of one document (its matching n-gram count and first matched eval item,
 in, so a source's documents can be scanned once, shard by shard, on any worker, and every
 arm then reads the result instead of scanning its surviving documents again.
 
-`signals/<docs>-decontam-<cfg>/shard-NNNNN.parquet` holds, per docs shard, the documents
+`validation/<docs>-decontam-<cfg>/shard-NNNNN.parquet` holds, per docs shard, the documents
 with at least one match only: (doc_id, n_matches, first_item), first_item being a row
 of the index's items. `_SUCCESS` is written last, once every shard is there. The key
 covers the source's docs hash, the eval items' content hash, n, min_item_words and the
@@ -46,7 +46,7 @@ from tasks.decontam.decontaminate import (
 )
 
 SCAN_VERSION = "decontam-scan-1"  # bump when scan_texts' per-document result can change
-STAGE = "signals"  # per-source derived data, keyed by the source's docs hash
+STAGE = "validation"  # beside the eval n-gram index it is keyed by
 SCAN_SCHEMA = pa.schema([("doc_id", pa.string()), ("n_matches", pa.int64()), ("first_item", pa.int64())])
 
 # A map over independent jobs: the builtin-like local map, or a Dask client's map.
