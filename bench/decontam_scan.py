@@ -21,6 +21,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "ARRO
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("workspace")
     ap.add_argument("--source", default="sample")
     ap.add_argument("--repeat", type=int, nargs="*", default=[], help="also scan one shard of K copies of the source")
+    ap.add_argument("--batch-rows", type=int, default=5000, help="documents per scan batch (bounds a worker's memory)")
     a = ap.parse_args(argv)
 
     import pyarrow as pa
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ws = Workspace.from_env(a.workspace)
     ref = resolve_docs(ws, a.source)
-    cfg = DS.scan_config(ws, default_eval_items(), DecontaminationSpec())
+    cfg = dataclasses.replace(DS.scan_config(ws, default_eval_items(), DecontaminationSpec()), batch_rows=a.batch_rows)
     out = tempfile.mkdtemp(prefix="decontam-scan-bench-")
     jobs = [DS.ScanJob(str(p), i, out, cfg) for i, p in enumerate(ref.shards)]
     rows = []

@@ -18,7 +18,6 @@ import pytest
 from tasks.core.docsref import resolve_docs
 from tasks.core.workspace import Workspace
 from tasks.curate import pipeline as C
-from tasks.curate import steps as S
 from tasks.decontam import decontaminate as D
 from tasks.decontam import scan as DS
 from tasks.recipe import Recipe
@@ -58,11 +57,6 @@ def _workspace(root, table: pa.Table) -> Workspace:
     return ws
 
 
-def _in_process(ctx, ws, ids, table, spec):
-    """What the step did before the cache: scan every surviving row in process."""
-    return S.eval_index(ws, spec), None
-
-
 def _outputs(ws: Workspace, recipe: Recipe) -> tuple[dict, pa.Table, pa.Table]:
     stats = C.curate(recipe, ws)
     folder = ws.stage_dir("datasets", C.dataset_key(recipe))
@@ -87,6 +81,8 @@ RECIPES = {
 
 def test_cached_scan_gives_the_in_process_curate_output(tmp_path, planted, monkeypatch):
     ref_ws, ws = _workspace(tmp_path / "in-process", planted), _workspace(tmp_path / "cached", planted)
+    spec = Recipe(name="x", sources=["crawl"]).decontamination
+    DS.ensure_scan(ws, resolve_docs(ws, "crawl"), DS.scan_config(ws, D.default_eval_items(), spec))
     scanned_rows: list[int] = []
     real_scan_table = D.scan_table
 
@@ -98,9 +94,9 @@ def test_cached_scan_gives_the_in_process_curate_output(tmp_path, planted, monke
     ids = planted.column("doc_id").to_pylist()
     for name, fields in RECIPES.items():
         recipe = Recipe(name=name, sources=["crawl"], **fields)
-        with monkeypatch.context() as m:
-            m.setattr(S, "_cached_scan", _in_process)
-            want_stats, want, want_excl = _outputs(ref_ws, recipe)
+        scanned_rows.clear()
+        want_stats, want, want_excl = _outputs(ref_ws, recipe)  # no cache: scanned in process
+        assert sum(scanned_rows) == want_stats["removals"]["decontaminate"]["documents_in"]
         scanned_rows.clear()
         stats, got, excl = _outputs(ws, recipe)
         assert got.equals(want), name
@@ -127,7 +123,7 @@ def test_cached_scan_gives_the_in_process_curate_output(tmp_path, planted, monke
             assert all(ids[r] in kept for r in (*BOILER, *UNIQUE))
         if name == "mask":
             assert all("<eval>" in kept[ids[r]] for r in (*BOILER, *UNIQUE))
-    # one scan per source in the cached workspace, none in the in-process one
+    # one scan per source in the cached workspace; curation without it never writes one
     assert len(list((ws.root / DS.STAGE).glob("*-decontam-*/_SUCCESS"))) == 1
     assert not list((ref_ws.root / DS.STAGE).glob("*-decontam-*"))
 

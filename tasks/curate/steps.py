@@ -329,20 +329,19 @@ def eval_index(workspace, spec):
 
 def _cached_scan(ctx: CurateContext, ws: Workspace, ids: str, table: pa.Table, spec):
     """(index, per-row scan) of the surviving rows from the per-source scan cache
-    (tasks/decontam/scan.py): each source is scanned once, per shard, on the cluster when
-    the arm has one (flows/decontam.py), else here on first use; every later arm over the
-    same source only reads it. Rows whose text an earlier step changed are rescanned on
-    their current text. Without inputs (a bare context): (index, None), a scan in process."""
+    (tasks/decontam/scan.py), when every input source has one: an arm with a Dask
+    cluster computes it per shard first (flows/decontam.py), and every later arm or seed
+    over the same sources reads it. Rows whose text an earlier step changed are rescanned
+    here on their current text. Else (index, None): decontaminate() scans the surviving
+    rows in process, as it always did without a cluster."""
     from tasks.decontam import scan as DS
     from tasks.decontam.decontaminate import NgramIndex, default_eval_items, scan_table
 
     cfg = DS.scan_config(ws, default_eval_items(), spec)  # builds the index if missing
     index = NgramIndex.load(Path(cfg.index_path))  # its item names label the report (~0.1 s)
     refs = [i.docs for i in ctx.inputs]
-    if not refs:
+    if not refs or not DS.scan_done(ws, refs, cfg):
         return index, None
-    for ref in refs:
-        DS.ensure_scan(ws, ref, cfg)  # claimed: computed once per source, then read
     scan = DS.align_scan(table.column("doc_id"), DS.read_scan(ws, refs, cfg))
     changed = ctx.con.sql(render_sql("curate/rewritten_ids", ids=ids)).to_arrow_table().column("doc_id")
     if len(changed):
