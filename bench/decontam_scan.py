@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 for c in range(k)
             ]
             path = Path(out) / f"repeat-{k}.parquet"
-            pq.write_table(pa.concat_tables(copies), path, row_group_size=10_000)
+            pq.write_table(pa.concat_tables(copies), path, row_group_size=512, compression="zstd")  # as ingest writes
             rows.append({"shard": f"{k}x source", **run_child(DS.ScanJob(str(path), 1000 + k, out, cfg), cfg)})
     print(
         f"\n## Decontamination scan per shard ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "

@@ -240,3 +240,13 @@ def test_map_decontam_scan_on_a_dask_cluster(tmp_path, planted, items):
         a = pq.read_table(DS.scan_dir(local, ref, cfg) / name)
         b = pq.read_table(DS.scan_dir(remote, rref, DS.scan_config(remote, items, spec)) / name)
         assert a.equals(b), name
+
+
+@pytest.mark.parametrize("group_rows,batch_rows", [(4, 10), (7, 3), (25, 25), (5, 100)])
+def test_shard_read_in_batches_by_row_group(tmp_path, group_rows, batch_rows):
+    table = pa.table({"doc_id": [f"d{i}" for i in range(25)], "text": [f"t {i}" for i in range(25)]})
+    pq.write_table(table, tmp_path / "s.parquet", row_group_size=group_rows)
+    batches = list(DS._row_batches(pq.ParquetFile(tmp_path / "s.parquet"), batch_rows))
+    assert [b.num_rows for b in batches[:-1]] == [batch_rows] * (len(batches) - 1)
+    assert 0 < batches[-1].num_rows <= batch_rows
+    assert pa.concat_tables(batches).equals(table)
