@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("workspace")
     ap.add_argument("--source", default="sample")
     ap.add_argument("--repeat", type=int, nargs="*", default=[], help="also scan one shard of K copies of the source")
-    ap.add_argument("--batch-rows", type=int, default=5000, help="documents per scan batch (bounds a worker's memory)")
+    ap.add_argument("--batch-rows", type=int, default=1000, help="documents per scan batch (bounds a worker's memory)")
     a = ap.parse_args(argv)
 
     import pyarrow as pa

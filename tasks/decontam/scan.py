@@ -65,7 +65,7 @@ class ScanConfig:
     items_hash: str
     n: int
     min_item_words: int
-    batch_rows: int = 5000  # documents per scan batch: bounds a worker's memory, not the result
+    batch_rows: int = 1000  # documents per scan batch: sets a worker's peak memory, never the result
 
     def key_fields(self) -> dict[str, Any]:
         return {
