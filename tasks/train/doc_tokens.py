@@ -62,7 +62,19 @@ def count_texts(tokenizer, texts: list[str | None]) -> np.ndarray:
 
 
 def counts_key(docs: DocsRef, tok: SuiteTokenizer) -> str:
-    return f"{short(docs.docs_hash)}-{short(tok.digest)}"
+    return counts_key_of(docs.docs_hash, tok.digest)
+
+
+def counts_key_of(docs_hash: str, tokenizer_hash: str) -> str:
+    return f"{short(docs_hash)}-{short(tokenizer_hash)}"
+
+
+def stored_counts(workspace: Workspace, docs_hash: str, tokenizer_hash: str) -> Path | None:
+    """The counts file of one source under one tokenizer if a curate run wrote it, else
+    None (computes nothing: for readers such as flows.diff)."""
+    key = counts_key_of(docs_hash, tokenizer_hash)
+    path = workspace.stage_dir("doc_tokens", key) / "counts.parquet"
+    return path if workspace.is_done("doc_tokens", key) and path.exists() else None
 
 
 def doc_token_counts(workspace: Workspace, docs: DocsRef, tok: SuiteTokenizer) -> Path:
