@@ -226,15 +226,22 @@ def _check_packed(ws: Workspace, stats: dict[str, Any], trained: TrainResult, se
 
 @task(name="validate-dataset", cache_policy=NO_CACHE)
 def validate_dataset(ws: Workspace, recipe: Recipe, dataset_key: str, real_tokens: bool = False) -> dict[str, Any]:
-    """The dataset contract: unique ids from their sources, budget, languages, mixture,
-    duplicate rate, decontaminated. A failed expectation fails the arm (unless the
-    recipe's `validation:` marks it warn). With `real_tokens` the budget was checked in
-    real tokens (the matched-token contract), so the chars/4 estimate is not."""
+    """The dataset contract: unique ids from their sources, budget, languages, mixture (in
+    the real tokens curate mixed it in), duplicate rate, decontaminated. A failed
+    expectation fails the arm (unless the recipe's `validation:` marks it warn). With
+    `real_tokens` the budget was checked in real tokens (the matched-token contract), so
+    the chars/4 estimate is not."""
     parts = sorted(ws.stage_dir("datasets", dataset_key).glob("part-*.parquet"))
     source_docs = {name: list(resolve_docs(ws, name).shards) for name in recipe.sources}
     extra = {"token_budget": None} if real_tokens else {}
+    mixture = V.recipe_mixture_inputs(ws, recipe, ws.stage_dir("datasets", dataset_key))  # tokens, topics
     contract = V.dataset_contract_for_recipe(
-        parts, recipe, source_docs=source_docs, eval_index=curate_steps.eval_index(ws, recipe.decontamination), **extra
+        parts,
+        recipe,
+        source_docs=source_docs,
+        eval_index=curate_steps.eval_index(ws, recipe.decontamination),
+        mixture=mixture,
+        **extra,
     )
     return V.validate(
         contract,

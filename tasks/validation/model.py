@@ -34,7 +34,11 @@ EXPECTATIONS: dict[str, str] = {
     "dataset.text_not_empty": "no empty text",
     "dataset.token_estimate_within_budget": "estimated tokens <= budget * (1 + slack)",
     "dataset.language_allowed": "every document's language is one the recipe allows",
-    "dataset.mixture_as_asked": "each source's share within tolerance of its weight",
+    "dataset.mixture_as_asked": (
+        "each group's (source, domain or topic; per phase) share within tolerance of its weight, measured in "
+        "the mixer's unit: real tokens of the suite tokenizer when the dataset records them, else characters "
+        "(the column says which: token_share_deviation or char_share_deviation)"
+    ),
     "dataset.duplicate_rate_below_bound": "exact duplicate text rate <= bound",
     "dataset.decontaminated": "no document shares an n-gram with an eval item",
     "token_shards.ids_within_vocab": "every token id < vocab size (per sequence)",
