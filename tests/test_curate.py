@@ -148,17 +148,15 @@ def test_signals_and_curate_flows_end_to_end(workspace, cc_docs_table, tmp_path)
 
 
 def test_a_mixed_dataset_validates_in_the_tokens_curate_mixed_it_in(workspace, cc_docs_table, tmp_path):
-    """crawl 0.7 / de 0.3 of 10,000 real tokens: the German documents take ~2 characters a
-    token, the English ~4 (the suite tokenizer learnt English), so their share is right in
-    tokens but ~0.13 short in characters, which the contract measured before. The flow's
-    own validation of the arm's dataset passes."""
+    """crawl 0.7 / de 0.3 of 10,000 real tokens: the German documents take ~2.0 characters a
+    token, the English ~2.8 (EOS included; the suite tokenizer learnt English), so their
+    share is right in tokens but ~0.06 short in characters, which the contract measured
+    before (and failed the arm). The flow's own validation of the arm's dataset passes."""
     import pyarrow as pa
     import pyarrow.compute  # noqa: F401
 
     from flows.ablation import validate_dataset
     from tasks import validation as V
-    from tasks.train.doc_tokens import count_texts, dataset_token_counts
-    from tasks.train.tokenizer import build_tokenizer
 
     # ingest's output: empty texts quarantined, the source column named as the source
     nonempty = pa.compute.utf8_length(pa.compute.utf8_trim_whitespace(cc_docs_table["text"]))
@@ -198,8 +196,12 @@ def test_a_mixed_dataset_validates_in_the_tokens_curate_mixed_it_in(workspace, c
 
     # the counts are the dataset's texts encoded with the tokenizer stats.json names (+ EOS),
     # stored counts where the text is its source's, a rewritten text encoded afresh
-    _, tok_dir = build_tokenizer(crawl_ws, recipe.tokenizer_vocab())
     from tokenizers import Tokenizer
+
+    from tasks.train.doc_tokens import count_texts, dataset_token_counts
+    from tasks.train.tokenizer import build_tokenizer
+
+    _, tok_dir = build_tokenizer(crawl_ws, recipe.tokenizer_vocab())
 
     tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
     data = pq.read_table(folder / "part-00000.parquet")
