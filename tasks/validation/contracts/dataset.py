@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from tasks.core.sqlfiles import load_sql
 from tasks.validation.contracts._inputs import (
     _as_table,
+    _between,
     _duck,
     _gx,
     _keep_per_million,
@@ -97,12 +98,8 @@ def dataset_contract(
     con.close()
     frames: dict[str, pd.DataFrame] = {"rows": rows}
     checks = [
-        Check(
-            "dataset.doc_id_unique",
-            "rows",
-            E.ExpectColumnValuesToBeBetween(column="doc_id_occurrences", min_value=1, max_value=1),
-        ),
-        Check("dataset.text_not_empty", "rows", E.ExpectColumnValuesToBeBetween(column="text_chars", min_value=1)),
+        _between("dataset.doc_id_unique", "rows", "doc_id_occurrences", min_value=1, max_value=1),
+        _between("dataset.text_not_empty", "rows", "text_chars", min_value=1),
     ]
     if source_docs is not None:
         checks.append(
@@ -122,11 +119,7 @@ def dataset_contract(
             )
     if eval_index is not None:
         checks.append(
-            Check(
-                "dataset.decontaminated",
-                "rows",
-                E.ExpectColumnValuesToBeBetween(column="eval_overlap", min_value=0, max_value=min_overlaps - 1),
-            )
+            _between("dataset.decontaminated", "rows", "eval_overlap", min_value=0, max_value=min_overlaps - 1)
         )
     n = int(facts_row["n_rows"])
     facts = {
@@ -137,20 +130,22 @@ def dataset_contract(
     frames["facts"] = pd.DataFrame([facts])
     if token_budget:
         checks.append(
-            Check(
+            _between(
                 "dataset.token_estimate_within_budget",
                 "facts",
-                E.ExpectColumnValuesToBeBetween(
-                    column="token_estimate", min_value=0, max_value=token_budget * (1 + budget_slack)
-                ),
+                "token_estimate",
+                min_value=0,
+                max_value=token_budget * (1 + budget_slack),
             )
         )
     if max_duplicate_rate is not None:
         checks.append(
-            Check(
+            _between(
                 "dataset.duplicate_rate_below_bound",
                 "facts",
-                E.ExpectColumnValuesToBeBetween(column="duplicate_rate", min_value=0.0, max_value=max_duplicate_rate),
+                "duplicate_rate",
+                min_value=0.0,
+                max_value=max_duplicate_rate,
             )
         )
     asked = _asked_weights(mixture_weights, phase_weights)
@@ -169,12 +164,12 @@ def dataset_contract(
         con.close()
         frames["mixture"] = _mixture_frame(realised, asked, default_weight, unit, group_by)
         checks.append(
-            Check(
+            _between(
                 "dataset.mixture_as_asked",
                 "mixture",
-                E.ExpectColumnValuesToBeBetween(
-                    column=f"{unit}_share_deviation", min_value=0.0, max_value=mixture_tolerance
-                ),
+                f"{unit}_share_deviation",
+                min_value=0.0,
+                max_value=mixture_tolerance,
             )
         )
     return Contract("dataset", frames, checks, n_rows, min(n_rows, len(rows)))
