@@ -20,7 +20,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from flows._runtime import cache_key_from, dask_task_runner, prefect_api
+from flows._runtime import cache_key_from, cluster_map, cluster_workers, dask_task_runner, prefect_api
 from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
 from tasks.core.workspace import Workspace
@@ -93,6 +93,15 @@ def map_signatures(ws: Workspace, refs: Sequence[Any], spec: DedupSpec) -> list[
             info = finish_signatures(ws, ref, cfg, results, time.time() - ts)
             done.append((ref.name, f"{info['docs']} docs, {len(results)} shards"))
     return done
+
+
+def clusters_on_cluster(ws: Workspace, refs: Sequence[Any], spec: DedupSpec, address: str) -> dict[str, Any]:
+    """The duplicate clusters an arm's curate step asks for, with the near-duplicate join
+    as one task per band_hash range on the cluster (one per worker). The result lands under
+    the key curation uses (the partition count is not part of it), so curation reads it."""
+    partitions = max(1, cluster_workers(address)) if spec.minhash is not None else 1
+    result = run_clusters(ws, refs, spec, map_fn=cluster_map(address), partitions=partitions)
+    return {"key": result.key, "cached": result.cached, "partitions": partitions}
 
 
 def run_dedup(
