@@ -1,9 +1,9 @@
 """`python -m flows.dedup SOURCE_OR_NAME...`: MinHash signatures (once per source,
 cached) and duplicate clusters (exact, URL, near-duplicate, line-level).
 
-Signatures run as one Dask task per docs shard; candidate pairs as one Dask task per
-band-hash partition (`--partitions`), each with its own DuckDB, so that on an existing
-cluster (`--dask-address`) a worker holds only 1/P of the band table. The result is
+Signatures run as one Dask task per docs shard; the near-duplicate join as one Dask task
+per band_hash range (`--partitions`), each with its own DuckDB reading ~1/P of the band
+files, so that on an existing cluster (`--dask-address`) a worker holds 1/P of the join. The result is
 `dedup/<key>/clusters.parquet` (+ `lines.parquet`), a `dedup_runs` catalog row and a
 Prefect markdown artifact.
 """

@@ -20,10 +20,11 @@ cluster among the documents a recipe still has (after its filters), so a filtere
 representative does not take its whole cluster with it.
 
 Near duplicates: MinHash band hashes (tasks/dedup/minhash.py, computed once per source in
-the signals stage) -> candidate pairs by a DuckDB join on (band, band_hash) per hash
-partition -> optional verification -> connected components (scipy.sparse.csgraph).
-With `partitions=P` and a Dask client, each partition (band_hash % P) runs in its own
-DuckDB on a worker, so a worker holds 1/P of the band table.
+the signals stage, each file sorted by band_hash) -> per band_hash range: candidate pairs
+by a DuckDB join on (band, band_hash), optional verification, clusters within the range
+(`partition_clusters`) -> one connected-components pass over the ranges' (document, root)
+rows (scipy.sparse.csgraph). With `partitions=P` and a Dask map, each range is a task on
+a worker whose scan skips the row groups outside its range: it reads ~1/P of the bands.
 """
 
 from __future__ import annotations
