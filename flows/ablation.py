@@ -28,7 +28,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import _runtime
 from flows.curate import run_curate
-from flows.dedup import map_signatures
+from flows.dedup import clusters_on_cluster, map_signatures
 from flows.evaluate import evaluate_flow
 from flows.ingest import run_ingest
 from flows.report import report_flow
@@ -157,12 +157,16 @@ def _now() -> datetime:
 
 def curate_on_cluster(ws: Workspace, recipe: Recipe, dask_address: str) -> None:
     """The per-shard heavy stages of the arm's curation, as Dask tasks on the cluster:
-    MinHash signatures of its sources (and `dedup.against`), and the selection method's
-    scores. They land in the workspace under the same keys the in-process curate step
-    uses, so curation then reads them instead of computing them in this process."""
+    MinHash signatures of its sources (and `dedup.against`), the near-duplicate band join
+    per hash range, and the selection method's scores. They land in the workspace under the
+    same keys the in-process curate step uses, so curation then reads them instead of
+    computing them in this process."""
     if recipe.dedup.minhash is not None:
         refs = [resolve_docs(ws, s) for s in [*recipe.sources, *recipe.dedup.against]]
         map_signatures(ws, refs, recipe.dedup)  # on this arm flow's task runner: the cluster
+    if recipe.dedup.modes():
+        # band joins per hash range on the workers; the per-document state stays here
+        clusters_on_cluster(ws, [resolve_docs(ws, s) for s in recipe.sources], recipe.dedup, dask_address)
     if get_method(recipe.selection.method).scored:
         score_flow.with_options(task_runner=_runtime.dask_task_runner(dask_address))(
             list(recipe.sources), [recipe.selection], str(ws.root)
