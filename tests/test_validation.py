@@ -416,6 +416,14 @@ def test_each_phase_is_checked_against_its_own_weights(en_fr_pool):
     assert frame.loc[("main", "fr"), "share"] == pytest.approx(_planned_shares(plan, 0)["fr"])
     result = V.run_contract(contract, key="phased")
     assert result.outcome("dataset.mixture_as_asked").success
+    # a document may be in both phases, but only once in each
+    ids = data.column("doc_id").to_pylist()
+    phases = data.column("phase").to_pylist()
+    assert {i for i, p in zip(ids, phases) if p == "main"} & {i for i, p in zip(ids, phases) if p == "final"}
+    assert result.outcome("dataset.doc_id_unique").success
+    twice = pa.concat_tables([data, data.slice(0, 1)])
+    doubled = V.run_contract(V.dataset_contract_for_recipe(twice, recipe, mixture=tokens), key="phased-twice")
+    assert not doubled.outcome("dataset.doc_id_unique").success
     # the whole dataset against the main weights alone (the old reading) is off by ~0.15
     whole = V.dataset_contract(data, mixture_weights=recipe.mixture.weights, doc_tokens=tokens.doc_tokens)
     assert not V.run_contract(whole, key="whole").outcome("dataset.mixture_as_asked").success

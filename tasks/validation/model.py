@@ -29,7 +29,7 @@ EXPECTATIONS: dict[str, str] = {
     "signals.fraction_in_range": "fraction columns in [0, 1] (signals.fraction_in_range.<col>)",
     "signals.no_nan": "no NaN in float columns (signals.no_nan.<col>)",
     "signals.rows_match_documents": "one signals row for every document",
-    "dataset.doc_id_unique": "no doc_id occurs twice in the dataset",
+    "dataset.doc_id_unique": "no doc_id occurs twice in the dataset (in one phase)",
     "dataset.id_from_its_source": "every doc_id exists in the documents of its source",
     "dataset.text_not_empty": "no empty text",
     "dataset.token_estimate_within_budget": "estimated tokens <= budget * (1 + slack)",

@@ -90,7 +90,9 @@ def dataset_contract(
             }
         )
     )
-    con = _duck(dataset=table.select(["doc_id", "source", "text", "repeat", "eval_overlap"]), source_docs=src)
+    rows_in = table.select(["doc_id", "source", "text", "repeat", "eval_overlap"])
+    phase = table.column("phase") if "phase" in table.column_names else pa.nulls(n_rows, pa.string())
+    con = _duck(dataset=rows_in.append_column("phase", phase), source_docs=src)
     rows = con.execute(
         load_sql("validation/dataset_rows"), {"keep_per_million": _keep_per_million(n_rows, max_rows)}
     ).df()
