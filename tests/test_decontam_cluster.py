@@ -216,6 +216,7 @@ def test_map_decontam_scan_on_a_dask_cluster(tmp_path, planted, items):
     DS.ensure_scan(local, ref, cfg)
 
     with (
+        _runtime.prefect_api(),  # stopped inside the test (Prefect's own temporary server logs at exit)
         LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):
