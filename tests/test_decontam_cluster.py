@@ -224,7 +224,7 @@ def test_map_decontam_scan_on_a_dask_cluster(tmp_path, planted, items):
 
         @flow(name="decontam-scan-test", task_runner=_runtime.dask_task_runner(cluster.scheduler_address))
         def on_cluster() -> list:
-            return map_decontam_scan(remote, [resolve_docs(remote, "crawl")], spec, items)
+            return map_decontam_scan(remote, [resolve_docs(remote, "crawl")], spec)  # its own eval items
 
         done = on_cluster()
         stream = client.get_task_stream()
