@@ -223,7 +223,7 @@ def scan_done(workspace: Workspace, refs: Sequence[DocsRef], cfg: ScanConfig) ->
 def read_scan(workspace: Workspace, refs: Sequence[DocsRef], cfg: ScanConfig) -> pa.Table:
     """Every contaminated document of the sources' finished scans (doc_id, n_matches, first_item)."""
     tables = []
-    for ref in refs:
+    for ref in {r.docs_hash: r for r in refs}.values():  # a source listed twice is read once
         key = scan_key(ref.docs_hash, cfg)
         if not workspace.is_done(STAGE, key):
             raise LookupError(f"no finished decontamination scan of {ref.name} ({workspace.stage_dir(STAGE, key)})")
