@@ -348,15 +348,34 @@ def scale_phase(phase: str, n: int, tmp: Path) -> dict:
             "docs_per_cpu_s": round(n / cpu),
             "signals_mib_on_disk": round(disk / 2**20, 1),
         }
+    elif phase.startswith("partition-p"):  # one band_hash range of N alone: what one worker holds
+        from tasks.dedup.dedup import partition_clusters, partition_jobs
+
+        ref = resolve_docs(ws, "scale")
+        parts = int(phase.split("-p")[1])
+        job = partition_jobs(ws, [ref], [], spec, parts)[0]
+        part, wall, cpu = timed(lambda: partition_clusters(job))
+        bands = sum(Path(p).stat().st_size for p in job.band_files.column("path").to_pylist())
+        out = {
+            "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 1),
+            "band_rows_read": part.band_rows_read,
+            "band_bytes_read": part.band_bytes_read,
+            "band_file_bytes": bands,
+            "nodes": len(part.nodes),
+        }
     else:  # clusters, or clusters-pN: candidate pairs in N band-hash partitions
         ref = resolve_docs(ws, "scale")
         parts = int(phase.split("-p")[1]) if "-p" in phase else 1
         result, wall, cpu = timed(lambda: run_dedup(ws, [ref], spec, partitions=parts, force=True))
+        m = result.stats["minhash"]
         out = {
             "wall_s": round(wall, 1),
             "cpu_s": round(cpu, 1),
-            "candidate_pairs": result.stats["minhash"]["candidate_pairs"],
+            "candidate_pairs": m["candidate_pairs"],
             "removed": result.stats["removed"]["minhash"],
+            "band_rows_read": m.get("band_rows_read"),
+            "band_bytes_read": m.get("band_bytes_read"),
         }
     out["peak_rss_mib"] = peak_rss_mib()
     return out
@@ -401,6 +420,7 @@ def main() -> None:
     p.add_argument("--sig-docs", type=int, default=20000, help="documents for the signature stage vs rensa")
     p.add_argument("--sig-rounds", type=int, default=5, help="rounds of the signature stage (median)")
     p.add_argument("--only-signatures", action="store_true", help="only the signature stage vs rensa")
+    p.add_argument("--only-scale", action="store_true", help="only the scale runs (--scale)")
     p.add_argument("--scale-run", type=int, default=None, help=argparse.SUPPRESS)  # internal: one size
     p.add_argument("--phase", default=None, help=argparse.SUPPRESS)
     p.add_argument("--tmp", default=None, help=argparse.SUPPRESS)
@@ -413,6 +433,8 @@ def main() -> None:
         return
     out = Path(args.out)
     results: dict = {}
+    if args.only_scale:
+        args.skip_peers = True
     if args.only_signatures or not args.skip_peers:
         results["signature_stage"] = signature_stage(args.sig_docs, args.sig_rounds)
         print(json.dumps(results["signature_stage"], indent=1), flush=True)
@@ -425,13 +447,14 @@ def main() -> None:
         if not args.skip_peers:
             results["throughput"] = throughput(args.docs, tmp)
             print(json.dumps(results["throughput"], indent=1), flush=True)
-        results["s_curve"] = s_curve(out / "dedup_scurve.png")
-        print(json.dumps(results["s_curve"]), flush=True)
+        if not args.only_scale:
+            results["s_curve"] = s_curve(out / "dedup_scurve.png")
+            print(json.dumps(results["s_curve"]), flush=True)
         sizes = [int(x) for x in args.scale.split(",") if x.strip()]
         results["scale"] = {"baseline_rss_mib": _sub(["--phase", "baseline"])["peak_rss_mib"]} if sizes else {}
         for n in sizes:
             row = {"docs": n}
-            for phase in ("build", "signatures", "clusters", "clusters-p8"):
+            for phase in ("build", "signatures", "clusters", "clusters-p8", "partition-p8"):
                 row[phase] = _sub(["--scale-run", str(n), "--phase", phase, "--tmp", str(tmp)])
             results["scale"][str(n)] = row
             print(json.dumps(row), flush=True)

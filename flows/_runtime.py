@@ -11,7 +11,7 @@ we use that one.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -125,6 +125,30 @@ def cluster_resources(address: str) -> dict[str, float]:
         for name, amount in (w.get("resources") or {}).items():
             offered[name] = max(offered.get(name, 0.0), float(amount))
     return offered
+
+
+def cluster_workers(address: str) -> int:
+    """How many workers the cluster at `address` has now."""
+    from distributed import Client
+
+    with Client(address, timeout=30, set_as_default=False) as client:
+        return len(client.scheduler_info(n_workers=-1)["workers"])
+
+
+def cluster_map(address: str) -> Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]:
+    """A map over the cluster at `address` (tasks/dedup/dedup.py's MapFn): one Dask task
+    per item, keyed by the function's name so the task stream says which stage ran where."""
+
+    def map_fn(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        import uuid
+
+        from distributed import Client
+
+        with Client(address, timeout=30, set_as_default=False) as client:
+            futures = [client.submit(fn, x, pure=False, key=f"{fn.__name__}-{uuid.uuid4().hex}") for x in items]
+            return list(client.gather(futures))
+
+    return map_fn
 
 
 def stage_resources(stage: str, address: str | None) -> dict[str, float] | None:

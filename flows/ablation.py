@@ -28,7 +28,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import _runtime
 from flows.curate import run_curate
-from flows.dedup import map_signatures
+from flows.dedup import clusters_on_cluster, map_signatures
 from flows.evaluate import evaluate_flow
 from flows.ingest import run_ingest
 from flows.report import report_flow
@@ -157,12 +157,16 @@ def _now() -> datetime:
 
 def curate_on_cluster(ws: Workspace, recipe: Recipe, dask_address: str) -> None:
     """The per-shard heavy stages of the arm's curation, as Dask tasks on the cluster:
-    MinHash signatures of its sources (and `dedup.against`), and the selection method's
-    scores. They land in the workspace under the same keys the in-process curate step
-    uses, so curation then reads them instead of computing them in this process."""
+    MinHash signatures of its sources (and `dedup.against`), the near-duplicate band join
+    per hash range, and the selection method's scores. They land in the workspace under the
+    same keys the in-process curate step uses, so curation then reads them instead of
+    computing them in this process."""
     if recipe.dedup.minhash is not None:
         refs = [resolve_docs(ws, s) for s in [*recipe.sources, *recipe.dedup.against]]
         map_signatures(ws, refs, recipe.dedup)  # on this arm flow's task runner: the cluster
+    if recipe.dedup.modes():
+        # band joins per hash range on the workers; the per-document state stays here
+        clusters_on_cluster(ws, [resolve_docs(ws, s) for s in recipe.sources], recipe.dedup, dask_address)
     if get_method(recipe.selection.method).scored:
         score_flow.with_options(task_runner=_runtime.dask_task_runner(dask_address))(
             list(recipe.sources), [recipe.selection], str(ws.root)
@@ -226,15 +230,22 @@ def _check_packed(ws: Workspace, stats: dict[str, Any], trained: TrainResult, se
 
 @task(name="validate-dataset", cache_policy=NO_CACHE)
 def validate_dataset(ws: Workspace, recipe: Recipe, dataset_key: str, real_tokens: bool = False) -> dict[str, Any]:
-    """The dataset contract: unique ids from their sources, budget, languages, mixture,
-    duplicate rate, decontaminated. A failed expectation fails the arm (unless the
-    recipe's `validation:` marks it warn). With `real_tokens` the budget was checked in
-    real tokens (the matched-token contract), so the chars/4 estimate is not."""
+    """The dataset contract: unique ids from their sources, budget, languages, mixture (in
+    the real tokens curate mixed it in), duplicate rate, decontaminated. A failed
+    expectation fails the arm (unless the recipe's `validation:` marks it warn). With
+    `real_tokens` the budget was checked in real tokens (the matched-token contract), so
+    the chars/4 estimate is not."""
     parts = sorted(ws.stage_dir("datasets", dataset_key).glob("part-*.parquet"))
     source_docs = {name: list(resolve_docs(ws, name).shards) for name in recipe.sources}
     extra = {"token_budget": None} if real_tokens else {}
+    mixture = V.recipe_mixture_inputs(ws, recipe, ws.stage_dir("datasets", dataset_key))  # tokens, topics
     contract = V.dataset_contract_for_recipe(
-        parts, recipe, source_docs=source_docs, eval_index=curate_steps.eval_index(ws, recipe.decontamination), **extra
+        parts,
+        recipe,
+        source_docs=source_docs,
+        eval_index=curate_steps.eval_index(ws, recipe.decontamination),
+        mixture=mixture,
+        **extra,
     )
     return V.validate(
         contract,

@@ -1,9 +1,9 @@
 """`python -m flows.dedup SOURCE_OR_NAME...`: MinHash signatures (once per source,
 cached) and duplicate clusters (exact, URL, near-duplicate, line-level).
 
-Signatures run as one Dask task per docs shard; candidate pairs as one Dask task per
-band-hash partition (`--partitions`), each with its own DuckDB, so that on an existing
-cluster (`--dask-address`) a worker holds only 1/P of the band table. The result is
+Signatures run as one Dask task per docs shard; the near-duplicate join as one Dask task
+per band_hash range (`--partitions`), each with its own DuckDB reading ~1/P of the band
+files, so that on an existing cluster (`--dask-address`) a worker holds 1/P of the join. The result is
 `dedup/<key>/clusters.parquet` (+ `lines.parquet`), a `dedup_runs` catalog row and a
 Prefect markdown artifact.
 """
@@ -20,7 +20,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from flows._runtime import cache_key_from, dask_task_runner, prefect_api
+from flows._runtime import cache_key_from, cluster_map, cluster_workers, dask_task_runner, prefect_api
 from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
 from tasks.core.workspace import Workspace
@@ -93,6 +93,15 @@ def map_signatures(ws: Workspace, refs: Sequence[Any], spec: DedupSpec) -> list[
             info = finish_signatures(ws, ref, cfg, results, time.time() - ts)
             done.append((ref.name, f"{info['docs']} docs, {len(results)} shards"))
     return done
+
+
+def clusters_on_cluster(ws: Workspace, refs: Sequence[Any], spec: DedupSpec, address: str) -> dict[str, Any]:
+    """The duplicate clusters an arm's curate step asks for, with the near-duplicate join
+    as one task per band_hash range on the cluster (one per worker). The result lands under
+    the key curation uses (the partition count is not part of it), so curation reads it."""
+    partitions = max(1, cluster_workers(address)) if spec.minhash is not None else 1
+    result = run_clusters(ws, refs, spec, map_fn=cluster_map(address), partitions=partitions)
+    return {"key": result.key, "cached": result.cached, "partitions": partitions}
 
 
 def run_dedup(

@@ -76,10 +76,11 @@ def ladder_flow(
     for rung in rungs:
         t0 = time.time()
         log.info(
-            "rung %s: %s params, %s training tokens per arm (%.2f epochs%s)",
+            "rung %s: %s params, %s training tokens per arm in %d steps (%.2f epochs%s)",
             rung.preset,
             f"{rung.plan.n_params:,}",
-            f"{rung.plan.tokens:,}",
+            f"{rung.plan.trained:,}",
+            rung.plan.steps,
             rung.plan.epochs,
             ", capped by the pool" if rung.plan.capped else "",
         )

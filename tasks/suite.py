@@ -123,7 +123,7 @@ class LadderSpec(Strict):
     """`ladder:` — the same arms at several model sizes (flows/ladder.py). Every rung uses
     the same data (one suite tokenizer, the same token-matched datasets); training tokens
     follow the stated rule: `tokens_per_param x parameters`, capped at `max_epochs` passes
-    over the datasets (the pool cap), in whole optimizer steps."""
+    over the datasets (the pool cap); the trainer completes the last optimizer step."""
 
     presets: list[str] = Field(
         ..., min_length=2, description="model presets, smallest first; the last is the reference"

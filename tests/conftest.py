@@ -5,7 +5,12 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,6 +30,58 @@ atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    """`prefect server start` on a free port with its own home and database, for tests that
+    run flows in subprocesses (and Dask workers started by hand) against one API.
+
+    Yields {"api": API URL, "ui": UI URL, "home": PREFECT_HOME}. A fresh database per
+    module: no earlier run can satisfy a test that looks for its own runs.
+    """
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_API_URL": "",
+    }
+    url = f"http://127.0.0.1:{port}/api"
+    with open(home / "server.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.time() + 180  # patient: the machine may be busy
+            while True:
+                try:
+                    if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
+                        break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("prefect server did not start: " + (home / "server.log").read_text()[-2000:])
+                time.sleep(1)
+            yield {"api": url, "ui": f"http://127.0.0.1:{port}", "home": str(home)}
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(30)
 
 
 @pytest.fixture

@@ -259,7 +259,7 @@ def test_render_sql_splices_identifiers_and_sql_and_leaves_values_to_duckdb():
     )
     # A value stays a DuckDB parameter: bound at execute time, never pasted in.
     edges = render_sql("dedup/minhash_edges")
-    assert "$partitions" in edges and "$partition" in edges
+    assert "$lo" in edges and "$hi" in edges
     con = duckdb.connect()
     assert con.execute(render_sql("common/serialize_sql"), {"query": "SELECT 1"}).fetchall()[0][0].startswith("{")
     with pytest.raises(TypeError, match="neither an identifier nor Sql"):

@@ -18,11 +18,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -38,12 +36,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(DASK is None, reason="the dask CLI (distributed) is not installed"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait(predicate, seconds: float, what: str, poll: float = 0.2):
@@ -151,37 +143,9 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def prefect_api(tmp_path_factory):
-    """One Prefect API for the suite and every worker (workers started by hand cannot know
-    the temporary one a suite would start)."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": ""}
-    log = open(home / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-
-    def healthy() -> bool:
-        try:
-            return urllib.request.urlopen(f"{url}/health", timeout=2).status == 200
-        except OSError:
-            return False
-
-    try:
-        _wait(healthy, 180, "prefect server", poll=1)
-        yield {"url": url, "home": str(home)}
-    finally:
-        proc.terminate()
-        proc.wait(30)
-
-
-@pytest.fixture(scope="module")
-def cluster_run(prefect_api, tmp_path_factory):
+def cluster_run(prefect_server, tmp_path_factory):
+    # One Prefect API (conftest) for the suite and every worker: workers started by hand
+    # cannot know the temporary one a suite would start.
     tmp = tmp_path_factory.mktemp("cluster")
     suite = write_small_suite(tmp / "suite", failing_arm=False)
     # A checkpoint every 2 of the 10 training steps (not part of the model's hash), so the
@@ -195,8 +159,8 @@ def cluster_run(prefect_api, tmp_path_factory):
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "PREFECT_API_URL": prefect_api["url"],
-        "PREFECT_HOME": prefect_api["home"],
+        "PREFECT_API_URL": prefect_server["api"],
+        "PREFECT_HOME": prefect_server["home"],
         "WINNOW_HOME": str(ws_root),
         "WINNOW_REPORTS": str(tmp / "reports"),
     }

@@ -145,3 +145,74 @@ def test_signals_and_curate_flows_end_to_end(workspace, cc_docs_table, tmp_path)
     bad.write_text('sources: [crawl]\nfilters: [{sql: "n_chars > 1; DROP TABLE datasets"}]\n')
     refused = run("flows.curate", str(bad))
     assert refused.returncode != 0 and "';'" in refused.stderr
+
+
+def test_a_mixed_dataset_validates_in_the_tokens_curate_mixed_it_in(workspace, cc_docs_table, tmp_path):
+    """crawl 0.7 / de 0.3 of 10,000 real tokens: the German documents take ~2.0 characters a
+    token, the English ~2.8 (EOS included; the suite tokenizer learnt English), so their
+    share is right in tokens but ~0.06 short in characters, which the contract measured
+    before (and failed the arm). The flow's own validation of the arm's dataset passes."""
+    import pyarrow as pa
+    import pyarrow.compute  # noqa: F401
+
+    from flows.ablation import validate_dataset
+    from tasks import validation as V
+
+    # ingest's output: empty texts quarantined, the source column named as the source
+    nonempty = pa.compute.utf8_length(pa.compute.utf8_trim_whitespace(cc_docs_table["text"]))
+    crawl = cc_docs_table.filter(pa.compute.greater(nonempty, 0)).slice(0, 300)
+    write_docs(workspace, "crawl", crawl.set_column(1, "source", pa.array(["crawl"] * 300)), shard_rows=120)
+    de = docs_table(
+        ["Das ist ein deutscher Text. " * 30, "Noch ein Text auf Deutsch, bitte sehr. " * 20],
+        source="de",
+        languages=["de", "de"],
+        urls=["https://beispiel.de/a", "https://beispiel.de/b"],
+    )
+    write_docs(workspace, "de", de)
+    for name in ("crawl", "de"):
+        build_signals(workspace, resolve_docs(workspace, name))
+    crawl_ws = workspace
+    recipe = Recipe(
+        name="mix", sources=["crawl", "de"], token_budget=10_000, mixture={"weights": {"crawl": 0.7, "de": 0.3}}
+    )
+    stats = C.curate(recipe, crawl_ws)
+    folder = crawl_ws.stage_dir("datasets", C.dataset_key(recipe))
+    planned = {
+        g: v["planned_tokens"] for g, v in stats["removals"]["selection"]["mixture"]["phases"][0]["groups"].items()
+    }
+    result = validate_dataset.fn(crawl_ws, recipe, C.dataset_key(recipe), real_tokens=True)
+    mix = next(o for o in result["outcomes"] if o["expectation"] == "dataset.mixture_as_asked")
+    assert result["success"] and mix["success"] and "token_share_deviation" in mix["message"]
+
+    inputs = V.recipe_mixture_inputs(crawl_ws, recipe, folder)
+    parts = sorted(folder.glob("part-*.parquet"))
+    tokens = V.dataset_contract_for_recipe(parts, recipe, mixture=inputs).frames["mixture"]
+    shares = dict(zip(tokens["group"], tokens["share"]))
+    assert shares["de"] == pytest.approx(planned["de"] / sum(planned.values()))  # the mixer's own tokens
+    assert abs(shares["de"] - 0.3) < 0.03
+    chars = V.dataset_contract_for_recipe(parts, recipe).frames["mixture"]
+    assert chars["unit"].tolist() == ["char", "char"]
+    assert dict(zip(chars["group"], chars["char_share_deviation"]))["de"] > 0.05
+
+    # the counts are the dataset's texts encoded with the tokenizer stats.json names (+ EOS),
+    # stored counts where the text is its source's, a rewritten text encoded afresh
+    from tokenizers import Tokenizer
+
+    from tasks.train.doc_tokens import count_texts, dataset_token_counts
+    from tasks.train.tokenizer import build_tokenizer
+
+    _, tok_dir = build_tokenizer(crawl_ws, recipe.tokenizer_vocab())
+
+    tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
+    data = pq.read_table(folder / "part-00000.parquet")
+    counted = dict(zip(inputs.doc_tokens["doc_id"].to_pylist(), inputs.doc_tokens["n_tokens"].to_pylist()))
+    texts = data["text"].to_pylist()
+    assert [counted[i] for i in data["doc_id"].to_pylist()] == count_texts(tok, texts).tolist()
+    texts[0] = texts[0] + " Ein neuer Satz am Ende, den keine gespeicherte Zählung kennt."
+    rewritten = tmp_path / "part-00000.parquet"
+    pq.write_table(data.set_column(data.schema.get_field_index("text"), "text", pa.array(texts)), rewritten)
+    refs = [resolve_docs(crawl_ws, s) for s in recipe.sources]
+    again = dataset_token_counts(crawl_ws, [rewritten], refs, stats["tokenizer"]["hash"])
+    first = data["doc_id"][0].as_py()
+    n_again = dict(zip(again["doc_id"].to_pylist(), again["n_tokens"].to_pylist()))
+    assert n_again[first] == int(count_texts(tok, [texts[0]])[0]) > counted[first]

@@ -1,6 +1,7 @@
 """An arm's heavy curate stages on a Dask cluster (flows.ablation.curate_on_cluster): MinHash
-signatures and selection scores computed as per-shard tasks on 2 worker processes give
-the same files, and the same dataset, as curation computing them in process."""
+signatures and selection scores computed as per-shard tasks, and the near-duplicate band
+join as one task per hash range, on 2 worker processes give the same files, and the same
+dataset, as curation computing them in process."""
 
 from __future__ import annotations
 
@@ -74,8 +75,9 @@ def test_cluster_curation_matches_in_process(tmp_path, cc_docs_table):
         kinds.setdefault(key_split(rec["key"]), set()).add(rec["worker"])
     n_shards = len(resolve_docs(remote, "crawl").shards)
     assert n_shards == 2
-    assert "minhash_shard" in kinds and "score_shard_task" in kinds, kinds
+    assert "minhash_shard" in kinds and "score_shard_task" in kinds and "partition_clusters" in kinds, kinds
     assert len(kinds["minhash_shard"] | kinds["score_shard_task"]) == 2, kinds  # both workers took shards
+    assert len(kinds["partition_clusters"]) == 2, kinds  # one band_hash range per worker
     # The cluster computed them (the curate step then found them done), the same bytes as in process.
     sigs, scores = _tables(remote, "signals"), _tables(remote, "selection")
     assert sum("minhash" in k for k in sigs) >= n_shards  # at least one file per shard
@@ -85,6 +87,10 @@ def test_cluster_curation_matches_in_process(tmp_path, cc_docs_table):
     assert scores.keys() == _tables(local, "selection").keys() and scores
     for name, t in _tables(local, "selection").items():
         assert scores[name].equals(t), name
+    dedup = _tables(remote, "dedup")
+    assert dedup.keys() == _tables(local, "dedup").keys() and dedup
+    for name, t in _tables(local, "dedup").items():
+        assert dedup[name].equals(t), name
     key = C.dataset_key(recipe)
     part = "part-00000.parquet"
     assert pq.read_table(remote.stage_dir("datasets", key) / part).equals(

@@ -79,6 +79,50 @@ def test_partitioned_pairs_equal_single_partition(workspace, cc_docs_table):
     assert (one["minhash_cluster_order"] == four["minhash_cluster_order"]).all()
 
 
+def test_hash_ranges_tile_uint64():
+    from tasks.dedup.dedup import hash_range
+
+    for parts in (1, 3, 8):
+        ranges = [hash_range(p, parts) for p in range(parts)]
+        assert ranges[0][0] == 0 and ranges[-1][1] == 2**64 - 1
+        assert all(ranges[i][1] + 1 == ranges[i + 1][0] for i in range(parts - 1))
+    with pytest.raises(ValueError, match="partition 4 is not in 0..3"):
+        hash_range(4, 4)
+
+
+def test_band_partitions_read_their_share_and_give_the_same_clusters(workspace, cc_docs_table, monkeypatch):
+    """Bands files are sorted by band_hash in row groups; a partition of P reads only the
+    row groups overlapping its hash range, so the P partitions together read the band
+    table about once (not P times), and every verify mode gives the same clusters."""
+    import tasks.dedup.minhash as mh
+
+    monkeypatch.setattr(mh, "BAND_ROW_GROUP_ROWS", 512)
+    ref = write_source(workspace, "cc", cc_docs_table, shards=2)
+    for verify in ("exact", "estimate", "none"):
+        spec = DedupSpec(minhash={"verify": verify})
+        one = run_dedup(workspace, [ref], spec, force=True)
+        eight = run_dedup(workspace, [ref], spec, partitions=8, force=True)
+        c1, c8 = clusters(one), clusters(eight)
+        assert (c1["minhash_cluster_order"] == c8["minhash_cluster_order"]).all(), verify
+        assert (c1["minhash_keep"] == c8["minhash_keep"]).all(), verify
+        m1, m8 = one.stats["minhash"], eight.stats["minhash"]
+        # a pair that shares buckets in several hash ranges is a candidate in each of them
+        assert m8["candidate_pairs"] >= m1["candidate_pairs"] > 0
+    assert c1["minhash_cluster_size"].max() > 1
+    band_dir = next(p for p in (workspace.root / "signals").glob("*-minhash-*"))
+    files = sorted(band_dir.glob("shard-*.parquet"))
+    total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    groups = [pq.ParquetFile(f).metadata.num_row_groups for f in files]
+    assert min(groups) > 4  # the monkeypatched row groups were used
+    for f in files:  # sorted by hash: row groups' ranges do not interleave
+        h = pq.read_table(f, columns=["band_hash"]).column("band_hash").to_numpy()
+        assert (h[1:] >= h[:-1]).all()
+    assert m1["band_rows_read"] == total
+    # each of the 7 inner boundaries splits at most one row group per file
+    assert total <= m8["band_rows_read"] <= total + 7 * len(files) * 512
+    assert m8["band_bytes_read_max_partition"] < m1["band_bytes_read"] / 3
+
+
 def test_lines_mode_removes_boilerplate(workspace):
     nav = "Home | About | Contact"
     topics = ["rivers", "hills", "ships", "birds"]

@@ -48,15 +48,57 @@ def test_missing_and_nan_arms_are_left_out():
     assert all(math.isnan(v) for v in L.kendall_tau({"a": 1.0}, LARGE))
 
 
-def test_token_rule_capped_by_the_pool_in_whole_steps():
+def test_token_rule_capped_by_the_pool_and_trained_in_whole_steps():
     capped = L.train_tokens_for(1000, 20, dataset_tokens=5000, max_epochs=2, tokens_per_step=3000)
-    assert (capped.wanted, capped.tokens, capped.capped) == (20_000, 9000, True)
-    assert capped.epochs == pytest.approx(1.8)
+    assert (capped.wanted, capped.tokens, capped.capped) == (20_000, 10_000, True)  # asks for the cap, no more
+    assert (capped.steps, capped.trained) == (4, 12_000)  # the trainer completes the last step
+    assert capped.epochs == pytest.approx(2.4)
     free = L.train_tokens_for(1000, 20, dataset_tokens=100_000, max_epochs=2, tokens_per_step=3000)
-    assert (free.tokens, free.capped, free.epochs) == (18_000, False, pytest.approx(0.18))
+    assert (free.tokens, free.steps, free.trained, free.capped) == (20_000, 7, 21_000, False)
+    assert free.epochs == pytest.approx(0.21)
+    exact = L.train_tokens_for(1000, 18, dataset_tokens=100_000, max_epochs=2, tokens_per_step=3000)
+    assert (exact.tokens, exact.steps, exact.trained) == (18_000, 6, 18_000)
     assert L.train_flops(1000, 9000) == 54_000_000
     with pytest.raises(ValueError, match="must all be positive"):
         L.train_tokens_for(1000, 20, dataset_tokens=0, max_epochs=2, tokens_per_step=3000)
+
+
+def test_the_plan_counts_the_steps_the_trainer_runs():
+    """The plan's steps are the trainer's (tasks/train/loop.py rounds up through
+    training_steps), not a rounding of its own."""
+    from tasks.train.model import training_steps
+
+    assert [training_steps(t, 4096) for t in (1, 4096, 4097, 1_196_032, 1_200_000)] == [1, 1, 2, 292, 293]
+    for tokens_per_param, dataset, epochs, step in ((20, 400_000, 3, 4096), (7, 10_001, 1.5, 8192), (1, 10**6, 4, 3)):
+        plan = L.train_tokens_for(368_960, tokens_per_param, dataset, epochs, step)
+        assert plan.tokens <= epochs * dataset  # the request is never over the cap
+        assert plan.steps == training_steps(plan.tokens, step)
+        assert plan.tokens <= plan.trained < plan.tokens + step
+
+
+def test_the_default_ladders_nano_rung_reuses_the_suites_models():
+    """The default suite's `train_tokens` is its ladder's nano rule (3 x 400k): the nano
+    rung's arms must hash like the suite's arms, data and training, so `flows.ladder`
+    reuses the suite's cached models instead of training them again (it asked for
+    1,196,032 tokens, 292 steps, where the suite's arms trained 293)."""
+    from tasks.suite import load_suite
+    from tasks.train.loop import train_hash
+    from tasks.train.model import get_preset, training_steps
+
+    suite = load_suite(SUITES / "default.yaml")
+    nano = L.plan_rungs(suite, suite.ladder)[0]
+    assert nano.preset == suite.preset == "nano" and nano.plan.tokens == suite.train_tokens
+    p = get_preset("nano")
+    suite_arms = {a.name: a for a in suite.resolved_arms()}
+    rung_arms = {a.name: a for a in nano.suite.resolved_arms()}
+    assert suite_arms.keys() == rung_arms.keys()
+    for name, arm in suite_arms.items():
+        rung = rung_arms[name]
+        assert rung.data_hash() == arm.data_hash(), name
+        same = ("data", "tok")  # the dataset and tokenizer digests: equal, as data_hash says
+        assert train_hash(*same, rung.train, "cpu", "fp32") == train_hash(*same, arm.train, "cpu", "fp32"), name
+        steps = training_steps(arm.train.tokens, p.batch_size * p.seq_len)
+        assert training_steps(rung.train.tokens, p.batch_size * p.seq_len) == steps == nano.plan.steps == 293
 
 
 def test_ladder_table_compares_every_smaller_rung_with_the_largest():
@@ -93,8 +135,9 @@ def test_rungs_share_one_tokenizer_and_the_datasets():
     assert {a.train.vocab_size for a in arms} == {4096}  # nano's vocabulary for every rung
     assert len({a.data_hash() for a in arms if a.name == "a"}) == 1  # same data at every size
     assert rungs[1].plan.n_params == preset_params("tiny", 4096)
-    assert rungs[0].plan.tokens == 118_784 and rungs[0].plan.capped  # 2 x 60k in steps of 16 x 256
-    assert {a.train.tokens for a in rungs[0].suite.resolved_arms()} == {118_784}
+    assert rungs[0].plan.tokens == 120_000 and rungs[0].plan.capped  # 2 x 60k
+    assert rungs[0].plan.trained == 122_880  # in 30 steps of 16 x 256
+    assert {a.train.tokens for a in rungs[0].suite.resolved_arms()} == {120_000}
     with pytest.raises(ValueError, match="needs `token_budget`"):
         L.plan_rungs(_suite(), LadderSpec(presets=["nano", "tiny"]))
     with pytest.raises(ValueError, match="unknown preset"):
@@ -152,16 +195,25 @@ def test_the_rung_table_in_docs_decisions():
     """The figures docs/decisions.md states for the shipped suites' rungs."""
     from tasks.suite import load_suite
 
-    want = {
-        "default": {"nano": (368_960, 1_196_032, True), "tiny": (1_377_408, 1_196_032, True)},
-        "ladder": {
-            "nano": (368_960, 7_376_896, False),
-            "tiny": (1_377_408, 7_995_392, True),
-            "mini": (4_458_752, 7_995_392, True),
+    want = {  # params, train.tokens, steps, trained tokens, capped
+        "default": {
+            "nano": (368_960, 1_200_000, 293, 1_200_128, True),
+            "tiny": (1_377_408, 1_200_000, 147, 1_204_224, True),
         },
-        "ladder_small": {"nano": (368_960, 118_784, True), "tiny": (1_377_408, 114_688, True)},
+        "ladder": {
+            "nano": (368_960, 7_379_200, 1802, 7_380_992, False),
+            "tiny": (1_377_408, 8_000_000, 977, 8_003_584, True),
+            "mini": (4_458_752, 8_000_000, 977, 8_003_584, True),
+        },
+        "ladder_small": {
+            "nano": (368_960, 120_000, 30, 122_880, True),
+            "tiny": (1_377_408, 120_000, 15, 122_880, True),
+        },
     }
     for name, rungs in want.items():
         suite = load_suite(SUITES / f"{name}.yaml")
-        got = {r.preset: (r.plan.n_params, r.plan.tokens, r.plan.capped) for r in L.plan_rungs(suite, suite.ladder)}
+        got = {
+            r.preset: (r.plan.n_params, r.plan.tokens, r.plan.steps, r.plan.trained, r.plan.capped)
+            for r in L.plan_rungs(suite, suite.ladder)
+        }
         assert got == rungs, name

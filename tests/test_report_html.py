@@ -191,3 +191,44 @@ def test_leaderboard_intervals_and_chance():
     page = leaderboard_html(board, {}, decision="bpb/x", decision_label="bits/byte on x")
     assert "<th>bits/byte on x</th>" in page and "2.1000 [2.0000, 2.2000]" in page
     assert "<td>0.930</td>" in page and "<td>2 ~</td>" in page and "left out: piqa" in page
+
+
+def test_diff_reads_the_token_counts_curate_stored(suite_report, monkeypatch):
+    """flows.diff reads the per-document counts curate stored (the doc_tokens stage) instead
+    of encoding every document again: the same table as encoding all of them, with only
+    the documents a curate step rewrote (line dedup) encoded afresh."""
+    from tasks.inspect import diff as D
+    from tasks.inspect.resolve import FoundDataset
+    from tasks.train import doc_tokens
+
+    ws, arms, _, _ = suite_report
+    lines = Recipe(name="lines", sources=["crawl"], dedup={"lines": {"max_count": 2}}, token_budget=60_000)
+    C.curate(lines, ws)
+    arms = {**arms, "lines": lines}
+    refs = {a: FoundDataset(C.dataset_key(r), ws.stage_dir("datasets", C.dataset_key(r)), a) for a, r in arms.items()}
+    source = {
+        r["doc_id"]: r["text"]
+        for r in pq.read_table(sorted(ws.root.glob("docs/*/shard-*.parquet")), columns=["doc_id", "text"]).to_pylist()
+    }
+    encoded: list[int] = []
+    count_texts = doc_tokens.count_texts
+
+    def counting(tokenizer, texts):
+        encoded.append(len(texts))
+        return count_texts(tokenizer, texts)
+
+    monkeypatch.setattr(doc_tokens, "count_texts", counting)
+    stored, rewritten = {}, {}
+    for arm, ref in refs.items():
+        encoded.clear()
+        stored[arm] = D.real_token_counts(ws, ref)
+        rows = pq.read_table(ref.dir / "part-00000.parquet", columns=["doc_id", "text"]).to_pylist()
+        rewritten[arm] = sum(r["text"] != source[r["doc_id"]] for r in rows)
+        assert sum(encoded) == rewritten[arm], arm
+    assert rewritten["lines"] > 0 and rewritten["plain"] == 0
+    shutil.move(ws.root / "doc_tokens", ws.root / "doc_tokens.aside")  # no stored counts: encode everything
+    for arm, ref in refs.items():
+        encoded.clear()
+        full = D.real_token_counts(ws, ref)
+        assert full is not None and sum(encoded) == full.num_rows == stored[arm].num_rows
+        assert stored[arm].equals(full), arm

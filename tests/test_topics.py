@@ -206,3 +206,38 @@ def test_a_dirichlet_sweep_over_a_topic_base_mixes_every_topic():
     sweep["axes"]["mixture.weights"]["over"] = ["t0", "t5"]  # t5 does not exist with n: 3
     with pytest.raises(ValidationError, match="'t5' is not a topic id"):
         Suite.model_validate({"name": "s", "sources": {"crawl": ["a"], "wiki": ["b"]}, "sweep": sweep})
+
+
+def test_the_dataset_contract_checks_a_topic_mixture_by_topic(ws_refs, topics, tmp_path):
+    from tasks import validation as V
+    from tasks.selection.selection import select_and_mix
+
+    ws, refs = ws_refs
+    pool = _pool(refs)
+    recipe = Recipe(
+        name="t0_t1",
+        sources=["cc_a", "cc_b"],
+        mixture={"group_by": "topic", "topics": SPEC.model_dump(), "weights": {"t0": 0.5, "t1": 0.5}, "max_epochs": 4},
+        token_budget=20_000,
+    )
+    table, _ = select_and_mix(T.attach_topics(pool, topics), recipe)
+    at = pc.index_in(table.column("doc_id"), value_set=pool.column("doc_id"))
+    data = pool.select(["doc_id", "source", "text"]).take(at).append_column("repeat", table.column("repeat"))
+    folder = tmp_path / "datasets" / "k"
+    folder.mkdir(parents=True)
+    pq.write_table(data, folder / "part-00000.parquet")
+    inputs = V.recipe_mixture_inputs(ws, recipe, folder)  # the cached topics; no stats.json: no tokens
+    assert inputs.doc_tokens is None and inputs.groups.equals(topics.table)
+    contract = V.dataset_contract_for_recipe(folder, recipe, mixture=inputs)
+    frame = contract.frames["mixture"]
+    assert frame["group"].tolist() == ["t0", "t1"] and frame["unit"].tolist() == ["char", "char"]
+    # the mixer filled ceil(chars / 4) per document, so the character shares are within a document of 0.5
+    assert V.run_contract(contract, key="topics").outcome("dataset.mixture_as_asked").success
+
+    only_t0 = recipe.model_copy(update={"mixture": recipe.mixture.model_copy(update={"weights": {"t0": 1.0}})})
+    with pytest.raises(V.ValidationFailed) as info:
+        V.validate(V.dataset_contract_for_recipe(folder, only_t0, mixture=inputs), key="topics-bad")
+    t1 = dict(zip(frame["group"], frame["share"]))["t1"]
+    assert f"topic 't1' asked 0.000 got {t1:.3f} of chars" in str(info.value)
+    with pytest.raises(ValueError, match="groups by 'topic' but neither the dataset"):
+        V.dataset_contract_for_recipe(folder, recipe)

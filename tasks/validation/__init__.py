@@ -11,8 +11,10 @@
   - `signals_contract`    signals output: expected columns present, fractions in [0, 1],
                            no NaN (undefined cases must be 0 or null), one row per document.
   - `dataset_contract`    a recipe's dataset: unique ids, every id from its own source,
-                           token estimate within budget, languages and source mixture as
-                           asked, duplicate rate below the bound, no eval n-gram overlap.
+                           token estimate within budget, languages, the mixture as asked
+                           (in real tokens where the dataset records them:
+                           `recipe_mixture_inputs`), duplicate rate below the bound, no
+                           eval n-gram overlap.
   - `token_shards_contract` training input: ids < vocab, EOS-separated documents, total
                            tokens as recorded.
   - `matched_tokens`      a suite's arms cut to the same token budget.
@@ -33,10 +35,12 @@ import os
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 from tasks.validation.contracts import (
+    MixtureInputs,
     dataset_contract,
     dataset_contract_for_recipe,
     documents_contract,
     ingest_counts,
+    recipe_mixture_inputs,
     signals_contract,
     token_shards_contract,
 )
@@ -65,6 +69,7 @@ __all__ = [
     "Check",
     "Contract",
     "ExpectationOutcome",
+    "MixtureInputs",
     "ValidationFailed",
     "ValidationResult",
     "check_severity_names",
@@ -75,6 +80,7 @@ __all__ = [
     "ingest_counts",
     "record_and_enforce",
     "record_validation",
+    "recipe_mixture_inputs",
     "run_contract",
     "signals_contract",
     "token_shards_contract",

@@ -29,12 +29,16 @@ EXPECTATIONS: dict[str, str] = {
     "signals.fraction_in_range": "fraction columns in [0, 1] (signals.fraction_in_range.<col>)",
     "signals.no_nan": "no NaN in float columns (signals.no_nan.<col>)",
     "signals.rows_match_documents": "one signals row for every document",
-    "dataset.doc_id_unique": "no doc_id occurs twice in the dataset",
+    "dataset.doc_id_unique": "no doc_id occurs twice in the dataset (in one phase)",
     "dataset.id_from_its_source": "every doc_id exists in the documents of its source",
     "dataset.text_not_empty": "no empty text",
     "dataset.token_estimate_within_budget": "estimated tokens <= budget * (1 + slack)",
     "dataset.language_allowed": "every document's language is one the recipe allows",
-    "dataset.mixture_as_asked": "each source's share within tolerance of its weight",
+    "dataset.mixture_as_asked": (
+        "each group's (source, domain or topic; per phase) share within tolerance of its weight, measured in "
+        "the mixer's unit: real tokens of the suite tokenizer when the dataset records them, else characters "
+        "(the column says which: token_share_deviation or char_share_deviation)"
+    ),
     "dataset.duplicate_rate_below_bound": "exact duplicate text rate <= bound",
     "dataset.decontaminated": "no document shares an n-gram with an eval item",
     "token_shards.ids_within_vocab": "every token id < vocab size (per sequence)",

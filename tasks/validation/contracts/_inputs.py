@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tasks.validation.model import Check
+
 # ---------------------------------------------------------------- inputs
 
 
@@ -50,6 +52,15 @@ def _gx():
     import great_expectations as gx
 
     return gx
+
+
+def _between(
+    name: str, batch: str, column: str, min_value: float | None = None, max_value: float | None = None
+) -> Check:
+    """The contracts' usual check: every value of `column` in frame `batch` lies in
+    [min_value, max_value] (a bound left out is open)."""
+    bounds = {k: v for k, v in (("min_value", min_value), ("max_value", max_value)) if v is not None}
+    return Check(name, batch, _gx().expectations.ExpectColumnValuesToBeBetween(column=column, **bounds))
 
 
 def _schema_frame(schema: pa.Schema) -> pd.DataFrame:

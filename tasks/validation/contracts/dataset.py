@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from tasks.core.sqlfiles import load_sql
 from tasks.validation.contracts._inputs import (
     _as_table,
+    _between,
     _duck,
     _gx,
     _keep_per_million,
+    _parquet_files,
 )
 from tasks.validation.model import (
     Check,
@@ -33,15 +38,27 @@ def dataset_contract(
     allowed_languages: Iterable[str] | None = None,
     mixture_weights: Mapping[str, float] | None = None,
     mixture_tolerance: float = 0.05,
+    phase_weights: Mapping[str, Mapping[str, float]] | None = None,
+    default_weight: float = 0.0,
+    group_by: str = "source",
+    groups: pa.Table | None = None,
+    doc_tokens: pa.Table | None = None,
     max_duplicate_rate: float | None = 0.0,
     eval_index: Any | None = None,
     min_overlaps: int = 1,
     max_rows: int | None = 1_000_000,
 ) -> Contract:
-    """Contract on a recipe's dataset (doc_id, source, url, text, repeat).
+    """Contract on a recipe's dataset (doc_id, source, url, text, repeat[, phase]).
 
     `source_docs`: source name -> its documents (for `id_from_its_source` and languages);
-    `eval_index`: a tasks.decontam.decontaminate.NgramIndex (for `decontaminated`)."""
+    `eval_index`: a tasks.decontam.decontaminate.NgramIndex (for `decontaminated`).
+
+    The mixture (`mixture_weights` over the whole dataset, or `phase_weights` per value of
+    its `phase` column; groups missing from the weights weigh `default_weight`) is measured
+    in the unit the mixer filled it in (tasks/selection/mixing.py): real tokens per copy
+    when `doc_tokens` (doc_id, n_tokens) is given, else characters. Groups are the values
+    of `group_by`: a dataset column (source), else `groups` (doc_id, <group_by>: topics),
+    else that column of the source documents (domain)."""
     E = _gx().expectations
     table = _as_table(dataset)
     n_rows = table.num_rows
@@ -73,21 +90,18 @@ def dataset_contract(
             }
         )
     )
-    con = _duck(dataset=table.select(["doc_id", "source", "text", "repeat", "eval_overlap"]), source_docs=src)
+    rows_in = table.select(["doc_id", "source", "text", "repeat", "eval_overlap"])
+    phase = table.column("phase") if "phase" in table.column_names else pa.nulls(n_rows, pa.string())
+    con = _duck(dataset=rows_in.append_column("phase", phase), source_docs=src)
     rows = con.execute(
         load_sql("validation/dataset_rows"), {"keep_per_million": _keep_per_million(n_rows, max_rows)}
     ).df()
     facts_row = con.execute(load_sql("validation/dataset_facts")).df().iloc[0].to_dict()
-    mixture = con.execute(load_sql("validation/dataset_mixture")).df()
     con.close()
     frames: dict[str, pd.DataFrame] = {"rows": rows}
     checks = [
-        Check(
-            "dataset.doc_id_unique",
-            "rows",
-            E.ExpectColumnValuesToBeBetween(column="doc_id_occurrences", min_value=1, max_value=1),
-        ),
-        Check("dataset.text_not_empty", "rows", E.ExpectColumnValuesToBeBetween(column="text_chars", min_value=1)),
+        _between("dataset.doc_id_unique", "rows", "doc_id_occurrences", min_value=1, max_value=1),
+        _between("dataset.text_not_empty", "rows", "text_chars", min_value=1),
     ]
     if source_docs is not None:
         checks.append(
@@ -107,11 +121,7 @@ def dataset_contract(
             )
     if eval_index is not None:
         checks.append(
-            Check(
-                "dataset.decontaminated",
-                "rows",
-                E.ExpectColumnValuesToBeBetween(column="eval_overlap", min_value=0, max_value=min_overlaps - 1),
-            )
+            _between("dataset.decontaminated", "rows", "eval_overlap", min_value=0, max_value=min_overlaps - 1)
         )
     n = int(facts_row["n_rows"])
     facts = {
@@ -122,57 +132,234 @@ def dataset_contract(
     frames["facts"] = pd.DataFrame([facts])
     if token_budget:
         checks.append(
-            Check(
+            _between(
                 "dataset.token_estimate_within_budget",
                 "facts",
-                E.ExpectColumnValuesToBeBetween(
-                    column="token_estimate", min_value=0, max_value=token_budget * (1 + budget_slack)
-                ),
+                "token_estimate",
+                min_value=0,
+                max_value=token_budget * (1 + budget_slack),
             )
         )
     if max_duplicate_rate is not None:
         checks.append(
-            Check(
+            _between(
                 "dataset.duplicate_rate_below_bound",
                 "facts",
-                E.ExpectColumnValuesToBeBetween(column="duplicate_rate", min_value=0.0, max_value=max_duplicate_rate),
+                "duplicate_rate",
+                min_value=0.0,
+                max_value=max_duplicate_rate,
             )
         )
-    if mixture_weights:
-        total_w = sum(mixture_weights.values()) or 1.0
-        total_c = float(mixture["chars"].sum()) or 1.0
-        realised = dict(zip(mixture["source"], mixture["chars"].astype(float) / total_c))
-        mix = pd.DataFrame(
-            [
-                {
-                    "source": s,
-                    "target": w / total_w,
-                    "share": realised.get(s, 0.0),
-                    "deviation": abs(realised.get(s, 0.0) - w / total_w),
-                }
-                for s, w in sorted({**{k: 0.0 for k in realised}, **mixture_weights}.items())
-            ]
+    asked = _asked_weights(mixture_weights, phase_weights)
+    if asked:
+        units, unit = _mixture_units(table, doc_tokens)
+        mix_rows = pa.table(
+            {
+                "phase": _phases(table, asked),
+                "group": _mixture_groups(table, group_by, groups, source_docs),
+                "units": units,
+                "repeat": table["repeat"],
+            }
         )
-        frames["mixture"] = mix
+        con = _duck(mixture_rows=mix_rows)
+        realised = con.execute(load_sql("validation/dataset_mixture")).df()
+        con.close()
+        frames["mixture"] = _mixture_frame(realised, asked, default_weight, unit, group_by)
         checks.append(
-            Check(
+            _between(
                 "dataset.mixture_as_asked",
                 "mixture",
-                E.ExpectColumnValuesToBeBetween(column="deviation", min_value=0.0, max_value=mixture_tolerance),
+                f"{unit}_share_deviation",
+                min_value=0.0,
+                max_value=mixture_tolerance,
             )
         )
     return Contract("dataset", frames, checks, n_rows, min(n_rows, len(rows)))
 
 
-def dataset_contract_for_recipe(dataset, recipe, *, source_docs=None, eval_index=None, **overrides) -> Contract:
+UNITS = {"token": "real tokens of the suite tokenizer per copy", "char": "characters per copy"}
+
+
+def _asked_weights(
+    weights: Mapping[str, float] | None, phase_weights: Mapping[str, Mapping[str, float]] | None
+) -> dict[str, Mapping[str, float]]:
+    """Phase -> the weights asked of it; "" is the whole dataset."""
+    if phase_weights:
+        return {p: w for p, w in phase_weights.items() if w}
+    return {"": weights} if weights else {}
+
+
+def _phases(table: pa.Table, asked: Mapping[str, Mapping[str, float]]) -> pa.Array:
+    if set(asked) == {""}:
+        return pa.array([""] * table.num_rows, pa.string())
+    if "phase" not in table.column_names:
+        raise ValueError(
+            f"mixture weights are given per phase ({', '.join(asked)}) but the dataset has no phase column "
+            f"(columns: {', '.join(table.column_names)})"
+        )
+    return pc.fill_null(pc.cast(table["phase"], pa.string()), "").combine_chunks()
+
+
+def _mixture_units(table: pa.Table, doc_tokens: pa.Table | None) -> tuple[pa.Array, str]:
+    """Per row, one copy's size in the mixture's unit: real tokens when counted, else characters."""
+    if doc_tokens is None:
+        chars = pc.fill_null(pc.utf8_length(pc.cast(table["text"], pa.string())), 0)
+        return pc.cast(chars, pa.int64()).combine_chunks(), "char"
+    at = pc.index_in(table["doc_id"], value_set=doc_tokens["doc_id"])
+    missing = pc.filter(table["doc_id"], pc.is_null(at))
+    if len(missing):
+        raise ValueError(
+            f"doc_tokens has no token count for {len(missing):,} dataset documents "
+            f"(e.g. {', '.join(map(str, missing.to_pylist()[:3]))}); count them with the dataset's tokenizer"
+        )
+    return pc.cast(doc_tokens["n_tokens"].take(at), pa.int64()).combine_chunks(), "token"
+
+
+def _column_of(docs: pa.Table | str | Path | Sequence[str | Path], column: str) -> bool:
+    if isinstance(docs, pa.Table):
+        return column in docs.column_names
+    return column in pq.read_schema(_parquet_files(docs)[0]).names
+
+
+def _mixture_groups(
+    table: pa.Table,
+    group_by: str,
+    groups: pa.Table | None,
+    source_docs: Mapping[str, pa.Table | str | Path | Sequence[str | Path]] | None,
+) -> pa.Array:
+    """Each row's mixture group; null values are "" (as the mixer's group_values)."""
+    if groups is not None:
+        if not {"doc_id", group_by} <= set(groups.column_names):
+            raise ValueError(f"groups needs columns doc_id and {group_by!r}, has {', '.join(groups.column_names)}")
+        at = pc.index_in(table["doc_id"], value_set=groups["doc_id"])
+        missing = pc.filter(table["doc_id"], pc.is_null(at))
+        if len(missing):
+            raise ValueError(
+                f"groups has no {group_by} for {len(missing):,} dataset documents "
+                f"(e.g. {', '.join(map(str, missing.to_pylist()[:3]))})"
+            )
+        values = groups[group_by].take(at)
+    elif group_by in table.column_names:
+        values = table[group_by]
+    elif source_docs and all(_column_of(d, group_by) for d in source_docs.values()):
+        # doc_ids not in their source are the id_from_its_source check's finding: group ""
+        lookup = pa.concat_tables([_as_table(d, columns=["doc_id", group_by]) for d in source_docs.values()])
+        values = lookup[group_by].take(pc.index_in(table["doc_id"], value_set=lookup["doc_id"]))
+    else:
+        raise ValueError(
+            f"the mixture groups by {group_by!r} but neither the dataset, `groups` nor the source documents "
+            f"have that column (dataset columns: {', '.join(table.column_names)})"
+        )
+    return pc.fill_null(pc.cast(values, pa.string()), "").combine_chunks()
+
+
+def _mixture_frame(
+    realised: pd.DataFrame, asked: Mapping[str, Mapping[str, float]], default_weight: float, unit: str, group_by: str
+) -> pd.DataFrame:
+    """One row per (phase, group): asked share, realised share, and their distance. The
+    first column labels the row (the runner names failing rows by it)."""
+    rows = []
+    for phase, weights in asked.items():
+        got = realised[realised["phase"] == phase]
+        amounts = dict(zip(got["group"], got["units"].astype(float)))
+        names = sorted(set(weights) | set(amounts))
+        w = {g: float(weights.get(g, default_weight)) for g in names}
+        total_w = sum(w.values()) or 1.0
+        total_u = sum(amounts.values()) or 1.0
+        for g in names:
+            target, share = w[g] / total_w, amounts.get(g, 0.0) / total_u
+            where = f"phase {phase} " if phase else ""
+            rows.append(
+                {
+                    "mixture": f"{where}{group_by} {g!r} asked {target:.3f} got {share:.3f} of {unit}s",
+                    "phase": phase,
+                    "group": g,
+                    "unit": unit,
+                    "asked": target,
+                    "share": share,
+                    f"{unit}_share_deviation": abs(share - target),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class MixtureInputs:
+    """What the mixture check needs beyond the dataset file: per-document real token
+    counts (doc_id, n_tokens) and, for topic groups, each document's topic (doc_id, topic)."""
+
+    doc_tokens: pa.Table | None = None
+    groups: pa.Table | None = None
+
+
+def recipe_mixture_inputs(workspace, recipe, dataset_dir: str | Path) -> MixtureInputs:
+    """The token counts and groups the recipe's mixer used, read from the workspace: the
+    tokenizer the dataset's stats.json records (the counts curate stored, rewritten text
+    re-encoded: tasks/train/doc_tokens.py) and the cached topics (tasks/selection/topics.py).
+    No tokens when the dataset records no tokenizer; nothing when the recipe asks no weights."""
+    import json
+
+    from tasks.core.docsref import resolve_docs
+
+    mix = recipe.mixture
+    if not _asked_weights(mix.weights, _recipe_phase_weights(recipe)):
+        return MixtureInputs()
+    folder = Path(dataset_dir)
+    stats_path = folder / "stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+    refs = [resolve_docs(workspace, name) for name in recipe.sources]
+    doc_tokens = None
+    digest = (stats.get("tokenizer") or {}).get("hash")
+    if digest:
+        from tasks.train.doc_tokens import dataset_token_counts
+
+        doc_tokens = dataset_token_counts(workspace, sorted(folder.glob("part-*.parquet")), refs, digest)
+    groups = None
+    if mix.group_by == "topic":
+        from tasks.recipe import TopicsSpec
+        from tasks.selection.topics import source_topics
+
+        groups = source_topics(workspace, refs, mix.topics or TopicsSpec()).table
+    return MixtureInputs(doc_tokens, groups)
+
+
+def _recipe_phase_weights(recipe) -> dict[str, Mapping[str, float]] | None:
+    """Per phase, the weights the mixer used (tasks/selection/mixing.py plan_mixture: a
+    final phase with its own weights or temperature overrides the main ones); a phase
+    mixed by temperature has no weights to check."""
+    mix = recipe.mixture
+    f = mix.final_phase
+    if f is None:
+        return None
+    final = f.weights if (f.weights is not None or f.temperature is not None) else mix.weights
+    out: dict[str, Mapping[str, float]] = {}
+    if mix.weights is not None:
+        out["main"] = mix.weights
+    if final is not None:
+        out[f.name] = final
+    return out
+
+
+def dataset_contract_for_recipe(
+    dataset, recipe, *, source_docs=None, eval_index=None, mixture: MixtureInputs | None = None, **overrides
+) -> Contract:
     """`dataset_contract` with the bounds a tasks.recipe.Recipe asks for: token budget,
-    allowed languages, mixture weights, and the duplicate-rate bound (`dedup.options.
-    max_duplicate_rate`, default 0 when exact dedup ran, unchecked otherwise)."""
+    allowed languages, mixture weights (per phase when it has a final phase; grouped as
+    it groups; in tokens when `mixture` carries them: `recipe_mixture_inputs`), and the
+    duplicate-rate bound (`dedup.options.max_duplicate_rate`, default 0 when exact dedup
+    ran, unchecked otherwise)."""
     dup = recipe.dedup.options.get("max_duplicate_rate", 0.0 if recipe.dedup.exact else None)
+    mixture = mixture or MixtureInputs()
+    phases = _recipe_phase_weights(recipe)
     kwargs = dict(
         token_budget=recipe.token_budget,
         allowed_languages=recipe.language.allowed,
-        mixture_weights=recipe.mixture.weights,
+        mixture_weights=None if phases is not None else recipe.mixture.weights,
+        phase_weights=phases,
+        default_weight=recipe.mixture.default_weight,
+        group_by=recipe.mixture.group_by,
+        groups=mixture.groups,
+        doc_tokens=mixture.doc_tokens,
         max_duplicate_rate=dup,
     )
     kwargs.update(overrides)

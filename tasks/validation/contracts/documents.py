@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from tasks.core.schema import DOCS
 from tasks.core.sqlfiles import load_sql
 from tasks.validation.contracts._inputs import (
+    _between,
     _gx,
     _keep_per_million,
     _parquet_files,
@@ -75,36 +76,12 @@ def documents_contract(
         rows_validated = min(n_rows, len(rows))
         checks += [
             Check("documents.doc_id_not_null", "rows", E.ExpectColumnValuesToNotBeNull(column="doc_id")),
-            Check(
-                "documents.doc_id_unique",
-                "rows",
-                E.ExpectColumnValuesToBeBetween(column="doc_id_occurrences", min_value=1, max_value=1),
-            ),
-            Check(
-                "documents.text_not_empty",
-                "rows",
-                E.ExpectColumnValuesToBeBetween(column="text_visible", min_value=1, max_value=1),
-            ),
-            Check(
-                "documents.language_score_in_range",
-                "rows",
-                E.ExpectColumnValuesToBeBetween(column="language_score", min_value=0.0, max_value=1.0),
-            ),
-            Check(
-                "documents.length_within_caps",
-                "rows",
-                E.ExpectColumnValuesToBeBetween(column="n_chars", min_value=min_chars, max_value=max_chars),
-            ),
-            Check(
-                "documents.n_chars_matches_text",
-                "rows",
-                E.ExpectColumnValuesToBeBetween(column="n_chars_error", min_value=0, max_value=0),
-            ),
-            Check(
-                "documents.bytes_within_cap",
-                "rows",
-                E.ExpectColumnValuesToBeBetween(column="n_bytes", min_value=0, max_value=max_bytes),
-            ),
+            _between("documents.doc_id_unique", "rows", "doc_id_occurrences", min_value=1, max_value=1),
+            _between("documents.text_not_empty", "rows", "text_visible", min_value=1, max_value=1),
+            _between("documents.language_score_in_range", "rows", "language_score", min_value=0.0, max_value=1.0),
+            _between("documents.length_within_caps", "rows", "n_chars", min_value=min_chars, max_value=max_chars),
+            _between("documents.n_chars_matches_text", "rows", "n_chars_error", min_value=0, max_value=0),
+            _between("documents.bytes_within_cap", "rows", "n_bytes", min_value=0, max_value=max_bytes),
             Check("documents.url_parseable", "rows", E.ExpectColumnValuesToMatchRegex(column="url", regex=URL_REGEX)),
         ]
     if counts is not None:
@@ -126,16 +103,8 @@ def documents_contract(
             ]
         )
         checks += [
-            Check(
-                "documents.accounting_balanced",
-                "facts",
-                E.ExpectColumnValuesToBeBetween(column="records_unaccounted", min_value=0, max_value=0),
-            ),
-            Check(
-                "documents.docs_written_match_rows",
-                "facts",
-                E.ExpectColumnValuesToBeBetween(column="docs_written_minus_rows", min_value=0, max_value=0),
-            ),
+            _between("documents.accounting_balanced", "facts", "records_unaccounted", min_value=0, max_value=0),
+            _between("documents.docs_written_match_rows", "facts", "docs_written_minus_rows", min_value=0, max_value=0),
         ]
     return Contract("documents", frames, checks, n_rows, rows_validated)
 

@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 
 from tasks.validation.contracts._inputs import (
-    _gx,
+    _between,
 )
 from tasks.validation.model import (
-    Check,
     Contract,
 )
 
@@ -30,7 +29,6 @@ def token_shards_contract(
     """Contract on packed token shards (`.bin` memmaps of `dtype`). Per sequence (of
     `seq_len` tokens, or 4096 when unknown): ids < vocab, no empty document (EOS EOS).
     Whole input: every shard a whole number of tokens, EOS present, totals as recorded."""
-    E = _gx().expectations
     itemsize = np.dtype(dtype).itemsize
     chunk = seq_len or 4096
     names, seq_index, oov_counts, empty_counts, max_ids, shard_rows = [], [], [], [], [], []
@@ -74,38 +72,18 @@ def token_shards_contract(
     }
     frames = {"sequences": seqs, "shards": shard_df, "facts": pd.DataFrame([facts])}
     checks = [
-        Check(
-            "token_shards.ids_within_vocab",
-            "sequences",
-            E.ExpectColumnValuesToBeBetween(column="out_of_vocab", min_value=0, max_value=0),
-        ),
-        Check(
-            "token_shards.no_empty_documents",
-            "sequences",
-            E.ExpectColumnValuesToBeBetween(column="empty_documents", min_value=0, max_value=0),
-        ),
-        Check(
-            "token_shards.whole_items",
-            "shards",
-            E.ExpectColumnValuesToBeBetween(column="bytes_remainder", min_value=0, max_value=0),
-        ),
-        Check("token_shards.eos_present", "shards", E.ExpectColumnValuesToBeBetween(column="eos", min_value=1)),
+        _between("token_shards.ids_within_vocab", "sequences", "out_of_vocab", min_value=0, max_value=0),
+        _between("token_shards.no_empty_documents", "sequences", "empty_documents", min_value=0, max_value=0),
+        _between("token_shards.whole_items", "shards", "bytes_remainder", min_value=0, max_value=0),
+        _between("token_shards.eos_present", "shards", "eos", min_value=1),
     ]
     if expected_tokens is not None:
         checks.append(
-            Check(
-                "token_shards.total_tokens_match",
-                "facts",
-                E.ExpectColumnValuesToBeBetween(column="tokens_minus_expected", min_value=0, max_value=0),
-            )
+            _between("token_shards.total_tokens_match", "facts", "tokens_minus_expected", min_value=0, max_value=0)
         )
     if expected_documents is not None:
         # packing may end on a document without its EOS: allow one missing
         checks.append(
-            Check(
-                "token_shards.eos_match_documents",
-                "facts",
-                E.ExpectColumnValuesToBeBetween(column="eos_minus_documents", min_value=-1, max_value=0),
-            )
+            _between("token_shards.eos_match_documents", "facts", "eos_minus_documents", min_value=-1, max_value=0)
         )
     return Contract("token_shards", frames, checks, total, total, id_column="sequence")
