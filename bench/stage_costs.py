@@ -19,6 +19,17 @@ tokenizer or n-gram index), then the measured work. Reported per stage:
 Per million documents = value / documents processed x 1e6: a linear extrapolation.
 That holds for the per-shard stages; the MinHash band join is not purely per-document
 (see docs/scaling.md).
+
+Memory against shard size (docs/scaling.md, "Memory per worker against shard size"):
+
+    PYTHONPATH=$PWD python bench/stage_costs.py --workspace W --stages --shard-docs 2000 10000 35000
+
+replicates the ingested sample into one docs shard of N documents for each N (new unique
+doc_ids, texts unchanged, or with --vary words a per-copy word suffix so the vocabulary
+grows), runs the per-shard stages on it (SHARD_STAGES; a source-level fit is its own
+child, as on a cluster) and fits peak RSS = fixed + slope x N by least squares. Run the
+default stages in W first (or in the same call) so that shared caches (decontamination
+index, reference LMs, tokenizer) are built outside the measured children.
 """
 
 from __future__ import annotations
