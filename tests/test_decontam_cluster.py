@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.core.docsref import resolve_docs
+from tasks.core.docsref import resolve_docs, row_batches
 from tasks.core.workspace import Workspace
 from tasks.curate import pipeline as C
 from tasks.decontam import decontaminate as D
@@ -247,7 +247,7 @@ def test_map_decontam_scan_on_a_dask_cluster(tmp_path, planted, items):
 def test_shard_read_in_batches_by_row_group(tmp_path, group_rows, batch_rows):
     table = pa.table({"doc_id": [f"d{i}" for i in range(25)], "text": [f"t {i}" for i in range(25)]})
     pq.write_table(table, tmp_path / "s.parquet", row_group_size=group_rows)
-    batches = list(DS._row_batches(pq.ParquetFile(tmp_path / "s.parquet"), batch_rows))
+    batches = list(row_batches(pq.ParquetFile(tmp_path / "s.parquet"), batch_rows))
     assert [b.num_rows for b in batches[:-1]] == [batch_rows] * (len(batches) - 1)
     assert 0 < batches[-1].num_rows <= batch_rows
     assert pa.concat_tables(batches).equals(table)

@@ -7,8 +7,12 @@ outputs by `docs_hash` (a hash of the shard files' contents), never by path.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from tasks.core.hashing import hash_file, hash_json
 from tasks.core.workspace import SUCCESS, Workspace
@@ -54,3 +58,21 @@ def _read(marker: Path) -> dict:
     import json
 
     return json.loads(marker.read_text())
+
+
+def row_batches(pf: pq.ParquetFile, batch_rows: int) -> Iterator[pa.Table]:
+    """(doc_id, text) in tables of `batch_rows` rows (the last one shorter), read one row
+    group at a time: `iter_batches` kept growing Arrow memory over a 60k-document shard
+    (42 -> 135 MiB allocated), reading by row group stays flat."""
+    pending: list[pa.Table] = []
+    held = 0
+    for g in range(pf.metadata.num_row_groups):
+        pending.append(pf.read_row_group(g, columns=["doc_id", "text"]))
+        held += pending[-1].num_rows
+        while held >= batch_rows:
+            whole = pa.concat_tables(pending)
+            yield whole.slice(0, batch_rows)
+            rest = whole.slice(batch_rows)
+            pending, held = ([rest] if rest.num_rows else []), rest.num_rows
+    if held:
+        yield pa.concat_tables(pending)

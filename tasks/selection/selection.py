@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from tasks.core.docsref import DocsRef
+from tasks.core.docsref import DocsRef, row_batches
 from tasks.core.hashing import hash_json, short
 from tasks.core.sampling import hash_uniform, take_until_budget, token_counts
 from tasks.core.workspace import Workspace, atomic_output
@@ -143,15 +143,64 @@ def load_scorer(workspace: Workspace, model_key: str, spec: SelectionSpec) -> Sc
     return _impl(spec).load(workspace, model_key, spec)
 
 
-def score_shard(workspace: Workspace, ref: DocsRef, spec: SelectionSpec, index: int, model_key: str) -> int:
-    """Score docs shard `index` into `<score folder>/shard-NNNNN.parquet` (atomic); rows written."""
+# Documents scored at once: every scorer holds several copies of each text (Python strings,
+# normalised lines, per-fold predictions), ~55 KB per web page for fastText, so a whole
+# 35,000-page shard peaked at 3.1 GiB (docs/scaling.md); batches keep a worker flat.
+SCORE_BATCH_DOCS = 2000
+
+
+# Documents scored at once: every scorer holds several copies of each text (Python strings,
+# normalised lines, per-fold predictions), ~55 KB per web page for fastText, so a whole
+# 35,000-page shard peaked at 3.1 GiB (docs/scaling.md); batches keep a worker flat.
+SCORE_BATCH_DOCS = 2000
+
+
+def _batches(pf: pq.ParquetFile, batch_docs: int):
+    """(doc_id, text) tables of about `batch_docs` rows, read a row group at a time
+    (iter_batches' read-ahead grew with the shard: tasks/decontam/scan.py)."""
+    pending: list[pa.Table] = []
+    n = 0
+    for g in range(pf.num_row_groups):
+        t = pf.read_row_group(g, columns=["doc_id", "text"])
+        pending.append(t)
+        n += t.num_rows
+        if n >= batch_docs:
+            yield pa.concat_tables(pending)
+            pending, n = [], 0
+    if n:
+        yield pa.concat_tables(pending)
+
+
+def score_shard(
+    workspace: Workspace,
+    ref: DocsRef,
+    spec: SelectionSpec,
+    index: int,
+    model_key: str,
+    batch_docs: int = SCORE_BATCH_DOCS,
+) -> int:
+    """Score docs shard `index` into `<score folder>/shard-NNNNN.parquet` (atomic), in
+    batches of `batch_docs` documents (every scorer scores each document on its own);
+    returns the rows written."""
     folder = workspace.stage_dir("selection", score_key(ref.docs_hash, spec))
-    out = load_scorer(workspace, model_key, spec)(pq.read_table(ref.shards[index], columns=["doc_id", "text"]))
+    scorer = load_scorer(workspace, model_key, spec)
     target = folder / f"shard-{index:05d}.parquet"
     tmp = atomic_output(target)
-    pq.write_table(out, tmp)
+    rows = 0
+    writer: pq.ParquetWriter | None = None
+    try:
+        for docs in row_batches(pq.ParquetFile(ref.shards[index]), batch_docs):
+            out = scorer(docs)
+            writer = writer or pq.ParquetWriter(tmp, out.schema)
+            writer.write_table(out)
+            rows += out.num_rows
+        if writer is None:  # an empty shard: an empty score file of the scorer's schema
+            pq.write_table(scorer(pq.read_table(ref.shards[index], columns=["doc_id", "text"])), tmp)
+    finally:
+        if writer is not None:
+            writer.close()
     tmp.replace(target)
-    return out.num_rows
+    return rows
 
 
 def finish_scores(
