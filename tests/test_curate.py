@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -22,7 +23,12 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 @pytest.fixture
 def crawl_ws(workspace, cc_docs_table):
     """The CC documents as source `crawl` plus a small German source `de`, with signals."""
-    write_docs(workspace, "crawl", cc_docs_table.slice(0, 300), shard_rows=120)
+    return _crawl_and_de(workspace, cc_docs_table.slice(0, 300))
+
+
+def _crawl_and_de(workspace, crawl: pa.Table):
+    """`crawl` as source crawl and two German documents as source de, with signals."""
+    write_docs(workspace, "crawl", crawl, shard_rows=120)
     de = docs_table(
         ["Das ist ein deutscher Text. " * 30, "Noch ein Text auf Deutsch, bitte sehr. " * 20],
         source="de",
@@ -152,7 +158,6 @@ def test_a_mixed_dataset_validates_in_the_tokens_curate_mixed_it_in(workspace, c
     token, the English ~2.8 (EOS included; the suite tokenizer learnt English), so their
     share is right in tokens but ~0.06 short in characters, which the contract measured
     before (and failed the arm). The flow's own validation of the arm's dataset passes."""
-    import pyarrow as pa
     import pyarrow.compute  # noqa: F401
 
     from flows.ablation import validate_dataset
@@ -161,17 +166,7 @@ def test_a_mixed_dataset_validates_in_the_tokens_curate_mixed_it_in(workspace, c
     # ingest's output: empty texts quarantined, the source column named as the source
     nonempty = pa.compute.utf8_length(pa.compute.utf8_trim_whitespace(cc_docs_table["text"]))
     crawl = cc_docs_table.filter(pa.compute.greater(nonempty, 0)).slice(0, 300)
-    write_docs(workspace, "crawl", crawl.set_column(1, "source", pa.array(["crawl"] * 300)), shard_rows=120)
-    de = docs_table(
-        ["Das ist ein deutscher Text. " * 30, "Noch ein Text auf Deutsch, bitte sehr. " * 20],
-        source="de",
-        languages=["de", "de"],
-        urls=["https://beispiel.de/a", "https://beispiel.de/b"],
-    )
-    write_docs(workspace, "de", de)
-    for name in ("crawl", "de"):
-        build_signals(workspace, resolve_docs(workspace, name))
-    crawl_ws = workspace
+    crawl_ws = _crawl_and_de(workspace, crawl.set_column(1, "source", pa.array(["crawl"] * 300)))
     recipe = Recipe(
         name="mix", sources=["crawl", "de"], token_budget=10_000, mixture={"weights": {"crawl": 0.7, "de": 0.3}}
     )

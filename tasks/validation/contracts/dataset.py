@@ -205,14 +205,21 @@ def _mixture_units(table: pa.Table, doc_tokens: pa.Table | None) -> tuple[pa.Arr
     if doc_tokens is None:
         chars = pc.fill_null(pc.utf8_length(pc.cast(table["text"], pa.string())), 0)
         return pc.cast(chars, pa.int64()).combine_chunks(), "char"
-    at = pc.index_in(table["doc_id"], value_set=doc_tokens["doc_id"])
-    missing = pc.filter(table["doc_id"], pc.is_null(at))
+    at = _positions_of_every(
+        table["doc_id"], doc_tokens, "doc_tokens has no token count", "; count them with the dataset's tokenizer"
+    )
+    return pc.cast(doc_tokens["n_tokens"].take(at), pa.int64()).combine_chunks(), "token"
+
+
+def _positions_of_every(ids: pa.ChunkedArray, lookup: pa.Table, what: str, hint: str = "") -> pa.Array:
+    """Row of `lookup` (by doc_id) for each id; a ValueError naming a few ids it lacks."""
+    at = pc.index_in(ids, value_set=lookup["doc_id"])
+    missing = pc.filter(ids, pc.is_null(at))
     if len(missing):
         raise ValueError(
-            f"doc_tokens has no token count for {len(missing):,} dataset documents "
-            f"(e.g. {', '.join(map(str, missing.to_pylist()[:3]))}); count them with the dataset's tokenizer"
+            f"{what} for {len(missing):,} dataset documents (e.g. {', '.join(map(str, missing.to_pylist()[:3]))}){hint}"
         )
-    return pc.cast(doc_tokens["n_tokens"].take(at), pa.int64()).combine_chunks(), "token"
+    return at
 
 
 def _column_of(docs: pa.Table | str | Path | Sequence[str | Path], column: str) -> bool:
@@ -231,14 +238,7 @@ def _mixture_groups(
     if groups is not None:
         if not {"doc_id", group_by} <= set(groups.column_names):
             raise ValueError(f"groups needs columns doc_id and {group_by!r}, has {', '.join(groups.column_names)}")
-        at = pc.index_in(table["doc_id"], value_set=groups["doc_id"])
-        missing = pc.filter(table["doc_id"], pc.is_null(at))
-        if len(missing):
-            raise ValueError(
-                f"groups has no {group_by} for {len(missing):,} dataset documents "
-                f"(e.g. {', '.join(map(str, missing.to_pylist()[:3]))})"
-            )
-        values = groups[group_by].take(at)
+        values = groups[group_by].take(_positions_of_every(table["doc_id"], groups, f"groups has no {group_by}"))
     elif group_by in table.column_names:
         values = table[group_by]
     elif source_docs and all(_column_of(d, group_by) for d in source_docs.values()):
