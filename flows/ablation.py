@@ -15,6 +15,7 @@ import contextvars
 import json
 import os
 import sys
+import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,9 +46,9 @@ from tasks.curate import steps as curate_steps
 from tasks.curate.results import DatasetRef
 from tasks.evaluate.results import EvalResult
 from tasks.recipe import Recipe
-from tasks.report import metrics
+from tasks.report import adaptive, metrics
 from tasks.selection.registry import get_method
-from tasks.suite import REPO, Suite, arm_for_seed, load_suite, suite_from_recipe
+from tasks.suite import REPO, DecideSpec, Suite, arm_for_seed, load_suite, suite_from_recipe
 from tasks.train.model import PRESETS
 from tasks.train.results import TrainResult
 from tasks.train.tokens import pack_dir
@@ -341,6 +342,8 @@ def ablation_flow(
     dask_address: str | None = None,
     suite_spec: Suite | None = None,
     max_parallel: int | None = None,
+    seeds: list[int] | None = None,
+    decide: DecideSpec | None = None,
 ) -> str:
     """Run every arm of `suite` (a suite YAML path) and publish the leaderboard.
 
@@ -352,11 +355,16 @@ def ablation_flow(
     rung) replaces the suite file altogether.
     """
     log = get_run_logger()
+    started = time.monotonic()
     spec = suite_spec if suite_spec is not None else _load(suite)
     if arms:
         spec = spec.model_copy(update={"arms": arms})
     if preset:
         spec = spec.model_copy(update={"preset": preset})
+    if seeds:  # e.g. a rerun with other seeds: `--seeds 100`
+        spec = spec.model_copy(update={"seeds": seeds})
+    if decide is not None:
+        spec = spec.model_copy(update={"decide": decide})
     ws = Workspace.from_env(workspace)
     if spec.sweep:  # the arms the `sweep:` expanded into, before any work
         log.info(
@@ -374,19 +382,13 @@ def ablation_flow(
         validate_documents(ws, name)
         run_signals(name, ws.root, dask_address)
     jobs = [(arm, seed) for arm in spec.resolved_arms() for seed in spec.seeds]
-    width = max(1, min(max_parallel or default_max_parallel(), len(jobs) or 1))
-    if width == 1:  # the serial loop: every arm in this thread, one after another
-        outcomes = [_run_arm(ws, spec.name, arm, seed, dask_address) for arm, seed in jobs]
-    else:
-        log.info("suite %s: %d arm runs, at most %d at once", spec.name, len(jobs), width)
-        with ThreadPoolExecutor(width, thread_name_prefix="arm") as pool:
-            # Each thread runs its arm in a copy of this context, so the arm is a subflow
-            # of this flow run (Prefect's run context is a context variable).
-            futures = [
-                pool.submit(contextvars.copy_context().run, _run_arm, ws, spec.name, arm, seed, dask_address)
-                for arm, seed in jobs
-            ]
-            outcomes = [f.result() for f in futures]
+    t0 = time.monotonic()
+    outcomes = _run_jobs(ws, spec.name, jobs, max_parallel, dask_address)
+    note = ""
+    if spec.decide is not None:
+        first_round_s = time.monotonic() - t0
+        more, note = _decide_adaptively(ws, spec, outcomes, started, first_round_s, max_parallel, dask_address)
+        outcomes += more
     failed = [(o.run_name, o.traceback) for o in outcomes if o.traceback is not None]
     matched: dict[str, MT.ArmTokens] = {}
     for o in outcomes:  # in the suite's order, whatever order the arms finished in
@@ -406,7 +408,7 @@ def ablation_flow(
         except MT.TokenBudgetError as exc:
             log.error("suite %s: arms are not token-matched:\n%s", spec.name, exc)
             mismatch = exc
-    board = report_flow(spec.name, "md", str(ws.root))
+    board = report_flow(spec.name, "md", str(ws.root), note)
     if failed:
         create_markdown_artifact(
             "\n\n".join(f"### {n}\n```\n{tb}\n```" for n, tb in failed),
@@ -416,6 +418,65 @@ def ablation_flow(
     if mismatch is not None:
         raise mismatch
     return board
+
+
+def _run_jobs(
+    ws: Workspace, suite: str, jobs: list[tuple[Recipe, int]], max_parallel: int | None, dask_address: str | None
+) -> list[ArmOutcome]:
+    """Arm x seed runs as subflow runs, at most `max_parallel` at once (1: one after another)."""
+    width = max(1, min(max_parallel or default_max_parallel(), len(jobs) or 1))
+    if width == 1:  # the serial loop: every arm in this thread, one after another
+        return [_run_arm(ws, suite, arm, seed, dask_address) for arm, seed in jobs]
+    get_run_logger().info("suite %s: %d arm runs, at most %d at once", suite, len(jobs), width)
+    with ThreadPoolExecutor(width, thread_name_prefix="arm") as pool:
+        # Each thread runs its arm in a copy of this context, so the arm is a subflow
+        # of this flow run (Prefect's run context is a context variable).
+        futures = [
+            pool.submit(contextvars.copy_context().run, _run_arm, ws, suite, arm, seed, dask_address)
+            for arm, seed in jobs
+        ]
+        return [f.result() for f in futures]
+
+
+def _decide_adaptively(
+    ws: Workspace,
+    spec: Suite,
+    outcomes: list[ArmOutcome],
+    started: float,
+    first_round_s: float,
+    max_parallel: int | None,
+    dask_address: str | None,
+) -> tuple[list[ArmOutcome], str]:
+    """`decide:` rounds (tasks/report/adaptive.py): one more seed for every arm still
+    plausibly the best, until decided, the seed cap or the time budget. Returns the added
+    runs and why it stopped (for the verdict)."""
+    from flows.report import build
+
+    assert spec.decide is not None
+    rule = adaptive.Rule(spec.decide.p, spec.decide.max_seeds, spec.decide.budget_minutes)
+    arms = {a.name: a for a in spec.resolved_arms()}
+    added: list[ArmOutcome] = []
+
+    def run_round(jobs: list[tuple[str, int]]) -> list[bool]:
+        get_run_logger().info(
+            "suite %s: not decided yet; one more seed for %s", spec.name, ", ".join(f"{a}-seed{s}" for a, s in jobs)
+        )
+        new = _run_jobs(ws, spec.name, [(arms[a], s) for a, s in jobs], max_parallel, dask_address)
+        added.extend(new)
+        return [o.traceback is None for o in new]
+
+    width = max(1, min(max_parallel or default_max_parallel(), len(outcomes) or 1))
+    rounds = adaptive.add_seeds(
+        lambda: build(Catalog(ws.catalog_path), spec.name, p_target=rule.p).verdict,
+        run_round,
+        [(o.arm, o.seed) for o in outcomes],
+        rule,
+        started,
+        first_round_s,
+        len(outcomes),
+        width,
+    )
+    return added, rounds.reason
 
 
 def _load(suite: str | Path) -> Suite:
@@ -431,6 +492,14 @@ def _load(suite: str | Path) -> Suite:
         # A single recipe: run it as a one-arm suite over the default suite's sources.
         return suite_from_recipe(path, load_suite(DEFAULT_SUITE).sources)
     raise SystemExit(f"{suite}: not a suite or recipe YAML file")
+
+
+def _decide_for(suite: str, cli: dict[str, Any] | None) -> DecideSpec | None:
+    """The CLI's --decide options over the suite's own `decide:` (None: the suite's as is)."""
+    if cli is None:
+        return None
+    base = _load(suite).decide or DecideSpec()
+    return base.model_copy(update=cli)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -460,6 +529,18 @@ def main(argv: list[str] | None = None) -> int:
         "1 runs them one after another",
     )
     parser.add_argument(
+        "--seeds",
+        metavar="S,S,...",
+        help="the seeds every arm runs first (default: the suite's `seeds`), e.g. 100 for a rerun with other seeds",
+    )
+    parser.add_argument(
+        "--decide",
+        action="store_true",
+        help="add seeds to the arms still plausibly best until decided (the suite's `decide:`, or its defaults)",
+    )
+    parser.add_argument("--max-seeds", type=int, metavar="N", help="with --decide: seeds per arm at most")
+    parser.add_argument("--budget-minutes", type=float, metavar="M", help="with --decide: wall-time budget of the run")
+    parser.add_argument(
         "--force",
         action="append",
         choices=STAGES,
@@ -482,8 +563,13 @@ def main(argv: list[str] | None = None) -> int:
     for stage in args.force:
         print(f"--force {stage}: removed {Workspace.from_env(args.workspace).force(stage)} cached output(s)")
     suites = args.suites or [str(DEFAULT_SUITE)]
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()] if args.seeds else None
     for suite in suites:
         _load(suite)  # validate every suite and recipe before any work runs
+    decide = None
+    if args.decide or args.max_seeds or args.budget_minutes:
+        update = {"max_seeds": args.max_seeds, "budget_minutes": args.budget_minutes}
+        decide = {k: v for k, v in update.items() if v is not None}
     with _runtime.prefect_api(), _runtime.dask_cluster(args.dask_address) as address:
         for suite in suites:
             print(
@@ -493,6 +579,8 @@ def main(argv: list[str] | None = None) -> int:
                     workspace=args.workspace,
                     dask_address=address,
                     max_parallel=args.max_parallel,
+                    seeds=seeds,
+                    decide=_decide_for(suite, decide),
                 )
             )
     return 0

@@ -86,7 +86,11 @@ def ladder_flow(
         )
         try:
             ablation_flow.with_options(flow_run_name=rung.suite.name)(
-                suite_spec=rung.suite, workspace=str(ws.root), dask_address=dask_address, max_parallel=max_parallel
+                # every rung at the suite's own seeds: adaptive seeds would give rungs different seed sets
+                suite_spec=rung.suite.model_copy(update={"decide": None}),
+                workspace=str(ws.root),
+                dask_address=dask_address,
+                max_parallel=max_parallel,
             )
         except Exception as exc:  # a rung whose arms are not matched still has its scores recorded
             log.error("rung %s: %s", rung.preset, exc)

@@ -32,8 +32,11 @@ from tasks.report import report as rpt
 FORMATS = ("md", "json", "csv")
 
 
-def render_report(suite: str | None, fmt: str = "md", workspace: str | None = None) -> tuple[str, str, dict]:
-    """Build the leaderboard and plots; returns (suite, rendered text, paths). No Prefect needed."""
+def render_report(
+    suite: str | None, fmt: str = "md", workspace: str | None = None, note: str = ""
+) -> tuple[str, str, dict]:
+    """Build the leaderboard and plots; returns (suite, rendered text, paths). No Prefect needed.
+    `note`: why an adaptive run stopped adding seeds (joins the verdict)."""
     ws = Workspace.from_env(workspace)
     catalog = Catalog(ws.catalog_path)
     if suite is None:
@@ -42,6 +45,8 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
             raise SystemExit(f"no ablation has finished in {ws.root}; run `python -m flows.ablation` first")
         suite = latest[0]["suite"]
     report = build(catalog, suite)
+    if report.verdict is not None and not report.verdict.decided and report.verdict.noise.known:
+        report.verdict.reason = note or "Add seeds to these arms: `python -m flows.ablation SUITE --decide`."
     runs = catalog.query("arm_runs_of_suite", {"suite": suite})
     with ws.claim("reports", suite):  # two runs of one suite rewrite its report one at a time
         out = ws.stage_dir("reports", suite)
@@ -76,7 +81,15 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
         # the page's detail section: the P(A>B) matrix and every metric with its SNR
         details_md = rpt.detail_markdown(report)
         paths["html"] = page = site.write_suite_report(
-            ws, suite, report.board, plots, runs, decision=d.name, decision_label=label, details_md=details_md
+            ws,
+            suite,
+            report.board,
+            plots,
+            runs,
+            decision=d.name,
+            decision_label=label,
+            details_md=details_md,
+            verdict=report.verdict_line(),
         )
         texts["md"] += f"\n\nReport, data cards and removed-document samples: {page}"
         (out / "leaderboard.md").write_text(texts["md"])
@@ -87,7 +100,7 @@ def render_report(suite: str | None, fmt: str = "md", workspace: str | None = No
     return suite, printed, paths
 
 
-def build(catalog: Catalog, suite: str) -> rpt.Report:
+def build(catalog: Catalog, suite: str, p_target: float | None = None) -> rpt.Report:
     """The suite's report from the catalog: its declared decision (the default when the
     suite never ran through flows.ablation), arm numbers and per-item scores."""
     from tasks.suite import DecisionSpec
@@ -98,15 +111,18 @@ def build(catalog: Catalog, suite: str) -> rpt.Report:
         catalog.query("leaderboard", {"suite": suite}),
         catalog.query("suite_items", {"suite": suite}),
         rpt.Decision.from_spec(spec),
+        snapshots=catalog.query("suite_snapshot_items", {"suite": suite}),
+        runs=catalog.query("arm_runs_of_suite", {"suite": suite}),
+        p_target=p_target or rpt.D.LEVEL,
     )
 
 
 @flow(name="report", log_prints=True)
-def report_flow(suite: str | None = None, format: str = "md", workspace: str | None = None) -> str:
+def report_flow(suite: str | None = None, format: str = "md", workspace: str | None = None, note: str = "") -> str:
     """Leaderboard, plots and artifacts for one suite (the latest when none is named)."""
     if format not in FORMATS:
         raise ValueError(f"--format must be one of {FORMATS}, got {format!r}")
-    suite, text, paths = render_report(suite, format, workspace)
+    suite, text, paths = render_report(suite, format, workspace, note)
     md = Path(paths["md"]).read_text()
     images = "\n\n".join(
         f"![{p.stem}](data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})" for p in paths["plots"]

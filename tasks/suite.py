@@ -119,6 +119,19 @@ def arm_for_seed(recipe: Recipe, seed: int) -> Recipe:
     return recipe.model_copy(update=update)
 
 
+class DecideSpec(Strict):
+    """`decide:` — add seeds until the leader is separated (flows/ablation.py). After one
+    round of the suite's seeds, every arm still plausibly the best (not separated from the
+    leader at `p`, Holm-adjusted, training noise included: tasks/report/decide.py) gets one
+    more seed, round after round, until the leader is separated from every other arm, every
+    contender has `max_seeds`, or the next round would end past `budget_minutes` from the
+    start of the suite run. Every added seed is an ordinary cached, tracked arm run."""
+
+    p: float = Field(0.95, gt=0.5, lt=1, description="P(leader better) each comparison must reach")
+    max_seeds: int = Field(3, ge=1, le=50, description="seeds per arm at most")
+    budget_minutes: float | None = Field(None, gt=0, description="wall time of the whole suite run; null = none")
+
+
 class LadderSpec(Strict):
     """`ladder:` — the same arms at several model sizes (flows/ladder.py). Every rung uses
     the same data (one suite tokenizer, the same token-matched datasets); training tokens
@@ -162,6 +175,9 @@ class Suite(Strict):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     decision: DecisionSpec = Field(
         default_factory=DecisionSpec, description="the metric that ranks the arms (default: bpb on wiki_leads_heldout)"
+    )
+    decide: DecideSpec | None = Field(
+        None, description="add seeds to the arms still plausibly best until decided (null: run `seeds` once)"
     )
 
     tokenizer_vocab: int | None = Field(

@@ -106,7 +106,12 @@ def test_report_ranks_by_the_declared_metric_with_intervals(catalog, workspace, 
         assert a["bpb/wiki_leads_heldout:lo"] <= a["bpb/wiki_leads_heldout"] <= a["bpb/wiki_leads_heldout:hi"]
     assert board[1]["p_better_than_next"] > 0.99  # close beats random
     assert 0.05 < board[0]["p_better_than_next"] < 0.95  # best vs close: undecided
-    assert "Decided by bits per byte on wiki_leads_heldout" in md and "| 2 ~ | close |" in md
+    assert "Ranked by bits per byte on wiki_leads_heldout" in md and "| 2 ~ | close | 2 |" in md
+    # The verdict, in every output: undecided between the two close arms, the failed arm named.
+    verdict = report.verdict_line()
+    assert verdict.startswith("Undecided among best, close (P(best>close) = ")
+    assert "No verdict against `broken`: it failed." in verdict
+    assert report.verdict.noise.source == "seeds"  # two seeds, no snapshots
     assert "### P(row better than column) on `bpb/wiki_leads_heldout`" in md
     # News disagrees with Wikipedia (random is best there): listed with its SNR, not mixed in.
     news = report.summaries["bpb/news_heldout"]
@@ -117,15 +122,18 @@ def test_report_ranks_by_the_declared_metric_with_intervals(catalog, workspace, 
     assert "| prob/arc_easy |" in md
     assert {p.name for p in paths["plots"]} == {"loss_curves.png", "decision.png", "snr.png", "removal_funnel.png"}
     data = json.loads(paths["json"].read_text())
-    assert data["decision"]["name"] == "bpb/wiki_leads_heldout" and data["decision"]["snr"] > 1
+    assert data["decision"]["name"] == "bpb/wiki_leads_heldout" and data["decision"]["snr_items_only"] > 1
+    assert data["verdict"] == verdict and data["decision"]["with_training_noise"]["plausible_best"] == ["best", "close"]
     assert set(data["metrics"]["bpb/wiki_leads_heldout"]["p_better"]["best"]) == {"best", "close", "random"}
     csv_text = paths["csv"].read_text()
     assert csv_text.splitlines()[0].startswith("rank,arm,n_seeds") and "bpb/wiki_leads_heldout:lo" in csv_text
     assert "broken (seed 0)" in md and "Failed arms: broken (seed 0)" in compact
+    assert f"**Verdict:** {verdict}" in md and f"**Verdict:** {verdict}" in compact
+    assert csv_text.count(verdict.replace('"', '""')) == len(board)
     # The printed table is compact: decision metric with its interval, P(>next), tokens, removal shares.
     header = next(line for line in compact.splitlines() if line.startswith("| rank"))
-    assert header.split(" | ")[2:4] == ["bpb/wiki_leads_heldout [95%]", "P(>next)"]
-    assert "filters removed" in header and "bpb/news_heldout" not in compact and "P(row better" not in compact
+    assert header.split(" | ")[2:7] == ["seeds", "bpb/wiki_leads_heldout [95%]", "P(>next)", "P(rank 1)", "rank [95%]"]
+    assert "-filters" in header and "bpb/news_heldout" not in compact and "P(row better" not in compact
     close = next(line for line in compact.splitlines() if line.startswith("| 2 ~ | close |"))
     lo, hi = board[1]["bpb/wiki_leads_heldout:lo"], board[1]["bpb/wiki_leads_heldout:hi"]
     assert f"[{lo:.4f}, {hi:.4f}]" in close and "50.0%" in close  # filters left 100 of 200 documents
@@ -133,6 +141,7 @@ def test_report_ranks_by_the_declared_metric_with_intervals(catalog, workspace, 
     # The page: a compact leaderboard, then every metric with its SNR and the pairwise matrix.
     page = paths["html"].read_text()
     assert "Every metric and every pair" in page and "P(row better than column)" in page
+    assert "Verdict:" in page and "it failed" in page and "P(rank 1)" in page
     assert "centered acc (mean)" not in page and "bpb/news_heldout" in page.split("Every metric and every pair")[1]
 
 

@@ -20,12 +20,13 @@ def test_default_suite_shares_budget_model_and_sources():
     assert {a.name for a in arms} >= {
         "no_filter",
         "heuristic",
-        "heuristic_dedup",
         "heuristic_dedup_fasttext",
         "dsir",
         "random",
     }
     assert len({(a.token_budget, a.train.preset, a.train.tokens) for a in arms}) == 1
+    # decided adaptively, within the demo's time (docs/decisions.md)
+    assert suite.decide is not None and suite.decide.p == 0.95 and suite.decide.budget_minutes
     for arm in arms:
         C.validate(arm)  # every step the arm asks for is installed
         if arm.selection.method in ("fasttext", "dsir", "random"):

@@ -26,7 +26,9 @@ from tasks.core.workspace import Workspace
 from tasks.curate import exclusions as X
 from tasks.inspect.resolve import FoundDataset, suite_datasets
 from tasks.report import cards
+from tasks.report.decide import fmt_p
 from tasks.report.funnel import STAGES, arm_funnel
+from tasks.report.report import verdict_cells
 
 SAMPLES_PER_REASON = 2  # exclusion samples shown per reason on the page (all N are in the Parquet)
 TOP_GROUPS = 8  # sources/languages per composition bar before "other"
@@ -216,6 +218,7 @@ def leaderboard_html(
     ]
     cols = [c for c in cols if any(a.get(c[0]) is not None for a in board)]
     has_p = any(a.get("p_better_than_next") is not None for a in board)
+    has_v = any(a.get("p_rank1") is not None for a in board)
     rows = []
     for a in board:
         name = a["arm"]
@@ -231,7 +234,9 @@ def leaderboard_html(
             cells.append(s)
         if has_p:
             p = a.get("p_better_than_next")
-            cells.append("" if p is None else f"{p:.3f}")
+            cells.append("" if p is None else fmt_p(p))
+        if has_v:
+            cells += [_e(c) for c in verdict_cells(a)]
         rows.append(cells)
     note = ""
     if hidden:
@@ -241,6 +246,7 @@ def leaderboard_html(
             + ".</p>"
         )
     head = ["rank", "arm"] + [_e(c[1]) for c in cols] + (["P(better than next)"] if has_p else [])
+    head += ["P(rank 1)", "rank [95%]", "token contract"] if has_v else []
     return _table(head, rows, "board") + note
 
 
@@ -324,6 +330,7 @@ def render_html(
     decision: str = "bpb_mean",
     decision_label: str = "bits/byte (decides, lower better)",
     details_md: str = "",
+    verdict: str = "",
 ) -> str:
     plot_html = "".join(_img(p, p.stem.replace("_", " ")) for p in plots if Path(p).exists())
     failed_html = ""
@@ -337,7 +344,8 @@ def render_html(
         f"<h1>winnow report: suite {_e(suite)}</h1>"
         f"<p class='note'>Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
         f"Ranked by {_e(decision_label)}; <code>~</code>: tied with the best (within noise). Arms: {toc}</p>"
-        f"<h2>Leaderboard</h2>{leaderboard_html(board, arms, decision, decision_label, accuracy=not details_md)}{failed_html}"
+        + (f"<p class='verdict'><b>Verdict:</b> {_md(verdict)}</p>" if verdict else "")
+        + f"<h2>Leaderboard</h2>{leaderboard_html(board, arms, decision, decision_label, accuracy=not details_md)}{failed_html}"
         + (f"<h2>Every metric and every pair</h2>{_md(details_md)}" if details_md else "")
         + f"<h2>Removal funnel</h2>{funnel_html(board)}"
         f"<h2>Plots</h2><div class='plots'>{plot_html}</div>"
@@ -356,6 +364,7 @@ def write_suite_report(
     decision: str = "bpb_mean",
     decision_label: str = "bits/byte (decides, lower better)",
     details_md: str = "",
+    verdict: str = "",
 ) -> Path:
     """Refresh the arms' data cards, draw the composition plot and write
     `<out_dir or reports/<suite>>/index.html` (with the cards copied to `cards/`)."""
@@ -369,7 +378,7 @@ def write_suite_report(
     comp = plot_composition(arms, out_dir / "composition.png")
     all_plots = [*plots, *([comp] if comp else [])]
     failed = [r for r in runs if r.get("status") != "completed"]
-    page = render_html(suite, board, all_plots, arms, out_dir, failed, decision, decision_label, details_md)
+    page = render_html(suite, board, all_plots, arms, out_dir, failed, decision, decision_label, details_md, verdict)
     index = out_dir / "index.html"
     tmp = index.with_name(".index.html.tmp")
     tmp.write_text(page)

@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from tasks.report import decide as D
 from tasks.report.funnel import plot_funnel
-from tasks.report.stats import N_BOOT, MetricDef, MetricSummary, suite_summary
+from tasks.report.stats import N_BOOT, MetricDef, MetricSummary, suite_summary, task_arrays
 
 SUMMARY = ["documents", "tokens", "epochs", "filter_removed", "dedup_removed", "kl_reduction", "train_loss"]
 FAMILIES = {"bpb": False, "prob": True, "acc": True}  # higher is better
@@ -70,10 +73,19 @@ class Report:
     accuracy_shown: list[str] = field(default_factory=list)
     accuracy_hidden: list[str] = field(default_factory=list)
     n_seeds: int = 1
+    verdict: D.Decision | None = None  # the decision metric with training noise (decide.py)
+    snr_training: dict[str, float] = field(default_factory=dict)  # per metric, as the paper defines it
+    training_source: dict[str, str] = field(default_factory=dict)  # per metric: where its noise came from
 
     @property
     def decided(self) -> MetricSummary | None:
         return self.summaries.get(self.decision.name)
+
+    def verdict_line(self) -> str:
+        """The one-line verdict every output starts with."""
+        if self.verdict is not None:
+            return self.verdict.verdict()
+        return "Undecided: no per-item scores in the catalog, so no comparison can be made."
 
 
 def metric_defs(items: Sequence[dict[str, Any]], decision: Decision) -> dict[str, MetricDef]:
@@ -113,8 +125,14 @@ def build_report(
     decision: Decision | None = None,
     n_boot: int = N_BOOT,
     seed: int = 0,
+    snapshots: Sequence[dict[str, Any]] = (),
+    runs: Sequence[dict[str, Any]] = (),
+    p_target: float = D.LEVEL,
 ) -> Report:
-    """Catalog leaderboard rows + per-item rows -> the ranked report."""
+    """Catalog leaderboard rows + per-item rows (+ per-snapshot rows and the arm runs with
+    their status) -> the ranked report. The decision metric's mean, interval, P(A>B),
+    ranks and verdict include training noise (tasks/report/decide.py); the other metrics'
+    intervals are over eval items (and seeds)."""
     decision = decision or Decision()
     by_arm: dict[str, dict[str, Any]] = defaultdict(dict)
     for r in rows:
@@ -151,6 +169,31 @@ def build_report(
     )
     decided = summaries.get(decision.name)
     key = decision.name
+    verdict = None
+    snr_training: dict[str, float] = {}
+    sources: dict[str, str] = {}
+    if items:
+        seeds = sorted({int(r["seed"]) for r in items})
+        failed, contract = _failed_arms(runs, arms)
+        verdict = _decide(items, snapshots, decision, arms, seeds, failed, contract, p_target, seed)
+        for name, m in metric_defs(items, decision).items():
+            if name in summaries:
+                rt = D.run_table(items, snapshots, m.family, m.tasks, arms, seeds)
+                tn = D.training_noise(rt)
+                snr_training[name] = D.relative_snr(np.nanmean(rt.value, axis=1), tn)
+                sources[name] = tn.source
+        for entry in by_arm.values():
+            entry["contract"] = contract_status(runs, entry["arm"])
+    if verdict is not None:
+        for i, a in enumerate(verdict.arms):
+            if math.isnan(verdict.mean[i]):
+                continue
+            entry = by_arm[a]
+            entry[key], entry[f"{key}:lo"], entry[f"{key}:hi"] = verdict.mean[i], verdict.lo[i], verdict.hi[i]
+            entry["p_rank1"] = verdict.p_rank1[i]
+            entry["rank_lo"], entry["rank_hi"] = verdict.rank_lo[i], verdict.rank_hi[i]
+            entry["plausible_best"] = a in verdict.plausible_best
+            entry["n_seeds"] = verdict.n_seeds[i]
     if decided is None:
         for entry in by_arm.values():
             value = _fallback_value(entry, decision)
@@ -162,10 +205,17 @@ def build_report(
         key=lambda a: (math.inf if _missing(a.get(key)) else sign * a[key], a["arm"]),
     )
     ties = set(decided.ties_with_best) if decided else set()
+    if verdict is not None:
+        ties = set(verdict.plausible_best) - {verdict.leader}
     for rank, arm in enumerate(board, 1):
         arm["rank"] = rank if not _missing(arm.get(key)) else None
         arm["within_noise_of_best"] = arm["arm"] in ties
-    if decided:
+    if verdict is not None:
+        idx = {a: i for i, a in enumerate(verdict.arms)}
+        for above, below in zip(board, board[1:]):
+            if not _missing(above.get(key)) and not _missing(below.get(key)):
+                above["p_better_than_next"] = verdict.p_better[idx[above["arm"]]][idx[below["arm"]]]
+    elif decided:
         idx = {a: i for i, a in enumerate(decided.arms)}
         for above, below in zip(board, board[1:]):
             if above["arm"] in idx and below["arm"] in idx:
@@ -181,7 +231,59 @@ def build_report(
             m - c > se for m, se in zip(summary.mean, summary.std) if not math.isnan(m)
         )
         (shown if above_chance else hidden).append(task)
-    return Report(board, decision, summaries, chance, shown, hidden, n_seeds)
+    return Report(board, decision, summaries, chance, shown, hidden, n_seeds, verdict, snr_training, sources)
+
+
+def _failed_arms(runs: Sequence[dict[str, Any]], arms: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Arms with no completed run (they failed), and arms whose token contract failed."""
+    done = {r["arm"] for r in runs if r.get("status") == "completed"}
+    failed = sorted({r["arm"] for r in runs if r.get("status") != "completed"} - done)
+    contract = sorted({r["arm"] for r in runs if contract_status(runs, r["arm"]) == "failed"})
+    return failed, contract
+
+
+def contract_status(runs: Sequence[dict[str, Any]], arm: str) -> str:
+    """The arm's matched-token contract: `failed` when a run of it stopped on the contract,
+    `ok` when a run completed (the contract runs before training), else `–`."""
+    mine = [r for r in runs if r.get("arm") == arm]
+    if any("TokenBudgetError" in str(r.get("error") or "") for r in mine):
+        return "failed"
+    if any(r.get("status") == "completed" for r in mine):
+        return "ok"
+    return "–"
+
+
+def _decide(
+    items: Sequence[dict[str, Any]],
+    snapshots: Sequence[dict[str, Any]],
+    decision: Decision,
+    arms: list[str],
+    seeds: list[int],
+    failed: list[str],
+    contract: list[str],
+    p_target: float,
+    seed: int,
+) -> D.Decision | None:
+    """The decision metric over the arms, with training noise (tasks/report/decide.py)."""
+    tasks = []
+    for t in decision.tasks:
+        ts = task_arrays([r for r in items if r["task"] == t], decision.metric, t, arms, seeds)
+        if ts is not None:
+            tasks.append(ts)
+    if not tasks:
+        return None
+    runs = D.run_table(items, snapshots, decision.metric, decision.tasks, arms, seeds)
+    return D.decide(
+        decision.name,
+        tasks,
+        arms,
+        decision.higher_is_better,
+        runs,
+        p_target=p_target,
+        failed=failed,
+        contract_failed=contract,
+        seed=seed,
+    )
 
 
 def _missing(x) -> bool:
@@ -226,6 +328,40 @@ def _fmt(arm: dict, col: str) -> str:
     return s
 
 
+def _fmt_snr(x: float | None) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x:.2f}"
+
+
+def verdict_cells(arm: dict[str, Any]) -> list[str]:
+    """P(rank 1), the 95% rank interval and the token contract of one board row."""
+    p1 = arm.get("p_rank1")
+    lo, hi = arm.get("rank_lo"), arm.get("rank_hi")
+    rank = "–" if not lo else (str(lo) if lo == hi else f"{lo}–{hi}")
+    return ["–" if p1 is None else D.fmt_p(p1), rank, arm.get("contract", "–")]
+
+
+def noise_sentence(report: Report) -> str:
+    """Which noise the decision's intervals hold, in words."""
+    v = report.verdict
+    if v is None:
+        return "Intervals over eval items only."
+    n = v.noise
+    seeds = f"{min(v.n_seeds)}–{max(v.n_seeds)}" if min(v.n_seeds) != max(v.n_seeds) else str(max(v.n_seeds))
+    if n.source == "none":
+        return (
+            f"{seeds} seed(s) per arm and no checkpoint snapshots: intervals over eval items only, no training noise."
+        )
+    parts = []
+    if n.seed_df:
+        parts.append(f"seed variance pooled over arms ({n.seed_df} df)")
+    if math.isfinite(n.ckpt_var):
+        parts.append(f"checkpoint snapshots ({n.ckpt_df} df, x{D.CKPT_INFLATION:g} as a {D.PRIOR_DF:g}-df prior)")
+    return (
+        f"95% intervals with training noise (sd {math.sqrt(n.var):.4f} per run, from {' and '.join(parts)}) "
+        f"and eval-item noise; {seeds} seed(s) per arm."
+    )
+
+
 def _summary_cols(report: Report) -> list[str]:
     return [c for c in SUMMARY if any(c in a for a in report.board)]
 
@@ -238,35 +374,44 @@ def _describe(decision: Decision) -> str:
 
 def to_markdown(report: Report, title: str = "Leaderboard") -> str:
     d, s = report.decision, report.decided
-    lines = [f"## {title}", ""]
+    lines = [f"## {title}", "", f"**Verdict:** {report.verdict_line()}", ""]
     if s is not None:
         items = ", ".join(f"{t} {n}" for t, n in s.n_items.items())
         lines.append(
-            f"**Decided by {_describe(d)}**: signal-to-noise ratio **{s.snr:.2f}** over these arms. "
-            f"95% bootstrap intervals over eval items ({items}) and {report.n_seeds} seed(s), "
-            "resampled with one draw for all arms (paired)."
+            f"**Ranked by {_describe(d)}**. {noise_sentence(report)} Eval items: {items} (paired bootstrap, "
+            f"one draw for all arms). SNR {_fmt_snr(report.snr_training.get(d.name))} over these arms "
+            f"(largest gap over training noise; items only: {s.snr:.2f})."
         )
-        if report.n_seeds == 1:
-            lines.append("One seed: the intervals cover eval-item noise only, not training noise (init, data order).")
     else:
         lines.append(f"Decided by {_describe(d)}. No per-item scores in the catalog: no intervals.")
     lines.append("")
     cols = [d.name] + _summary_cols(report)
     has_p = any("p_better_than_next" in a for a in report.board)
-    head = ["rank", "arm"] + cols + (["P(better than next)"] if has_p else [])
+    has_v = report.verdict is not None
+    head = (
+        ["rank", "arm", "seeds"]
+        + cols
+        + (["P(better than next)"] if has_p else [])
+        + (["P(rank 1)", "rank [95%]", "token contract"] if has_v else [])
+    )
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for arm in report.board:
         mark = " ~" if arm.get("within_noise_of_best") else ""
-        cells = [f"{arm.get('rank') or ''}{mark}", arm["arm"]] + [_fmt(arm, c) for c in cols]
+        cells = [f"{arm.get('rank') or ''}{mark}", arm["arm"], str(arm.get("n_seeds", ""))]
+        cells += [_fmt(arm, c) for c in cols]
         if has_p:
             p = arm.get("p_better_than_next")
-            cells.append("" if p is None else f"{p:.3f}")
+            cells.append("" if p is None else D.fmt_p(p))
+        if has_v:
+            cells += verdict_cells(arm)
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        "`~`: tied with the best arm: the 95% paired interval of the difference contains 0. "
-        "An arm's own interval also holds item difficulty, which every arm shares and which "
-        "cancels in comparisons: compare arms by `~` and P(A>B), not by overlapping intervals. "
+        "`~`: plausibly the best: not separated from the leader at P >= "
+        f"{report.verdict.p_target if report.verdict else D.LEVEL:.2f} (Holm-adjusted). "
+        "The decision metric's interval, P(A>B) and ranks include training noise (seeds and checkpoint "
+        "snapshots) and eval-item noise; an arm's own interval also holds item difficulty, which every arm "
+        "shares and which cancels in comparisons: compare arms by P(A>B), not by overlapping intervals. "
         "Dataset and training columns are means over seeds (± std with several).",
     ]
     return "\n".join(lines + ["", detail_markdown(report)]).rstrip() + "\n"
@@ -280,27 +425,35 @@ def detail_markdown(report: Report) -> str:
     if s is not None and len(s.arms) > 1:
         order = [a["arm"] for a in report.board if a["arm"] in s.arms]
         idx = {a: i for i, a in enumerate(s.arms)}
-        lines += [f"### P(row better than column) on `{d.name}`", ""]
+        pm = report.verdict.p_better if report.verdict is not None else s.p_better
+        vidx = {a: i for i, a in enumerate(report.verdict.arms)} if report.verdict is not None else idx
+        lines += [f"### P(row better than column) on `{d.name}` (training and item noise)", ""]
         lines += ["| | " + " | ".join(order) + " |", "|---|" + "---|" * len(order)]
         for a in order:
-            row = [("–" if a == b else f"{s.p_better[idx[a]][idx[b]]:.3f}") for b in order]
+            row = [("–" if a == b else D.fmt_p(pm[vidx[a]][vidx[b]])) for b in order]
             lines.append(f"| {a} | " + " | ".join(row) + " |")
     names = shown_metrics(report)
     if names:
         order = [a["arm"] for a in report.board]
         lines += [""] if lines else []
         lines += ["### Every metric: mean [95% interval] per arm, and its signal-to-noise ratio", ""]
-        lines += ["| metric | SNR | " + " | ".join(order) + " |", "|---|---|" + "---|" * len(order)]
+        head = "| metric | SNR (training noise) | SNR (items only) | "
+        lines += [head + " | ".join(order) + " |", "|---|---|---|" + "---|" * len(order)]
         by_name = {a["arm"]: a for a in report.board}
         for n in names:
             label = f"**{n}** (decides)" if n == d.name else n
             snr = report.summaries[n].snr
             cells = [_fmt(by_name[a], n) for a in order]
-            lines.append(f"| {label} | {'–' if math.isnan(snr) else f'{snr:.2f}'} | " + " | ".join(cells) + " |")
+            lines.append(
+                f"| {label} | {_fmt_snr(report.snr_training.get(n))} | {_fmt_snr(snr)} | " + " | ".join(cells) + " |"
+            )
         lines += [
             "",
-            "SNR: standard deviation of the arm means over the paired-bootstrap noise of one arm "
-            "(docs/decisions.md); about 1 means the metric does not separate these arms. "
+            "SNR (training noise), as Heineman et al. (2025) define it: the largest gap between two arms over "
+            "the standard deviation of one run's value from seeds and checkpoint snapshots (`–` when neither "
+            "is there: one seed, no snapshots of that metric). SNR (items only): standard deviation of the arm "
+            "means over the paired-bootstrap noise of the eval items; it leaves training noise out. Intervals "
+            "of metrics other than the decision's are over eval items and seeds. "
             "bpb/<benchmark>: bits per byte of the correct answer.",
         ]
         if report.accuracy_hidden:
@@ -342,14 +495,17 @@ def to_compact_markdown(report: Report, title: str = "Leaderboard") -> str:
     Every other metric, the pairwise table and the plots are in leaderboard.md / index.html."""
     d, s = report.decision, report.decided
     better = "higher" if d.higher_is_better else "lower"
-    head = f"## {title}\n\nDecided by `{d.name}` ({better} is better)"
+    head = f"## {title}\n\n**Verdict:** {report.verdict_line()}\n\nRanked by `{d.name}` ({better} is better)"
     if s is not None:
         items = sum(s.n_items.values())
-        head += f", SNR {s.snr:.2f}; 95% paired bootstrap over {items:,} eval items and {report.n_seeds} seed(s)."
+        head += (
+            f"; {noise_sentence(report)} SNR {_fmt_snr(report.snr_training.get(d.name))}; {items:,} eval items, paired."
+        )
     else:
         head += "; no per-item scores in the catalog, so no intervals."
     labels = [lab for _, lab in REMOVAL_COLS] + ["select"]
-    cols = ["rank", "arm", f"{d.name} [95%]", "P(>next)", "tokens"] + [f"{lab} removed" for lab in labels]
+    cols = ["rank", "arm", "seeds", f"{d.name} [95%]", "P(>next)", "P(rank 1)", "rank [95%]", "contract", "tokens"]
+    cols += [f"-{lab}" for lab in labels]
     lines = [head, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for arm in report.board:
         p = arm.get("p_better_than_next")
@@ -358,21 +514,24 @@ def to_compact_markdown(report: Report, title: str = "Leaderboard") -> str:
         cells = [
             f"{arm.get('rank') or ''}{' ~' if arm.get('within_noise_of_best') else ''}",
             arm["arm"],
+            str(arm.get("n_seeds", "")),
             _fmt(arm, d.name),
-            "" if p is None else f"{p:.3f}",
+            "" if p is None else D.fmt_p(p),
+            *verdict_cells(arm),
             "–" if _missing(tokens) else f"{tokens:,.0f}",
         ] + [f"{100 * shares[lab]:.1f}%" if lab in shares else "–" for lab in labels]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        "`~`: tied with the best (the paired interval of the difference holds 0). Removed: share of the "
-        "arm's input documents each stage dropped.",
+        "`~`: plausibly the best (not separated from the leader, Holm-adjusted). Intervals, P and ranks "
+        "include training noise. -stage: share of the arm's input documents that stage removed.",
     ]
     return "\n".join(lines)
 
 
 def _csv_cols(report: Report) -> list[str]:
-    cols = ["rank", "arm", "n_seeds", "within_noise_of_best", "p_better_than_next"] + _summary_cols(report)
+    cols = ["rank", "arm", "n_seeds", "within_noise_of_best", "p_better_than_next"]
+    cols += ["p_rank1", "rank_lo", "rank_hi", "plausible_best", "contract", "verdict"] + _summary_cols(report)
     for n in shown_metrics(report) or [report.decision.name]:
         cols += [n, f"{n}:lo", f"{n}:hi"]
     return cols
@@ -382,17 +541,26 @@ def to_csv(report: Report) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=_csv_cols(report), extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(report.board)
+    line = report.verdict_line()
+    writer.writerows({**a, "verdict": line} for a in report.board)
     return buf.getvalue()
 
 
 def to_json(report: Report) -> str:
     data = {
-        "decision": {**report.decision.as_dict(), "snr": report.decided.snr if report.decided else None},
+        "verdict": report.verdict_line(),
+        "decision": {
+            **report.decision.as_dict(),
+            "snr": report.snr_training.get(report.decision.name),
+            "snr_items_only": report.decided.snr if report.decided else None,
+            **({"with_training_noise": report.verdict.as_dict()} if report.verdict is not None else {}),
+        },
         "n_seeds": report.n_seeds,
         "board": report.board,
         "metrics": {n: s.as_dict() for n, s in report.summaries.items()},
-        "snr": {n: s.snr for n, s in report.summaries.items()},
+        "snr": {n: report.snr_training.get(n) for n in report.summaries},
+        "snr_items_only": {n: s.snr for n, s in report.summaries.items()},
+        "training_noise_source": report.training_source,
         "chance": report.chance,
         "accuracy_shown": report.accuracy_shown,
         "accuracy_hidden": report.accuracy_hidden,
@@ -423,6 +591,10 @@ def table_rows(report: Report) -> list[dict[str, Any]]:
             f"{n}:lo": a.get(f"{n}:lo"),
             f"{n}:hi": a.get(f"{n}:hi"),
             "p_better_than_next": a.get("p_better_than_next"),
+            "p_rank1": a.get("p_rank1"),
+            "rank_interval": f"{a.get('rank_lo')}-{a.get('rank_hi')}" if a.get("rank_lo") else None,
+            "contract": a.get("contract"),
+            "verdict": report.verdict_line(),
             **{c: a.get(c) for c in _summary_cols(report)},
         }
         for a in report.board
@@ -438,7 +610,6 @@ def plot_all(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
     import pyarrow.parquet as pq
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -483,11 +654,15 @@ def plot_all(
         ax.set_xticks(range(len(arms)), names, rotation=30, ha="right", fontsize=8)
         better = "higher" if d.higher_is_better else "lower"
         ax.set_ylabel(f"{d.name} ({better} is better)")
-        ax.set_title(f"Decision metric per arm, 95% bootstrap intervals (SNR {s.snr:.2f})" if s else d.name, fontsize=9)
+        v = report.verdict
+        title = "Decision metric per arm, 95% intervals"
+        title += " (training + item noise)" if v is not None and v.noise.known else " (eval items only)"
+        ax.set_title(title if s else d.name, fontsize=9)
         if s is not None and len(s.arms) > 1:
-            idx = {a: i for i, a in enumerate(s.arms)}
+            pm, arm_list = (v.p_better, v.arms) if v is not None else (s.p_better, s.arms)
+            idx = {a: i for i, a in enumerate(arm_list)}
             order = [n for n in names if n in idx]
-            m = np.array([[s.p_better[idx[a]][idx[b]] for b in order] for a in order])
+            m = np.array([[pm[idx[a]][idx[b]] for b in order] for a in order])
             ax2 = axes[0][1]
             im = ax2.imshow(m, vmin=0, vmax=1, cmap="RdBu_r")
             ax2.set_xticks(range(len(order)), order, rotation=30, ha="right", fontsize=8)
@@ -496,7 +671,8 @@ def plot_all(
                 for j in range(len(order)):
                     if i != j:
                         color = "white" if abs(m[i, j] - 0.5) > 0.3 else "black"
-                        ax2.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color)
+                        label = ">.99" if m[i, j] > 0.99 else ("<.01" if m[i, j] < 0.01 else f"{m[i, j]:.2f}")
+                        ax2.text(j, i, label, ha="center", va="center", fontsize=7, color=color)
             ax2.set_title("P(row better than column)", fontsize=9)
             fig.colorbar(im, ax=ax2, fraction=0.046)
         written.append(_save(fig, out_dir / "decision.png"))

@@ -112,10 +112,13 @@ def _task_values(t: TaskScores, item_counts: np.ndarray | None) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
-def bootstrap(tasks: Sequence[TaskScores] | TaskScores, n_boot: int = N_BOOT, seed: int = 0) -> Boot:
+def bootstrap(
+    tasks: Sequence[TaskScores] | TaskScores, n_boot: int = N_BOOT, seed: int = 0, resample_seeds: bool = True
+) -> Boot:
     """Paired bootstrap of a metric that is the mean over `tasks` of each task's weighted
     item mean, averaged over seeds. Items are resampled with replacement within each
-    task and seeds with replacement, the same draw for every arm."""
+    task and (unless `resample_seeds` is off: tasks/report/decide.py models seeds itself)
+    seeds with replacement, the same draw for every arm."""
     if isinstance(tasks, TaskScores):
         tasks = [tasks]
     if not tasks:
@@ -126,7 +129,9 @@ def bootstrap(tasks: Sequence[TaskScores] | TaskScores, n_boot: int = N_BOOT, se
             raise ValueError(f"every task needs the same arms and seeds: {t.shape[:2]} vs {(n_arms, n_seeds)}")
     rng = np.random.default_rng(seed)
     present = np.asarray(np.stack([(t.w.sum(axis=-1) > 0) for t in tasks]).all(axis=0), dtype=bool)  # (arm, seed)
-    seed_counts = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot) if n_seeds > 1 else None
+    seed_counts = (
+        rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot) if n_seeds > 1 and resample_seeds else None
+    )
 
     point_parts, rep_parts = [], []
     for t in tasks:

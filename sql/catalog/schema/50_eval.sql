@@ -43,3 +43,17 @@ CREATE TABLE IF NOT EXISTS eval_items (
     weight    DOUBLE,
     PRIMARY KEY (eval_key, task, item, metric)
 );
+
+-- Per-item scores of a model's evaluation snapshots (tasks/evaluate/snapshots.py): bits per
+-- byte of the held-out texts at the last training steps, the final step included, so a
+-- report can measure checkpoint-to-checkpoint noise and average over checkpoints.
+CREATE TABLE IF NOT EXISTS eval_snapshot_items (
+    eval_key  VARCHAR,
+    step      BIGINT,
+    task      VARCHAR,
+    item      BIGINT,
+    metric    VARCHAR,
+    value     DOUBLE,
+    weight    DOUBLE,
+    PRIMARY KEY (eval_key, step, task, item, metric)
+);
