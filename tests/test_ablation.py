@@ -182,7 +182,8 @@ def test_prefect_ui_shows_deployment_run_and_artifact(prefect_server, ablation_r
         artifact_id = _latest_artifact_id(prefect_server["api"], "leaderboard-small")
         page.goto(f"{ui}/artifacts/artifact/{artifact_id}", wait_until="networkidle")
         try:
-            page.get_by_text("Decided by bits per byte").first.wait_for(timeout=60_000)
+            page.get_by_text("Verdict:").first.wait_for(timeout=60_000)
+            page.get_by_text("Ranked by bits per byte").first.wait_for(timeout=60_000)
         finally:
             page.screenshot(path=str(Path(prefect_server["home"]) / "artifact.png"), full_page=True)
         browser.close()
