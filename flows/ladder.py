@@ -5,10 +5,17 @@ Runs every arm of SUITE at each preset (the ablation flow per rung, as suite
 `<suite>.<preset>`; data stages are cached, so only training and evaluation repeat).
 Every rung uses one suite tokenizer and the same token-matched datasets; training
 tokens follow the suite's `ladder:` rule (tokens per parameter, capped by the pool:
-tasks/report/ladder.py). For each smaller rung and metric it reports pairwise decision
-accuracy and Kendall's tau against the largest rung, with the rung's compute (6ND
-FLOPs, device-seconds), writes `reports/ladder-<suite>/ladder.{md,json}` and
+tasks/report/ladder.py). For each smaller rung and metric, and always for the suite's
+declared decision metric (computed from the per-item scores), it reports pairwise decision
+accuracy with a 95% interval (bootstrap over arms), the accuracy weighted by how surely the
+reference separates each pair, Kendall's tau, and the reference rung's noise ceiling (its
+seeds against each other) against the largest rung, with the rung's compute (6ND FLOPs,
+device-seconds), writes `reports/ladder-<suite>/ladder.{md,json}` and
 `decision_accuracy.png`, and publishes them as Prefect artifacts.
+
+A rung whose ablation flow raises (e.g. its arms are not token-matched) is recorded as
+failed: it is not scored, the report names it, and the flow fails after writing the
+report. A failed arm x seed is left out of every score and named too.
 """
 
 from __future__ import annotations
@@ -16,10 +23,10 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -35,13 +42,47 @@ from tasks.suite import LadderSpec
 from tasks.train.model import PRESETS
 
 
-def rung_scores(catalog: Catalog, suite: str) -> dict[str, dict[str, float]]:
-    """metric -> arm -> mean over seeds, for one rung's completed arms."""
-    out: dict[str, dict[str, float]] = {}
-    for r in catalog.query("leaderboard", {"suite": suite}):
-        if r["mean"] is not None:
-            out.setdefault(r["metric"], {})[r["arm"]] = float(r["mean"])
-    return out
+def read_rung(catalog: Catalog, rung: L.Rung, decision: Decision, reference: bool = False) -> L.RungScores:
+    """One rung's per-seed numbers, per-item scores and arm runs from the catalog, as
+    tasks/report/ladder.py `rung_scores` compares them (only the arms and seeds the rung's
+    suite asked for)."""
+    name = rung.suite.name
+    return L.rung_scores(
+        catalog.query("ladder_seed_scores", {"suite": name}),
+        catalog.query("suite_items", {"suite": name}),
+        decision,
+        runs=catalog.query("arm_runs_of_suite", {"suite": name}),
+        arms=[a.name for a in rung.suite.resolved_arms()],
+        seeds=list(rung.suite.seeds),
+        reference=reference,
+    )
+
+
+def run_rungs(rungs: list[L.Rung], run_one: Callable[[L.Rung], object], log) -> tuple[dict[str, float], dict[str, str]]:
+    """Every rung through `run_one`, in order: (wall seconds, failed) per preset. A rung
+    whose run raises is recorded in `failed` as `Type: message` and the next rung still
+    runs (a later rung's data may be sound); the caller never scores a failed rung and
+    fails once the report is written."""
+    walls: dict[str, float] = {}
+    failed: dict[str, str] = {}
+    for rung in rungs:
+        t0 = time.time()
+        log.info(
+            "rung %s: %s params, %s training tokens per arm in %d steps (%.2f epochs%s)",
+            rung.preset,
+            f"{rung.plan.n_params:,}",
+            f"{rung.plan.trained:,}",
+            rung.plan.steps,
+            rung.plan.epochs,
+            ", capped by the pool" if rung.plan.capped else "",
+        )
+        try:
+            run_one(rung)
+        except Exception as exc:  # recorded, not scored: see the docstring
+            failed[rung.preset] = f"{type(exc).__name__}: {exc}"[:2000]
+            log.error("rung %s failed, it will not be scored: %s", rung.preset, failed[rung.preset])
+        walls[rung.preset] = time.time() - t0
+    return walls, failed
 
 
 def rung_seconds(catalog: Catalog, suite: str) -> float:
@@ -72,62 +113,49 @@ def ladder_flow(
         raise ValueError(f"suite {spec.name!r} has no `ladder:` key; pass --presets nano,tiny[,...]")
     rungs = L.plan_rungs(spec, ladder)
     ws = Workspace.from_env(workspace)
-    walls: dict[str, float] = {}
-    for rung in rungs:
-        t0 = time.time()
-        log.info(
-            "rung %s: %s params, %s training tokens per arm in %d steps (%.2f epochs%s)",
-            rung.preset,
-            f"{rung.plan.n_params:,}",
-            f"{rung.plan.trained:,}",
-            rung.plan.steps,
-            rung.plan.epochs,
-            ", capped by the pool" if rung.plan.capped else "",
+
+    def run_one(rung: L.Rung) -> None:
+        ablation_flow.with_options(flow_run_name=rung.suite.name)(
+            # every rung at the suite's own seeds: adaptive seeds would give rungs different seed sets
+            suite_spec=rung.suite.model_copy(update={"decide": None}),
+            workspace=str(ws.root),
+            dask_address=dask_address,
+            max_parallel=max_parallel,
         )
-        try:
-            ablation_flow.with_options(flow_run_name=rung.suite.name)(
-                # every rung at the suite's own seeds: adaptive seeds would give rungs different seed sets
-                suite_spec=rung.suite.model_copy(update={"decide": None}),
-                workspace=str(ws.root),
-                dask_address=dask_address,
-                max_parallel=max_parallel,
-            )
-        except Exception as exc:  # a rung whose arms are not matched still has its scores recorded
-            log.error("rung %s: %s", rung.preset, exc)
-        walls[rung.preset] = time.time() - t0
+
+    walls, failed = run_rungs(rungs, run_one, log)
     catalog = Catalog(ws.catalog_path)
-    scores = {r.preset: rung_scores(catalog, r.suite.name) for r in rungs}
+    decision = Decision.from_spec(spec.decision)
+    order = [r.preset for r in rungs]
+    data = {
+        r.preset: read_rung(catalog, r, decision, reference=r.preset == order[-1] and r.preset not in failed)
+        for r in rungs
+    }
     seconds = {r.preset: rung_seconds(catalog, r.suite.name) for r in rungs}
     flops = {r.preset: r.flops for r in rungs}
-    order = [r.preset for r in rungs]
-    rows = L.ladder_table(scores, order, flops, seconds)
+    rows = L.ladder_table(data, order, flops, seconds, decision=decision.name, failed=failed)
+    failed_arms = {p: d.failed_arms for p, d in data.items() if d.failed_arms}
+    sources = {p: d.decision_source for p, d in data.items()}
     out = ws.stage_dir("reports", f"ladder-{spec.name}")
     out.mkdir(parents=True, exist_ok=True)
-    md = L.to_markdown(rows, rungs, order[-1], walls)
+    md = L.to_markdown(rows, rungs, order[-1], walls, decision.name, failed, failed_arms, sources)
     (out / "ladder.md").write_text(md)
-    result = {
-        "suite": spec.name,
-        "rungs": [
-            {"preset": r.preset, "suite": r.suite.name, **r.plan.__dict__, "flops": r.flops, "wall_s": walls[r.preset]}
-            for r in rungs
-        ],
-        "rows": [_jsonable(r.as_dict()) for r in rows],
-        "scores": scores,
-    }
+    result = L.ladder_result(spec.name, decision, rungs, rows, walls, failed, data)
     (out / "ladder.json").write_text(json.dumps(result, indent=2))
-    decides = Decision.from_spec(spec.decision).name
-    png = L.plot_decision_accuracy(rows, out / "decision_accuracy.png", highlight=decides)
+    png = L.plot_decision_accuracy(rows, out / "decision_accuracy.png", highlight=decision.name)
     image = f"![decision accuracy vs compute](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})"
     key = "".join(c if c.isalnum() else "-" for c in spec.name.lower())
     create_markdown_artifact(md + "\n\n" + image, key=f"ladder-{key}", description=f"proxy ladder of {spec.name}")
-    create_table_artifact([_jsonable(r.as_dict()) for r in rows], key=f"ladder-table-{key}")
+    create_table_artifact(result["rows"], key=f"ladder-table-{key}")
     print(md)
     log.info("ladder report written to %s", out)
+    if failed:
+        raise RuntimeError(
+            f"ladder {spec.name}: rung(s) failed and were not scored: "
+            + "; ".join(f"{p}: {e}" for p, e in failed.items())
+            + f" (report: {out / 'ladder.md'})"
+        )
     return result
-
-
-def _jsonable(d: dict) -> dict:
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

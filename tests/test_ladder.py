@@ -3,9 +3,11 @@ known answers, its token rule, and the suite's `ladder:` key."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tasks.report import ladder as L
@@ -174,6 +176,10 @@ def test_metric_families_group_per_task_metrics_only():
         "acc",
     ]
     assert L.metric_family("bpb_mean") == L.metric_family("acc_centered_mean") == "other"
+    # decisions over several tasks are not per-task metrics: they stay out of the family means
+    assert {L.metric_family(m) for m in ("bpb/lm", "prob/benchmarks", "bpb/wiki_leads_heldout+news_heldout")} == {
+        "other"
+    }
 
 
 @pytest.mark.parametrize("path", sorted(SUITES.glob("*.yaml")), ids=lambda p: p.stem)
@@ -217,3 +223,388 @@ def test_the_rung_table_in_docs_decisions():
             for r in L.plan_rungs(suite, suite.ladder)
         }
         assert got == rungs, name
+
+
+# ---------------------------------------------------------------- the decision metric's row
+
+ARMS = ["a", "b", "c", "d"]
+FAMILY_TASKS = {"bpb": ("wiki_leads_heldout", "news_heldout"), "prob": ("hellaswag", "arc_easy"), "acc": ("hellaswag",)}
+
+
+def _decision(metric: str, on: list[str]):
+    from tasks.report.report import Decision
+    from tasks.suite import DecisionSpec
+
+    return Decision.from_spec(DecisionSpec(metric=metric, on=on))
+
+
+def _item_rows(values: dict[str, float], family: str, tasks, seeds=(0,), n_items: int = 20) -> list[dict]:
+    """Per-item rows whose per-task weighted item mean is exactly values[arm] (acc: the
+    first round(value x n_items) items correct). Item difficulty is shared by every arm
+    and cancels in the mean; bpb items carry byte weights."""
+    rows = []
+    for arm, v in values.items():
+        for seed in seeds:
+            for task in tasks:
+                for i in range(n_items):
+                    if family == "acc":
+                        value, weight = float(i < round(v * n_items)), 1.0
+                    else:
+                        value, weight = v + (0.1 if i % 2 else -0.1), 100.0  # +-0.1 on equal weights
+                    rows.append(
+                        {
+                            "arm": arm,
+                            "seed": seed,
+                            "task": task,
+                            "item": i,
+                            "metric": family,
+                            "value": value,
+                            "weight": weight,
+                        }
+                    )
+    return rows
+
+
+@pytest.mark.parametrize(
+    "metric, on",
+    [
+        ("bpb", ["wiki_leads_heldout"]),  # one text: also a catalog metric of the same name
+        ("bpb", ["wiki_leads_heldout", "news_heldout"]),  # two texts: no catalog metric
+        ("bpb", ["lm"]),
+        ("prob", ["benchmarks"]),
+        ("acc", ["hellaswag"]),  # the catalog has acc_centered/hellaswag, never acc/hellaswag
+    ],
+    ids=["bpb-one-text", "bpb-two-texts", "bpb-lm", "prob-benchmarks", "acc-task"],
+)
+def test_the_decision_metric_is_always_a_row(metric, on):
+    """Whatever its form, the suite's decision metric is computed per arm from the per-item
+    scores and is the first row of every smaller rung, marked as the decision. The rungs'
+    catalog numbers are per task (`bpb/<text>`, `acc_centered/<task>`), never the
+    decision's name (except bpb on one text); they are given values that order the arms
+    the other way, so a row built from them would be wrong."""
+    decision = _decision(metric, on)
+    tasks = FAMILY_TASKS[metric] if len(on) > 1 or on[0] in ("lm", "benchmarks") else tuple(on)
+    large = {"a": 0.2, "b": 0.4, "c": 0.6, "d": 0.8}
+    small = {"a": 0.2, "b": 0.4, "c": 0.8, "d": 0.6}  # c and d swapped: 5 of 6 pairs agree
+    data = {}
+    for rung, values in (("nano", small), ("tiny", large)):
+        prefix = "acc_centered" if metric == "acc" else metric
+        seed_rows = [
+            {"arm": a, "seed": 0, "metric": f"{prefix}/{t}", "value": -v} for a, v in values.items() for t in tasks
+        ]
+        data[rung] = L.rung_scores(seed_rows, _item_rows(values, metric, tasks), decision)
+        assert data[rung].decision_source == "per-item scores"
+        assert data[rung].means[decision.name] == pytest.approx(values)
+    rows = L.ladder_table(data, ["nano", "tiny"], {}, {}, decision=decision.name)
+    first = rows[0]
+    assert first.metric == decision.name and first.decision
+    assert [r.metric for r in rows if r.decision] == [decision.name]
+    assert first.decision_accuracy == pytest.approx(5 / 6) and first.pairs == 6
+    md = L.to_markdown(rows, [], "tiny", {}, decision=decision.name)
+    assert f"| nano | **{decision.name}** (decides) | 0.833 [" in md
+
+
+def test_the_decision_row_is_there_without_values_and_from_catalog_means():
+    decision = _decision("prob", ["benchmarks"])
+    scores = {"nano": {"bpb_mean": {"a": 1.0, "b": 2.0}}, "tiny": {"bpb_mean": {"a": 1.0, "b": 2.0}}}
+    rows = L.ladder_table(scores, ["nano", "tiny"], {}, {}, decision=decision.name)
+    row = next(r for r in rows if r.decision)
+    assert row.metric == "prob/benchmarks" and row.pairs == 0 and math.isnan(row.decision_accuracy)
+    # no per-item scores (evaluations from before they were kept): the mean of the catalog's per-task numbers
+    seed_rows = [
+        {"arm": a, "seed": 0, "metric": f"prob/{t}", "value": v + d}
+        for a, v in {"a": 0.3, "b": 0.2}.items()
+        for t, d in (("hellaswag", 0.0), ("arc_easy", 0.1))
+    ]
+    got = L.rung_scores(seed_rows, [], decision)
+    assert got.decision_source == "catalog means"
+    assert got.means["prob/benchmarks"] == pytest.approx({"a": 0.35, "b": 0.25})
+
+
+# ---------------------------------------------------------------- failed rungs and arms
+
+
+def test_a_failed_rung_is_named_and_never_scored():
+    """The rung's catalog still holds numbers (a rung whose arms were not token-matched
+    records its scores, then raises): they must not be scored."""
+    scores = {r: {"bpb_mean": dict(LARGE)} for r in ("nano", "tiny", "mini")}
+    error = "TokenBudgetError: arms are not token-matched"
+    rows = L.ladder_table(scores, ["nano", "tiny", "mini"], {}, {}, decision="bpb_mean", failed={"nano": error})
+    by = {r.rung: r for r in rows}
+    assert len(rows) == 2 and by["nano"].failed == error
+    assert math.isnan(by["nano"].decision_accuracy) and by["nano"].pairs == 0
+    assert by["tiny"].failed is None and by["tiny"].decision_accuracy == 1.0
+    md = L.to_markdown(rows, [], "mini", {}, decision="bpb_mean", failed_rungs={"nano": error})
+    assert f"failed: {error}" in md and "## Failed" in md and "rung **nano** failed, not scored" in md
+    # a failed reference: nothing is scored
+    rows = L.ladder_table(scores, ["nano", "tiny", "mini"], {}, {}, decision="bpb_mean", failed={"mini": error})
+    assert [r.failed for r in rows] == [f"reference rung mini failed: {error}"] * 2
+    assert all(r.pairs == 0 for r in rows)
+
+
+def test_run_rungs_records_a_failed_rung_and_runs_the_next():
+    import logging
+
+    from flows.ladder import run_rungs
+
+    rungs = L.plan_rungs(_suite(token_budget=60_000), LadderSpec(presets=["nano", "tiny"]))
+    ran = []
+
+    def run_one(rung):
+        ran.append(rung.preset)
+        if rung.preset == "nano":
+            raise RuntimeError("ingest failed")
+
+    walls, failed = run_rungs(rungs, run_one, logging.getLogger("test"))
+    assert ran == ["nano", "tiny"] and failed == {"nano": "RuntimeError: ingest failed"}
+    assert set(walls) == {"nano", "tiny"}
+
+
+def test_failed_and_missing_arms_are_named_and_left_out():
+    seed_rows = [
+        {"arm": a, "seed": 0, "metric": "bpb_mean", "value": v} for a, v in {"a": 1.0, "b": 2.0, "old": 0.5}.items()
+    ]
+    runs = [
+        {"arm": "a", "seed": 0, "status": "completed", "error": None},
+        {"arm": "b", "seed": 0, "status": "completed", "error": None},
+        {"arm": "c", "seed": 0, "status": "failed", "error": "ValueError: pool too small"},
+        {"arm": "old", "seed": 0, "status": "completed", "error": None},  # not an arm of this suite any more
+    ]
+    got = L.rung_scores(seed_rows, runs=runs, arms=["a", "b", "c", "d"], seeds=[0])
+    assert got.means == {"bpb_mean": {"a": 1.0, "b": 2.0}}
+    assert got.failed_arms == [
+        {"arm": "c", "seed": 0, "error": "ValueError: pool too small"},
+        {"arm": "d", "seed": 0, "error": "no run recorded"},
+    ]
+    md = L.to_markdown([], [], "tiny", {}, failed_arms={"nano": got.failed_arms})
+    assert "arm **c** seed 0 failed, left out of every accuracy: ValueError: pool too small" in md
+
+
+def test_read_rung_from_the_catalog(catalog):
+    """Through the SQL: a failed arm's leftover numbers and items are not read; the
+    decision comes from the items."""
+    from flows.ladder import read_rung
+
+    rung = L.plan_rungs(_suite(token_budget=60_000), LadderSpec(presets=["nano", "tiny"]))[1]
+    decision = _decision("bpb", ["wiki_leads_heldout", "news_heldout"])
+    for arm, status, v in (("a", "completed", 2.0), ("b", "failed", 1.0)):
+        catalog.insert(
+            "arm_runs",
+            [{"suite": "s.tiny", "arm": arm, "seed": 0, "status": status, "error": "boom", "eval_key": f"e{arm}"}],
+        )
+        catalog.insert("arm_metrics", [{"suite": "s.tiny", "arm": arm, "seed": 0, "metric": "bpb_mean", "value": v}])
+        items = _item_rows({arm: v}, "bpb", FAMILY_TASKS["bpb"])
+        catalog.insert(
+            "eval_items", [{k: r[k] for k in r if k not in ("arm", "seed")} | {"eval_key": f"e{arm}"} for r in items]
+        )
+    got = read_rung(catalog, rung, decision, reference=True)
+    assert got.means == {"bpb_mean": {"a": 2.0}, decision.name: {"a": pytest.approx(2.0)}}
+    assert got.failed_arms == [{"arm": "b", "seed": 0, "error": "boom"}]
+
+
+# ---------------------------------------------------------------- noise ceiling
+
+
+def test_noise_ceiling_from_the_reference_seeds():
+    swapped = {"a": 1.0, "b": 2.0, "c": 4.0, "d": 3.0}
+    # seeds 0 and 1 agree; seed 2 swaps one pair of six: (1 + 1 + 4 x 5/6) / 6 ordered pairs
+    assert L.noise_ceiling({0: LARGE, 1: dict(LARGE), 2: swapped}) == (pytest.approx(8 / 9), 3)
+    assert L.noise_ceiling({0: LARGE, 1: swapped}) == (pytest.approx(5 / 6), 1)
+    # a tie in one seed counts 1/2 when the other seed is the reference, and drops out the
+    # other way round: both directions are averaged, (5/6 + 1) / 2
+    assert L.noise_ceiling({0: {"a": 1.0, "b": 2.0, "c": 3.0}, 1: {"a": 1.0, "b": 1.0, "c": 3.0}}) == (
+        pytest.approx(11 / 12),
+        1,
+    )
+    ceiling, pairs = L.noise_ceiling({0: LARGE})
+    assert math.isnan(ceiling) and pairs == 0
+    ref = L.RungScores(means={"m": dict(LARGE)}, per_seed={"m": {0: LARGE, 1: dict(LARGE), 2: swapped}})
+    rows = L.ladder_table({"nano": {"m": LARGE}, "tiny": ref}, ["nano", "tiny"], {}, {}, decision="m")
+    assert rows[0].noise_ceiling == pytest.approx(8 / 9) and rows[0].ceiling_seed_pairs == 3
+    assert "**Noise ceiling** on `m`: **0.889** over 3 pair(s) of seeds" in L.to_markdown(rows, [], "tiny", {}, "m")
+    one = L.ladder_table({"nano": {"m": LARGE}, "tiny": {"m": LARGE}}, ["nano", "tiny"], {}, {}, decision="m")
+    assert math.isnan(one[0].noise_ceiling) and one[0].ceiling_note == "n/a (one seed at the reference rung)"
+    assert "**Noise ceiling** on `m`: n/a (one seed at the reference rung)." in L.to_markdown(one, [], "tiny", {}, "m")
+
+
+# ---------------------------------------------------------------- interval and weighted accuracy
+
+
+def test_interval_and_weighted_accuracy_with_known_answers():
+    sure = {a: {b: 0.5 + 0.5 * L._sign(LARGE[a] - LARGE[b]) for b in LARGE if b != a} for a in LARGE}
+    assert L.decision_accuracy(dict(LARGE), LARGE)[0] == 1.0
+    assert L.accuracy_interval(dict(LARGE), LARGE) == (1.0, 1.0)
+    assert L.weighted_decision_accuracy(dict(LARGE), LARGE, sure) == 1.0
+    assert L.accuracy_interval(dict(LARGE), LARGE, sure) == (1.0, 1.0)
+    reversed_ = {k: -v for k, v in LARGE.items()}
+    assert L.accuracy_interval(reversed_, LARGE) == (0.0, 0.0)
+    # one swapped pair of six: the interval holds 5/6 and is not a point
+    swapped = {"a": 1.0, "b": 2.0, "c": 4.0, "d": 3.0}
+    lo, hi = L.accuracy_interval(swapped, LARGE)
+    assert lo < 5 / 6 <= hi <= 1.0
+    # the reference separates only c from d with confidence (P = 1, weight 1); every other
+    # pair is close to a coin flip (P = 0.55, weight 0.1). Reversing c and d costs the plain
+    # accuracy one pair of six, the weighted accuracy most of its weight.
+    p = {a: {b: 0.55 if LARGE[a] > LARGE[b] else 0.45 for b in LARGE if b != a} for a in LARGE}
+    p["d"]["c"], p["c"]["d"] = 1.0, 0.0
+    plain = L.decision_accuracy(swapped, LARGE)[0]
+    weighted = L.weighted_decision_accuracy(swapped, LARGE, p)
+    assert plain == pytest.approx(5 / 6)
+    assert weighted == pytest.approx(5 * 0.1 / (5 * 0.1 + 1.0))
+    assert 1 - weighted > 1 - plain
+    # swapping an unsure pair instead (a and b) costs the weighted accuracy less than the plain
+    unsure = {"a": 2.0, "b": 1.0, "c": 3.0, "d": 4.0}
+    assert L.weighted_decision_accuracy(unsure, LARGE, p) > L.decision_accuracy(unsure, LARGE)[0]
+    # no P for a separated pair: no weighted accuracy
+    assert math.isnan(L.weighted_decision_accuracy(swapped, LARGE, {"a": {"b": 0.9}}))
+
+
+def test_the_interval_resamples_arms():
+    """One replicate by hand: arms a, a, c drawn (counts 2, 0, 1, 0) give the pair (a, c)
+    twice and nothing else; the interval's replicates follow that rule."""
+    swapped = {"a": 1.0, "b": 2.0, "c": 4.0, "d": 3.0}
+    arms, agree, w = L._pair_matrices(swapped, LARGE)
+    counts = np.array([2.0, 0.0, 1.0, 0.0])
+    assert counts @ (w * agree) @ counts / (counts @ w @ counts) == 1.0  # (a, c) agrees
+    counts = np.array([0.0, 0.0, 1.0, 2.0])  # c once, d twice: the swapped pair, twice
+    assert counts @ (w * agree) @ counts / (counts @ w @ counts) == 0.0
+    # with three arms the bootstrap can draw a single pair: the swapped one alone gives 0
+    lo, hi = L.accuracy_interval({"b": 2.0, "c": 4.0, "d": 3.0}, LARGE)
+    assert lo == 0.0 and hi == 1.0
+
+
+def test_weights_come_from_the_reference_rungs_paired_bootstrap():
+    """P(A>B) at the reference from its per-item scores: arms 0.3 apart in bits per byte
+    with item noise 0.1 are told apart (weight ~1), arms 0.001 apart are not."""
+    rng = np.random.default_rng(0)
+    truth = {"a": 2.0, "b": 2.001, "c": 2.3}
+    items = [
+        {
+            "arm": a,
+            "seed": 0,
+            "task": "wiki_leads_heldout",
+            "item": i,
+            "metric": "bpb",
+            "value": v + d + e,
+            "weight": 100.0,
+        }
+        for i, d in enumerate(rng.normal(0, 0.5, 200))
+        for a, v in truth.items()
+        for e in [rng.normal(0, 0.1)]
+    ]
+    decision = _decision("bpb", ["wiki_leads_heldout"])
+    ref = L.rung_scores([], items, decision, reference=True, n_boot=500)
+    w = L.p_better_weight(ref.p_better[decision.name])
+    assert w("a", "c") > 0.99 and w("b", "c") > 0.99 and w("a", "b") < 0.5
+
+
+def test_new_columns_in_markdown_json_and_plot(tmp_path):
+    from tasks.report.report import Decision
+
+    decision = Decision("bpb", ("wiki_leads_heldout",), ("wiki_leads_heldout",))
+    rungs = L.plan_rungs(_suite(token_budget=60_000), LadderSpec(presets=["nano", "tiny", "mini"]))
+    swapped = {"a": 1.0, "b": 2.0, "c": 4.0, "d": 3.0}
+    sure = {a: {b: 0.5 + 0.5 * L._sign(LARGE[a] - LARGE[b]) for b in LARGE if b != a} for a in LARGE}
+    name = decision.name
+    data = {
+        "nano": L.RungScores({name: swapped}, {name: {0: swapped}}, decision_source="per-item scores"),
+        "tiny": L.RungScores({name: swapped}, {name: {0: swapped}}, decision_source="per-item scores"),
+        "mini": L.RungScores({name: dict(LARGE)}, {name: {0: LARGE, 1: LARGE}}, {name: sure}, [], "per-item scores"),
+    }
+    flops = {r.preset: r.flops for r in rungs}
+    rows = L.ladder_table(data, ["nano", "tiny", "mini"], flops, {}, decision=name, failed={"tiny": "X: y"})
+    md = L.to_markdown(
+        rows, rungs, "mini", {}, name, {"tiny": "X: y"}, {}, {p: d.decision_source for p, d in data.items()}
+    )
+    assert "| decision accuracy [95%] | weighted [95%] |" in md and "| noise ceiling |" in md
+    assert "**Decision metric:** `bpb/wiki_leads_heldout`" in md and "**Noise ceiling** on" in md
+    assert "| nano | **bpb/wiki_leads_heldout** (decides) | 0.833 [" in md
+    result = L.ladder_result("s", decision, rungs, rows, {}, {"tiny": "X: y"}, data)
+    json.dumps(result, allow_nan=False)  # NaN is null
+    nano = next(r for r in result["rows"] if r["rung"] == "nano")
+    assert nano["decision"] and nano["decision_accuracy"] == pytest.approx(5 / 6)
+    assert nano["weighted_accuracy"] == pytest.approx(5 / 6) and nano["acc_lo"] <= nano["acc_hi"]
+    assert nano["noise_ceiling"] == 1.0 and nano["noise_ceiling_note"] is None
+    assert result["noise_ceiling"]["value"] == 1.0 and result["decision"]["name"] == name
+    assert result["failed_rungs"] == {"tiny": "X: y"} and "tiny" not in result["scores"]
+    assert [r["status"] for r in result["rungs"]] == ["ok", "failed", "ok"]
+    path = L.plot_decision_accuracy(rows, tmp_path / "d.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_ladder_flow_reports_a_failed_rung_and_fails(workspace, tmp_path, monkeypatch):
+    """The flow end to end with a stand-in for the ablation flow (no training): the nano
+    rung records completed scores and then raises, as a rung whose arms are not
+    token-matched does. The report names it and scores only tiny against mini; the
+    decision (bpb on two texts, a name no catalog metric has) is the first row; the flow
+    fails after writing the report."""
+    import yaml
+
+    import flows.ladder as FL
+    from tasks.core.catalog import Catalog
+
+    suite_yaml = tmp_path / "s.yaml"
+    suite_yaml.write_text(
+        yaml.safe_dump(
+            {
+                "name": "s",
+                "token_budget": 60_000,
+                "seeds": [0, 1],
+                "decision": {"metric": "bpb", "on": ["wiki_leads_heldout", "news_heldout"]},
+                "sources": {"cc": ["x"]},
+                "ladder": {"presets": ["nano", "tiny", "mini"]},
+                "arms": [
+                    {"name": a, "sources": ["cc"], "language": {"allowed": [lang]}}
+                    for a, lang in zip(ARMS, ("en", "de", "fr", "es"))
+                ],
+            }
+        )
+    )
+    values = {"s.nano": dict(LARGE), "s.tiny": {"a": 1.0, "b": 2.0, "c": 4.0, "d": 3.0}, "s.mini": dict(LARGE)}
+    catalog = Catalog(workspace.catalog_path)
+
+    class FakeAblation:
+        def with_options(self, **_):
+            return self
+
+        def __call__(self, suite_spec, **_):
+            name = suite_spec.name
+            for seed in (0, 1):
+                for arm, v in values[name].items():
+                    key = f"{name}-{arm}-{seed}"
+                    catalog.insert(
+                        "arm_runs",
+                        [{"suite": name, "arm": arm, "seed": seed, "status": "completed", "eval_key": key}],
+                        replace=True,
+                    )
+                    catalog.insert(
+                        "arm_metrics",
+                        [{"suite": name, "arm": arm, "seed": seed, "metric": "bpb_mean", "value": v}],
+                        replace=True,
+                    )
+                    rows = _item_rows({arm: v + 0.01 * seed}, "bpb", FAMILY_TASKS["bpb"])
+                    catalog.insert(
+                        "eval_items",
+                        [{**{k: r[k] for k in r if k not in ("arm", "seed")}, "eval_key": key} for r in rows],
+                    )
+            if name == "s.nano":
+                raise RuntimeError("arms are not token-matched")
+
+    monkeypatch.setattr(FL, "ablation_flow", FakeAblation())
+    with pytest.raises(RuntimeError, match="rung.s. failed and were not scored: nano: RuntimeError: arms are not"):
+        FL.ladder_flow(str(suite_yaml), workspace=str(workspace.root))
+    out = workspace.stage_dir("reports", "ladder-s")
+    md = (out / "ladder.md").read_text()
+    data = json.loads((out / "ladder.json").read_text())
+    assert "rung **nano** failed, not scored: RuntimeError: arms are not token-matched" in md
+    assert data["failed_rungs"] == {"nano": "RuntimeError: arms are not token-matched"}
+    rows = {(r["rung"], r["metric"]): r for r in data["rows"]}
+    name = "bpb/wiki_leads_heldout+news_heldout"
+    assert set(rows) == {("nano", name), ("tiny", name), ("tiny", "bpb_mean")}
+    assert rows["nano", name]["failed"] and rows["nano", name]["decision_accuracy"] is None
+    tiny = rows["tiny", name]
+    assert tiny["decision"] and tiny["decision_accuracy"] == pytest.approx(5 / 6) and tiny["pairs"] == 6
+    assert tiny["noise_ceiling"] == 1.0 and tiny["ceiling_seed_pairs"] == 1  # mini's two seeds agree
+    assert tiny["weighted_accuracy"] is not None
+    assert data["decision"]["computed_from"]["tiny"] == "per-item scores"
+    assert (out / "decision_accuracy.png").exists()
