@@ -591,8 +591,13 @@ def test_the_ladder_flow_reports_a_failed_rung_and_fails(workspace, tmp_path, mo
                 raise RuntimeError("arms are not token-matched")
 
     monkeypatch.setattr(FL, "ablation_flow", FakeAblation())
-    with pytest.raises(RuntimeError, match="rung.s. failed and were not scored: nano: RuntimeError: arms are not"):
-        FL.ladder_flow(str(suite_yaml), workspace=str(workspace.root))
+    from flows._runtime import prefect_api
+
+    # one API for the flow, started with the project's own (long) timeout: a loaded machine
+    # exceeds the ephemeral server's default start timeout
+    with prefect_api():
+        with pytest.raises(RuntimeError, match="rung.s. failed and were not scored: nano: RuntimeError: arms are not"):
+            FL.ladder_flow(str(suite_yaml), workspace=str(workspace.root))
     out = workspace.stage_dir("reports", "ladder-s")
     md = (out / "ladder.md").read_text()
     data = json.loads((out / "ladder.json").read_text())
