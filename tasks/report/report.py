@@ -190,10 +190,11 @@ def build_report(
                 continue
             entry = by_arm[a]
             entry[key], entry[f"{key}:lo"], entry[f"{key}:hi"] = verdict.mean[i], verdict.lo[i], verdict.hi[i]
-            entry["p_rank1"] = verdict.p_rank1[i]
-            entry["rank_lo"], entry["rank_hi"] = verdict.rank_lo[i], verdict.rank_hi[i]
             entry["plausible_best"] = a in verdict.plausible_best
             entry["n_seeds"] = verdict.n_seeds[i]
+            if verdict.noise.known:  # without training noise these would be item-only certainties
+                entry["p_rank1"] = verdict.p_rank1[i]
+                entry["rank_lo"], entry["rank_hi"] = verdict.rank_lo[i], verdict.rank_hi[i]
     if decided is None:
         for entry in by_arm.values():
             value = _fallback_value(entry, decision)
@@ -210,12 +211,12 @@ def build_report(
     for rank, arm in enumerate(board, 1):
         arm["rank"] = rank if not _missing(arm.get(key)) else None
         arm["within_noise_of_best"] = arm["arm"] in ties
-    if verdict is not None:
+    if verdict is not None and verdict.noise.known:
         idx = {a: i for i, a in enumerate(verdict.arms)}
         for above, below in zip(board, board[1:]):
             if not _missing(above.get(key)) and not _missing(below.get(key)):
                 above["p_better_than_next"] = verdict.p_better[idx[above["arm"]]][idx[below["arm"]]]
-    elif decided:
+    elif decided and verdict is None:
         idx = {a: i for i, a in enumerate(decided.arms)}
         for above, below in zip(board, board[1:]):
             if above["arm"] in idx and below["arm"] in idx:
@@ -427,7 +428,9 @@ def detail_markdown(report: Report) -> str:
         idx = {a: i for i, a in enumerate(s.arms)}
         pm = report.verdict.p_better if report.verdict is not None else s.p_better
         vidx = {a: i for i, a in enumerate(report.verdict.arms)} if report.verdict is not None else idx
-        lines += [f"### P(row better than column) on `{d.name}` (training and item noise)", ""]
+        known = report.verdict is not None and report.verdict.noise.known
+        noise = "training and item noise" if known else "eval items only: training noise unknown, not a decision"
+        lines += [f"### P(row better than column) on `{d.name}` ({noise})", ""]
         lines += ["| | " + " | ".join(order) + " |", "|---|" + "---|" * len(order)]
         for a in order:
             row = [("–" if a == b else D.fmt_p(pm[vidx[a]][vidx[b]])) for b in order]
