@@ -237,10 +237,12 @@ def test_ablation_flow_validates_all_arms_before_its_ingest_loop(tmp_path, monke
     are still checked before the flow writes the catalog or ingests a source."""
     import flows.ablation as A
 
-    ingested = []
+    def no_work(*args, **kwargs):
+        raise AssertionError("ingest or signals started although an arm's SQL is bad")
+
     monkeypatch.setattr(A, "get_run_logger", lambda: logging.getLogger("test"))
-    monkeypatch.setattr(A, "run_ingest", lambda *a, **k: ingested.append(a))
-    monkeypatch.setattr(A, "run_signals", lambda *a, **k: ingested.append(a))
+    monkeypatch.setattr(A, "run_ingest", no_work)
+    monkeypatch.setattr(A, "run_signals", no_work)
     suite = tmp_path / "suite.yaml"
     suite.write_text(_SUITE.format(bad="n_chars > 5"))
     bad = Recipe.model_construct(
@@ -250,7 +252,6 @@ def test_ablation_flow_validates_all_arms_before_its_ingest_loop(tmp_path, monke
     ws = tmp_path / "ws"
     with pytest.raises(RecipeError, match=r"arm 'sneaky': filters\[0\] \(sql\): .*subquery"):
         A.ablation_flow.fn(suite=str(suite), arms=[good, bad], workspace=str(ws), max_parallel=1)
-    assert ingested == []
     assert not (ws / "catalog.duckdb").exists()
 
 
@@ -314,8 +315,9 @@ def test_query_timeout_interrupts_and_the_connection_goes_on():
     started = time.perf_counter()
     with pytest.raises(SqlTimeoutError, match=r"recipe 'slow': query stopped after 0.2 s"):
         with query_timeout(con, "recipe 'slow'", seconds=0.2):
-            con.execute("SELECT count(*) FROM range(10000000000) t(i) WHERE md5(i::VARCHAR) LIKE 'zz%'").fetchall()
-    assert time.perf_counter() - started < 30
+            # ~2 s per 10M rows on 2 cores: bounded, so without the interrupt the test fails, not hangs
+            con.execute("SELECT count(*) FROM range(50000000) t(i) WHERE md5(i::VARCHAR) LIKE 'zz%'").fetchall()
+    assert time.perf_counter() - started < 5
     with query_timeout(con, "recipe 'fast'", seconds=5):
         assert con.execute("SELECT 42").fetchall() == [(42,)]
     con.close()
