@@ -43,6 +43,7 @@ from tasks.core.docsref import resolve_docs
 from tasks.core.logs import set_verbose
 from tasks.core.workspace import Workspace
 from tasks.curate import steps as curate_steps
+from tasks.curate.pipeline import validate_arms
 from tasks.curate.results import DatasetRef
 from tasks.evaluate.results import EvalResult
 from tasks.recipe import Recipe
@@ -365,6 +366,7 @@ def ablation_flow(
         spec = spec.model_copy(update={"seeds": seeds})
     if decide is not None:
         spec = spec.model_copy(update={"decide": decide})
+    validate_arms(spec.arms)  # every arm's filters and SQL, before any ingest or signal work
     ws = Workspace.from_env(workspace)
     if spec.sweep:  # the arms the `sweep:` expanded into, before any work
         log.info(

@@ -468,6 +468,18 @@ class Recipe(Strict):
         # `- gopher_quality` is shorthand for `- {name: gopher_quality}`.
         return [{"name": f} if isinstance(f, str) else f for f in (v or [])]
 
+    @field_validator("filters")
+    @classmethod
+    def _filters_resolve(cls, v: list[FilterSpec]) -> list[FilterSpec]:
+        # Every filter checked when the recipe is: named filters and their params against
+        # sql/filters/, raw SQL (untrusted: the UI form, deployment parameters) against
+        # DuckDB's parse tree and the signals schema. So a bad predicate in any arm fails
+        # the suite before any ingest or signal work. Imported here: the stage imports this module.
+        from tasks.signals.filters import resolve_rules
+
+        resolve_rules(v)
+        return v
+
     def counts_tokens(self) -> bool:
         """Does curation cut to a number of tokens (so it needs the suite tokenizer)?"""
         m = self.mixture

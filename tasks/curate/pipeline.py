@@ -16,19 +16,22 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from tasks.core.docsref import resolve_docs
 from tasks.core.hashing import hash_json, short
+from tasks.core.sandbox import sandboxed_connection
 from tasks.core.sqlfiles import render_sql, string_list, string_literal
 from tasks.core.workspace import Workspace, write_json_atomic
 from tasks.curate import steps as S
 from tasks.curate.context import CurateContext, SourceInput, StepImpl
 from tasks.curate.exclusions import ExclusionSampler, SampleConfig, rule_signal_columns
 from tasks.curate.steps import CHARS_PER_TOKEN
-from tasks.recipe import Recipe
+from tasks.recipe import Recipe, RecipeError
 from tasks.signals.filters import FilterCounts, Rule, resolve_rules
 from tasks.signals.signals import SIGNALS_SCHEMA, signals_ref
 
@@ -53,6 +56,28 @@ STEPS: dict[str, StepImpl] = {
 def validate(recipe: Recipe) -> list[Rule]:
     """Everything about the recipe that can be checked before any work: rules, steps."""
     return resolve_rules(recipe.filters)
+
+
+def validate_arms(arms: Iterable[Recipe]) -> None:
+    """`validate` on every arm of a suite, before any ingest or signal work: one
+    RecipeError naming each arm that fails and why. (Recipe validation runs the same
+    checks; this also covers arms that reached a flow without it, e.g. built in code.)"""
+    errors = []
+    for arm in arms:
+        try:
+            validate(arm)
+        except RecipeError as exc:
+            errors.append(f"arm {arm.name!r}: {exc}")
+    if errors:
+        raise RecipeError("\n".join(errors))
+
+
+def curate_connection(workspace: Workspace, inputs: list[SourceInput]) -> duckdb.DuckDBPyConnection:
+    """The connection curation runs recipe SQL on: sandboxed (tasks/core/sandbox.py), so
+    it can read and write only the workspace and the folders of the sources' documents
+    and signals, within a memory limit, its configuration locked."""
+    shards = [p for i in inputs for p in (*i.signals.shards, *i.docs.shards)]
+    return sandboxed_connection([workspace.root, *{Path(p).parent for p in shards}])
 
 
 def resolve_inputs(workspace: Workspace, recipe: Recipe) -> list[SourceInput]:
@@ -116,7 +141,7 @@ def _write_dataset(
 ) -> dict[str, Any]:
     out_dir = workspace.stage_dir("datasets", key)
     out_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
+    con = curate_connection(workspace, inputs)
     try:
         con.execute(render_sql("curate/signals_view", files=string_list([p for i in inputs for p in i.signals.shards])))
         con.execute(render_sql("curate/docs_view", files=string_list([p for i in inputs for p in i.docs.shards])))

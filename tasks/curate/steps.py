@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tasks.core.sandbox import query_timeout
 from tasks.core.sqlfiles import join_sql, number_literal, render_sql, sql_fragment, string_list
 from tasks.core.workspace import Workspace
 from tasks.curate.context import CurateContext
@@ -90,10 +91,13 @@ def language_step(ctx: CurateContext, ids: str) -> str:
 def filters_step(ctx: CurateContext, ids: str) -> str:
     if not ctx.rules:
         return ids
+    # The recipe's predicates run here: each query under the recipe SQL time limit.
+    label = f"recipe {ctx.recipe.name!r}, filters"
     source = sql_fragment("curate/signals_of_ids", ids=ids)
-    counts = filter_counts(source, ctx.rules, con=ctx.con)
+    counts = filter_counts(source, ctx.rules, con=ctx.con, label=label)
     out = ctx.new_table("filters")
-    ctx.con.execute(render_sql("curate/keep_step", out=out, ids=ids, predicate=combined_predicate(ctx.rules)))
+    with query_timeout(ctx.con, label):
+        ctx.con.execute(render_sql("curate/keep_step", out=out, ids=ids, predicate=combined_predicate(ctx.rules)))
     if ctx.size(out) != counts.kept:
         raise RuntimeError(f"filter step kept {ctx.size(out)} documents but its counts say {counts.kept}")
     ctx.counts["filters"] = counts
@@ -105,7 +109,8 @@ def filters_step(ctx: CurateContext, ids: str) -> str:
             keep=combined_predicate(ctx.rules),
         )
     )
-    ctx.explained["filters"] = Explained(why.to_arrow_table())
+    with query_timeout(ctx.con, label):
+        ctx.explained["filters"] = Explained(why.to_arrow_table())
     return out
 
 

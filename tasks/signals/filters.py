@@ -5,8 +5,11 @@ DEFAULT`, datatrove's defaults) and a list of rules (`-- rule: NAME` + one
 keep-predicate using `$NAME`). A recipe's `filters:` list names filters (with
 threshold overrides) or gives raw SQL predicates; `resolve_rules` turns that into an
 ordered list of `Rule`s whose thresholds are rendered as validated numeric literals
-(never text pasted from the recipe), and raw SQL is parsed and bound by DuckDB and
-rejected unless it is one boolean expression over signal columns.
+(never text pasted from the recipe), and raw SQL, which is untrusted input (the Prefect
+UI form, deployment parameters), is judged on DuckDB's tokens and parse tree against an
+allow-list (tasks/signals/sql_guard.py), then bound against the empty signals table: it
+must be one boolean expression over signal columns. Recipe validation runs this
+(`Recipe.filters`), so a bad predicate fails before any work.
 
 `filter_counts` then computes, in one scan of the signals, what each rule removes on
 its own and what it removes after the rules before it (the marginal removal).
@@ -26,23 +29,16 @@ from typing import Any
 
 import duckdb
 
+from tasks.core.sandbox import query_timeout, sandboxed_connection
 from tasks.core.sqlfiles import SQL_DIR, Sql, int_literal, join_sql, render_sql, sql_fragment, string_list
 from tasks.recipe import FilterSpec, RecipeError
+from tasks.signals.sql_guard import MAX_PREDICATE_CHARS, check_tokens, check_tree
 
 FILTERS_DIR = SQL_DIR / "filters"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PARAM_LINE = re.compile(r"^--\s*param:\s*([a-z][a-z0-9_]*)\s+(int|float|bool)\s+(\S+)\s*$")
 _RULE_LINE = re.compile(r"^--\s*rule:\s*([a-z][a-z0-9_]*)\s*$")
 _PARAM_REF = re.compile(r"\$([a-z][a-z0-9_]*)")
-MAX_PREDICATE_CHARS = 4000
-
-# Functions a raw predicate may not call: file/network/table access, settings, env.
-_DENIED_FUNCTIONS = re.compile(
-    r"^(read_|glob|getenv|query|query_table|sniff_csv|parquet_|iceberg_|delta_|sqlite_|postgres_|mysql_|"
-    r"current_setting|duckdb_|pragma_|load|install|http|system|which_secret|checkpoint|export|import|"
-    r"set_|make_timestamp_from_file|file_|json_execute_serialized_sql|sql_auto_complete)",
-    re.I,
-)
 
 
 @dataclass(frozen=True)
@@ -188,40 +184,52 @@ def named_filter_rules(spec: FilterSpec) -> list[Rule]:
 # ---------------------------------------------------------------- raw SQL predicates
 
 
+PROBE_MEMORY = "256MB"  # the probe binds against an empty table; nothing it may run needs more
+
+
 def _signals_probe_connection() -> duckdb.DuckDBPyConnection:
+    """The empty signals table on a sandboxed connection (no file access, locked)."""
     from tasks.signals.signals import SIGNALS_SCHEMA
 
-    con = duckdb.connect()
+    con = sandboxed_connection([], memory=PROBE_MEMORY)
     con.register("_schema", SIGNALS_SCHEMA.empty_table())
     con.execute(render_sql("common/probe_signals_table"))
     con.unregister("_schema")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
     return con
 
 
+@cache
+def _signal_columns() -> frozenset[str]:
+    from tasks.signals.signals import SIGNALS_SCHEMA
+
+    return frozenset(n.lower() for n in SIGNALS_SCHEMA.names)
+
+
 def validate_predicate(sql: str, where: str = "filters") -> str:
-    """The predicate, stripped, if it is one boolean expression over signal columns;
-    otherwise a RecipeError saying why."""
+    """The predicate, stripped, if it is one boolean expression over signal columns that
+    tasks/signals/sql_guard.py allows (decided on DuckDB's tokens and parse tree);
+    otherwise a RecipeError naming `where` (the recipe field) and why."""
     if not isinstance(sql, str) or not sql.strip():
         raise RecipeError(f"{where}: empty SQL predicate")
     sql = sql.strip()
     if len(sql) > MAX_PREDICATE_CHARS:
         raise RecipeError(f"{where}: SQL predicate longer than {MAX_PREDICATE_CHARS} characters")
-    for token, why in ((";", "a ';' (one expression only)"), ("--", "a comment"), ("/*", "a comment")):
-        if token in sql:
-            raise RecipeError(f"{where}: SQL predicate {sql!r} contains {why}")
+    check_tokens(sql, where)
     con = _signals_probe_connection()
     try:
         query = render_sql("curate/predicate_probe", predicate=Sql(sql))  # checked below before it runs
-        tree = json.loads(con.execute(render_sql("common/serialize_sql"), {"query": query}).fetchall()[0][0])
+        try:
+            tree = json.loads(con.execute(render_sql("common/serialize_sql"), {"query": query}).fetchall()[0][0])
+        except RecursionError:
+            raise RecipeError(f"{where}: SQL predicate {sql!r} is nested too deeply") from None
         if tree.get("error"):
             raise RecipeError(f"{where}: SQL predicate {sql!r} does not parse: {tree.get('error_message')}")
-        _check_tree(tree, sql, where)
+        check_tree(tree, sql, where, _signal_columns())
         try:
-            cur = con.execute(query)
-            kind = str(cur.description[0][1])
-            cur.fetchall()
+            with query_timeout(con, f"{where}: SQL predicate {sql!r}"):
+                cur = con.execute(query)
+                kind = str(cur.description[0][1])
+                cur.fetchall()
         except duckdb.Error as exc:
             raise RecipeError(
                 f"{where}: SQL predicate {sql!r} is not valid over the signal columns: {str(exc).splitlines()[0]}"
@@ -231,52 +239,6 @@ def validate_predicate(sql: str, where: str = "filters") -> str:
     finally:
         con.close()
     return sql
-
-
-def _check_tree(tree: dict, sql: str, where: str) -> None:
-    stmts = tree.get("statements") or []
-    bad = f"{where}: SQL predicate {sql!r} is not a single expression over signal columns"
-    if len(stmts) != 1:
-        raise RecipeError(bad)
-    node = stmts[0]["node"]
-    if (
-        node.get("type") != "SELECT_NODE"
-        or len(node.get("select_list") or []) != 1
-        or node.get("where_clause")
-        or node.get("group_expressions")
-        or node.get("having")
-        or node.get("qualify")
-        or node.get("sample")
-        or (node.get("cte_map") or {}).get("map")
-    ):
-        raise RecipeError(bad)
-    mods = node.get("modifiers") or []
-    if len(mods) != 1 or mods[0].get("type") != "LIMIT_MODIFIER":
-        raise RecipeError(bad)
-    src = node.get("from_table") or {}
-    if src.get("type") != "BASE_TABLE" or src.get("table_name") != "signals" or src.get("schema_name"):
-        raise RecipeError(bad)
-
-    def walk(x: Any) -> None:
-        if isinstance(x, dict):
-            cls = x.get("class")
-            if cls == "SUBQUERY":
-                raise RecipeError(f"{where}: SQL predicate {sql!r} contains a subquery")
-            if cls == "PARAMETER":
-                raise RecipeError(f"{where}: SQL predicate {sql!r} contains a parameter")
-            if cls == "FUNCTION" and _DENIED_FUNCTIONS.match(x.get("function_name", "")):
-                raise RecipeError(
-                    f"{where}: SQL predicate {sql!r} calls {x['function_name']}(), which may not be used in a filter"
-                )
-            if cls == "COLUMN_REF" and len(x.get("column_names") or []) > 1 and x["column_names"][0] != "signals":
-                raise RecipeError(f"{where}: SQL predicate {sql!r} refers to {'.'.join(x['column_names'])}")
-            for v in x.values():
-                walk(v)
-        elif isinstance(x, list):
-            for v in x:
-                walk(v)
-
-    walk(node["select_list"])
 
 
 # ---------------------------------------------------------------- recipes
@@ -325,11 +287,14 @@ def filter_counts(
     source: Sequence[str | Path] | str,
     specs_or_rules: Sequence[FilterSpec] | Sequence[Rule],
     con: duckdb.DuckDBPyConnection | None = None,
+    label: str | None = None,
 ) -> FilterCounts:
     """Per-rule removal counts over signal Parquet files (or a relation/view name).
 
     `removed_alone`: documents the rule fails; `removed_marginal`: documents that pass
-    every earlier rule and fail this one (sums to total - kept)."""
+    every earlier rule and fail this one (sums to total - kept). Without `con` it runs on
+    a sandboxed connection (tasks/core/sandbox.py); the query is interrupted after
+    `$WINNOW_SQL_TIMEOUT_S` seconds with an error naming `label` (default: the rules)."""
     rules = [r for r in specs_or_rules if isinstance(r, Rule)]
     if len(rules) != len(specs_or_rules):
         specs = [s for s in specs_or_rules if isinstance(s, FilterSpec)]
@@ -338,7 +303,8 @@ def filter_counts(
         rules = resolve_rules(specs)
     src = Sql(source) if isinstance(source, str) else _source_sql(source)  # a relation from the caller
     own = con is None
-    con = con or duckdb.connect()
+    if con is None:  # recipe SQL runs sandboxed: only the signal files' folders can be read
+        con = sandboxed_connection({Path(p).parent for p in ([] if isinstance(source, str) else source)})
     try:
         if not rules:
             total = con.execute(render_sql("common/count_rows", source=src)).fetchall()[0][0]
@@ -359,7 +325,8 @@ def filter_counts(
             ", ",
         )
         query = render_sql("curate/rule_counts", first_fail_whens=whens, alone=alone, source=src)
-        rows = con.execute(query).fetchall()
+        with query_timeout(con, label or f"filter counts of {', '.join(r.key for r in rules)}"):
+            rows = con.execute(query).fetchall()
     finally:
         if own:
             con.close()
