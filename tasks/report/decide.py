@@ -32,7 +32,7 @@ With no training-noise estimate at all (one seed, no snapshots) every comparison
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -381,7 +381,9 @@ def run_table(
     s_ix = {s: i for i, s in enumerate(seeds)}
     shape = (len(arms), len(seeds))
 
-    def per_task_means(rows, key):
+    def per_task_means(
+        rows: Sequence[Mapping[str, Any]], key: Callable[[Mapping[str, Any]], int | None]
+    ) -> dict[tuple, float]:
         acc: dict[tuple, list[float]] = {}
         for r in rows:
             if r["metric"] != family or r["task"] not in tasks or r["arm"] not in a_ix or int(r["seed"]) not in s_ix:
