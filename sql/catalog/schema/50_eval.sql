@@ -43,3 +43,17 @@ CREATE TABLE IF NOT EXISTS eval_items (
     weight    DOUBLE,
     PRIMARY KEY (eval_key, task, item, metric)
 );
+
+-- Held-out bits per byte of every evaluation snapshot of the model's training run and of
+-- the final model (step = the run's steps), per item (tasks/evaluate/snapshots.py): the
+-- checkpoint-to-checkpoint spread, training noise. metric bpb; weight = the item's bytes.
+CREATE TABLE IF NOT EXISTS eval_snapshot_items (
+    eval_key  VARCHAR,
+    step      BIGINT,          -- optimizer step of the snapshot
+    task      VARCHAR,
+    item      BIGINT,          -- document index in the stored task table
+    metric    VARCHAR,
+    value     DOUBLE,
+    weight    DOUBLE,
+    PRIMARY KEY (eval_key, step, task, item, metric)
+);
