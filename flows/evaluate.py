@@ -3,7 +3,8 @@
 Runs the task YAMLs in `evals/` through lm-eval (a seeded subsample of every task by
 default, `--full` for all items), keeps every raw lm-eval output under
 `<WINNOW_HOME>/evals/<model_key>-<cfg8>/`, records the scores in the catalog
-(`eval_runs`, `eval_results`) and ends with a markdown artifact holding the score table.
+(`eval_runs`, `eval_results`, `eval_items`, and `eval_snapshot_items`: held-out bits per
+byte of each training snapshot) and ends with a markdown artifact holding the score table.
 A rerun with the same model and eval config is served from that folder.
 """
 
@@ -21,7 +22,14 @@ from tasks.core.catalog import Catalog
 from tasks.core.logs import set_verbose
 from tasks.core.torchlock import torch_stage
 from tasks.core.workspace import Workspace
-from tasks.evaluate.harness import catalog_items, catalog_rows, eval_key, evaluate_model, markdown_table
+from tasks.evaluate.harness import (
+    catalog_items,
+    catalog_rows,
+    catalog_snapshot_items,
+    eval_key,
+    evaluate_model,
+    markdown_table,
+)
 from tasks.recipe import EvalSpec
 
 
@@ -79,6 +87,7 @@ def evaluate_flow(
     catalog.insert("eval_runs", [run], replace=True)
     catalog.insert("eval_results", results, replace=True)
     catalog.insert("eval_items", catalog_items(summary), replace=True)
+    catalog.insert("eval_snapshot_items", catalog_snapshot_items(summary), replace=True)
     table = markdown_table(summary)
     create_markdown_artifact(markdown=table, key="evaluation", description=f"lm-eval scores of {key}")
     print(table)

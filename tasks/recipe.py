@@ -423,6 +423,16 @@ class TrainSpec(Strict):
     compile: bool | None = Field(None, description="torch.compile; null = on CUDA only")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     checkpoint_every: int = Field(50, gt=0, description="steps between checkpoints (not part of the hash)")
+    snapshots: int = Field(
+        4,
+        ge=0,
+        description="evaluation snapshots (weights only) evenly spaced over the final `snapshot_window` of "
+        "training, the final step included; the eval stage scores the held-out texts on each to measure "
+        "training noise (Signal and Noise, Heineman et al. 2025). 0 = none (not part of the hash)",
+    )
+    snapshot_window: float = Field(
+        0.2, gt=0, le=1, description="fraction of the steps the snapshots spread over (not part of the hash)"
+    )
     options: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -1,5 +1,5 @@
--- Per-item scores of every evaluation snapshot (the last steps of training) of every
--- completed arm run of one suite: the checkpoint-noise input of tasks/report/decide.py.
+-- Per-item held-out scores of every evaluation snapshot (and the final model) of every
+-- completed arm run of one suite: training noise from checkpoint-to-checkpoint spread.
 SELECT r.arm, r.seed, s.step, s.task, s.item, s.metric, s.value, s.weight
 FROM arm_runs r
 JOIN eval_snapshot_items s USING (eval_key)

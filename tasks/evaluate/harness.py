@@ -17,6 +17,9 @@ numbers to what a data ablation compares:
 
 `item_scores` keeps every item's scores (`items.parquet` beside lm-eval's samples, and the
 catalog's `eval_items`) so that reports can bootstrap over items (tasks/report/stats.py).
+`snapshots.parquet` (catalog `eval_snapshot_items`) holds the held-out texts' bits per byte
+of every evaluation snapshot the training run left, and of the final model
+(tasks/evaluate/snapshots.py): the checkpoint-to-checkpoint spread, training noise.
 
 Which accuracy a benchmark reports follows GPT-3/Pythia/OLMo practice: acc_norm
 (length-normalised) where answers differ much in length (hellaswag, arc_challenge,
@@ -41,9 +44,10 @@ from tasks.core.paths import evals_dir
 from tasks.core.workspace import Workspace, write_json_atomic
 from tasks.evaluate.eval_data import BENCHMARKS, LM_TEXTS, MULTIPLE_CHOICE, eval_data_hash
 from tasks.evaluate.registry import TASKS
+from tasks.evaluate.snapshots import read_snapshot_items, score_snapshots, write_snapshot_items
 from tasks.recipe import EvalSpec
 
-EVAL_CODE_VERSION = "2"  # 2: prob / bits_per_byte per benchmark, items.parquet
+EVAL_CODE_VERSION = "3"  # 2: prob / bits_per_byte per benchmark, items.parquet; 3: snapshots.parquet
 EVALS_DIR = evals_dir()
 TASK_PREFIX = "winnow_"
 ALL_TASKS = BENCHMARKS + LM_TEXTS
@@ -380,6 +384,21 @@ def _evaluate_into(ws: Workspace, key: str, model_dir: Path, spec: EvalSpec, dev
     samples = read_samples(out)
     scores = aggregate(results, samples)
     write_items(out, item_scores(samples))
+    t_snap = time.time()
+    snapshot_rows = score_snapshots(model_dir, config["limits"], pick_device(device))
+    write_snapshot_items(out, snapshot_rows)
+    snapshot_seconds = time.time() - t_snap
+    # The final model is scored again beside its snapshots: how far from lm-eval's own numbers.
+    lm_eval_bpb = {(r["task"], r["item"]): r["value"] for r in read_items(out) if r["metric"] == "bpb"}
+    last = max((r["step"] for r in snapshot_rows), default=None)
+    snapshot_diff = max(
+        (
+            abs(r["value"] - lm_eval_bpb[(r["task"], r["item"])])
+            for r in snapshot_rows
+            if r["step"] == last and (r["task"], r["item"]) in lm_eval_bpb
+        ),
+        default=None,
+    )
     write_json_atomic(
         out / "scores.json",
         {"rows": scores.rows, "mean_centered_acc": scores.mean_centered_acc, "mean_bpb": scores.mean_bpb},
@@ -392,6 +411,10 @@ def _evaluate_into(ws: Workspace, key: str, model_dir: Path, spec: EvalSpec, dev
         "config": config,
         "device": pick_device(device),
         "seconds": round(time.time() - t0, 2),
+        # checkpoints scored for snapshots.parquet, the final model included (0: none)
+        "n_snapshots": len({r["step"] for r in snapshot_rows}),
+        "snapshot_seconds": round(snapshot_seconds, 2),
+        "snapshot_final_max_diff": snapshot_diff,  # bits per byte, final model vs lm-eval
         "mean_centered_acc": scores.mean_centered_acc,
         "mean_bpb": scores.mean_bpb,
         "n_items": sum(
@@ -447,6 +470,11 @@ def catalog_rows(summary: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str
 def catalog_items(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """The `eval_items` rows of an evaluation: every item's scores (item_scores)."""
     return [{"eval_key": summary["eval_key"], **r} for r in read_items(summary["results_dir"])]
+
+
+def catalog_snapshot_items(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `eval_snapshot_items` rows of an evaluation (snapshots.parquet)."""
+    return [{"eval_key": summary["eval_key"], **r} for r in read_snapshot_items(summary["results_dir"])]
 
 
 def _limits_text(config: dict[str, Any]) -> str:

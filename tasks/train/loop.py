@@ -15,6 +15,13 @@ Output `models/<train_hash16>/`: config.json + model.safetensors + tokenizer fil
 `AutoModelForCausalLM`, `AutoTokenizer` and `lm_eval --model hf --model_args
 pretrained=PATH` load it), curves.parquet / curves.csv / curves.png, train.json, and
 `_SUCCESS` last. While training, `checkpoint/last.pt` holds the resume state.
+
+Evaluation snapshots: `spec.snapshots` steps evenly spaced over the last
+`spec.snapshot_window` of the run (`snapshot_steps`, the final step included) leave their
+weights in `snapshots/step-<N>.safetensors` (the final step's are model.safetensors), so
+the eval stage can measure checkpoint-to-checkpoint spread, training noise, at no extra
+training (Heineman et al. 2025, "Signal and Noise"). They stay after the run; the
+checkpoint folder does not.
 """
 
 from __future__ import annotations
@@ -40,7 +47,9 @@ from tasks.train.tokens import load_tokens, training_order
 
 TRAIN_VERSION = "train-1"
 # Spec fields that do not change the result (only how often we save).
-_NOT_HASHED = {"checkpoint_every", "vocab_size"}  # the tokenizer digest covers vocab_size
+# the tokenizer digest covers vocab_size; snapshots are extra files beside the same final model
+_NOT_HASHED = {"checkpoint_every", "vocab_size", "snapshots", "snapshot_window"}
+SNAPSHOT_DIR = "snapshots"  # tasks/evaluate/snapshots.py reads the same layout
 # Dense bf16 peak FLOP/s for MFU, by CUDA device name fragment.
 PEAK_BF16_FLOPS = {
     "H200": 989e12,
@@ -117,6 +126,41 @@ def lr_at(step: int, total: int, peak: float, spec: TrainSpec) -> float:
         return peak
     progress = (step - decay_start + 1) / decay_steps
     return peak + (floor - peak) * min(1.0, progress)
+
+
+def snapshot_steps(total_steps: int, k: int, window: float) -> list[int]:
+    """The optimizer steps (1-based, ascending) that leave an evaluation snapshot: `k`
+    steps ending at `total_steps`, `window * total_steps / k` apart (rounded half up, at
+    least 1). E.g. 100 steps, k=4, window 0.2: 85, 90, 95, 100. A run too short for `k`
+    distinct steps gets fewer."""
+    if k <= 0 or total_steps <= 0:
+        return []
+    spacing = max(1, math.floor(window * total_steps / k + 0.5))
+    return sorted(s for s in (total_steps - i * spacing for i in range(k)) if s >= 1)
+
+
+def snapshot_path(out_dir: str | Path, step: int) -> Path:
+    return Path(out_dir) / SNAPSHOT_DIR / f"step-{step}.safetensors"
+
+
+def save_snapshot(model, path: Path) -> None:
+    """The model's weights only, fp32, as safetensors; written to a temp file and renamed."""
+    import torch
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {}
+    seen: set[tuple[int, tuple[int, ...]]] = set()
+    for name, t in model.state_dict().items():
+        # Tied weights (output layer = embedding) are one tensor: stored once, as save_pretrained does.
+        ident = (t.data_ptr(), tuple(t.shape))
+        if ident in seen:
+            continue
+        seen.add(ident)
+        tensors[name] = t.detach().to("cpu", torch.float32).contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_file(tensors, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, path)  # a kill mid-write leaves no half-written snapshot
 
 
 # ---------------------------------------------------------------- the loop
@@ -233,8 +277,11 @@ def _train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(s, total_steps, peak_lr, spec) / peak_lr)
 
     ckpt_path = out_dir / "checkpoint" / "last.pt"
+    snapshots = snapshot_steps(total_steps, spec.snapshots, spec.snapshot_window)
     start_step, curves, resumed_from = 0, [], None
-    if ckpt_path.exists():
+    if not ckpt_path.exists():  # a fresh start: snapshots of an earlier, abandoned run are stale
+        shutil.rmtree(out_dir / SNAPSHOT_DIR, ignore_errors=True)
+    else:
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
         if state["total_steps"] != total_steps or state["train_config"] != spec.model_dump(exclude=_NOT_HASHED):
             raise RuntimeError(
@@ -321,6 +368,9 @@ def _train(
             bar.update(1)
             bar.set_postfix(loss=f"{loss_val:.3f}")
         done = step + 1
+        # Before the checkpoint: a checkpoint at step N implies every snapshot up to N exists.
+        if done in snapshots and done < total_steps:
+            save_snapshot(model, snapshot_path(out_dir, done))
         if done < total_steps and (done % spec.checkpoint_every == 0 or done == stop_after_steps):
             save_checkpoint(done)
         if stop_after_steps is not None and done >= stop_after_steps and done < total_steps:
@@ -357,6 +407,7 @@ def _train(
         "tokens_per_s": tokens_per_s,
         "seconds": wall,
         "resumed_from_step": resumed_from,
+        "snapshot_steps": snapshots,  # the last one is the final model
         "threads": threads,
         "flops_per_token": fpt,
         "achieved_tflops": (fpt * tokens_per_s / 1e12) if tokens_per_s else None,

@@ -44,14 +44,14 @@ CREATE TABLE IF NOT EXISTS eval_items (
     PRIMARY KEY (eval_key, task, item, metric)
 );
 
--- Per-item scores of a model's evaluation snapshots (tasks/evaluate/snapshots.py): bits per
--- byte of the held-out texts at the last training steps, the final step included, so a
--- report can measure checkpoint-to-checkpoint noise and average over checkpoints.
+-- Held-out bits per byte of every evaluation snapshot of the model's training run and of
+-- the final model (step = the run's steps), per item (tasks/evaluate/snapshots.py): the
+-- checkpoint-to-checkpoint spread, training noise. metric bpb; weight = the item's bytes.
 CREATE TABLE IF NOT EXISTS eval_snapshot_items (
     eval_key  VARCHAR,
-    step      BIGINT,
+    step      BIGINT,          -- optimizer step of the snapshot
     task      VARCHAR,
-    item      BIGINT,
+    item      BIGINT,          -- document index in the stored task table
     metric    VARCHAR,
     value     DOUBLE,
     weight    DOUBLE,
