@@ -387,6 +387,13 @@ class MixtureSpec(Strict):
                     )
         return self
 
+    @property
+    def asked(self) -> bool:
+        """Whether the recipe asks for a mixture: weights, a temperature, upsampling or a
+        final phase. Without one the budget step cuts the dataset (tasks/curate/pipeline.py)
+        and the mixer never cuts (tasks/selection/selection.py select_and_mix)."""
+        return bool(self.weights or self.temperature or self.upsample or self.final_phase)
+
 
 class TrainSpec(Strict):
     """How the proxy model trains (tasks/train/loop.py). Null fields take the preset's value."""

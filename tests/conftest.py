@@ -145,3 +145,18 @@ def cc_docs_table():
                 }
             )
     return pa.Table.from_pylist(rows, schema=DOCS)
+
+
+@pytest.fixture(scope="session")
+def default_pool(tmp_path_factory):
+    """The default suite's real pool (recipes/suites/default.yaml: the shared crawl, the
+    Python docs WARC and the Wikipedia leads of $WINNOW_EXTERNAL) in a workspace of its
+    own, once per session: (suite, workspace). Ingested, with signals and the arms'
+    selection scores, a process per source (tests/_default_pool.py; 2-3 min on 2 busy cores).
+    Tests that curate in it share what curation caches there (tokenizer, token counts,
+    MinHash clusters, the decontamination index)."""
+    from tasks.suite import load_suite
+    from tests._default_pool import prepare_suite_pool
+
+    suite = load_suite(ROOT / "recipes" / "suites" / "default.yaml")
+    return suite, prepare_suite_pool(suite, tmp_path_factory.mktemp("default-pool") / "ws")

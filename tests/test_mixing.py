@@ -132,7 +132,8 @@ def test_select_and_mix_recipe_into_catalog(cc_docs_table, catalog):
     table, stats = select_and_mix(cands, recipe)
     assert table.column_names == ["doc_id", "repeat", "phase"]
     assert set(table.column("phase").to_pylist()) == {"main", "final"}
-    assert stats["selection"]["tokens_selected"] >= 120_000 and stats["selection"]["kl_reduction"] > 0
+    assert 0.99 * 120_000 <= stats["selection"]["tokens_selected"] <= 120_000
+    assert stats["selection"]["kl_reduction"] > 0
     assert stats["mixture"]["planned_tokens"] == pytest.approx(100_000, rel=0.05)
     assert len(set(table.column("doc_id").to_pylist())) <= stats["selection"]["n_selected"]
     again, _ = select_and_mix(cands.take(np.arange(cands.num_rows)[::-1]), recipe)
@@ -141,6 +142,22 @@ def test_select_and_mix_recipe_into_catalog(cc_docs_table, catalog):
     catalog.insert("selection_runs", [selection_run_row(recipe, stats)], replace=True)
     rows = catalog.query("selection_kl")
     assert len(rows) == 1 and rows[0]["recipe"] == "dsir_mix" and rows[0]["kl_reduction"] > 0
+
+
+def test_without_a_mixture_a_selection_over_the_budget_is_left_to_the_budget_step(cc_docs_table):
+    """A recipe that asks for no mixture: the mixer passes a selection larger than the budget
+    on whole (one copy each) and the budget step cuts it once over all its documents.
+    Natural shares resolved per source cut each source to whole documents, and the sum fell
+    short (the default suite's random arm: 1.5% under its budget)."""
+    from tasks.selection.selection import select_and_mix
+
+    recipe = Recipe(
+        name="dsir_over", sources=["cc"], selection={"method": "dsir", "tokens": 120_000}, token_budget=100_000
+    )
+    table, stats = select_and_mix(cc_docs_table.select(["doc_id", "source", "text", "n_chars"]), recipe)
+    assert stats["selection"]["tokens_selected"] > 100_000
+    assert table.num_rows == stats["selection"]["n_selected"] and set(table.column("repeat").to_pylist()) == {1}
+    assert stats["mixture"]["planned_tokens"] == stats["selection"]["tokens_selected"]
 
 
 def test_a_small_budget_over_long_documents_is_met_within_the_fill_tolerance(pool):

@@ -59,8 +59,7 @@ def test_dsir_budget_reproducible_and_closer_to_target(cc):
     a = select(cc, spec, token_budget=80_000)
     b = select(_shuffled(cc, 1), spec, token_budget=80_000)
     assert a.table.equals(b.table)  # bit for bit, whatever the row order
-    assert a.stats["tokens_selected"] >= 80_000
-    assert a.stats["tokens_selected"] < 80_000 + 40_000
+    assert 0.99 * 80_000 <= a.stats["tokens_selected"] <= 80_000  # filled, never over
     other_seed = select(cc, SelectionSpec(method="dsir", seed=4), token_budget=80_000)
     assert not other_seed.table.equals(a.table)
     rand = select(cc, SelectionSpec(method="random", seed=3), token_budget=80_000)
@@ -80,10 +79,26 @@ def test_random_baseline_is_seeded_and_meets_budget(cc):
         zip(cc.column("doc_id").to_pylist(), np.maximum(1, np.ceil(np.array(cc.column("n_chars").to_pylist()) / 4)))
     )
     got = sum(tokens[d] for d in a.table.column("doc_id").to_pylist())
-    assert got == a.stats["tokens_selected"] >= 50_000
+    assert got == a.stats["tokens_selected"] and 0.99 * 50_000 <= got <= 50_000
     assert set(a.table.column("repeat").to_pylist()) == {1}
     frac = select(cc, SelectionSpec(method="random", keep_fraction=0.1, log_kl=False))
     assert frac.table.num_rows == 70
+
+
+def test_the_budget_fill_skips_a_document_that_overflows_and_takes_smaller_ones():
+    from tasks.core.sampling import take_until_budget
+
+    # in order: nine of 1,000 fit, the 20,000-token page would overflow (it once ended the
+    # selection 19,000 over, for later steps to cut) and three of the 300s fill the rest
+    tokens = np.array([1000] * 9 + [20_000] + [300] * 5)
+    order = np.arange(len(tokens))
+    kept = take_until_budget(order, tokens, 10_000)
+    assert kept.tolist() == list(range(9)) + [10, 11, 12] and tokens[kept].sum() == 9_900
+    assert take_until_budget(order, tokens, 100_000).tolist() == order.tolist()  # all fit
+    assert take_until_budget(order, tokens, None).tolist() == order.tolist()
+    assert take_until_budget(order[::-1], tokens, 1_500).tolist() == [14, 13, 12, 11, 10]
+    # an empty document is not picked up past the prefix; 50 tokens still fit
+    assert take_until_budget(np.arange(4), np.array([900, 5000, 0, 50]), 1_000).tolist() == [0, 3]
 
 
 def test_kneser_ney_is_normalised_and_matches_loop():
@@ -262,12 +277,12 @@ def test_published_fasttext_auc_with_the_default_model(cc, workspace):
 
 
 def test_published_dsir_kl_reduction_at_30_percent_of_the_tokens(cc):
-    """DSIR at 30% of the tokens (190,709): KL reduction +0.122 with 497 documents;
+    """DSIR at 30% of the tokens (190,709): KL reduction +0.121 with 497 documents;
     random at the same budget, seed 0: +0.006."""
     budget = _budget_30_percent(cc)
     assert budget == 190_709
     d = select(cc, SelectionSpec(method="dsir", tokens=budget))
-    assert d.stats["kl_reduction"] >= 0.1215, d.stats  # published +0.122
+    assert d.stats["kl_reduction"] >= 0.1205, d.stats  # published +0.121
     assert d.stats["n_selected"] == 497
     r = select(cc, SelectionSpec(method="random", tokens=budget, seed=0))
     assert abs(r.stats["kl_reduction"] - 0.006) < 0.0005, r.stats  # published +0.006

@@ -50,13 +50,31 @@ def token_counts(table: pa.Table) -> np.ndarray:
 
 
 def take_until_budget(order: np.ndarray, tokens: np.ndarray, budget: int | None) -> np.ndarray:
-    """Indices of the longest prefix of `order` whose tokens stay within `budget`, plus the
-    document that crosses it (so the budget is met, not undershot); all of `order` if None."""
+    """Indices of `order` that fill `budget` tokens, never more: the longest prefix that fits,
+    then, further along the same order, every document that still fits (one that would
+    overflow is skipped and the search goes on; empty documents are not picked up on the
+    way), so a pool with small documents lands just under the budget; all of `order` if
+    None. (Stopping on the document that crosses the budget left the cut to later steps,
+    which only remove documents of the selection: with 20k-token pages in the pool the
+    default suite's random arm ended 1.5% under its budget.)"""
     if budget is None:
         return order
-    cum = np.cumsum(tokens[order])
-    n = int(np.searchsorted(cum, budget, side="left")) + 1
-    return order[: min(n, len(order))]
+    t = np.asarray(tokens, dtype=np.int64)[order]
+    cum = np.cumsum(t)
+    n = int(np.searchsorted(cum, budget, side="right"))  # the prefix that fits
+    if n >= len(order):
+        return order
+    gap = budget - (int(cum[n - 1]) if n else 0)
+    positive = np.where(t > 0, t, np.iinfo(np.int64).max)
+    smallest_after = np.minimum.accumulate(positive[::-1])[::-1]  # the smallest document from i on
+    more = []
+    for i in range(n + 1, len(order)):  # order[n] is the one that overflows
+        if smallest_after[i] > gap:  # nothing further along fits (also when the gap is 0)
+            break
+        if 0 < t[i] <= gap:
+            more.append(i)
+            gap -= int(t[i])
+    return np.concatenate([order[:n], order[np.asarray(more, dtype=np.int64)]])
 
 
 def stable_order(keys: np.ndarray, doc_ids: list[str], descending: bool = True) -> np.ndarray:

@@ -5,7 +5,8 @@
 - decontaminate: no 13-gram shared with an eval item (tasks/decontam/decontaminate.py);
 - selection: tasks/selection/selection.py (scores stored once per source) then
   tasks/selection/mixing.py (the token plan: weights, temperature, upsampling, phases) in one step;
-- budget: the token budget, when no mixture resolved it already.
+- budget: the token budget, when the recipe asks for no mixture (a selection over the
+  budget reaches it whole: the mixer only cuts a mixture that was asked for).
 
 Budgets are counted in real tokens of the suite tokenizer (the `doc_tokens` view, one
 count per document computed once per source and tokenizer: tasks/train/doc_tokens.py),
@@ -37,8 +38,7 @@ CHARS_PER_TOKEN = 4.0  # the estimate reported beside real tokens (documented in
 
 
 def mixture_active(recipe: Recipe) -> bool:
-    m = recipe.mixture
-    return bool(m.weights or m.temperature or m.upsample or m.final_phase)
+    return recipe.mixture.asked
 
 
 def language_step(ctx: CurateContext, ids: str) -> str:

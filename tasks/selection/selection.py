@@ -369,7 +369,16 @@ def select_and_mix(candidates: pa.Table, recipe, workspace: Workspace | None = N
         or (c == "text" and not {"n_tokens", "n_chars"} & set(candidates.column_names))
     ]
     chosen = candidates.select(keep_cols).join(sel.table, "doc_id", join_type="inner")
-    plan_table, plan = plan_mixture(chosen.drop_columns(["repeat"]), recipe.mixture, recipe.token_budget)
+    budget = recipe.token_budget
+    if budget is not None and not recipe.mixture.asked and sel.stats["tokens_selected"] > budget:
+        # No mixture asked for and a selection over the budget (a threshold, band or
+        # fraction): it goes on whole and the budget step cuts it once, over all its
+        # documents (tasks/curate/steps.py fill_budget). Natural shares resolved to the
+        # budget here cut every source to its share separately, each to whole documents:
+        # a few long pages missed their share and the sum fell short, which the budget step
+        # (it only removes) cannot make up.
+        budget = None  # the natural budget: every selected document once
+    plan_table, plan = plan_mixture(chosen.drop_columns(["repeat"]), recipe.mixture, budget)
     return plan_table, {"selection": sel.stats, "mixture": plan}
 
 
