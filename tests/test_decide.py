@@ -253,3 +253,10 @@ def test_adaptive_stops_at_the_seed_cap_and_on_a_failed_run():
         broken.verdict, broken.run_round, first, A.Rule(max_seeds=9), 0.0, 120.0, 2, 1, lambda: broken.now
     )
     assert rounds.reason == "Stopped adding seeds: b-seed1 failed." and len(rounds.rounds) == 1
+
+
+def test_one_arm_has_nothing_to_compare():
+    rng = np.random.default_rng(5)
+    arms, tasks, runs = simulate(rng, [1.0], 2)
+    dec = D.decide("bpb", tasks, arms, False, runs)
+    assert not dec.decided and dec.verdict() == "Undecided: only `arm0` has a score, nothing to compare it with."

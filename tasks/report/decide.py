@@ -168,6 +168,8 @@ class Decision:
                 f"Undecided: one seed per arm and no checkpoint snapshots, so training noise is unknown "
                 f"(`{self.leader}` leads on eval items alone; add seeds)." + tail
             )
+        if len(self.plausible_best) == 1 and not self.decided:
+            return f"Undecided: only `{self.leader}` has a score, nothing to compare it with." + tail
         i = self.index(self.leader)
         if self.decided:
             others = [a for a in self.arms if a != self.leader and np.isfinite(self.mean[self.index(a)])]
