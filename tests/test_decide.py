@@ -228,12 +228,22 @@ def test_adaptive_stops_at_the_time_budget():
 
     suite = FakeSuite({"a": 1.00, "b": 1.001, "c": 1.002})  # never separable
     first = _first_round(suite)
-    # 3 runs took 180 s; budget 8 min: one round of 3 (to 6 min) fits, the next (9 min) does not
+    # 3 runs took 180 s; budget 8 min: a full round of 3 fits (to 6 min), then only 2 runs
+    # (the leader and its closest rival, to 8 min), then none
     rule = A.Rule(max_seeds=50, budget_minutes=8)
-    rounds = A.add_seeds(suite.verdict, suite.run_round, first, rule, 0.0, 180.0, 3, 1, lambda: suite.now)
+    seen = []
+
+    def verdict():
+        seen.append(suite.verdict())
+        return seen[-1]
+
+    rounds = A.add_seeds(verdict, suite.run_round, first, rule, 0.0, 180.0, 3, 1, lambda: suite.now)
     assert rounds.reason.startswith("Time budget reached (8 min")
     assert suite.now <= 8 * 60
-    assert len(rounds.rounds) == 1
+    assert [len(r) for r in rounds.rounds] == [3, 2]
+    # the partial round: the leader of that moment and the rival least separated from it
+    assert [a for a, _ in rounds.rounds[1]] == seen[1].plausible_best[:2]
+    assert seen[1].plausible_best[0] == seen[1].leader
 
 
 def test_adaptive_stops_at_the_seed_cap_and_on_a_failed_run():

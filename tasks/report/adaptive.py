@@ -4,10 +4,11 @@ The rule of a suite's `decide: {p, max_seeds, budget_minutes}` (tasks/suite.py),
 Prefect: the flow (flows/ablation.py) passes how to get the current verdict (the report
 built from the catalog) and how to run a round of arm x seed jobs (ordinary cached,
 tracked arm runs). Each round gives one more seed to every contender (tasks/report/
-decide.py `contenders`: not separated from the leader at p, below the seed cap). It stops
-when the leader is separated from every other arm, when no contender is below the cap,
-when the next round would end past the budget, or when a run of the round failed (it
-would fail again at every added seed).
+decide.py `contenders`: not separated from the leader at p, below the seed cap; when the
+time left does not fit them all, the leader and the rivals least separated from it go
+first). It stops when the leader is separated from every other arm, when no contender is
+below the cap, when not one more run fits the budget, or when a run of the round failed
+(it would fail again at every added seed).
 """
 
 from __future__ import annotations
@@ -74,13 +75,18 @@ def add_seeds(
             out.reason = f"Seed cap reached ({rule.max_seeds} per arm)."
             return out
         elapsed = clock() - started
-        estimate = per_slot * math.ceil(len(todo) / width)
-        if rule.budget_minutes is not None and elapsed + estimate > 60 * rule.budget_minutes:
-            out.reason = (
-                f"Time budget reached ({rule.budget_minutes:g} min; {elapsed / 60:.1f} min spent, "
-                f"the next round would take ~{estimate / 60:.1f} min)."
-            )
-            return out
+        if rule.budget_minutes is not None:
+            # as many contenders as fit the time left, the most plausible first (the leader,
+            # then the rivals least separated from it)
+            slots = int((60 * rule.budget_minutes - elapsed) // per_slot) if per_slot > 0 else len(todo)
+            fit = max(0, slots) * width
+            if fit == 0:
+                out.reason = (
+                    f"Time budget reached ({rule.budget_minutes:g} min; {elapsed / 60:.1f} min spent, "
+                    f"a run takes ~{per_slot / 60:.1f} min)."
+                )
+                return out
+            todo = todo[:fit]
         jobs = [(a, next_seed(a, done)) for a in todo]
         t0 = clock()
         ok = run_round(jobs)

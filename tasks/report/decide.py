@@ -362,6 +362,7 @@ def contenders(dec: Decision, max_seeds: int) -> list[str]:
     is at the cap."""
     if dec.decided:
         return []
+    # plausible_best is ordered: the leader, then the rivals least separated from it
     return [a for a in dec.plausible_best if dec.n_seeds[dec.index(a)] < max_seeds]
 
 
