@@ -44,7 +44,7 @@ from tasks.core.paths import evals_dir
 from tasks.core.workspace import Workspace, write_json_atomic
 from tasks.evaluate.eval_data import BENCHMARKS, LM_TEXTS, MULTIPLE_CHOICE, eval_data_hash
 from tasks.evaluate.registry import TASKS
-from tasks.evaluate.snapshots import read_snapshot_items, score_snapshots, write_snapshot_items
+from tasks.evaluate.snapshots import read_snapshot_items, score_snapshots, write_item_rows, write_snapshot_items
 from tasks.recipe import EvalSpec
 
 EVAL_CODE_VERSION = "3"  # 2: prob / bits_per_byte per benchmark, items.parquet; 3: snapshots.parquet
@@ -329,21 +329,7 @@ def item_scores(samples: dict[str, list[dict]]) -> list[dict[str, Any]]:
 
 
 def write_items(out_dir: Path, rows: list[dict[str, Any]]) -> Path:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = pa.schema(
-        [
-            ("task", pa.string()),
-            ("item", pa.int64()),
-            ("metric", pa.string()),
-            ("value", pa.float64()),
-            ("weight", pa.float64()),
-        ]
-    )
-    path = out_dir / "items.parquet"
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
-    return path
+    return write_item_rows(out_dir / "items.parquet", rows)
 
 
 def read_items(results_dir: str | Path) -> list[dict[str, Any]]:

@@ -210,20 +210,19 @@ def score_snapshots(model_dir: str | Path, tasks_limits: dict[str, int | None], 
 
 
 def write_snapshot_items(out_dir: Path, rows: list[dict[str, Any]]) -> Path:
+    """`snapshots.parquet`: the item rows of every snapshot, with their step first."""
+    return write_item_rows(out_dir / "snapshots.parquet", rows, with_step=True)
+
+
+def write_item_rows(path: Path, rows: list[dict[str, Any]], with_step: bool = False) -> Path:
+    """Long per-item rows (task, item, metric, value, weight; `step` first for snapshots),
+    the layout of items.parquet and snapshots.parquet."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema(
-        [
-            ("step", pa.int64()),
-            ("task", pa.string()),
-            ("item", pa.int64()),
-            ("metric", pa.string()),
-            ("value", pa.float64()),
-            ("weight", pa.float64()),
-        ]
-    )
-    path = out_dir / "snapshots.parquet"
+    fields = [("task", pa.string()), ("item", pa.int64()), ("metric", pa.string())]
+    fields += [("value", pa.float64()), ("weight", pa.float64())]
+    schema = pa.schema(([("step", pa.int64())] if with_step else []) + fields)
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
     return path
 
