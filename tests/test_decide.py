@@ -15,7 +15,7 @@ def simulate(
     true_means,
     n_seeds,
     seed_sd=0.04,
-    ckpt_sd=0.02,
+    ckpt_sd=None,
     n_items=200,
     item_sd=0.3,
     n_ckpt=4,
@@ -25,6 +25,8 @@ def simulate(
 
     A run's value is mean + seed effect (N(0, seed_sd)); each snapshot adds N(0, ckpt_sd).
     Items: a shared difficulty per item plus independent noise per run."""
+    # snapshots as the model assumes them: seed variance = CKPT_INFLATION x snapshot variance
+    ckpt_sd = seed_sd / np.sqrt(D.CKPT_INFLATION) if ckpt_sd is None else ckpt_sd
     n_arms = len(true_means)
     difficulty = rng.normal(0, item_sd, n_items)
     values = np.empty((n_arms, n_seeds, n_items))
