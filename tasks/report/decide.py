@@ -317,7 +317,10 @@ def decide(
             raw = {arms[j]: 1.0 - p[li, j] for j in valid if j != li}
             adj = holm(raw)
             alpha = 1.0 - p_target
-            plausible = [leader] + [a for a in sorted(adj, key=lambda a: -adj[a]) if adj[a] > alpha or not noise.known]
+            # the leader, then its rivals least separated from it first (raw P: Holm's running
+            # maximum ties them)
+            rivals = sorted(adj, key=lambda a: (-raw[a], a))
+            plausible = [leader] + [a for a in rivals if adj[a] > alpha or not noise.known]
             decided = noise.known and len(plausible) == 1
     snr = relative_snr(mean[ok], noise)
     return Decision(
