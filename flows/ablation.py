@@ -422,11 +422,16 @@ def ablation_flow(
     return board
 
 
+def _width(max_parallel: int | None, n_jobs: int) -> int:
+    """Arm runs at once: `max_parallel` (default: half the cores), never more than the jobs."""
+    return max(1, min(max_parallel or default_max_parallel(), n_jobs or 1))
+
+
 def _run_jobs(
     ws: Workspace, suite: str, jobs: list[tuple[Recipe, int]], max_parallel: int | None, dask_address: str | None
 ) -> list[ArmOutcome]:
     """Arm x seed runs as subflow runs, at most `max_parallel` at once (1: one after another)."""
-    width = max(1, min(max_parallel or default_max_parallel(), len(jobs) or 1))
+    width = _width(max_parallel, len(jobs))
     if width == 1:  # the serial loop: every arm in this thread, one after another
         return [_run_arm(ws, suite, arm, seed, dask_address) for arm, seed in jobs]
     get_run_logger().info("suite %s: %d arm runs, at most %d at once", suite, len(jobs), width)
@@ -467,7 +472,7 @@ def _decide_adaptively(
         added.extend(new)
         return [o.traceback is None for o in new]
 
-    width = max(1, min(max_parallel or default_max_parallel(), len(outcomes) or 1))
+    width = _width(max_parallel, len(outcomes))
     rounds = adaptive.add_seeds(
         lambda: build(Catalog(ws.catalog_path), spec.name, p_target=rule.p).verdict,
         run_round,

@@ -147,13 +147,14 @@ def build_report(
     arms = sorted(by_arm)
     summaries: dict[str, MetricSummary] = {}
     chance: dict[str, float] = {}
+    defs = metric_defs(items, decision) if items else {}
     if items:
         chance_sum: dict[str, list[float]] = defaultdict(list)
         for r in items:
             if r["metric"] == "chance":
                 chance_sum[r["task"]].append(float(r["value"]))
         chance = {t: sum(v) / len(v) for t, v in chance_sum.items()}
-        summaries = suite_summary(items, metric_defs(items, decision), arms=arms, n_boot=n_boot, seed=seed)
+        summaries = suite_summary(items, defs, arms=arms, n_boot=n_boot, seed=seed)
         for name, s in summaries.items():
             for i, a in enumerate(s.arms):
                 if math.isnan(s.mean[i]):
@@ -176,7 +177,7 @@ def build_report(
         seeds = sorted({int(r["seed"]) for r in items})
         failed, contract = _failed_arms(runs, arms)
         verdict = _decide(items, snapshots, decision, arms, seeds, failed, contract, p_target, seed)
-        for name, m in metric_defs(items, decision).items():
+        for name, m in defs.items():
             if name in summaries:
                 rt = D.run_table(items, snapshots, m.family, m.tasks, arms, seeds)
                 tn = D.training_noise(rt)
