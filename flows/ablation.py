@@ -59,6 +59,21 @@ DEFAULT_SUITE = REPO / "recipes" / "suites" / "default.yaml"
 STAGES = ("docs", "signals", "dedup", "selection", "doc_tokens", "datasets", "tokens", "models", "evals")
 
 
+def evaluate_arm(recipe: Recipe, trained: TrainResult, ws: Workspace, dask_address: str | None) -> EvalResult:
+    """The arm's evaluation, as its recipe's `eval:` section asks (every field of EvalSpec)."""
+    spec = recipe.eval
+    summary = evaluate_flow(
+        str(trained.model_dir),
+        tasks=spec.tasks,
+        limit=spec.limit,
+        full=spec.full,
+        batch_size=spec.batch_size,
+        workspace=str(ws.root),
+        dask_address=dask_address,
+    )
+    return EvalResult.from_summary(summary)
+
+
 @flow(name="arm", log_prints=True, validate_parameters=True)
 def arm_flow(
     recipe: Recipe, suite: str = "adhoc", seed: int = 0, workspace: str | None = None, dask_address: str | None = None
@@ -80,16 +95,7 @@ def arm_flow(
     contracts_ran(ws, [f"dataset-{dataset.key}", f"tokens-{trained.tokens_key}"])
     if matched is not None:
         _check_packed(ws, dataset.stats, trained, recipe.train.seed)
-    evaluated = EvalResult.from_summary(
-        evaluate_flow(
-            str(trained.model_dir),
-            tasks=recipe.eval.tasks,
-            limit=recipe.eval.limit,
-            full=bool(recipe.eval.options.get("full", False)),
-            workspace=str(ws.root),
-            dask_address=dask_address,
-        )
-    )
+    evaluated = evaluate_arm(recipe, trained, ws, dask_address)
     numbers = {
         **metrics.dataset_metrics(dataset.stats),
         **metrics.train_metrics(trained.summary),

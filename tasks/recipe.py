@@ -459,7 +459,15 @@ class EvalSpec(Strict):
     )
     full: bool = Field(False, description="every item of every task (overrides limit)")
     batch_size: int = Field(16, gt=0, description="lm-eval batch size")
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict, description="reserved; use the typed fields")
+
+    @field_validator("options")
+    @classmethod
+    def _no_loose_options(cls, v):
+        # `options: {full: true}` was once read by the ablation flow; now it would be ignored
+        if v:
+            raise ValueError(f"unknown eval options {sorted(v)}: use eval.full / eval.limit / eval.batch_size")
+        return v
 
 
 class Recipe(Strict):
