@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from flows import _console
 from tasks.core.hashing import hash_text
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -23,6 +24,7 @@ os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+_console.install()  # here and in every Dask worker that unpickles a flow module's task
 
 
 @contextmanager

@@ -16,8 +16,9 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 
-from flows._runtime import cache_key_from, prefect_api, run_on_cluster, stage_resources
+from flows._runtime import prefect_api, run_on_cluster, stage_resources
 from tasks.core.catalog import Catalog
 from tasks.core.logs import set_verbose
 from tasks.core.torchlock import torch_stage
@@ -34,12 +35,9 @@ from tasks.recipe import EvalSpec
 
 
 # log_prints off: a library prints bytecode listings while lm-eval loads datasets.
-@task(
-    name="lm-eval",
-    cache_key_fn=cache_key_from("key", lambda p: Path(p["workspace"]) / "evals" / p["key"] / "_SUCCESS"),
-    persist_result=False,
-    log_prints=False,
-)
+# No Prefect cache: without persisted results Prefect ignores one (and warned so in every
+# process); the stage serves a finished evaluation from its own _SUCCESS marker.
+@task(name="lm-eval", cache_policy=NO_CACHE, persist_result=False, log_prints=False)
 def evaluate_task(model_dir: str, spec: dict[str, Any], workspace: str, device: str, key: str) -> dict[str, Any]:
     # The stage checks its own _SUCCESS marker, so a deleted folder is recomputed.
     return evaluate_model(model_dir, EvalSpec.model_validate(spec), Workspace.from_env(workspace), device)

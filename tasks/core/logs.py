@@ -4,7 +4,7 @@ lm-eval, datasets, transformers and huggingface_hub each draw their own progress
 (one per task, per map, per saved shard...), which in a non-terminal log become
 thousands of lines. Unless `$WINNOW_VERBOSE` is set (`--verbose` on the flows sets it),
 `quiet_libraries()` turns their bars off and their loggers down to warnings, and
-`lm_eval_bars()` keeps only lm-eval's "Running ..." request bar, the evaluate stage's one bar.
+`lm_eval_bars()` keeps only lm-eval's first "Running ..." request bar, the evaluate stage's one bar.
 tasks/evaluate/harness.py also has lm-eval bootstrap standard errors in-process
 (`DISABLE_MULTIPROC`): its worker pool, forked from a Prefect flow, inherits Prefect's
 SIGTERM handler, so the pool's shutdown printed `TerminationSignal` tracebacks.
@@ -34,12 +34,15 @@ def set_verbose(on: bool) -> None:
 # than the proxy's window is cut from the left (nano: 256 tokens; about 150 lines a suite),
 # and every local task YAML is told it may take metadata. Shown with --verbose.
 BENIGN_LM_EVAL = ("exceeds model's maximum length", "Custom kwargs can be passed to `--metadata`")
+# transformers, once per tokenizer: a held-out text longer than the proxy's window. Expected:
+# lm-eval's rolling log-likelihood and the snapshot scorer cut such texts into windows.
+BENIGN_TRANSFORMERS = ("Token indices sequence length is longer than the specified maximum",)
 
 
 class _DropBenign(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()
-        return not any(b in msg for b in BENIGN_LM_EVAL)
+        return not any(b in msg for b in BENIGN_LM_EVAL + BENIGN_TRANSFORMERS)
 
 
 _DROP_BENIGN = _DropBenign()
@@ -54,7 +57,7 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "warning")
     for name in ("lm_eval", "datasets", "transformers", "huggingface_hub", "sentence_transformers"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    for name in ("lm_eval.models.huggingface", "lm_eval.api.task"):
+    for name in ("lm_eval.models.huggingface", "lm_eval.api.task", "transformers.tokenization_utils_base"):
         if _DROP_BENIGN not in logging.getLogger(name).filters:
             logging.getLogger(name).addFilter(_DROP_BENIGN)
     try:
@@ -73,12 +76,16 @@ def quiet_libraries() -> None:
         pass
 
 
-def _silenced(tqdm_cls: Any, keep_prefix: str | None = None) -> Any:
-    """`tqdm_cls` with every bar disabled, except those whose desc starts with keep_prefix."""
+def _silenced(tqdm_cls: Any, keep_prefix: str | None = None, kept: list[int] | None = None) -> Any:
+    """`tqdm_cls` with every bar disabled, except the first whose desc starts with keep_prefix
+    (`kept` counts those shown, shared between the patched modules). lm-eval's rolling
+    log-likelihood opens one more "Running" bar per batch of windows: 50 lines an arm."""
 
     def make(*args: Any, **kwargs: Any) -> Any:
         desc = str(kwargs.get("desc") or "")
-        if not (keep_prefix and desc.startswith(keep_prefix)):
+        if keep_prefix and desc.startswith(keep_prefix) and kept is not None and not kept:
+            kept.append(1)
+        else:
             kwargs["disable"] = True
         return tqdm_cls(*args, **kwargs)
 
@@ -91,6 +98,7 @@ def lm_eval_bars() -> Iterator[None]:
     if verbose():
         yield
         return
+    import lm_eval.api.metrics
     import lm_eval.api.model
     import lm_eval.api.task
     import lm_eval.models.huggingface
@@ -99,10 +107,14 @@ def lm_eval_bars() -> Iterator[None]:
     # tqdm itself: lm-eval's bootstrap (standard errors) imports tqdm.tqdm inside a function.
     modules = {lm_eval.api.task: None, lm_eval.api.model: None, lm_eval.models.huggingface: "Running", tqdm: None}
     saved = {m: m.tqdm for m in modules}  # each does `from tqdm import tqdm`
+    kept: list[int] = []
+    # lm-eval's bootstrap prints "bootstrapping for stddev: perplexity" with the builtin print
+    lm_eval.api.metrics.print = lambda *args, **kwargs: None
     try:
         for module, keep in modules.items():
-            module.tqdm = _silenced(saved[module], keep)
+            module.tqdm = _silenced(saved[module], keep, kept)
         yield
     finally:
         for module, original in saved.items():
             module.tqdm = original
+        del lm_eval.api.metrics.print

@@ -104,7 +104,11 @@ def run_contract(
     gx = _gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    # GE sets some of its own loggers to INFO at import ("Created temporary directory ..."
+    # once per contract), which the package logger's level does not reach.
+    gx_loggers = [n for n in logging.Logger.manager.loggerDict if n.split(".")[0] == "great_expectations"]
+    for name in ["great_expectations", *gx_loggers]:
+        logging.getLogger(name).setLevel(logging.ERROR)
     t0 = time.time()
     overrides = dict(severities or {})
     ctx = gx.get_context(mode="ephemeral")
