@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows._runtime import prefect_api, run_on_cluster, stage_resources
 from tasks.core.catalog import Catalog
-from tasks.core.logs import set_verbose
+from tasks.core.logs import set_verbose, verbose
 from tasks.core.torchlock import torch_stage
 from tasks.core.workspace import Workspace
 from tasks.evaluate.harness import (
@@ -88,7 +88,8 @@ def evaluate_flow(
     catalog.insert("eval_snapshot_items", catalog_snapshot_items(summary), replace=True)
     table = markdown_table(summary)
     create_markdown_artifact(markdown=table, key="evaluation", description=f"lm-eval scores of {key}")
-    print(table)
+    if verbose():  # the scores reach the console in the suite's leaderboard (and `python -m flows.evaluate`)
+        print(table)
     return summary
 
 
@@ -160,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         workspace=args.workspace,
     )
+    if not verbose():  # the flow printed it already
+        print(markdown_table(summary))
     print(
         f"mean centered accuracy {summary['mean_centered_acc']}, mean bits per byte {summary['mean_bpb']}; "
         f"raw lm-eval outputs in {summary['results_dir']}"

@@ -27,6 +27,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows._runtime import dask_task_runner, prefect_api
 from tasks.core.catalog import Catalog
+from tasks.core.logs import verbose
 from tasks.core.workspace import Workspace
 from tasks.ingest.extract import DEFAULT_EXTRACTOR, EXTRACTORS
 from tasks.ingest.ingest import IngestOptions, finish_source, ingest_shard
@@ -68,6 +69,17 @@ def ingest_shards_flow(files: list[dict], out_dir: str, options: dict, source_na
 def _default_name(files) -> str:
     parents = {Path(f.uri).parent.name if "://" not in f.uri else f.uri.split("://", 1)[1].split("/")[0] for f in files}
     return parents.pop() if len(parents) == 1 else "source"
+
+
+def summary_line(info: dict, cached: bool, seconds: float) -> str:
+    """One line for the console: what came in, what was kept, why the rest was not."""
+    c = info["counts"]
+    reasons = ", ".join(f"{r} {n:,}" for r, n in c["quarantine_by_reason"].items())
+    return (
+        f"ingest {info['name']}: {c['docs_written']:,} documents of {c['records_read']:,} records, "
+        f"{c['records_quarantined']:,} quarantined{f' ({reasons})' if reasons else ''}"
+        f"{'' if c['balanced'] else ', counts NOT balanced'} · " + ("from cache" if cached else f"{seconds:.1f} s")
+    )
 
 
 def summary_markdown(info: dict, cached: bool, seconds: float) -> str:
@@ -208,7 +220,7 @@ def record_ingest(
         replace=True,
     )
     markdown = summary_markdown(info, cached, seconds)
-    print(markdown)
+    print(markdown if verbose() else summary_line(info, cached, seconds))  # the tables stay in the artifact
     if artifact is not None:
         artifact(
             markdown,
