@@ -30,9 +30,22 @@ def _from_library(record: logging.LogRecord) -> bool:
     return any(lib in record.pathname for lib in _LIBRARIES)
 
 
+# Library lines that repeat an error our code reports itself (a failed arm is one line from
+# flows/ablation.py; a failed job one line from its `main`), and Dask's note that it killed a
+# worker still busy at shutdown.
+_REPEATS = (
+    "Task run failed with exception",
+    "Finished in state Failed",
+    "Encountered exception during execution",
+    "Worker process still alive after",
+)
+
+
 class _QuietFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return verbose() or record.levelno >= logging.WARNING or not _from_library(record)
+        if verbose() or not _from_library(record):
+            return True
+        return record.levelno >= logging.WARNING and not record.getMessage().startswith(_REPEATS)
 
 
 class _OneLineErrors(logging.Formatter):

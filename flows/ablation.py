@@ -40,7 +40,7 @@ from flows.train import run_train
 from tasks import validation as V
 from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
-from tasks.core.logs import set_verbose
+from tasks.core.logs import set_verbose, verbose
 from tasks.core.workspace import Workspace
 from tasks.curate import steps as curate_steps
 from tasks.curate.pipeline import validate_arms
@@ -381,7 +381,14 @@ def ablation_flow(
     # What the report ranks by (the suite's declared decision) and the seeds it expects.
     Catalog(ws.catalog_path).insert(
         "suites",
-        [{"suite": spec.name, "decision": spec.decision.model_dump_json(), "seeds": spec.seeds}],
+        [
+            {
+                "suite": spec.name,
+                "decision": spec.decision.model_dump_json(),
+                "seeds": spec.seeds,
+                "arms": [a.name for a in spec.arms],
+            }
+        ],
         replace=True,
     )
     needed = sorted({s for arm in spec.arms for s in arm.sources})
@@ -583,19 +590,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.decide or args.max_seeds or args.budget_minutes:
         update = {"max_seeds": args.max_seeds, "budget_minutes": args.budget_minutes}
         decide = {k: v for k, v in update.items() if v is not None}
-    with _runtime.prefect_api(), _runtime.dask_cluster(args.dask_address) as address:
-        for suite in suites:
-            print(
-                ablation_flow(
-                    suite,
-                    preset=args.preset,
-                    workspace=args.workspace,
-                    dask_address=address,
-                    max_parallel=args.max_parallel,
-                    seeds=seeds,
-                    decide=_decide_for(suite, decide),
+    try:
+        with _runtime.prefect_api(), _runtime.dask_cluster(args.dask_address) as address:
+            for suite in suites:
+                print(
+                    ablation_flow(
+                        suite,
+                        preset=args.preset,
+                        workspace=args.workspace,
+                        dask_address=address,
+                        max_parallel=args.max_parallel,
+                        seeds=seeds,
+                        decide=_decide_for(suite, decide),
+                    )
                 )
-            )
+    except Exception as exc:  # a failed arm does not get here: the suite records it and goes on
+        if verbose():
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (--verbose for the traceback)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -107,12 +107,19 @@ def build(catalog: Catalog, suite: str, p_target: float | None = None) -> rpt.Re
 
     declared = catalog.query("suite_decision", {"suite": suite})
     spec = DecisionSpec.model_validate_json(declared[0]["decision"]) if declared else DecisionSpec()
+    current = set(declared[0]["arms"]) if declared and declared[0].get("arms") else None
+
+    def of_suite(query: str) -> list[dict]:
+        # arms the suite's definition no longer holds (an older version of its YAML) are left out
+        rows = catalog.query(query, {"suite": suite})
+        return rows if current is None else [r for r in rows if r["arm"] in current]
+
     return rpt.build_report(
-        catalog.query("leaderboard", {"suite": suite}),
-        catalog.query("suite_items", {"suite": suite}),
+        of_suite("leaderboard"),
+        of_suite("suite_items"),
         rpt.Decision.from_spec(spec),
-        snapshots=catalog.query("suite_snapshot_items", {"suite": suite}),
-        runs=catalog.query("arm_runs_of_suite", {"suite": suite}),
+        snapshots=of_suite("suite_snapshot_items"),
+        runs=of_suite("arm_runs_of_suite"),
         p_target=p_target or rpt.D.LEVEL,
     )
 

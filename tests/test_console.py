@@ -54,10 +54,19 @@ def test_prefect_bookkeeping_dropped_ours_and_warnings_kept(console):
 
 def test_a_library_error_is_one_line_without_traceback(console):
     handler, buf = console
-    handler.handle(_record(logging.ERROR, "Task run failed with exception", PREFECT_FILE, _error()))
+    handler.handle(_record(logging.ERROR, "Crash detected! Execution was interrupted", PREFECT_FILE, _error()))
     out = buf.getvalue().strip()
     assert "Traceback" not in out and len(out.splitlines()) == 1
     assert "ValueError: recipe 'x': token budget not reached" in out
+
+
+def test_library_repeats_of_an_error_we_report_are_dropped(console):
+    handler, buf = console
+    for msg in ("Task run failed with exception: ValueError(...)", "Finished in state Failed('...')"):
+        handler.handle(_record(logging.ERROR, msg, PREFECT_FILE, _error()))
+    handler.handle(_record(logging.ERROR, "arm a-seed0 failed: token budget not reached", OUR_FILE))
+    assert buf.getvalue().strip().splitlines() == [buf.getvalue().strip()]  # our one line only
+    assert "arm a-seed0 failed" in buf.getvalue()
 
 
 def test_verbose_shows_everything(console, monkeypatch):

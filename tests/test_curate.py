@@ -41,7 +41,7 @@ def _crawl_and_de(workspace, crawl: pa.Table):
     return workspace
 
 
-def test_heuristic_recipe_dataset(crawl_ws):
+def test_heuristic_recipe_dataset(crawl_ws, monkeypatch):
     recipe = load_recipe(ROOT / "recipes" / "heuristic.yaml").model_copy(update={"sources": ["crawl", "de"]})
     stats = C.curate(recipe, crawl_ws)
     folder = crawl_ws.stage_dir("datasets", C.dataset_key(recipe))
@@ -62,6 +62,10 @@ def test_heuristic_recipe_dataset(crawl_ws):
     assert json.loads((folder / "stats.json").read_text())["documents"] == stats["documents"]
     inputs = C.resolve_inputs(crawl_ws, recipe)
     assert C.cached_dataset(crawl_ws, recipe, inputs) is not None
+    # a dataset cached by other curation code is rebuilt, not served (a stale fill failed a contract)
+    monkeypatch.setattr(C, "CURATE_CODE_VERSION", "older-code")
+    assert C.cached_dataset(crawl_ws, recipe, inputs) is None
+    monkeypatch.undo()
     rows = C.removal_rows(stats)
     assert {r["step"] for r in rows} == {"language", "filters"} and len(rows) == 1 + 1 + 32
     assert "## filters" in C.stats_markdown(stats)

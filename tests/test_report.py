@@ -155,6 +155,23 @@ def test_a_different_declared_decision_changes_the_ranking(catalog, workspace):
     assert "`bpb/news_heldout`" in md
 
 
+def test_arms_removed_from_the_suite_leave_its_report_and_decision(catalog, workspace):
+    """A suite YAML that dropped an arm: its old runs stay in the catalog but not in the
+    report, so the adaptive rounds never ask to rerun an arm the suite no longer has."""
+    from flows.report import build
+
+    _fill(catalog, None)
+    decision = DecisionSpec(on=["wiki_leads_heldout"]).model_dump_json()
+    catalog.insert("suites", [{"suite": "s", "decision": decision, "seeds": [0, 1]}])
+    assert {a["arm"] for a in build(catalog, "s").board} == {"best", "close", "random"}
+    catalog.insert(
+        "suites", [{"suite": "s", "decision": decision, "seeds": [0, 1], "arms": ["close", "random"]}], replace=True
+    )
+    report = build(catalog, "s")
+    assert [a["arm"] for a in report.board] == ["close", "random"]
+    assert "best" not in report.verdict_line() and "broken" not in report.verdict_line()
+
+
 def test_without_item_scores_the_board_ranks_by_catalog_means(catalog, workspace):
     for arm, v in (("a", 2.0), ("b", 1.5)):
         _seed(catalog, "t", arm, 0, {"bpb/wiki_leads_heldout": v})

@@ -96,8 +96,15 @@ def dataset_key(recipe: Recipe) -> str:
     return short(recipe.data_hash())
 
 
+# Bump when a change to curation changes what a recipe's dataset holds: a dataset cached by
+# older code is then rebuilt. (Without it, the budget-fill fix of 2026-12-07 left workspaces
+# serving the old, 1.5%-short random arm, which then failed its matched-token contract.)
+CURATE_CODE_VERSION = "curate-2026-12-07"
+
+
 def inputs_fingerprint(inputs: list[SourceInput]) -> str:
-    return hash_json(sorted(i.signals.key for i in inputs))
+    """What a cached dataset was built from besides its recipe: the signals and the code."""
+    return hash_json({"signals": sorted(i.signals.key for i in inputs), "code": CURATE_CODE_VERSION})
 
 
 def cached_dataset(workspace: Workspace, recipe: Recipe, inputs: list[SourceInput]) -> dict | None:

@@ -50,3 +50,6 @@ GROUP BY suite, arm, metric;
 -- arms (--max-parallel) show as overlapping [started_at, finished_at] intervals.
 -- ALTER for catalogs created before the column existed.
 ALTER TABLE arm_runs ADD COLUMN IF NOT EXISTS started_at TIMESTAMP;
+-- The arms the suite's definition holds now: runs of arms since removed from it stay in the
+-- catalog but leave its report and decision (NULL: every arm recorded under the suite).
+ALTER TABLE suites ADD COLUMN IF NOT EXISTS arms VARCHAR[];
