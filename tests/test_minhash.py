@@ -21,7 +21,8 @@ from tests.dedup_helpers import cc_texts, docs_table, mutate
 
 
 def test_normalisation_matches_datatrove_on_real_docs():
-    simplify = pytest.importorskip("datatrove.utils.text").simplify_text
+    from datatrove.utils.text import simplify_text as simplify  # the peer, pinned (`.[peer]`)
+
     texts = cc_texts()[:200] + ["Ça coûte 1.000,50 € — «très» cher!", "", "   ", "tab\tand\nnewline 42"]
     assert normalize_texts(texts) == [simplify(t) for t in texts]
 
