@@ -101,20 +101,53 @@ def mutate(text: str, strength: float, donor: str, rng) -> str:
     return " ".join(words)
 
 
-def true_similar_pairs(texts, cfg, threshold: float):
-    """All pairs (i < j) with exact shingle Jaccard >= threshold, and the Jaccard of
-    every pair sharing at least one shingle: a sparse incidence matrix product."""
+def reference_shingles(text: str | None, cfg=None) -> set[tuple[str, ...]]:
+    """The shingles of one text, from the definition docs/dedup.md and tasks/dedup/minhash.py
+    document, written independently of the product's code (no hashing, no polars, no numpy):
+    the text simplified by datatrove's own `simplify_text` (lowercase, numbers -> 0,
+    punctuation -> space, whitespace collapsed, diacritics removed; the flags of `cfg`),
+    split into words, and every run of `n_grams` consecutive words as a tuple of strings; a
+    text of 1..n-1 words is one shingle of all its words, an empty text has none."""
+    from datatrove.utils.text import TextNormConfig, simplify_text
+
+    from tasks.dedup.minhash import MinhashConfig
+
+    cfg = cfg or MinhashConfig()
+    norm = TextNormConfig(
+        lowercase=cfg.lowercase,
+        norm_whitespace=cfg.norm_whitespace,
+        remove_punctuation=cfg.remove_punctuation,
+        norm_unicode_diacritics=cfg.norm_unicode_diacritics,
+        norm_numbers=cfg.norm_numbers,
+    )
+    words = simplify_text(text or "", norm).split()
+    n = cfg.n_grams
+    if len(words) < n:
+        return {tuple(words)} if words else set()
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def jaccard_pairs(sets) -> dict[tuple[int, int], float]:
+    """Exact Jaccard of every pair (i < j) of sets sharing at least one element (any
+    hashable elements, or numpy arrays of unique values): a sparse incidence matrix product."""
     import numpy as np
     from scipy.sparse import csr_matrix, triu
 
-    from tasks.dedup.minhash import shingle_sets
-
-    sets = shingle_sets(texts, cfg)
-    sizes = np.array([len(s) for s in sets])
-    vocab, inverse = np.unique(np.concatenate(sets) if sets else np.zeros(0, np.uint64), return_inverse=True)
-    rows = np.repeat(np.arange(len(sets)), sizes)
-    m = csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, inverse)), shape=(len(sets), len(vocab)))
+    ids: dict = {}
+    cols = [np.array([ids.setdefault(x, len(ids)) for x in s], dtype=np.int64) for s in sets]
+    sizes = np.array([len(c) for c in cols])
+    rows = np.repeat(np.arange(len(cols)), sizes)
+    flat = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    m = csr_matrix((np.ones(len(rows), dtype=np.float64), (rows, flat)), shape=(len(cols), max(len(ids), 1)))
     inter = triu(m @ m.T, k=1).tocoo()
     jac = inter.data / (sizes[inter.row] + sizes[inter.col] - inter.data)
-    all_pairs = {(int(i), int(j)): float(x) for i, j, x in zip(inter.row, inter.col, jac)}
+    return {(int(i), int(j)): float(x) for i, j, x in zip(inter.row, inter.col, jac)}
+
+
+def true_similar_pairs(texts, cfg, threshold: float):
+    """All pairs (i < j) with exact shingle Jaccard >= threshold, and the Jaccard of every
+    pair sharing at least one shingle. Truth comes from `reference_shingles` (the test's own
+    shingler), never from the product's `shingle_sets`: a shingling bug there cannot move
+    truth and prediction together."""
+    all_pairs = jaccard_pairs([reference_shingles(t, cfg) for t in texts])
     return {p for p, x in all_pairs.items() if x >= threshold}, all_pairs

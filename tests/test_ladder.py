@@ -182,19 +182,55 @@ def test_metric_families_group_per_task_metrics_only():
     }
 
 
-@pytest.mark.parametrize("path", sorted(SUITES.glob("*.yaml")), ids=lambda p: p.stem)
+def _declares_ladder(path: Path) -> bool:
+    import yaml
+
+    return "ladder" in (yaml.safe_load(path.read_text()) or {})
+
+
+WITH_LADDER = sorted(p for p in SUITES.glob("*.yaml") if _declares_ladder(p))
+WITHOUT_LADDER = sorted(p for p in SUITES.glob("*.yaml") if not _declares_ladder(p))
+
+
+def test_which_shipped_suites_declare_a_ladder():
+    # The split below is by the YAML itself; a suite gaining or losing `ladder:` shows here.
+    assert [p.stem for p in WITH_LADDER] == ["default", "ladder", "ladder_small"]
+    assert [p.stem for p in WITHOUT_LADDER] == ["mixture_search", "perplexity_models", "repetition"]
+
+
+def _check_rungs(suite, ladder) -> None:
+    rungs = L.plan_rungs(suite, ladder)
+    assert [r.preset for r in rungs] == ladder.presets
+    flops = [r.flops for r in rungs]
+    assert flops == sorted(flops) and len(set(flops)) == len(flops)  # each rung costs more than the one below
+    for arm in suite.arms:  # one dataset per arm, whatever the size
+        assert len({a.data_hash() for r in rungs for a in r.suite.resolved_arms() if a.name == arm.name}) == 1
+
+
+@pytest.mark.parametrize("path", WITH_LADDER, ids=lambda p: p.stem)
 def test_shipped_ladders_plan_their_rungs(path):
     from tasks.suite import load_suite
 
     suite = load_suite(path)
-    if suite.ladder is None:
-        pytest.skip(f"{path.name} declares no ladder")
-    rungs = L.plan_rungs(suite, suite.ladder)
-    assert [r.preset for r in rungs] == suite.ladder.presets
-    flops = [r.flops for r in rungs]
-    assert flops == sorted(flops)  # each rung costs more than the one below
-    for arm in suite.arms:  # one dataset per arm, whatever the size
-        assert len({a.data_hash() for r in rungs for a in r.suite.resolved_arms() if a.name == arm.name}) == 1
+    assert suite.ladder is not None
+    _check_rungs(suite, suite.ladder)
+
+
+@pytest.mark.parametrize("path", WITHOUT_LADDER, ids=lambda p: p.stem)
+def test_suites_without_a_ladder_plan_rungs_from_presets_or_refuse(path):
+    """`python -m flows.ladder SUITE --presets nano,tiny` runs any suite: one with a
+    suite-level token budget plans its rungs like a declared ladder; a sweep suite (its
+    budget set per arm) is refused with a message naming the missing key."""
+    from tasks.suite import load_suite
+
+    suite = load_suite(path)
+    assert suite.ladder is None
+    ladder = LadderSpec(presets=["nano", "tiny"])
+    if suite.token_budget:
+        _check_rungs(suite, ladder)
+    else:
+        with pytest.raises(ValueError, match="a ladder needs `token_budget`"):
+            L.plan_rungs(suite, ladder)
 
 
 def test_the_rung_table_in_docs_decisions():

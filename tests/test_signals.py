@@ -31,7 +31,7 @@ def sig(comp, text):
 
 
 def test_constants_match_datatrove():
-    dt_text = pytest.importorskip("datatrove.utils.text")
+    import datatrove.utils.text as dt_text
     from datatrove.pipeline.filters import c4_filters, gopher_quality_filter
 
     from tasks.signals._terminal_punctuation import TERMINAL_PUNCTUATION
@@ -88,7 +88,8 @@ def test_repetition_lines_paragraphs_and_ngrams(comp):
 
 def test_duplicate_ngrams_compare_concatenations(comp):
     # datatrove joins dup n-grams with "": "ab c d e f" and "a bc d e f" are the same 5-gram.
-    from_dt = pytest.importorskip("datatrove.pipeline.filters.gopher_repetition_filter")
+    import datatrove.pipeline.filters.gopher_repetition_filter as from_dt
+
     text = "ab c d e f x a bc d e f"
     s = sig(comp, text)
     words = text.split()
@@ -132,7 +133,8 @@ def test_c4_document_rules_only_see_candidate_lines(comp):
 
 
 def test_c4_sentences_match_datatrove_sentencizer(comp):
-    split = pytest.importorskip("datatrove.utils.text").split_into_sentences
+    from datatrove.utils.text import split_into_sentences as split
+
     line = 'He said "Stop!" and left. Then... nothing? Yes!! OK. U.S. troops left. (See above.) Fine.'
     s = sig(comp, line)
     assert s["c4_sentences"] == len(split(line))
@@ -240,9 +242,8 @@ def test_signals_contract_catches_out_of_range_values():
 def test_top_ngram_char_fraction_can_exceed_one_like_datatrove():
     """Overlapping repeats: datatrove counts count x length / len(text), which exceeds 1;
     the signals contract must accept it (a real wget page tripped it)."""
-    rep = pytest.importorskip("datatrove.pipeline.filters.gopher_repetition_filter")
-    find_top_duplicate, get_n_grams = rep.find_top_duplicate, rep.get_n_grams
-    load_word_tokenizer = pytest.importorskip("datatrove.utils.word_tokenizers").load_word_tokenizer
+    from datatrove.pipeline.filters.gopher_repetition_filter import find_top_duplicate, get_n_grams
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
 
     from tasks.signals.signals import check_signals, compute_signals
     from tests._docs_workspace import docs_table

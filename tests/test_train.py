@@ -33,6 +33,31 @@ def die(row):
         os.kill(os.getpid(), signal.SIGKILL)
 train(sys.argv[1], sys.argv[2], sys.argv[3], TrainSpec.model_validate_json(sys.argv[4]), on_step=die, progress=False)
 """
+# SIGKILL inside save_checkpoint: torch.save of the step-6 checkpoint writes the first half
+# of its bytes to whatever path the loop gave it, makes them durable, and the process dies
+# there (the step-3 checkpoint was written whole before).
+_KILL_IN_SAVE_SCRIPT = """
+import io, os, signal, sys
+sys.path.insert(0, os.getcwd())
+import torch
+from tasks.recipe import TrainSpec
+from tasks.train.loop import train
+real_save = torch.save
+def save(obj, f, *args, **kwargs):
+    if isinstance(obj, dict) and obj.get("step") == 6 and "optimizer" in obj:
+        buf = io.BytesIO()
+        real_save(obj, buf, *args, **kwargs)
+        data = buf.getvalue()
+        with open(f, "wb") as out:
+            out.write(data[: len(data) // 2])
+            out.flush()
+            os.fsync(out.fileno())
+        print("killed while writing", os.path.basename(f), len(data) // 2, "of", len(data), "bytes", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_save(obj, f, *args, **kwargs)
+torch.save = save
+train(sys.argv[1], sys.argv[2], sys.argv[3], TrainSpec.model_validate_json(sys.argv[4]), progress=False)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -225,6 +250,37 @@ def test_training_is_deterministic_and_resumes_to_the_same_loss(packed, tok, tmp
     assert after_kill["resumed_from_step"] == 3 and after_kill["final_loss"] == full["final_loss"]
     other = train(packed[0], tok[1], tmp_path / "seed1", nano_spec(seed=1), stop_after_steps=1, progress=False)
     assert other["curves"][0]["loss"] != full["curves"][0]["loss"]
+
+
+def test_a_kill_inside_save_checkpoint_leaves_the_previous_checkpoint_intact(packed, tok, tmp_path):
+    """SIGKILL half-way through writing the step-6 checkpoint (in a child process): the
+    step-3 checkpoint is still whole and loadable, and the run resumes from it to the loss
+    of an uninterrupted run. Writing the checkpoint in place (no temporary file + rename)
+    leaves a truncated last.pt and fails here."""
+    import torch
+
+    from tasks.train.loop import train
+
+    spec = nano_spec()
+    full = train(packed[0], tok[1], tmp_path / "full", spec, progress=False)
+    killed = tmp_path / "killed"
+    result = subprocess.run(
+        [sys.executable, "-c", _KILL_IN_SAVE_SCRIPT, str(packed[0]), str(tok[1]), str(killed), spec.model_dump_json()],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+    assert "killed while writing" in result.stdout, result.stdout  # the kill did land inside the write
+    last = killed / "checkpoint" / "last.pt"
+    state = torch.load(last, weights_only=False)  # whole: a truncated file does not load
+    assert state["step"] == 3 and len(state["curves"]) == 3
+    resumed = train(packed[0], tok[1], killed, spec, progress=False)
+    assert resumed["resumed_from_step"] == 3
+    assert [c["loss"] for c in resumed["curves"]] == [c["loss"] for c in full["curves"]]
+    assert resumed["final_loss"] == full["final_loss"]
+    assert not (killed / "checkpoint").exists()  # the half-written temporary file went with it
 
 
 def test_resume_is_bit_exact_whatever_the_ambient_thread_count(packed, tok, tmp_path):
