@@ -51,6 +51,11 @@ def prefect_api() -> Iterator[str | None]:
         server.stop()
 
 
+# No dashboard, and the scheduler's HTTP endpoint on a free port: by default it takes 8787,
+# and a second job on the machine warned "Port 8787 is already in use".
+NO_DASHBOARD_PORT = {"dashboard_address": "127.0.0.1:0"}
+
+
 @contextmanager
 def dask_cluster(address: str | None = None, n_workers: int | None = None) -> Iterator[str]:
     """The scheduler address every stage of one job sends its work to: `address` when the
@@ -63,7 +68,12 @@ def dask_cluster(address: str | None = None, n_workers: int | None = None) -> It
 
     n = n_workers or max(1, min(os.cpu_count() or 1, 8))
     with LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit=None
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        scheduler_kwargs=NO_DASHBOARD_PORT,
+        memory_limit=None,
     ) as cluster:
         yield cluster.scheduler_address
 
@@ -82,6 +92,7 @@ def dask_task_runner(address: str | None = None, n_workers: int | None = None):
             "threads_per_worker": 1,
             "processes": True,
             "dashboard_address": None,
+            "scheduler_kwargs": NO_DASHBOARD_PORT,
             "memory_limit": None,
         }
     )
