@@ -35,6 +35,13 @@ from tasks.dedup.registry import mode_names as dedup_mode_names
 from tasks.selection.registry import get_method, method_names
 
 
+def refuse_options(v: dict[str, Any], section: str, hint: str = "") -> dict[str, Any]:
+    """A reserved `options:` mapping must stay empty: a loose key would be silently ignored."""
+    if v:
+        raise ValueError(f"unknown {section} options {sorted(v)}" + (f": {hint}" if hint else ""))
+    return v
+
+
 class Strict(BaseModel):
     """Unknown keys are errors: a typo in a recipe must not silently do nothing."""
 
@@ -291,11 +298,7 @@ class SelectionSpec(Strict):
     @field_validator("options")
     @classmethod
     def _no_loose_options(cls, v):
-        if v:
-            raise ValueError(
-                f"unknown selection options {sorted(v)}: use the fasttext/dsir/perplexity/semdedup/kenlm sections"
-            )
-        return v
+        return refuse_options(v, "selection", "use the fasttext/dsir/perplexity/semdedup/kenlm sections")
 
     def method_config(self) -> dict[str, Any]:
         """The part of the spec that decides the stored score column (the score cache key)."""
@@ -355,9 +358,7 @@ class MixtureSpec(Strict):
     @field_validator("options")
     @classmethod
     def _no_loose_options(cls, v):
-        if v:
-            raise ValueError(f"unknown mixture options {sorted(v)}")
-        return v
+        return refuse_options(v, "mixture")
 
     @field_validator("weights")
     @classmethod
@@ -465,9 +466,7 @@ class EvalSpec(Strict):
     @classmethod
     def _no_loose_options(cls, v):
         # `options: {full: true}` was once read by the ablation flow; now it would be ignored
-        if v:
-            raise ValueError(f"unknown eval options {sorted(v)}: use eval.full / eval.limit / eval.batch_size")
-        return v
+        return refuse_options(v, "eval", "use eval.full / eval.limit / eval.batch_size")
 
 
 class Recipe(Strict):
