@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.ingest.ingest import IngestOptions, finish_source, ingest_shard, shard_done
+from tasks.ingest.ingest import IngestOptions, finish_source, ingest_shard, merge_counts, shard_done
 from tasks.ingest.readers import detect_format, read_records
 from tasks.ingest.sources import SourceError, describe, resolve_sources, source_key
 from tests.conftest import CRAWL
@@ -350,9 +350,38 @@ def test_article_that_resiliparse_drops_is_kept_by_the_fallback(tmp_path):
 
     html = decode_html(page).text  # this page is windows-1252
     assert not extract_plain_text(html, main_content=True, comments=False, post_meta=False).strip()
-    _, docs, quarantine = ingest(_one_page(tmp_path, url, page), tmp_path)
+    counts, docs, quarantine = ingest(_one_page(tmp_path, url, page), tmp_path)
     assert not quarantine and docs[0]["extractor"] == "trafilatura-fallback"
     assert "Herbert Diess" in docs[0]["text"] and docs[0]["language"] == "de"
+    assert counts["fallback_by_reason"] == {"extract_fallback_empty": 1}
+
+
+def test_pages_too_deep_or_too_large_get_the_plain_extractor_and_are_counted(tmp_path):
+    """A page that would stall resiliparse's main content is kept with the plain extractor,
+    counted by reason beside the quarantine reasons (issue 23)."""
+    from tasks.ingest.extract import MAIN_CONTENT_MAX_CHARS, MAX_DEPTH
+
+    url, zeit = real_page(ZEIT_OFFSET)
+    para = b"<p>Der Stadtrat hat am Dienstag nach langer Debatte den neuen Haushalt beschlossen.</p>"
+    deep = b"<html><body>" + b"<div>" * (MAX_DEPTH + 10) + para + b"</div>" * (MAX_DEPTH + 10) + b"</body></html>"
+    large = b"<html><body>" + para * (MAIN_CONTENT_MAX_CHARS // len(para) + 1) + b"</body></html>"
+    warc = tmp_path / "odd.warc.gz"
+    warc.write_bytes(
+        response_member(url, zeit, "text/html", n=1)
+        + response_member(url + "?deep", deep, "text/html; charset=utf-8", n=2)
+        + response_member(url + "?large", large, "text/html; charset=utf-8", n=3)
+    )
+    counts, docs, quarantine = ingest(warc, tmp_path)
+    by_url = {d["url"]: d for d in docs}
+    assert not quarantine and len(docs) == 3
+    assert by_url[url]["extractor"] == "resiliparse"
+    assert by_url[url + "?deep"]["extractor"] == by_url[url + "?large"]["extractor"] == "resiliparse-plain-fallback"
+    assert "Haushalt beschlossen" in by_url[url + "?deep"]["text"]
+    assert counts["fallback_by_reason"] == {"extract_fallback_depth": 1, "extract_fallback_size": 1}
+    total = merge_counts([counts, counts])
+    assert (
+        total["fallback_by_reason"] == {"extract_fallback_depth": 2, "extract_fallback_size": 2} and total["balanced"]
+    )
 
 
 def test_bad_json_lines(tmp_path):
