@@ -31,7 +31,9 @@ the edges of most of its pages): in corpora 2 and 4 it runs over each corpus as 
 
 Every page is decoded the way ingestion decodes it (tasks.ingest.extract.decode_html), and
 pages/s is extraction alone on one core. The speed ratio of the default to trafilatura is
-printed at the end.
+printed at the end, and per corpus the 99th-percentile and slowest CPU time per page of the
+default and of trafilatura (timed page by page in turn; issue 23: one slow page stalls a
+worker however fast the average is).
 
     PYTHONPATH=. WINNOW_EXTERNAL=... python bench/extraction_quality.py
 """
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import re
 import sys
@@ -177,25 +180,47 @@ def batch_extract(htmls, hosts, extract, cross_page: bool) -> tuple[list[str], f
     return texts, time.perf_counter() - t0
 
 
-def paired_speed(htmls, hosts, fns: dict) -> dict[str, float]:
-    """pages/s of each extractor timed page by page in turn (a, b, c, a, b, c, ...), so the
-    load of a shared machine falls on all of them alike; the default's cross-page pass is
-    timed on top of its own pages."""
+def percentile(xs: list[float], q: float) -> float:
+    """The q-quantile of xs (nearest rank: the smallest value with >= q of xs at or below it)."""
+    xs = sorted(xs)
+    return xs[max(0, math.ceil(q * len(xs)) - 1)]
+
+
+def paired_speed(htmls, hosts, fns: dict, names: list[str] | None = None) -> dict[str, dict]:
+    """Per extractor: pages/s, and the slowest page and 99th-percentile seconds per page,
+    each extractor timed page by page in turn (a, b, c, a, b, c, ...) so the load of a
+    shared machine falls on all of them alike; the default's cross-page pass is timed on
+    top of its own pages (in pages/s, not per page: it runs once over the batch).
+    Per-page times are CPU seconds of this process (time.process_time): the slowest page
+    of a loaded machine's wall clock is the one that waited longest, not the one that
+    cost most."""
     from tasks.ingest.extract import HostPage, remove_repeated_lines
 
     seconds = dict.fromkeys(fns, 0.0)
+    per_page: dict[str, list[float]] = {name: [] for name in fns}
     texts: list[str] = []
     for html in htmls:
         for name, fn in fns.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             text = fn(html)
             seconds[name] += time.perf_counter() - t0
+            per_page[name].append(time.process_time() - c0)
             if name == NEW:
                 texts.append(text)
     t0 = time.perf_counter()
     remove_repeated_lines([HostPage(h, x) for h, x in zip(hosts, texts)])
     seconds[NEW] += time.perf_counter() - t0
-    return {name: len(htmls) / t for name, t in seconds.items()}
+    out = {}
+    for name, t in seconds.items():
+        cpu = per_page[name]
+        slowest = max(range(len(cpu)), key=cpu.__getitem__)
+        out[name] = {
+            "pages_per_s": len(htmls) / t,
+            "max_s": cpu[slowest],
+            "slowest": (names or [str(i) for i in range(len(htmls))])[slowest],
+            "p99_s": percentile(cpu, 0.99),
+        }
+    return out
 
 
 def score_docs(pages, htmls, extract, cross_page: bool = False) -> tuple[dict, float]:
@@ -324,16 +349,31 @@ def main() -> int:
         print(f"| {name} | " + " | ".join(cells) + f" | {removed} | {news_speed[name]:.1f} |")
 
     three = {n: fn for n, fn in candidates().items() if n in (NEW, OLD, TRAF)}
-    paired = {
-        "corpus 1": paired_speed([h for _, h, _ in pages], [urlsplit(u).hostname for u, _, _ in pages], three),
-        "corpus 2": paired_speed(htmls, [p.site for p in docs], three),
-        "corpus 4": paired_speed(news_html, news_hosts, three),
+    timed = {
+        "corpus 1": paired_speed(
+            [h for _, h, _ in pages], [urlsplit(u).hostname for u, _, _ in pages], three, [u for u, _, _ in pages]
+        ),
+        "corpus 2": paired_speed(htmls, [p.site for p in docs], three, [p.page_id for p in docs]),
+        "corpus 3": paired_speed(hc_html, [urlsplit(p["url"]).hostname for p in hc], three, [p["url"] for p in hc]),
+        "corpus 4": paired_speed(news_html, news_hosts, three, [p["url"] for p in news]),
     }
+    paired = {corpus: {n: v["pages_per_s"] for n, v in sp.items()} for corpus, sp in timed.items()}
+    n_pages = {"corpus 1": len(pages), "corpus 2": len(docs), "corpus 3": len(hc), "corpus 4": len(news)}
     print("\n## Speed, timed page by page in turn (default, resiliparse-old, trafilatura on each page)\n")
     print("| corpus | default pages/s | resiliparse-old pages/s | trafilatura pages/s | default / trafilatura |")
     print("|---|---:|---:|---:|---:|")
     for corpus, sp in paired.items():
         print(f"| {corpus} | {sp[NEW]:.1f} | {sp[OLD]:.1f} | {sp[TRAF]:.1f} | {sp[NEW] / sp[TRAF]:.1f}x |")
+    print("\n## Time per page (CPU ms, same interleaved run): 99th percentile and slowest page\n")
+    print("| corpus | pages | default p99 | default slowest | trafilatura p99 | trafilatura slowest |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for corpus, sp in timed.items():
+        d, t = sp[NEW], sp[TRAF]
+        print(
+            f"| {corpus} | {n_pages[corpus]} "
+            f"| {d['p99_s'] * 1e3:.1f} | {d['max_s'] * 1e3:.1f} ({d['slowest']}) "
+            f"| {t['p99_s'] * 1e3:.1f} | {t['max_s'] * 1e3:.1f} ({t['slowest']}) |"
+        )
 
     print("\n## Summary: every corpus, precision / recall / F1 and pages/s in this run\n")
     print(

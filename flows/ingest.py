@@ -99,6 +99,9 @@ def summary_markdown(info: dict, cached: bool, seconds: float) -> str:
     if c["quarantine_by_reason"]:
         lines += ["| quarantine reason | records |", "|---|---:|"]
         lines += [f"| {r} | {n:,} |" for r, n in c["quarantine_by_reason"].items()] + [""]
+    if c.get("fallback_by_reason"):  # documents kept, from a fallback extractor
+        lines += ["| extraction fallback | documents |", "|---|---:|"]
+        lines += [f"| {r} | {n:,} |" for r, n in c["fallback_by_reason"].items()] + [""]
     if c["other_records"]:
         lines += [
             "Other records (not documents): " + ", ".join(f"{k} {v:,}" for k, v in c["other_records"].items()),
@@ -207,6 +210,7 @@ def record_ingest(
                 "metadata_written": c["metadata_written"],
                 "records_quarantined": c["records_quarantined"],
                 "quarantine_by_reason": json.dumps(c["quarantine_by_reason"]),
+                "fallback_by_reason": json.dumps(c.get("fallback_by_reason", {})),
                 "other_records": json.dumps(c["other_records"]),
                 "bytes_read": c["bytes_read"],
                 "seconds": seconds,

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.ingest.ingest import IngestOptions, finish_source, ingest_shard, shard_done
+from tasks.ingest.ingest import IngestOptions, finish_source, ingest_shard, merge_counts, shard_done
 from tasks.ingest.readers import detect_format, read_records
 from tasks.ingest.sources import SourceError, describe, resolve_sources, source_key
 from tests.conftest import CRAWL
@@ -342,6 +342,47 @@ def test_empty_giant_non_html_http_error_pages(tmp_path):
     assert big[url + "?giant"]["text_truncated"]
 
 
+def _encoded_member(url: str, body: bytes, encoding: str, n: int) -> bytes:
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: {encoding}\r\n"
+    http = (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    warc = (
+        f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-{n:012d}>\r\n"
+        f"WARC-Target-URI: {url}\r\nWARC-Date: 2024-05-18T01:58:10Z\r\n"
+        f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(http)}\r\n\r\n"
+    ).encode()
+    return gzip.compress(warc + http + b"\r\n\r\n")
+
+
+def test_decompression_bombs_are_quarantined_without_inflating_them(tmp_path):
+    """A few KB of Content-Encoding that inflate to 50 MB stop at the 10 MB payload cap (issue 23:
+    no record may stall or kill a worker); ordinary encoded pages decode as before."""
+    import brotli
+
+    url, zeit = real_page(ZEIT_OFFSET)
+    bomb = b"<html><body>" + b"\0" * 50_000_000
+    members = [
+        _encoded_member(url + "?gzip", gzip.compress(zeit), "gzip", 1),
+        _encoded_member(url + "?deflate", zlib.compress(zeit), "deflate", 2),
+        _encoded_member(url + "?br", brotli.compress(zeit), "br", 3),
+        _encoded_member(url + "?gzip-bomb", gzip.compress(bomb, 1), "gzip", 4),
+        _encoded_member(url + "?deflate-bomb", zlib.compress(bomb, 1), "deflate", 5),
+        _encoded_member(url + "?br-bomb", brotli.compress(bomb, quality=1), "br", 6),
+        _encoded_member(url + "?cut", gzip.compress(zeit)[:-100], "gzip", 7),
+    ]
+    warc = tmp_path / "encoded.warc.gz"
+    warc.write_bytes(b"".join(members))
+    counts, docs, quarantine = ingest(warc, tmp_path)
+    plain = ingest(_one_page(tmp_path, url, zeit), tmp_path / "plain")[1][0]["text"]
+    assert sorted(d["url"] for d in docs) == [url + "?br", url + "?deflate", url + "?gzip"]
+    assert all(d["text"] == plain for d in docs)
+    assert {q["url"]: q["reason"] for q in quarantine} == {
+        url + "?gzip-bomb": "oversized_payload",
+        url + "?deflate-bomb": "oversized_payload",
+        url + "?br-bomb": "oversized_payload",
+        url + "?cut": "bad_http_payload",
+    }
+
+
 def test_article_that_resiliparse_drops_is_kept_by_the_fallback(tmp_path):
     from resiliparse.extract.html2text import extract_plain_text
 
@@ -350,9 +391,38 @@ def test_article_that_resiliparse_drops_is_kept_by_the_fallback(tmp_path):
 
     html = decode_html(page).text  # this page is windows-1252
     assert not extract_plain_text(html, main_content=True, comments=False, post_meta=False).strip()
-    _, docs, quarantine = ingest(_one_page(tmp_path, url, page), tmp_path)
+    counts, docs, quarantine = ingest(_one_page(tmp_path, url, page), tmp_path)
     assert not quarantine and docs[0]["extractor"] == "trafilatura-fallback"
     assert "Herbert Diess" in docs[0]["text"] and docs[0]["language"] == "de"
+    assert counts["fallback_by_reason"] == {"extract_fallback_empty": 1}
+
+
+def test_pages_too_deep_or_too_large_get_the_plain_extractor_and_are_counted(tmp_path):
+    """A page that would stall resiliparse's main content is kept with the plain extractor,
+    counted by reason beside the quarantine reasons (issue 23)."""
+    from tasks.ingest.extract import MAIN_CONTENT_MAX_CHARS, MAX_DEPTH
+
+    url, zeit = real_page(ZEIT_OFFSET)
+    para = b"<p>Der Stadtrat hat am Dienstag nach langer Debatte den neuen Haushalt beschlossen.</p>"
+    deep = b"<html><body>" + b"<div>" * (MAX_DEPTH + 10) + para + b"</div>" * (MAX_DEPTH + 10) + b"</body></html>"
+    large = b"<html><body>" + para * (MAIN_CONTENT_MAX_CHARS // len(para) + 1) + b"</body></html>"
+    warc = tmp_path / "odd.warc.gz"
+    warc.write_bytes(
+        response_member(url, zeit, "text/html", n=1)
+        + response_member(url + "?deep", deep, "text/html; charset=utf-8", n=2)
+        + response_member(url + "?large", large, "text/html; charset=utf-8", n=3)
+    )
+    counts, docs, quarantine = ingest(warc, tmp_path)
+    by_url = {d["url"]: d for d in docs}
+    assert not quarantine and len(docs) == 3
+    assert by_url[url]["extractor"] == "resiliparse"
+    assert by_url[url + "?deep"]["extractor"] == by_url[url + "?large"]["extractor"] == "resiliparse-plain-fallback"
+    assert "Haushalt beschlossen" in by_url[url + "?deep"]["text"]
+    assert counts["fallback_by_reason"] == {"extract_fallback_depth": 1, "extract_fallback_size": 1}
+    total = merge_counts([counts, counts])
+    assert (
+        total["fallback_by_reason"] == {"extract_fallback_depth": 2, "extract_fallback_size": 2} and total["balanced"]
+    )
 
 
 def test_bad_json_lines(tmp_path):

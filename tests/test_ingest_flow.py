@@ -3,6 +3,8 @@ kill, catalog rows, and the second run served from cache."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import CRAWL
@@ -38,5 +40,6 @@ def test_ingest_flow_resumes_records_and_caches(workspace, catalog):
     runs = catalog.table("ingest_runs").to_pylist()
     assert sorted(r["cached"] for r in runs) == [False, True]
     assert all(r["docs_written"] == 38 and r["docs_hash"] == first["docs_hash"] for r in runs)
+    assert all(json.loads(r["fallback_by_reason"]) == c["fallback_by_reason"] for r in runs)  # a column since issue 23
     (src,) = catalog.table("sources").to_pylist()
     assert src["n_files"] == 3 and src["docs_hash"] == first["docs_hash"]

@@ -9,12 +9,14 @@ the payload is `undecodable` (binary or mixed-up bytes) and goes to quarantine.
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
+from resiliparse.parse.html import NodeType
 
 EXTRACTORS = ("resiliparse", "resiliparse-old", "resiliparse-plain", "trafilatura")
 DEFAULT_EXTRACTOR = "resiliparse"
@@ -108,50 +110,144 @@ def decode_html(payload: bytes, http_charset: str | None = None) -> Decoded:
 
 def extract_text(html: str, extractor: str = DEFAULT_EXTRACTOR) -> str:
     """Main text of an HTML page ('' when there is none)."""
-    return extract(html, extractor)[0]
+    return extract_page(html, extractor).text
 
 
 def extract(html: str, extractor: str = DEFAULT_EXTRACTOR) -> tuple[str, str]:
-    """(main text, extractor that produced it).
+    """(main text, extractor that produced it); `extract_page` also says why a fallback ran."""
+    got = extract_page(html, extractor)
+    return got.text, got.extractor
+
+
+# ---------------------------------------------------------------- bounded time per page
+#
+# No page may stall a worker. The Python passes below are linear in the page; what is not
+# is resiliparse's main-content heuristic (C, about O(nodes x depth): 10^4 nested <div>s,
+# 110 KB, take 2 s, 2 x 10^4 take 14 s) and trafilatura (up to 3.5 CPU-s per MB, Python/lxml).
+# Neither can be interrupted from Python (a signal waits for the C call to return), so they
+# are not started on pages that would make them slow: those get the plain extractor
+# (resiliparse without main content, linear: 10 MB in 0.1 s), and so does a page whose
+# passes used up the time budget. Each fallback is counted in the ingest accounting
+# (`fallback_by_reason` of a shard) under these reasons:
+FALLBACK_REASONS = {
+    "extract_fallback_size": "page too large for the main-content extractor; plain text used",
+    "extract_fallback_depth": "elements nested too deep for the main-content extractor; plain text used",
+    "extract_fallback_time": "the page's extraction passes used up the time budget; plain text used",
+    "extract_fallback_empty": "main content empty; trafilatura asked",
+}
+# Above this many characters a page skips main-content extraction: its worst case (nesting
+# just under MAX_DEPTH) is ~0.5 CPU-s per MB, so at most ~2.5 s here.
+MAIN_CONTENT_MAX_CHARS = 5_000_000
+# Elements at this depth or deeper (counted from <html>) skip it: its cost per node grows
+# with the depth. No page of the project's corpora (9,679) reaches depth 64 (docs/ingest.md).
+MAX_DEPTH = 256
+_TOO_DEEP = " > ".join(["*"] * MAX_DEPTH)  # a child chain: matched without backtracking
+# trafilatura, the fallback for an empty main content, is not asked above this size (the
+# largest real page that needed it here: 0.51 MB). Chosen as the extractor, it is capped at
+# MAIN_CONTENT_MAX_CHARS instead (up to ~17 s at its worst 3.5 s per MB): the user chose the
+# slow extractor, and every real page here (4.1 M characters at most) keeps its output.
+TRAFILATURA_MAX_CHARS = 1_000_000
+# CPU seconds (of this thread) a page's passes may take before the rest are skipped: the
+# Python passes check it as they go, a C call when it returns. The slowest of the 9,679 real
+# pages of the project's corpora takes 0.8 s (a 4.1 MB page), so a page over budget is
+# pathological, not long; after the caps above no pass runs much past it (docs/ingest.md).
+DEFAULT_EXTRACT_BUDGET_S = 5.0
+
+
+def extract_budget_s() -> float:
+    """The per-page budget: WINNOW_EXTRACT_BUDGET_S (CPU seconds), else DEFAULT_EXTRACT_BUDGET_S."""
+    value = os.environ.get("WINNOW_EXTRACT_BUDGET_S")
+    return float(value) if value else DEFAULT_EXTRACT_BUDGET_S
+
+
+@dataclass(frozen=True)
+class Extracted:
+    text: str
+    extractor: str  # what produced the text (the requested extractor, or a "-fallback")
+    fallback: str | None = None  # a FALLBACK_REASONS key when the requested one did not
+
+
+def _plain(html: str) -> str:
+    from resiliparse.extract.html2text import extract_plain_text
+
+    return extract_plain_text(html, main_content=False, preserve_formatting=True, alt_texts=False).strip()
+
+
+def _plain_fallback(html: str, reason: str) -> Extracted:
+    return Extracted(_plain(html), "resiliparse-plain-fallback", reason)
+
+
+def extract_page(html: str, extractor: str = DEFAULT_EXTRACTOR, budget_s: float | None = None) -> Extracted:
+    """The main text of a page, the extractor that produced it, and the fallback reason if any.
 
     resiliparse's main-content heuristic sometimes discards a whole real article (17 of
     the 1,214 pages in the shared crawl WARC); only then is trafilatura asked, so the page
-    is not lost and the slow extractor runs on ~1% of pages.
+    is not lost and the slow extractor runs on ~1% of pages. Pages that would take
+    too long get the plain extractor (FALLBACK_REASONS); `budget_s` defaults to
+    extract_budget_s().
     """
-    if extractor in ("resiliparse", "resiliparse-old"):
-        from resiliparse.extract.html2text import extract_plain_text
-
-        doc: Any = html  # the string, or its parsed tree when the box pass ran
-        if extractor == "resiliparse" and any(c in html for c in _DOM_PASS_MARKERS):  # DOM pass only where needed
-            from resiliparse.parse.html import HTMLTree
-
-            doc = HTMLTree.parse(html)
-            keep_in_text_boxes(doc)
-            keep_wrappers_of_the_article(doc)
-        text = extract_plain_text(
-            doc,
-            main_content=True,
-            preserve_formatting=True,
-            alt_texts=False,
-            list_bullets=False,
-            comments=False,
-            post_meta=False,
-            skip_elements=list(NAV_SELECTORS) if extractor == "resiliparse" else None,
-        ).strip()
-        if extractor == "resiliparse":
-            text = remove_boilerplate_lines(text)
-        if text:
-            return text, extractor
-        return _trafilatura(html), "trafilatura-fallback"
     if extractor == "resiliparse-plain":  # every visible text node, no boilerplate removal
-        from resiliparse.extract.html2text import extract_plain_text
-
-        return extract_plain_text(
-            html, main_content=False, preserve_formatting=True, alt_texts=False
-        ).strip(), extractor
+        return Extracted(_plain(html), extractor)
     if extractor == "trafilatura":
-        return _trafilatura(html), extractor
-    raise ValueError(f"unknown extractor {extractor!r}; choose from {', '.join(EXTRACTORS)}")
+        if len(html) > MAIN_CONTENT_MAX_CHARS:
+            return _plain_fallback(html, "extract_fallback_size")
+        return Extracted(_trafilatura(html), extractor)
+    if extractor not in ("resiliparse", "resiliparse-old"):
+        raise ValueError(f"unknown extractor {extractor!r}; choose from {', '.join(EXTRACTORS)}")
+
+    from resiliparse.parse.html import HTMLTree
+
+    if len(html) > MAIN_CONTENT_MAX_CHARS:
+        return _plain_fallback(html, "extract_fallback_size")
+    # CPU time of this thread: the load of other processes must not change the output
+    deadline = time.thread_time() + (extract_budget_s() if budget_s is None else budget_s)
+    tree = HTMLTree.parse(html)
+    if tree.document is not None and tree.document.query_selector(_TOO_DEEP) is not None:
+        return _plain_fallback(html, "extract_fallback_depth")
+    try:
+        text = _main_content(tree, extractor, html, deadline)
+    except OverBudget:
+        return _plain_fallback(html, "extract_fallback_time")
+    if text:
+        return Extracted(text, extractor)
+    if len(html) > TRAFILATURA_MAX_CHARS:
+        return _plain_fallback(html, "extract_fallback_size")
+    if time.thread_time() > deadline:
+        return _plain_fallback(html, "extract_fallback_time")
+    return Extracted(_trafilatura(html), "trafilatura-fallback", "extract_fallback_empty")
+
+
+class OverBudget(Exception):
+    """A page's passes ran past their deadline (tasks.ingest.extract.extract_budget_s)."""
+
+
+def _check(deadline: float | None, step: int = 0) -> None:
+    """Raise OverBudget past `deadline` (a time.thread_time() value; None: no limit). In a
+    loop, pass the step: the clock is read every 256th (it is a system call, ~0.6 us)."""
+    if deadline is not None and not step & 255 and time.thread_time() > deadline:
+        raise OverBudget
+
+
+def _main_content(tree, extractor: str, html: str, deadline: float) -> str:
+    """resiliparse's main content of a parsed page, with the default's passes around it.
+    The Python passes check the deadline as they go; the C call is checked after it returns."""
+    from resiliparse.extract.html2text import extract_plain_text
+
+    if extractor == "resiliparse" and any(c in html for c in _DOM_PASS_MARKERS):  # DOM pass only where needed
+        keep_in_text_boxes(tree, deadline)
+        keep_wrappers_of_the_article(tree, deadline)
+    text = extract_plain_text(
+        tree,
+        main_content=True,
+        preserve_formatting=True,
+        alt_texts=False,
+        list_bullets=False,
+        comments=False,
+        post_meta=False,
+        skip_elements=list(NAV_SELECTORS) if extractor == "resiliparse" else None,
+    ).strip()
+    _check(deadline)
+    return remove_boilerplate_lines(text, deadline) if extractor == "resiliparse" else text
 
 
 # ---------------------------------------------------------------- in-text boxes
@@ -164,16 +260,108 @@ BOX_MAX_LINK_SHARE = 0.3
 BOX_MIN_PROSE_SIBLINGS = 2
 
 
-def _is_prose_block(node) -> bool:
+class _TextStats:
+    """Text lengths of the nodes the box pass asks about, each subtree read once.
+
+    `node.text` is the concatenation of the text nodes below it, and costs the size of the
+    subtree. Asked of every box and of every sibling of a box, it made the pass quadratic
+    (cubic with NodeList iteration, which is quadratic itself in resiliparse 2): a box
+    nested in a box re-reads the inner one. Here a node with a box strictly inside it (an
+    "ancestor") is summed from its children; every other node asked about is read once by
+    lexbor. Those are children of ancestors, so their subtrees are disjoint: linear overall.
+    """
+
+    def __init__(self, boxes: list, deadline: float | None = None):
+        self.deadline = deadline
+        self.ancestors: set = set()
+        for box in boxes:
+            node = box.parent
+            while node is not None and node not in self.ancestors:
+                self.ancestors.add(node)
+                node = node.parent
+        self._len: dict = {}  # node -> (len(text), leading whitespace, trailing whitespace)
+        self._linked: dict = {}  # node -> sum(len(a.text) for the <a> elements below it)
+
+    def _read(self, node) -> tuple[int, int, int]:
+        got = self._len.get(node)
+        if got is None:
+            if node in self.ancestors:
+                self._sum_up(node)
+                return self._len[node]
+            text = node.text or ""
+            got = self._len[node] = (len(text), len(text) - len(text.lstrip()), len(text) - len(text.rstrip()))
+        return got
+
+    def _parts(self, node) -> list[tuple[int, int, int]]:
+        parts = []
+        for c in node.child_nodes.values():
+            if c.type == NodeType.ELEMENT:
+                parts.append(self._len[c] if c in self.ancestors else self._read(c))
+            elif c.type == NodeType.TEXT:  # comments and the like are not in .text
+                parts.append(self._read(c))
+        return parts
+
+    def _sum_up(self, top) -> None:
+        """Fill the cache for `top` and the ancestors below it, children first (no recursion:
+        nesting can be 10^4 deep)."""
+        stack = [(top, False)]
+        step = 0
+        while stack:
+            step += 1
+            _check(self.deadline, step)
+            node, ready = stack.pop()
+            if node in self._len:
+                continue
+            if not ready:
+                stack.append((node, True))
+                stack.extend((c, False) for c in node.child_nodes.values() if c in self.ancestors)
+                continue
+            parts = self._parts(node)
+            total = sum(n for n, _, _ in parts)
+            lead = trail = 0
+            for n, ld, _ in parts:
+                lead += ld
+                if ld < n:
+                    break
+            for n, _, tr in reversed(parts):
+                trail += tr
+                if tr < n:
+                    break
+            self._len[node] = (total, min(lead, total), min(trail, total))
+            # the <a> text below: that of the <a> children plus what is below each child
+            linked = 0
+            for c in node.child_nodes.values():
+                if c.type == NodeType.ELEMENT:
+                    linked += (self._read(c)[0] if c.tag == "a" else 0) + self.linked(c)
+            self._linked[node] = linked
+
+    def stripped_len(self, node) -> int:
+        """len(node.text.strip())"""
+        n, lead, trail = self._read(node)
+        return 0 if lead >= n else n - lead - trail
+
+    def linked(self, node) -> int:
+        """sum(len(a.text) for a in node.query_selector_all("a"))"""
+        got = self._linked.get(node)
+        if got is None:
+            if node in self.ancestors:
+                self._sum_up(node)
+                return self._linked[node]
+            got = self._linked[node] = sum(len(a.text or "") for a in node.query_selector_all("a").values())
+        return got
+
+
+def _is_prose_block(node, stats: _TextStats) -> bool:
     """A paragraph: <p>, or a block with text and no block inside it."""
     if node.type != 1:  # element nodes only
         return False
     if node.tag == "p":
-        return len(node.text.strip()) >= BOX_MIN_CHARS
-    return node.tag == "div" and len(node.text.strip()) >= BOX_MIN_CHARS and node.query_selector(_BLOCK_TAGS) is None
+        return stats.stripped_len(node) >= BOX_MIN_CHARS
+    # the block test first: it stops at the first block, and a div with a block inside is never read
+    return node.tag == "div" and node.query_selector(_BLOCK_TAGS) is None and stats.stripped_len(node) >= BOX_MIN_CHARS
 
 
-def keep_in_text_boxes(tree) -> int:
+def keep_in_text_boxes(tree, deadline: float | None = None) -> int:
     """Rename the class of note boxes that sit among an article's paragraphs.
 
     resiliparse's main-content heuristic drops every element whose class says "sidebar",
@@ -181,22 +369,32 @@ def keep_in_text_boxes(tree) -> int:
     tips inside the running text. A box that is prose (few links) and whose parent holds at
     least two paragraphs beside it is part of the text, not a page column; those get their
     class renamed so the heuristic keeps them. Returns how many boxes were kept.
+
+    Linear in the page: text lengths come from _TextStats, and each parent's paragraphs are
+    counted once however many boxes it holds (`.values()`: iterating a NodeList is quadratic).
     """
     body = tree.body
     if body is None:
         return 0
     kept = 0
     for cls in _BOX_CLASSES:
-        for box in body.query_selector_all(f"[class~={cls}]"):
-            text = box.text.strip()
+        boxes = body.query_selector_all(f"[class~={cls}]").values()
+        stats = _TextStats(boxes, deadline)
+        prose_of: dict = {}  # parent -> its children that are paragraphs
+        for step, box in enumerate(boxes):
+            _check(deadline, step)
             parent = box.parent
-            if len(text) < BOX_MIN_CHARS or parent is None:
+            if parent is None:
                 continue
-            linked = sum(len(a.text) for a in box.query_selector_all("a"))
-            if linked > BOX_MAX_LINK_SHARE * len(text):
+            n = stats.stripped_len(box)
+            if n < BOX_MIN_CHARS:
                 continue
-            prose = sum(1 for sib in parent.child_nodes if sib != box and _is_prose_block(sib))
-            if prose >= BOX_MIN_PROSE_SIBLINGS:
+            if stats.linked(box) > BOX_MAX_LINK_SHARE * n:
+                continue
+            prose = prose_of.get(parent)
+            if prose is None:
+                prose = prose_of[parent] = {c for c in parent.child_nodes.values() if _is_prose_block(c, stats)}
+            if len(prose) - (box in prose) >= BOX_MIN_PROSE_SIBLINGS:
                 box.setattr("class", " ".join(c if c != cls else "in-text-box" for c in box.class_list))
                 kept += 1
     return kept
@@ -205,7 +403,7 @@ def keep_in_text_boxes(tree) -> int:
 _MAIN_INSIDE = "main, article, [role=main]"
 
 
-def keep_wrappers_of_the_article(tree) -> int:
+def keep_wrappers_of_the_article(tree, deadline: float | None = None) -> int:
     """Strip "sidebar" class tokens from containers that hold the page's article.
 
     Themes name their layout wrappers after the sidebar beside the content (Genesis:
@@ -216,9 +414,21 @@ def keep_wrappers_of_the_article(tree) -> int:
     body = tree.body
     if body is None:
         return 0
+    candidates = body.query_selector_all("[class*=sidebar]").values()
+    if not candidates:  # "sidebar" only in a script or a style
+        return 0
+    # Elements with an article inside: the ancestors of each match, each walked once (asking
+    # every sidebar element for a match below it is quadratic when they nest).
+    wrappers: set = set()
+    for main in body.query_selector_all(_MAIN_INSIDE).values():
+        node = main.parent
+        while node is not None and node not in wrappers:
+            wrappers.add(node)
+            node = node.parent
     changed = 0
-    for el in body.query_selector_all("[class*=sidebar]"):
-        if el.tag in ("main", "article") or el.query_selector(_MAIN_INSIDE) is not None:
+    for step, el in enumerate(candidates):
+        _check(deadline, step)
+        if el.tag in ("main", "article") or el in wrappers:
             el.setattr("class", " ".join(c for c in el.class_list if "sidebar" not in c))
             changed += 1
     return changed
@@ -295,7 +505,7 @@ def _is_dateline(line: str) -> bool:
     return not re.search(r"[a-zäöüß]{2,}[.!?]\W*$", line)  # a sentence ends with a word and a full stop
 
 
-def remove_boilerplate_lines(text: str) -> str:
+def remove_boilerplate_lines(text: str, deadline: float | None = None) -> str:
     """Line-level boilerplate pass after resiliparse's main-content extraction.
 
     Drops short lines that are furniture (copyright, share, reading
@@ -307,7 +517,8 @@ def remove_boilerplate_lines(text: str) -> str:
     total = sum(len(line) for line in lines) or 1
     out: list[str] = []
     done = 0
-    for line in lines:
+    for step, line in enumerate(lines):
+        _check(deadline, step)
         stripped = line.strip()
         done += len(line)
         if not stripped:
@@ -315,7 +526,8 @@ def remove_boilerplate_lines(text: str) -> str:
                 out.append("")
             continue
         words = len(stripped.split())
-        if (_TAIL_HEADING.match(stripped) or (_POST_NAV.match(stripped) and words <= 25)) and done > TAIL_START * total:
+        late = done > TAIL_START * total  # tested first: the heading patterns cost more
+        if late and (_TAIL_HEADING.match(stripped) or (_POST_NAV.match(stripped) and words <= 25)):
             break
         if words <= SHORT_LINE_WORDS and (
             _FURNITURE.search(stripped) or _COPYRIGHT.search(stripped) or (_DATE.search(stripped) and words <= 6)

@@ -11,7 +11,10 @@ killed run leaves no shard that looks finished and a rerun redoes only those.
 Accounting per shard: records_read == docs_written + metadata_written + records_quarantined,
 where a record is a WARC response / WET conversion / WAT JSON metadata record, a JSONL
 line or a Parquet row (plus any gzip member too broken to tell its type). Other WARC
-record types (warcinfo, request, ...) are counted in `other_records` by type.
+record types (warcinfo, request, ...) are counted in `other_records` by type. Documents
+whose text came from a fallback extractor (a page too large, too deep or too slow for
+the requested one, or with an empty main content: tasks.ingest.extract.FALLBACK_REASONS)
+are written, and counted by reason in `fallback_by_reason`, as quarantined records are.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from tasks.ingest.extract import (
     HostPage,
     Undecodable,
     decode_html,
-    extract,
+    extract_page,
     remove_repeated_lines,
 )
 from tasks.ingest.langid import BACKENDS, DEFAULT_BACKEND, PREFIX_CHARS, identify
@@ -186,6 +189,7 @@ def ingest_shard(
     quarantine = _ShardWriter(out_dir / "quarantine" / name, QUARANTINE, always=False)
     metadata = _ShardWriter(out_dir / "metadata" / name, WAT_METADATA, always=False)
     reasons: Counter = Counter()
+    fallbacks: Counter = Counter()  # documents kept, but not from the requested extractor
     other: Counter = Counter()
     languages: Counter = Counter()
     formats: Counter = Counter()
@@ -253,6 +257,9 @@ def ingest_shard(
             if isinstance(row, tuple):
                 reject(rec.offset, rec.record_id, rec.url, *row)
                 continue
+            fallback = row.pop("_fallback", None)
+            if fallback:
+                fallbacks[fallback] += 1
             if opts.host_repeat_min_pages:
                 pending.append(row)
                 if len(pending) >= REPEAT_WINDOW:
@@ -278,6 +285,7 @@ def ingest_shard(
         "metadata_written": metadata.count,
         "records_quarantined": quarantine.count,
         "quarantine_by_reason": dict(sorted(reasons.items())),
+        "fallback_by_reason": dict(sorted(fallbacks.items())),
         "other_records": dict(sorted(other.items())),
         "formats": dict(sorted(formats.items())),
         "languages": dict(languages.most_common()),
@@ -294,7 +302,7 @@ def ingest_shard(
 
 def _document(rec: Content, opts: IngestOptions, source_name: str, source_file: str) -> dict | tuple[str, str]:
     """A DOCS row for a content record, or (reason, detail) why it is quarantined."""
-    encoding, extractor = "utf-8", "none"
+    encoding, extractor, fallback = "utf-8", "none", None
     if rec.payload is not None:
         if rec.http_status is not None and not 200 <= rec.http_status < 300:
             return "http_error", f"HTTP status {rec.http_status}"
@@ -309,7 +317,8 @@ def _document(rec: Content, opts: IngestOptions, source_name: str, source_file: 
             return "undecodable", str(e)
         encoding = decoded.encoding
         try:
-            text, extractor = extract(decoded.text, opts.extractor)
+            got = extract_page(decoded.text, opts.extractor)
+            text, extractor, fallback = got.text, got.extractor, got.fallback
         except Exception as e:  # an extractor bug on one page must not stop the shard
             return "extraction_failed", f"{opts.extractor}: {type(e).__name__}: {e}"
         n_bytes = len(rec.payload)
@@ -343,6 +352,7 @@ def _document(rec: Content, opts: IngestOptions, source_name: str, source_file: 
         "record_offset": rec.offset,
         "format": rec.format,
         "extractor": extractor,
+        "_fallback": fallback,  # counted by the caller, not a DOCS column
     }
 
 
@@ -361,7 +371,7 @@ def merge_counts(shards: list[dict]) -> dict[str, Any]:
             "text_truncated",
         )
     }
-    for key in ("quarantine_by_reason", "other_records", "formats", "languages"):
+    for key in ("quarantine_by_reason", "fallback_by_reason", "other_records", "formats", "languages"):
         c: Counter = Counter()
         for s in shards:
             c.update(s.get(key) or {})

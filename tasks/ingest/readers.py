@@ -233,19 +233,48 @@ def _dechunk(body: bytes) -> bytes:
         i = j + 2 + size + 2
 
 
-def _content_decode(body: bytes, encoding: str | None) -> bytes:
+class _Oversized(ValueError):
+    """A payload that decompresses to more than the cap (stopped there)."""
+
+
+def _inflate(body: bytes, wbits: int, cap: int) -> bytes:
+    d = zlib.decompressobj(wbits)
+    out = d.decompress(body, cap + 1)
+    if len(out) > cap:
+        raise _Oversized
+    if not d.eof:  # as zlib.decompress: a stream cut short is an error
+        raise zlib.error("incomplete or truncated stream")
+    return out
+
+
+def _content_decode(body: bytes, encoding: str | None, cap: int) -> bytes:
+    """Undo a Content-Encoding, never producing more than `cap` bytes: a few MB of gzip can
+    inflate to gigabytes (a decompression bomb), which would stall the worker or kill it."""
     enc = (encoding or "").lower().strip()
     if enc in ("gzip", "x-gzip"):
-        return gzip.decompress(body)
+        with gzip.GzipFile(fileobj=io.BytesIO(body)) as g:  # all members, CRC checked, as gzip.decompress
+            out = g.read(cap + 1)
+        if len(out) > cap:
+            raise _Oversized
+        return out
     if enc == "deflate":
         try:
-            return zlib.decompress(body)
+            return _inflate(body, zlib.MAX_WBITS, cap)
         except zlib.error:
-            return zlib.decompress(body, -15)
+            return _inflate(body, -15, cap)
     if enc == "br":
         import brotli  # optional; a payload we cannot decode is quarantined by the caller
 
-        return brotli.decompress(body)
+        d = brotli.Decompressor()
+        try:
+            out = d.process(body, output_buffer_limit=cap + 1)
+        except brotli.error as e:  # not an OSError: reported as a bad payload like the others
+            raise OSError(f"brotli: {e}") from e
+        if len(out) > cap:
+            raise _Oversized
+        if not d.is_finished():
+            raise OSError("brotli: truncated stream")
+        return out
     return body
 
 
@@ -294,7 +323,16 @@ def _warc_record(rec, pos: int, options: ReadOptions, fastwarc) -> Record:
         try:
             if (h.get("Transfer-Encoding") or "").lower() == "chunked":
                 body = _dechunk(body)
-            body = _content_decode(body, h.get("Content-Encoding"))
+            body = _content_decode(body, h.get("Content-Encoding"), options.max_payload_bytes)
+        except _Oversized:
+            return Bad(
+                pos,
+                "oversized_payload",
+                f"decoded payload exceeds the {options.max_payload_bytes:,}-byte cap "
+                f"(Content-Encoding {h.get('Content-Encoding')}, {len(body):,} bytes encoded)",
+                rid,
+                url,
+            )
         except (OSError, EOFError, zlib.error, ImportError) as e:
             return Bad(
                 pos, "bad_http_payload", f"cannot undo Content-Encoding {h.get('Content-Encoding')}: {e}", rid, url

@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS ingest_runs (
     docs_dir          VARCHAR,
     extractor         VARCHAR
 );
+-- Documents written from a fallback extractor, by reason (tasks.ingest.extract.FALLBACK_REASONS);
+-- ALTER for catalogs created before the column existed.
+ALTER TABLE ingest_runs ADD COLUMN IF NOT EXISTS fallback_by_reason JSON;
 
 CREATE TABLE IF NOT EXISTS stage_runs (
     stage        VARCHAR,
