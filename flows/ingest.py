@@ -75,9 +75,11 @@ def summary_line(info: dict, cached: bool, seconds: float) -> str:
     """One line for the console: what came in, what was kept, why the rest was not."""
     c = info["counts"]
     reasons = ", ".join(f"{r} {n:,}" for r, n in c["quarantine_by_reason"].items())
+    fallbacks = ", ".join(f"{r} {n:,}" for r, n in c.get("fallback_by_reason", {}).items())
     return (
         f"ingest {info['name']}: {c['docs_written']:,} documents of {c['records_read']:,} records, "
         f"{c['records_quarantined']:,} quarantined{f' ({reasons})' if reasons else ''}"
+        f"{f', extraction fallbacks: {fallbacks}' if fallbacks else ''}"
         f"{'' if c['balanced'] else ', counts NOT balanced'} · " + ("from cache" if cached else f"{seconds:.1f} s")
     )
 
