@@ -24,6 +24,21 @@ os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Dask's statistical profiler samples the task thread's frames from the worker's event loop
+# every 10 ms; a frame it holds past its function's return is freed on that thread, with the
+# page tree in its locals: resiliparse's trees must be freed on the thread that made them
+# ("HTMLTreePy is unsendable, but is being dropped on another thread", a traceback per run).
+# Set in the environment and, as Nanny hands its own config to the workers it starts, in
+# this process's config (`_no_profiler`) whenever a local cluster starts.
+os.environ.setdefault("DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED", "False")
+
+
+def _no_profiler() -> None:
+    import dask
+
+    dask.config.set({"distributed.worker.profile.enabled": False})
+
+
 _console.install()  # here and in every Dask worker that unpickles a flow module's task
 
 
@@ -66,6 +81,7 @@ def dask_cluster(address: str | None = None, n_workers: int | None = None) -> It
         return
     from distributed import LocalCluster
 
+    _no_profiler()
     n = n_workers or max(1, min(os.cpu_count() or 1, 8))
     with LocalCluster(
         n_workers=n,
@@ -85,6 +101,7 @@ def dask_task_runner(address: str | None = None, n_workers: int | None = None):
 
     if address:
         return DaskTaskRunner(address=address)
+    _no_profiler()
     n = n_workers or max(1, min(os.cpu_count() or 1, 8))
     return DaskTaskRunner(
         cluster_kwargs={

@@ -108,3 +108,20 @@ def test_our_task_yamls_load_without_lm_eval_config_warnings(caplog):
         tasks = TaskManager(include_path=str(EVALS_DIR), include_defaults=False).load_task_or_group(names)
     assert any("bits_per_byte" in t.higher_is_better() for t in tasks.values())
     assert not [r.getMessage() for r in caplog.records if "is defined, but" in r.getMessage()]
+
+
+def _profiler_on() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+
+def test_dask_workers_run_without_the_frame_sampling_profiler():
+    """The profiler held task frames past their return and freed resiliparse trees on the
+    event-loop thread: a "HTMLTreePy is unsendable" traceback in about half the ingest runs."""
+    from distributed import Client
+
+    from flows._runtime import dask_cluster
+
+    with dask_cluster(None, 1) as address, Client(address) as client:
+        assert client.submit(_profiler_on, pure=False).result() is False
