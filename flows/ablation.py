@@ -494,7 +494,7 @@ def _load(suite: str | Path) -> Suite:
         import yaml
 
         data = yaml.safe_load(path.read_text()) or {}
-        if "arms" in data or "sweep" in data:
+        if "arms" in data or "sweep" in data or "ablate" in data:
             return load_suite(path)
         # A single recipe: run it as a one-arm suite over the default suite's sources.
         return suite_from_recipe(path, load_suite(DEFAULT_SUITE).sources)
