@@ -265,7 +265,12 @@ class Suite(Strict):
     def ablation(self) -> AblationDesign | None:
         """What `ablate:` compares: each component's arm and its reference arm (None without)."""
         found = ablation_of(self)
-        return found[0] if found else None
+        if found is None:
+            return None
+        design = found[0]
+        if self.decide is not None:  # effects are separated at the suite's own P
+            design.p_target = self.decide.p
+        return design
 
     def source_uris(self, name: str) -> list[str]:
         return [expand(u) for u in self.sources[name]]

@@ -59,6 +59,12 @@ class AblateSpec(Strict):
     name: str | None = Field(
         None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="prefix of the arm names (default: the recipe's)"
     )
+    topics: int | None = Field(
+        8,
+        ge=2,
+        description="k-means topics for the slices of what each rule removes (null: none; the MiniLM "
+        "embeddings of every document cost ~0.1 CPU-s each, computed once per source)",
+    )
 
     @field_validator("over")
     @classmethod
@@ -104,6 +110,8 @@ class AblationDesign:
     components: list[ComponentArm]
     baseline: str | None = None
     rules: list[str] = field(default_factory=list)  # every rule of the full recipe (for slices)
+    topics: int | None = None  # k-means topics of the slices
+    p_target: float = 0.95  # the suite's `decide.p`: what separates an effect from zero
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,6 +124,8 @@ class AblationDesign:
             components=[ComponentArm(**c) for c in d["components"]],
             baseline=d.get("baseline"),
             rules=list(d.get("rules") or []),
+            topics=d.get("topics"),
+            p_target=float(d.get("p_target") or 0.95),
         )
 
     def references(self) -> dict[str, str]:
@@ -280,7 +290,7 @@ def expand(spec: AblateSpec, full: Recipe) -> tuple[AblationDesign, list[Recipe]
             arm = alone(full, comps, c, f"{prefix}.base+{c.name}", f"{base.name} with {c.name} (generated: ablate)")
             arms.append(arm)
             out.append(ComponentArm(c.name, c.kind, arm.name, base.name, _exclusion_step(full, c), c.family))
-    return AblationDesign(full.name, spec.mode, out, baseline, rule_keys(full)), arms
+    return AblationDesign(full.name, spec.mode, out, baseline, rule_keys(full), spec.topics), arms
 
 
 def _exclusion_step(recipe: Recipe, c: Component) -> str:
