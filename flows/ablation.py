@@ -49,7 +49,7 @@ from tasks.curate import steps as curate_steps
 from tasks.curate.pipeline import validate_arms
 from tasks.curate.results import DatasetRef
 from tasks.evaluate.results import EvalResult
-from tasks.recipe import Recipe
+from tasks.recipe import Recipe, TopicsSpec
 from tasks.report import adaptive, metrics
 from tasks.selection.registry import get_method
 from tasks.suite import REPO, DecideSpec, Suite, arm_for_seed, load_suite, suite_from_recipe
@@ -437,7 +437,8 @@ def record_ablation(ws: Workspace, spec: Suite, design: AblationDesign) -> dict[
     full = {a.name: a for a in spec.resolved_arms()}[design.full]
     removals = None
     try:
-        removals = data_side(ws, full, [c.component for c in design.components], design.topics).as_dict()
+        topics = TopicsSpec.model_validate(design.topics) if design.topics else None
+        removals = data_side(ws, full, [c.component for c in design.components], topics).as_dict()
     except Exception as exc:
         get_run_logger().error("suite %s: removals of %s's components: %s", spec.name, design.full, exc)
     Catalog(ws.catalog_path).insert(

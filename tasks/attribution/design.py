@@ -36,7 +36,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from tasks.core.paths import PACKAGE_ROOT
-from tasks.recipe import Recipe, RecipeError, SelectionSpec, Strict, load_recipe
+from tasks.recipe import Recipe, RecipeError, SelectionSpec, Strict, TopicsSpec, load_recipe
 
 KINDS = ("filters", "rules", "dedup", "selection")
 Mode = Literal["leave_one_out", "add_one"]
@@ -59,11 +59,10 @@ class AblateSpec(Strict):
     name: str | None = Field(
         None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="prefix of the arm names (default: the recipe's)"
     )
-    topics: int | None = Field(
-        8,
-        ge=2,
-        description="k-means topics for the slices of what each rule removes (null: none; the MiniLM "
-        "embeddings of every document cost ~0.1 CPU-s each, computed once per source)",
+    topics: TopicsSpec | None = Field(
+        default_factory=TopicsSpec,
+        description="k-means topics (tasks/selection/topics.py) for the slices of what each rule removes; "
+        "null: none. The MiniLM embeddings of every document cost ~0.1 CPU-s each, once per source",
     )
 
     @field_validator("over")
@@ -110,7 +109,7 @@ class AblationDesign:
     components: list[ComponentArm]
     baseline: str | None = None
     rules: list[str] = field(default_factory=list)  # every rule of the full recipe (for slices)
-    topics: int | None = None  # k-means topics of the slices
+    topics: dict[str, Any] | None = None  # the slices' k-means topics (TopicsSpec as a dict)
     p_target: float = 0.95  # the suite's `decide.p`: what separates an effect from zero
 
     def as_dict(self) -> dict[str, Any]:
@@ -290,7 +289,8 @@ def expand(spec: AblateSpec, full: Recipe) -> tuple[AblationDesign, list[Recipe]
             arm = alone(full, comps, c, f"{prefix}.base+{c.name}", f"{base.name} with {c.name} (generated: ablate)")
             arms.append(arm)
             out.append(ComponentArm(c.name, c.kind, arm.name, base.name, _exclusion_step(full, c), c.family))
-    return AblationDesign(full.name, spec.mode, out, baseline, rule_keys(full), spec.topics), arms
+    topics = spec.topics.model_dump() if spec.topics is not None else None
+    return AblationDesign(full.name, spec.mode, out, baseline, rule_keys(full), topics), arms
 
 
 def _exclusion_step(recipe: Recipe, c: Component) -> str:

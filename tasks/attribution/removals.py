@@ -209,17 +209,19 @@ def _apply_alone(ctx: CurateContext, full: Recipe, c: Component, pool: str) -> s
         ctx.recipe, ctx.rules = saved_recipe, saved_rules
 
 
-def _topic_groups(ws: Workspace, ctx: CurateContext, doc_ids: pa.Array, n: int) -> tuple[np.ndarray, dict[str, str]]:
+def _topic_groups(
+    ws: Workspace, ctx: CurateContext, doc_ids: pa.Array, spec: TopicsSpec
+) -> tuple[np.ndarray, dict[str, str]]:
     from tasks.selection.topics import source_topics
 
-    topics = source_topics(ws, [i.docs for i in ctx.inputs], TopicsSpec(n=n))
+    topics = source_topics(ws, [i.docs for i in ctx.inputs], spec)
     at = pc.index_in(doc_ids, value_set=topics.table.column("doc_id"))
     names = topics.table.column("topic").take(at).fill_null(NO_VALUE).to_numpy(zero_copy_only=False)
     return np.asarray(names, dtype=object).astype(str), {t: ", ".join(w) for t, w in topics.words.items()}
 
 
 def slices_of(
-    ctx: CurateContext, full: Recipe, ids: str, topics: int | None, ws: Workspace
+    ctx: CurateContext, full: Recipe, ids: str, topics: TopicsSpec | None, ws: Workspace
 ) -> tuple[list[RuleSlices], dict[str, list[str]] | None]:
     """Every rule of the recipe, with its over-represented groups among `ids`."""
     rules = resolve_rules(full.filters)
@@ -249,7 +251,7 @@ def slices_of(
 
 
 def data_side(
-    ws: Workspace, full: Recipe, components: Sequence[str], topics: int | None = None, slices: bool = True
+    ws: Workspace, full: Recipe, components: Sequence[str], topics: TopicsSpec | None = None, slices: bool = True
 ) -> DataSide:
     """Removals of the named components of `full` (an arm as the suite resolves it: its
     token budget is the one the selection cuts to) and the slices of every rule."""
