@@ -259,7 +259,8 @@ def _filter_rules(name: str) -> tuple[tuple[str, str], ...]:
 def alone(recipe: Recipe, every: Sequence[Component], c: Component, name: str, description: str) -> Recipe:
     """The baseline (the recipe without `every`) with `c` alone put back."""
     removed = [x for x in every if x != c and not x.related(c)]
-    if c.kind == "rule" and c.rule is not None:  # the family stays, with only this rule
+    family_ablated = any(x.kind == "filter" and x.index == c.index for x in every)
+    if c.kind == "rule" and c.rule is not None and family_ablated:  # the family comes back with only this rule
         assert c.index is not None
         removed += [
             Component(f"{c.family}.{r}", "rule", index=c.index, rule=r, family=c.family)
