@@ -390,7 +390,7 @@ def ablation_flow(
     if design is not None:  # what `ablate:` compares, and what each component removes
         record_ablation(ws, spec, design)
     jobs = [(arm, seed) for arm in spec.resolved_arms() for seed in spec.seeds]
-    jobs = reuse_identical(ws, spec, design, jobs)
+    jobs = reuse_identical(ws, spec, design, jobs, dask_address)
     t0 = time.monotonic()
     outcomes = _run_jobs(ws, spec.name, jobs, max_parallel, dask_address)
     note = ""
@@ -456,7 +456,11 @@ def record_ablation(ws: Workspace, spec: Suite, design: AblationDesign) -> dict[
 
 
 def reuse_identical(
-    ws: Workspace, spec: Suite, design: AblationDesign | None, jobs: list[tuple[Recipe, int]]
+    ws: Workspace,
+    spec: Suite,
+    design: AblationDesign | None,
+    jobs: list[tuple[Recipe, int]],
+    dask_address: str | None = None,
 ) -> list[tuple[Recipe, int]]:
     """Generated arms whose dataset trains exactly like their reference's run with the
     reference's data (tasks/attribution/reuse.py): its dataset, tokens, model and scores,
@@ -477,8 +481,12 @@ def reuse_identical(
             if ref is not None:
                 ref = data_of(ref, seed)  # a reference may itself reuse its own reference
                 try:
-                    mine = DatasetRef.from_stats(ws, run_curate(arm_for_seed(arm, seed), ws.root))
-                    theirs = DatasetRef.from_stats(ws, run_curate(arm_for_seed(ref, seed), ws.root))
+                    refs_of_pair = []
+                    for recipe in (arm_for_seed(arm, seed), arm_for_seed(ref, seed)):
+                        if dask_address:  # the heavy per-shard stages on the cluster, as the arm would
+                            curate_on_cluster(ws, recipe, dask_address)
+                        refs_of_pair.append(DatasetRef.from_stats(ws, run_curate(recipe, ws.root, dask_address)))
+                    mine, theirs = refs_of_pair
                     if mine.key == theirs.key or reuse.same_training_data(mine.path, theirs.path):
                         log.info("arm %s-seed%d: its dataset is %s's; reusing that run", arm.name, seed, ref.name)
                         resolved[key] = reuse.reusing(arm, ref)
@@ -535,7 +543,7 @@ def _decide_adaptively(
         get_run_logger().info(
             "suite %s: not decided yet; one more seed for %s", spec.name, ", ".join(f"{a}-seed{s}" for a, s in jobs)
         )
-        todo = reuse_identical(ws, spec, spec.ablation(), [(arms[a], s) for a, s in jobs])
+        todo = reuse_identical(ws, spec, spec.ablation(), [(arms[a], s) for a, s in jobs], dask_address)
         new = _run_jobs(ws, spec.name, todo, max_parallel, dask_address)
         added.extend(new)
         return [o.traceback is None for o in new]

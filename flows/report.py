@@ -92,7 +92,8 @@ def render_report(
             paths["attribution_plot"] = png
             (out / "attribution.md").write_text(AE.to_markdown(attribution, links=False))
             (out / "attribution.json").write_text(AE.to_json(attribution))
-            sections.append(site.Section("Attribution", AE.to_markdown(attribution), [png] if png else []))
+            md = AE.to_markdown(attribution, title=False)
+            sections.append(site.Section("Attribution", md, [png] if png else []))
         paths["html"] = page = site.write_suite_report(
             ws,
             suite,

@@ -409,3 +409,19 @@ def test_an_inert_rule_leaves_the_dataset_identical_and_the_arm_reuses_it(pool):
     assert reused.name == "full-inert" and reused.data_hash() == PLANTED.data_hash()
     assert "identical to full" in reused.description
     assert math.isfinite(float(C.read_stats(pool, reused)["documents"]))
+
+
+def test_an_ablate_suite_passes_through_the_ablation_form():
+    """The ablation deployment's form sends `suite_spec` as JSON: a suite with `ablate:`
+    validates into its generated arms, and so does a dumped one (no duplicates)."""
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.ablation import ablation_flow
+
+    data = {"name": "s", "sources": SOURCES, "arms": [HDF], "ablate": {"recipe": "hdf", "over": ["dedup"]}}
+    params = ablation_flow.validate_parameters({"suite_spec": data})
+    names = ["hdf", "hdf-dedup.exact", "hdf-dedup.minhash"]
+    assert [a.name for a in params["suite_spec"].arms] == names
+    again = ablation_flow.validate_parameters({"suite_spec": params["suite_spec"].model_dump(mode="json")})
+    assert [a.name for a in again["suite_spec"].arms] == names
+    assert "AblateSpec" in json.dumps(parameter_schema(ablation_flow).model_dump())

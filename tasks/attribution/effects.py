@@ -213,9 +213,10 @@ def _order(e: Effect) -> tuple[float, str]:
     return (-(e.effect if e.effect is not None else -math.inf), e.component)
 
 
-def to_markdown(a: Attribution, links: bool = True) -> str:
+def to_markdown(a: Attribution, links: bool = True, title: bool = True) -> str:
     """The attribution table and the slices (markdown; the page renders it, the artifact
-    holds it). `links`: each row links to the arm's exclusion samples on the HTML page."""
+    holds it). `links`: each row links to the arm's exclusion samples on the HTML page;
+    `title`: start with a heading (the page's section has its own)."""
     better = "higher" if a.higher_is_better else "lower"
     if a.mode == "leave_one_out":
         how = f"the full recipe `{a.full}` against it without the component"
@@ -228,9 +229,8 @@ def to_markdown(a: Attribution, links: bool = True) -> str:
         if a.data is not None
         else ""
     )
-    lines = [
-        f"## Attribution: which component of `{a.full}` mattered",
-        "",
+    lines = [f"## Attribution: which component of `{a.full}` mattered", ""] if title else []
+    lines += [
         f"Effect on `{a.metric}` ({better} is better) of each component: {how}. Positive: the component helps "
         f"the model. 95% intervals and P(effect > 0) include training noise and eval-item noise (the suite's "
         f"decision replicates); a component is separated at P >= {a.p_target:.2f}, Holm-adjusted over the "
