@@ -38,6 +38,9 @@ from flows.select import score_flow
 from flows.signals import run_signals
 from flows.train import run_train
 from tasks import validation as V
+from tasks.attribution import reuse
+from tasks.attribution.design import AblationDesign
+from tasks.attribution.removals import data_side
 from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
 from tasks.core.logs import set_verbose, verbose
@@ -46,7 +49,7 @@ from tasks.curate import steps as curate_steps
 from tasks.curate.pipeline import validate_arms
 from tasks.curate.results import DatasetRef
 from tasks.evaluate.results import EvalResult
-from tasks.recipe import Recipe
+from tasks.recipe import Recipe, TopicsSpec
 from tasks.report import adaptive, metrics
 from tasks.selection.registry import get_method
 from tasks.suite import REPO, DecideSpec, Suite, arm_for_seed, load_suite, suite_from_recipe
@@ -364,8 +367,8 @@ def ablation_flow(
     log = get_run_logger()
     started = time.monotonic()
     spec = suite_spec if suite_spec is not None else _load(suite)
-    if arms:
-        spec = spec.model_copy(update={"arms": arms})
+    if arms:  # the form's arms replace the suite's, and with them a generated ablation
+        spec = spec.model_copy(update={"arms": arms, "ablate": None})
     if preset:
         spec = spec.model_copy(update={"preset": preset})
     if seeds:  # e.g. a rerun with other seeds: `--seeds 100`
@@ -396,7 +399,11 @@ def ablation_flow(
         run_ingest(spec.source_uris(name), name=name, workspace=ws.root, dask_address=dask_address)
         validate_documents(ws, name)
         run_signals(name, ws.root, dask_address)
+    design = spec.ablation()
+    if design is not None:  # what `ablate:` compares, and what each component removes
+        record_ablation(ws, spec, design)
     jobs = [(arm, seed) for arm in spec.resolved_arms() for seed in spec.seeds]
+    jobs = reuse_identical(ws, spec, design, jobs, dask_address)
     t0 = time.monotonic()
     outcomes = _run_jobs(ws, spec.name, jobs, max_parallel, dask_address)
     note = ""
@@ -433,6 +440,74 @@ def ablation_flow(
     if mismatch is not None:
         raise mismatch
     return board
+
+
+@task(name="attribution-data", cache_policy=NO_CACHE)
+def record_ablation(ws: Workspace, spec: Suite, design: AblationDesign) -> dict[str, Any] | None:
+    """The `ablate:` design in the catalog with what each component removes from the pool
+    and the slices of every rule (tasks/attribution/removals.py). A failure here is logged
+    and leaves the removals empty: the arms still run and the effects are still reported."""
+    full = {a.name: a for a in spec.resolved_arms()}[design.full]
+    removals = None
+    try:
+        topics = TopicsSpec.model_validate(design.topics) if design.topics else None
+        removals = data_side(ws, full, [c.component for c in design.components], topics).as_dict()
+    except Exception as exc:
+        get_run_logger().error("suite %s: removals of %s's components: %s", spec.name, design.full, exc)
+    Catalog(ws.catalog_path).insert(
+        "ablations",
+        [
+            {
+                "suite": spec.name,
+                "design": json.dumps(design.as_dict()),
+                "removals": None if removals is None else json.dumps(removals),
+            }
+        ],
+        replace=True,
+    )
+    return removals
+
+
+def reuse_identical(
+    ws: Workspace,
+    spec: Suite,
+    design: AblationDesign | None,
+    jobs: list[tuple[Recipe, int]],
+    dask_address: str | None = None,
+) -> list[tuple[Recipe, int]]:
+    """Generated arms whose dataset trains exactly like their reference's run with the
+    reference's data (tasks/attribution/reuse.py): its dataset, tokens, model and scores,
+    all from cache. Both are curated here (the arm would curate anyway); a curation that
+    fails leaves the job as it was, to fail in its own arm run."""
+    if design is None:
+        return jobs
+    refs = design.references()
+    arms = {a.name: a for a in spec.resolved_arms()}
+    resolved: dict[tuple[str, int], Recipe] = {}
+    log = get_run_logger()
+
+    def data_of(arm: Recipe, seed: int) -> Recipe:
+        key = (arm.name, seed)
+        if key not in resolved:
+            resolved[key] = arm
+            ref = arms.get(refs.get(arm.name, ""))
+            if ref is not None:
+                ref = data_of(ref, seed)  # a reference may itself reuse its own reference
+                try:
+                    refs_of_pair = []
+                    for recipe in (arm_for_seed(arm, seed), arm_for_seed(ref, seed)):
+                        if dask_address:  # the heavy per-shard stages on the cluster, as the arm would
+                            curate_on_cluster(ws, recipe, dask_address)
+                        refs_of_pair.append(DatasetRef.from_stats(ws, run_curate(recipe, ws.root, dask_address)))
+                    mine, theirs = refs_of_pair
+                    if mine.key == theirs.key or reuse.same_training_data(mine.path, theirs.path):
+                        log.info("arm %s-seed%d: its dataset is %s's; reusing that run", arm.name, seed, ref.name)
+                        resolved[key] = reuse.reusing(arm, ref)
+                except Exception as exc:
+                    log.warning("arm %s-seed%d: not compared with %s (%s)", arm.name, seed, ref.name, exc)
+        return resolved[key]
+
+    return [(data_of(arm, seed) if arm.name in arms else arm, seed) for arm, seed in jobs]
 
 
 def _width(max_parallel: int | None, n_jobs: int) -> int:
@@ -481,7 +556,8 @@ def _decide_adaptively(
         get_run_logger().info(
             "suite %s: not decided yet; one more seed for %s", spec.name, ", ".join(f"{a}-seed{s}" for a, s in jobs)
         )
-        new = _run_jobs(ws, spec.name, [(arms[a], s) for a, s in jobs], max_parallel, dask_address)
+        todo = reuse_identical(ws, spec, spec.ablation(), [(arms[a], s) for a, s in jobs], dask_address)
+        new = _run_jobs(ws, spec.name, todo, max_parallel, dask_address)
         added.extend(new)
         return [o.traceback is None for o in new]
 
@@ -507,7 +583,7 @@ def _load(suite: str | Path) -> Suite:
         import yaml
 
         data = yaml.safe_load(path.read_text()) or {}
-        if "arms" in data or "sweep" in data:
+        if "arms" in data or "sweep" in data or "ablate" in data:
             return load_suite(path)
         # A single recipe: run it as a one-arm suite over the default suite's sources.
         return suite_from_recipe(path, load_suite(DEFAULT_SUITE).sources)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
 from flows import _runtime  # noqa: F401  (environment defaults before prefect loads)
+from tasks.attribution import effects as AE
+from tasks.attribution.design import AblationDesign
+from tasks.attribution.removals import DataSide
 from tasks.core.catalog import Catalog
 from tasks.core.workspace import Workspace
 from tasks.report import html as site
@@ -80,6 +84,16 @@ def render_report(
         label = f"{rpt.FAMILY_LABEL[d.metric]} on {', '.join(d.on)} (decides, {'higher' if d.higher_is_better else 'lower'} better)"
         # the page's detail section: the P(A>B) matrix and every metric with its SNR
         details_md = rpt.detail_markdown(report)
+        sections = []
+        attribution = attribution_of(catalog, suite, report, runs)
+        if attribution is not None:  # `ablate:` suites: each component's effect (docs/attribution.md)
+            png = AE.plot(attribution, out / "attribution.png")
+            paths["attribution"] = attribution
+            paths["attribution_plot"] = png
+            (out / "attribution.md").write_text(AE.to_markdown(attribution, links=False))
+            (out / "attribution.json").write_text(AE.to_json(attribution))
+            md = AE.to_markdown(attribution, title=False)
+            sections.append(site.Section("Attribution", md, [png] if png else []))
         paths["html"] = page = site.write_suite_report(
             ws,
             suite,
@@ -90,6 +104,7 @@ def render_report(
             decision_label=label,
             details_md=details_md,
             verdict=report.verdict_line(),
+            sections=sections,
         )
         texts["md"] += f"\n\nReport, data cards and removed-document samples: {page}"
         (out / "leaderboard.md").write_text(texts["md"])
@@ -98,6 +113,17 @@ def render_report(
     if fmt == "md":
         printed += f"\n\nEvery metric and P(A>B) for every pair: {paths['md']}\nReport, data cards and removed-document samples: {page}"
     return suite, printed, paths
+
+
+def attribution_of(catalog: Catalog, suite: str, report: rpt.Report, runs: list[dict]) -> AE.Attribution | None:
+    """The attribution of a suite that ran with `ablate:` (None otherwise, or before any
+    arm has a score)."""
+    rows = catalog.query("suite_ablation", {"suite": suite})
+    if not rows or report.verdict is None:
+        return None
+    design = AblationDesign.from_dict(json.loads(rows[0]["design"]))
+    data = DataSide.from_dict(json.loads(rows[0]["removals"])) if rows[0]["removals"] else None
+    return AE.effects(report.verdict, design, runs, suite, data, design.p_target)
 
 
 def build(catalog: Catalog, suite: str, p_target: float | None = None) -> rpt.Report:
@@ -147,6 +173,18 @@ def report_flow(suite: str | None = None, format: str = "md", workspace: str | N
         description=f"{suite}: funnel, cards",
     )
     create_link_artifact(paths["html"].as_uri(), link_text="index.html", description=f"{suite}: the HTML report")
+    attribution = paths.get("attribution")
+    if attribution is not None:
+        png = paths.get("attribution_plot")
+        image = (
+            f"\n\n![attribution](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})" if png else ""
+        )
+        create_markdown_artifact(
+            AE.to_markdown(attribution, links=False) + image,
+            key=f"attribution-{key}",
+            description=f"{suite}: each component's effect on the decision metric, and what it removes",
+        )
+        create_table_artifact(AE.table_rows(attribution), key=f"attribution-table-{key}")
     get_run_logger().info("report written to %s", Path(paths["md"]).parent)
     return text
 

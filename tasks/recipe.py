@@ -75,6 +75,10 @@ class FilterSpec(Strict):
     name: str | None = Field(None, description="named filter, e.g. gopher_quality; or a label for `sql`")
     params: dict[str, Any] = Field(default_factory=dict, description="threshold overrides (numbers; null = rule off)")
     sql: str | None = Field(None, description="a raw SQL predicate over signal columns")
+    skip: list[str] = Field(
+        default_factory=list,
+        description="rules of the named filter switched off (e.g. by a generated ablation: tasks/attribution/design.py)",
+    )
 
     @field_validator("sql")
     @classmethod
@@ -85,8 +89,8 @@ class FilterSpec(Strict):
     def _one_kind(self) -> FilterSpec:
         if not self.name and not self.sql:
             raise ValueError("a filter needs a `name` (named filter) or `sql` (raw predicate)")
-        if self.sql and self.params:
-            raise ValueError("`params` apply to named filters, not to raw `sql`")
+        if self.sql and (self.params or self.skip):
+            raise ValueError("`params` and `skip` apply to named filters, not to raw `sql`")
         if self.name and not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
             raise ValueError(f"bad filter name {self.name!r} (lower-case letters, digits, _)")
         return self
@@ -470,7 +474,8 @@ class EvalSpec(Strict):
 
 
 class Recipe(Strict):
-    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    # `+` for generated add-one arms (`hdf.base+fineweb`, tasks/attribution/design.py)
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
     description: str = ""
     sources: list[str] = Field(..., min_length=1, description="ingested source names")
     language: LanguageSpec = Field(default_factory=LanguageSpec)
@@ -531,8 +536,7 @@ class Recipe(Strict):
                 "decontamination",
             }
         )
-        if fields["mixture"].get("topics") is None:
-            fields["mixture"].pop("topics", None)  # recipes without topics keep the hashes they had
+        _keep_old_hash(fields)
         if self.counts_tokens():
             from tasks.train.tokenizer import TOKENIZER_VERSION
 
@@ -541,9 +545,18 @@ class Recipe(Strict):
 
     def content_hash(self) -> str:
         fields = self.model_dump(exclude={"name", "description"})
-        if fields["mixture"].get("topics") is None:
-            fields["mixture"].pop("topics", None)
+        _keep_old_hash(fields)
         return hash_json(fields)
+
+
+def _keep_old_hash(fields: dict[str, Any]) -> None:
+    """Drop fields added later while they hold their defaults, so that recipes without them
+    keep the hashes (dataset keys, cached stages) they had."""
+    if fields["mixture"].get("topics") is None:
+        fields["mixture"].pop("topics", None)
+    for f in fields["filters"]:
+        if not f.get("skip"):
+            f.pop("skip", None)
 
 
 class RecipeError(ValueError):

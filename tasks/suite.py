@@ -13,6 +13,8 @@ init and data order, and for sampling selections (random, DSIR) the sample too
 
 `sweep` (tasks/sweep/design.py, docs/sweeps.md) is a grid or random design over recipe
 fields; its points are added to `arms` when the suite is validated, before any work runs.
+`ablate` (tasks/attribution/design.py, docs/attribution.md) expands one recipe into the
+arms that measure each of its components (leave one out, or add one to the baseline).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from tasks.attribution.design import AblateError, AblateSpec, AblationDesign, ablation_of, with_ablation_arms
 from tasks.core.external import external_dir
 from tasks.core.paths import PACKAGE_ROOT as REPO
 from tasks.core.paths import shared_data
@@ -168,6 +171,10 @@ class Suite(Strict):
     sweep: SweepSpec | list[SweepSpec] | None = Field(
         None, description="a grid or random design over recipe fields, expanded into arms (tasks/sweep/design.py)"
     )
+    ablate: AblateSpec | None = Field(
+        None,
+        description="one recipe expanded into leave-one-out or add-one arms per component (tasks/attribution/design.py)",
+    )
     preset: str = "nano"
     token_budget: int | None = Field(None, gt=0, description="every arm's dataset is cut to this")
     train_tokens: int | None = Field(None, gt=0, description="tokens every arm trains on")
@@ -193,6 +200,11 @@ class Suite(Strict):
             try:
                 data = {**data, "arms": with_sweep_arms(data)}
             except SweepError as exc:
+                raise ValueError(str(exc)) from None
+        if isinstance(data, dict) and data.get("ablate"):  # its arms too (docs/attribution.md)
+            try:
+                data = {**data, "arms": with_ablation_arms(data)}
+            except (AblateError, ValueError) as exc:
                 raise ValueError(str(exc)) from None
         return data
 
@@ -249,6 +261,16 @@ class Suite(Strict):
                 update["eval"] = self.eval
             arms.append(arm.model_copy(update=update))
         return arms
+
+    def ablation(self) -> AblationDesign | None:
+        """What `ablate:` compares: each component's arm and its reference arm (None without)."""
+        found = ablation_of(self)
+        if found is None:
+            return None
+        design = found[0]
+        if self.decide is not None:  # effects are separated at the suite's own P
+            design.p_target = self.decide.p
+        return design
 
     def source_uris(self, name: str) -> list[str]:
         return [expand(u) for u in self.sources[name]]

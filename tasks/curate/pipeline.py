@@ -148,13 +148,9 @@ def _write_dataset(
 ) -> dict[str, Any]:
     out_dir = workspace.stage_dir("datasets", key)
     out_dir.mkdir(parents=True, exist_ok=True)
-    con = curate_connection(workspace, inputs)
+    ctx = open_context(recipe, workspace, inputs, rules)
+    con = ctx.con
     try:
-        con.execute(render_sql("curate/signals_view", files=string_list([p for i in inputs for p in i.signals.shards])))
-        con.execute(render_sql("curate/docs_view", files=string_list([p for i in inputs for p in i.docs.shards])))
-        ctx = CurateContext(
-            con, recipe, rules, workspace, inputs, tokenizer=_count_tokens(con, recipe, workspace, inputs)
-        )
         ids = ctx.new_table("candidates")
         con.execute(render_sql("curate/all_candidates", out=ids))
         candidates = ids
@@ -211,6 +207,24 @@ def _write_dataset(
         },
     )
     return stats
+
+
+def open_context(
+    recipe: Recipe, workspace: Workspace, inputs: list[SourceInput], rules: list[Rule] | None = None
+) -> CurateContext:
+    """What the steps run on: a sandboxed connection with the `signals`, `docs` and
+    `doc_tokens` views of the sources (the caller closes `ctx.con`)."""
+    con = curate_connection(workspace, inputs)
+    try:
+        con.execute(render_sql("curate/signals_view", files=string_list([p for i in inputs for p in i.signals.shards])))
+        con.execute(render_sql("curate/docs_view", files=string_list([p for i in inputs for p in i.docs.shards])))
+        tokenizer = _count_tokens(con, recipe, workspace, inputs)
+    except BaseException:
+        con.close()
+        raise
+    return CurateContext(
+        con, recipe, validate(recipe) if rules is None else rules, workspace, inputs, tokenizer=tokenizer
+    )
 
 
 # Steps that cut to a number of tokens; the pool is measured before the first of them.

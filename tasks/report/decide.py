@@ -155,6 +155,11 @@ class Decision:
 
     _reps: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
 
+    def replicates(self, arm: str) -> np.ndarray:
+        """The arm's value in every replicate (item and training noise drawn together for
+        every arm, so differences of two arms' replicates are paired); NaN without a score."""
+        return self._reps[:, self.index(arm)]
+
     def verdict(self) -> str:
         """One line: decided, or undecided and why."""
         tail = ""

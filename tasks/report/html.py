@@ -38,6 +38,21 @@ def reports_root() -> Path:
     return Path(os.environ.get("WINNOW_REPORTS") or "reports").expanduser().resolve()
 
 
+@dataclass(frozen=True)
+class Section:
+    """A section of the page after the leaderboard (e.g. the attribution of an `ablate:`
+    suite): a title, markdown and its plots."""
+
+    title: str
+    markdown: str
+    plots: list[Path] = field(default_factory=list)
+
+    def html(self) -> str:
+        images = "".join(_img(p, p.stem.replace("_", " ")) for p in self.plots if Path(p).exists())
+        plots = f"<div class='plots'>{images}</div>" if images else ""
+        return f"<h2>{_e(self.title)}</h2>{plots}{_md(self.markdown)}"
+
+
 @dataclass
 class ArmData:
     arm: str
@@ -172,8 +187,12 @@ def _md(text: str) -> str:
     return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
 
 
-def _anchor(arm: str) -> str:
+def arm_anchor(arm: str) -> str:
+    """The page's id of an arm's section (`card-<id>`) and exclusion samples (`excl-<id>`)."""
     return "".join(c if c.isalnum() else "-" for c in arm)
+
+
+_anchor = arm_anchor
 
 
 def above_chance_tasks(board: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
@@ -331,6 +350,7 @@ def render_html(
     decision_label: str = "bits/byte (decides, lower better)",
     details_md: str = "",
     verdict: str = "",
+    sections: list[Section] | None = None,
 ) -> str:
     plot_html = "".join(_img(p, p.stem.replace("_", " ")) for p in plots if Path(p).exists())
     failed_html = ""
@@ -346,6 +366,7 @@ def render_html(
         f"Ranked by {_e(decision_label)}; <code>~</code>: tied with the best (within noise). Arms: {toc}</p>"
         + (f"<p class='verdict'><b>Verdict:</b> {_md(verdict)}</p>" if verdict else "")
         + f"<h2>Leaderboard</h2>{leaderboard_html(board, arms, decision, decision_label, accuracy=not details_md)}{failed_html}"
+        + "".join(sec.html() for sec in sections or [])
         + (f"<h2>Every metric and every pair</h2>{_md(details_md)}" if details_md else "")
         + f"<h2>Removal funnel</h2>{funnel_html(board)}"
         f"<h2>Plots</h2><div class='plots'>{plot_html}</div>"
@@ -365,6 +386,7 @@ def write_suite_report(
     decision_label: str = "bits/byte (decides, lower better)",
     details_md: str = "",
     verdict: str = "",
+    sections: list[Section] | None = None,
 ) -> Path:
     """Refresh the arms' data cards, draw the composition plot and write
     `<out_dir or reports/<suite>>/index.html` (with the cards copied to `cards/`)."""
@@ -378,7 +400,9 @@ def write_suite_report(
     comp = plot_composition(arms, out_dir / "composition.png")
     all_plots = [*plots, *([comp] if comp else [])]
     failed = [r for r in runs if r.get("status") != "completed"]
-    page = render_html(suite, board, all_plots, arms, out_dir, failed, decision, decision_label, details_md, verdict)
+    page = render_html(
+        suite, board, all_plots, arms, out_dir, failed, decision, decision_label, details_md, verdict, sections
+    )
     index = out_dir / "index.html"
     tmp = index.with_name(".index.html.tmp")
     tmp.write_text(page)

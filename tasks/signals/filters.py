@@ -172,8 +172,16 @@ def named_filter_rules(spec: FilterSpec) -> list[Rule]:
         name: None if values[name] is None else _render(spec.name, p, values[name]) for name, p in fdef.params.items()
     }
     present = {name: sql for name, sql in rendered.items() if sql is not None}
+    names = [rname for rname, _ in fdef.rules]
+    unknown_rules = sorted(set(spec.skip) - set(names))
+    if unknown_rules:
+        raise RecipeError(
+            f"filter {spec.name!r}: skip names unknown rule(s) {', '.join(unknown_rules)}; rules: {', '.join(names)}"
+        )
     rules = []
     for rname, template in fdef.rules:
+        if rname in spec.skip:
+            continue
         refs = _PARAM_REF.findall(template)
         if any(r not in present for r in refs):
             continue  # a threshold set to null switches its rule off (as a falsy value does in datatrove)
