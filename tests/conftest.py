@@ -20,16 +20,44 @@ SHARED_DATA = Path(os.environ.get("WINNOW_SHARED_DATA", ROOT.parent / "shared" /
 CRAWL = SHARED_DATA / "crawl"
 
 # Every test session gets its own Prefect home (database, result storage, settings) and
-# no API URL: a flow test must never write into ~/.prefect or a developer's live server,
-# nor be answered from their cached task results. Set before anything imports Prefect.
-_PREFECT_HOME = tempfile.mkdtemp(prefix="winnow-test-prefect-")
-os.environ["PREFECT_HOME"] = _PREFECT_HOME
-os.environ.pop("PREFECT_API_URL", None)
-os.environ.pop("PREFECT_PROFILES_PATH", None)
-atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# no other Prefect setting from the caller's shell: a flow test must never write into
+# ~/.prefect or a developer's live server (PREFECT_API_URL, a profile, an API key), nor run
+# under their logging, result-persistence or timeout settings. Every PREFECT_* variable is
+# dropped and the two the tests rely on are set; tests that want an API URL set it in the
+# environment of the process they start. Hugging Face caches go to the session's own folder
+# and stay offline: everything the stages read comes from $WINNOW_EXTERNAL, the packaged
+# models and the workspace, never from ~/.cache/huggingface (nothing is downloaded, and
+# nothing a developer cached can answer for a missing file). Set before anything imports
+# Prefect or a Hugging Face library.
+_SESSION_TMP = tempfile.mkdtemp(prefix="winnow-test-session-")
+atexit.register(shutil.rmtree, _SESSION_TMP, ignore_errors=True)
+PREFECT_SET = {
+    "PREFECT_HOME": str(Path(_SESSION_TMP) / "prefect"),
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+HF_SET = {
+    "HF_HOME": str(Path(_SESSION_TMP) / "huggingface"),
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+}
+# Cache locations that override HF_HOME when set (huggingface_hub, datasets, transformers).
+HF_DROPPED = (
+    "HF_HUB_CACHE",
+    "HUGGINGFACE_HUB_CACHE",
+    "HF_DATASETS_CACHE",
+    "HF_ASSETS_CACHE",
+    "HF_MODULES_CACHE",
+    "TRANSFORMERS_CACHE",
+    "HF_TOKEN_PATH",
+    "HF_ENDPOINT",
+)
+for _name in [n for n in os.environ if n.startswith("PREFECT_")] + list(HF_DROPPED):
+    os.environ.pop(_name, None)
+os.environ.update(PREFECT_SET)
+os.environ.update(HF_SET)
+Path(PREFECT_SET["PREFECT_HOME"]).mkdir()
+Path(HF_SET["HF_HOME"]).mkdir()
 
 
 def free_port() -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tasks.core.workspace import Workspace, dead_writer_temps, host_id, temp_sibling
+from tests import _procs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,13 +129,22 @@ while len(list(barrier.glob("ready-*"))) < n:
         sys.exit("barrier: the other suite never got ready")
     time.sleep(0.01)
 (barrier / f"go-{me}").write_text(repr(time.time()))
-sys.exit(ablation.main(sys.argv[4:]))
+try:
+    code = ablation.main(sys.argv[4:])
+finally:
+    (barrier / f"end-{me}").write_text(repr(time.time()))
+sys.exit(code)
 """
 
 
-def run_two_suites(tmp_path: Path) -> dict[str, tuple[int, str]]:
+SUITES_TIMEOUT_S = 2400  # both suites, from scratch, on a loaded 2-core machine
+
+
+def run_two_suites(tmp_path: Path, timeout: float = SUITES_TIMEOUT_S) -> dict[str, tuple[int, str]]:
     """Start two `python -m flows.ablation SUITE` on one workspace behind a barrier; each
-    has its own Prefect home (two users' shells). Returns {name: (exit code, log)}."""
+    has its own Prefect home and report folder (two users' shells). Each runs in its own
+    process group, killed with everything it started (its temporary Prefect API, its Dask
+    workers) on a timeout or a failure. Returns {name: (exit code, log)}."""
     from tests._small_suite import write_small_suite
 
     suite = write_small_suite(tmp_path / "suite", failing_arm=False)
@@ -145,15 +155,19 @@ def run_two_suites(tmp_path: Path) -> dict[str, tuple[int, str]]:
     env.pop("PREFECT_API_URL", None)
     procs = {}
     for me in ("a", "b"):
-        log = open(tmp_path / f"suite-{me}.log", "w")
-        procs[me] = subprocess.Popen(
-            [sys.executable, "-c", _SUITE_RUNNER, str(barrier), me, "2", str(suite), "--workspace", str(ws_root)],
-            cwd=ROOT,
-            env={**env, "PREFECT_HOME": str(tmp_path / f"prefect-{me}")},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    codes = {me: p.wait(2400) for me, p in procs.items()}
+        with open(tmp_path / f"suite-{me}.log", "w") as log:
+            procs[me] = _procs.start(
+                [sys.executable, "-c", _SUITE_RUNNER, str(barrier), me, "2", str(suite), "--workspace", str(ws_root)],
+                cwd=ROOT,
+                env={
+                    **env,
+                    "PREFECT_HOME": str(tmp_path / f"prefect-{me}"),
+                    "WINNOW_REPORTS": str(tmp_path / f"reports-{me}"),
+                },
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+    codes = _procs.wait_all(procs, timeout)
     return {me: (codes[me], (tmp_path / f"suite-{me}.log").read_text()) for me in procs}
 
 
@@ -162,10 +176,14 @@ def check_two_suites(tmp_path: Path, runs: dict[str, tuple[int, str]]) -> None:
 
     logs = {me: text for me, (_, text) in runs.items()}
     assert {me: code for me, (code, _) in runs.items()} == {"a": 0, "b": 0}, {me: t[-4000:] for me, t in logs.items()}
-    starts = [float((tmp_path / "barrier" / f"go-{me}").read_text()) for me in ("a", "b")]
-    assert abs(starts[0] - starts[1]) < 2.0  # they really started together
-    for text in logs.values():
+    # They really ran at once: each started (left the barrier) before the other ended.
+    stamp = lambda what, me: float((tmp_path / "barrier" / f"{what}-{me}").read_text())  # noqa: E731
+    starts, ends = [stamp("go", me) for me in ("a", "b")], [stamp("end", me) for me in ("a", "b")]
+    assert max(starts) < min(ends), {"starts": starts, "ends": ends}
+    for me, text in logs.items():
         assert "| plain |" in text and "| random |" in text  # both printed the full leaderboard
+        page = (tmp_path / f"reports-{me}" / "small" / "index.html").read_text()  # each its own report
+        assert 'id="card-plain"' in page and 'id="card-random"' in page
 
     ws = Workspace.from_env(tmp_path / "ws")
     # claims.log has one line per mark_done, written whether or not a claim was held.
@@ -201,3 +219,59 @@ def check_two_suites(tmp_path: Path, runs: dict[str, tuple[int, str]]) -> None:
 @pytest.mark.timeout(2700)  # two suites at once on a shared 2-core machine: minutes each
 def test_two_suites_at_once_on_one_workspace(tmp_path):
     check_two_suites(tmp_path, run_two_suites(tmp_path))
+
+
+# A child that starts a grandchild (as a suite starts its Prefect API and Dask workers),
+# says its pid, and waits.
+_PARENT = "sleep 600 & echo $! > {pidfile}; wait"
+
+
+def _gone(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE  # killed, not yet reaped by init
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_gone(pid: int, seconds: float = 10) -> bool:
+    deadline = time.time() + seconds
+    while not _gone(pid) and time.time() < deadline:
+        time.sleep(0.05)
+    return _gone(pid)
+
+
+def test_a_timed_out_wait_kills_what_the_children_started(tmp_path):
+    """What run_two_suites relies on: a timeout kills each child's whole process group."""
+    pidfile = tmp_path / "grandchild.pid"
+    procs = {"a": _procs.start(["sh", "-c", _PARENT.format(pidfile=pidfile)])}
+    _wait_for_text(pidfile)
+    grandchild = int(pidfile.read_text())
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            _procs.wait_all(procs, timeout=0.5)
+        assert procs["a"].poll() is not None
+        assert _wait_gone(grandchild), "the child's own child outlived the timeout"
+    finally:
+        if not _gone(grandchild):
+            os.kill(grandchild, 9)
+
+
+def test_a_timed_out_run_kills_what_the_child_started(tmp_path):
+    pidfile = tmp_path / "grandchild.pid"
+    with pytest.raises(subprocess.TimeoutExpired):
+        _procs.run(["sh", "-c", _PARENT.format(pidfile=pidfile)], timeout=10)
+    grandchild = int(pidfile.read_text())
+    try:
+        assert _wait_gone(grandchild), "the child's own child outlived the timeout"
+    finally:
+        if not _gone(grandchild):
+            os.kill(grandchild, 9)
+
+
+def _wait_for_text(path: Path, seconds: float = 60) -> None:
+    deadline = time.time() + seconds
+    while not (path.exists() and path.read_text().strip()):
+        assert time.time() < deadline, f"{path} stayed empty"
+        time.sleep(0.05)

@@ -125,9 +125,13 @@ def test_torch_stages_take_turns_across_threads():
             time.sleep(0.05)
             inside.remove(tag)
 
-    threads = [threading.Thread(target=stage, args=(f"t{i}",)) for i in range(4)]
+    # Daemon threads: a deadlocked one must fail the test, not hang the interpreter at exit.
+    threads = [threading.Thread(target=stage, args=(f"t{i}",), daemon=True) for i in range(4)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + 30
     for t in threads:
-        t.join(10)
+        t.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t.name for t in threads if t.is_alive()]
+    assert not stuck, f"threads still inside torch_stage after 30 s (a deadlock): {stuck}"
     assert not overlaps
