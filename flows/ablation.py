@@ -159,7 +159,11 @@ def _run_arm(ws: Workspace, suite: str, arm: Recipe, seed: int, dask_address: st
         get_run_logger().error("arm %s failed: %s", run_name, exc)
         error = f"{type(exc).__name__}: {exc}"[:2000]
         _record_arm(ws, suite, arm, seed, "failed", error, {}, started_at=started)
-        return ArmOutcome(arm.name, seed, run_name, None, traceback.format_exc(limit=3))
+        formatted = traceback.format_exc(limit=3)
+        # Prefect keeps the failed state, and with it this traceback's frames, until exit: free
+        # their locals now (a curate step's DuckDB objects were reported as leaks at shutdown).
+        traceback.clear_frames(exc.__traceback__)
+        return ArmOutcome(arm.name, seed, run_name, None, formatted)
 
 
 def _now() -> datetime:

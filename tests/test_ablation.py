@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -193,3 +194,21 @@ def _latest_artifact_id(api: str, key: str) -> str:
     body = json.dumps({"artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 1}).encode()
     req = urllib.request.Request(f"{api}/artifacts/filter", data=body, headers={"Content-Type": "application/json"})
     return json.loads(urllib.request.urlopen(req, timeout=30).read())[0]["id"]
+
+
+def test_a_run_prints_a_page_not_a_log(ablation_runs):
+    """Quiet by default (flows/_console.py, tasks/core/logs.py): a stage bar or line each, the
+    leaderboard, warnings, a failed arm as its reason, and no traceback (Prefect's run
+    bookkeeping and library tracebacks used to fill the console)."""
+    _, runs = ablation_runs
+    for done, _, _ in runs:
+        out = done.stdout + done.stderr
+        lines = [line for line in out.splitlines() if line.strip()]  # text mode: a bar's redraws are lines
+        bars = [line for line in lines if re.search(r"\d+%\|", line)]
+        started = sum(1 for line in bars if re.search(r"\s0%\|", line))
+        text = [line for line in lines if not re.search(r"\d+%\|", line)]
+        assert len(text) + started < 100, "\n".join(text)
+        assert started <= 2 * 2 + 2 * 3  # ingest + signals per source, train + evaluate per arm
+        for noise in ("Traceback", "Finished in state", "nanobind", "is unsendable"):
+            assert noise not in out, out[-5000:]
+        assert "Verdict" in done.stdout
