@@ -51,10 +51,17 @@ def real_page(offset: int) -> tuple[str, bytes]:
 
 
 def response_member(
-    url: str, body: bytes, content_type: str | None = "text/html", status: int = 200, n: int = 0
+    url: str,
+    body: bytes,
+    content_type: str | None = "text/html",
+    status: int = 200,
+    n: int = 0,
+    encoding: str | None = None,
 ) -> bytes:
-    """One gzip member holding a WARC response record (how crawlers write them)."""
+    """One gzip member holding a WARC response record (how crawlers write them);
+    `encoding` names the body's HTTP Content-Encoding."""
     head = f"HTTP/1.1 {status} X\r\n" + (f"Content-Type: {content_type}\r\n" if content_type else "")
+    head += f"Content-Encoding: {encoding}\r\n" if encoding else ""
     http = (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
     warc = (
         f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-{n:012d}>\r\n"
@@ -343,14 +350,7 @@ def test_empty_giant_non_html_http_error_pages(tmp_path):
 
 
 def _encoded_member(url: str, body: bytes, encoding: str, n: int) -> bytes:
-    head = f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: {encoding}\r\n"
-    http = (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-    warc = (
-        f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-{n:012d}>\r\n"
-        f"WARC-Target-URI: {url}\r\nWARC-Date: 2024-05-18T01:58:10Z\r\n"
-        f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(http)}\r\n\r\n"
-    ).encode()
-    return gzip.compress(warc + http + b"\r\n\r\n")
+    return response_member(url, body, "text/html", 200, n, encoding=encoding)
 
 
 def test_decompression_bombs_are_quarantined_without_inflating_them(tmp_path):
