@@ -66,9 +66,20 @@ def prefect_api() -> Iterator[str | None]:
         server.stop()
 
 
-# No dashboard, and the scheduler's HTTP endpoint on a free port: by default it takes 8787,
-# and a second job on the machine warned "Port 8787 is already in use".
-NO_DASHBOARD_PORT = {"dashboard_address": "127.0.0.1:0"}
+def _local_cluster(n_workers: int | None) -> dict[str, Any]:
+    """LocalCluster settings for a job's own cluster: one thread per worker process (the
+    work is CPU-bound Python: threads would share the GIL), no dashboard, and the
+    scheduler's HTTP endpoint on a free port (by default it takes 8787, and a second job
+    on the machine warned "Port 8787 is already in use"). Workers without the profiler."""
+    _no_profiler()
+    return {
+        "n_workers": n_workers or max(1, min(os.cpu_count() or 1, 8)),
+        "threads_per_worker": 1,
+        "processes": True,
+        "dashboard_address": None,
+        "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+        "memory_limit": None,
+    }
 
 
 @contextmanager
@@ -81,16 +92,7 @@ def dask_cluster(address: str | None = None, n_workers: int | None = None) -> It
         return
     from distributed import LocalCluster
 
-    _no_profiler()
-    n = n_workers or max(1, min(os.cpu_count() or 1, 8))
-    with LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        scheduler_kwargs=NO_DASHBOARD_PORT,
-        memory_limit=None,
-    ) as cluster:
+    with LocalCluster(**_local_cluster(n_workers)) as cluster:
         yield cluster.scheduler_address
 
 
@@ -101,18 +103,7 @@ def dask_task_runner(address: str | None = None, n_workers: int | None = None):
 
     if address:
         return DaskTaskRunner(address=address)
-    _no_profiler()
-    n = n_workers or max(1, min(os.cpu_count() or 1, 8))
-    return DaskTaskRunner(
-        cluster_kwargs={
-            "n_workers": n,
-            "threads_per_worker": 1,
-            "processes": True,
-            "dashboard_address": None,
-            "scheduler_kwargs": NO_DASHBOARD_PORT,
-            "memory_limit": None,
-        }
-    )
+    return DaskTaskRunner(cluster_kwargs=_local_cluster(n_workers))
 
 
 def cache_key_from(param: str, output: Callable[[dict[str, Any]], str | Path]):

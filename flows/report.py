@@ -51,7 +51,9 @@ def render_report(
     report = build(catalog, suite)
     if report.verdict is not None and not report.verdict.decided and report.verdict.noise.known:
         report.verdict.reason = note or "Add seeds to these arms: `python -m flows.ablation SUITE --decide`."
-    runs = catalog.query("arm_runs_of_suite", {"suite": suite})
+    runs = of_current_arms(  # the runs `build` reported on
+        catalog.query("arm_runs_of_suite", {"suite": suite}), catalog.query("suite_decision", {"suite": suite})
+    )
     with ws.claim("reports", suite):  # two runs of one suite rewrite its report one at a time
         out = ws.stage_dir("reports", suite)
         out.mkdir(parents=True, exist_ok=True)
@@ -133,21 +135,30 @@ def build(catalog: Catalog, suite: str, p_target: float | None = None) -> rpt.Re
 
     declared = catalog.query("suite_decision", {"suite": suite})
     spec = DecisionSpec.model_validate_json(declared[0]["decision"]) if declared else DecisionSpec()
-    current = set(declared[0]["arms"]) if declared and declared[0].get("arms") else None
 
-    def of_suite(query: str) -> list[dict]:
-        # arms the suite's definition no longer holds (an older version of its YAML) are left out
-        rows = catalog.query(query, {"suite": suite})
-        return rows if current is None else [r for r in rows if r["arm"] in current]
+    def rows(query: str) -> list[dict]:
+        return of_current_arms(catalog.query(query, {"suite": suite}), declared)
 
     return rpt.build_report(
-        of_suite("leaderboard"),
-        of_suite("suite_items"),
+        rows("leaderboard"),
+        rows("suite_items"),
         rpt.Decision.from_spec(spec),
-        snapshots=of_suite("suite_snapshot_items"),
-        runs=of_suite("arm_runs_of_suite"),
+        snapshots=rows("suite_snapshot_items"),
+        runs=rows("arm_runs_of_suite"),
         p_target=p_target or rpt.D.LEVEL,
     )
+
+
+def of_current_arms(rows: list[dict], declared: list[dict]) -> list[dict]:
+    """`rows` without the arms the suite's definition (its `suite_decision` row) no longer
+    holds: runs of an older version of its YAML stay in the catalog but leave the report."""
+    current = set(declared[0]["arms"]) if declared and declared[0].get("arms") else None
+    return rows if current is None else [r for r in rows if r["arm"] in current]
+
+
+def _inline_png(path: Path) -> str:
+    """A PNG as a markdown image in the artifact itself (the UI cannot read workspace files)."""
+    return f"![{path.stem}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
 
 
 @flow(name="report", log_prints=True)
@@ -157,9 +168,7 @@ def report_flow(suite: str | None = None, format: str = "md", workspace: str | N
         raise ValueError(f"--format must be one of {FORMATS}, got {format!r}")
     suite, text, paths = render_report(suite, format, workspace, note)
     md = Path(paths["md"]).read_text()
-    images = "\n\n".join(
-        f"![{p.stem}](data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})" for p in paths["plots"]
-    )
+    images = "\n\n".join(_inline_png(p) for p in paths["plots"])
     key = "".join(c if c.isalnum() else "-" for c in suite.lower())
     create_markdown_artifact(
         md + "\n\n" + images, key=f"leaderboard-{key}", description=f"winnow leaderboard for suite {suite}"
@@ -176,11 +185,8 @@ def report_flow(suite: str | None = None, format: str = "md", workspace: str | N
     attribution = paths.get("attribution")
     if attribution is not None:
         png = paths.get("attribution_plot")
-        image = (
-            f"\n\n![attribution](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})" if png else ""
-        )
         create_markdown_artifact(
-            AE.to_markdown(attribution, links=False) + image,
+            AE.to_markdown(attribution, links=False) + (f"\n\n{_inline_png(png)}" if png else ""),
             key=f"attribution-{key}",
             description=f"{suite}: each component's effect on the decision metric, and what it removes",
         )

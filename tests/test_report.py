@@ -170,6 +170,8 @@ def test_arms_removed_from_the_suite_leave_its_report_and_decision(catalog, work
     report = build(catalog, "s")
     assert [a["arm"] for a in report.board] == ["close", "random"]
     assert "best" not in report.verdict_line() and "broken" not in report.verdict_line()
+    _, compact, _ = render_report("s", "md", str(workspace.root))  # its failed-arms line too
+    assert "broken" not in compact
 
 
 def test_without_item_scores_the_board_ranks_by_catalog_means(catalog, workspace):

@@ -29,6 +29,7 @@ import numpy as np
 from tasks.attribution.design import AblationDesign
 from tasks.attribution.removals import DataSide, Removal, RuleSlices
 from tasks.report import decide as D
+from tasks.report.report import save_figure
 
 IDENTICAL = "identical data: reused"
 
@@ -332,11 +333,7 @@ def plot(a: Attribution, path: Path) -> Path | None:
     ax.set_title(
         f"Attribution of {a.full} ({a.mode.replace('_', '-')}); 95% intervals, training + item noise", fontsize=9
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _label(e: Effect) -> str:

@@ -28,7 +28,7 @@ from tasks.inspect.resolve import FoundDataset, suite_datasets
 from tasks.report import cards
 from tasks.report.decide import fmt_p
 from tasks.report.funnel import STAGES, arm_funnel
-from tasks.report.report import verdict_cells
+from tasks.report.report import save_figure, verdict_cells
 
 SAMPLES_PER_REASON = 2  # exclusion samples shown per reason on the page (all N are in the Parquet)
 TOP_GROUPS = 8  # sources/languages per composition bar before "other"
@@ -141,11 +141,7 @@ def plot_composition(arms: dict[str, ArmData], path: Path) -> Path | None:
         ax.set_xlabel("share of characters")
         ax.set_title(title)
         ax.legend(fontsize=7, loc="lower right", framealpha=0.8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 # ---------------------------------------------------------------- HTML

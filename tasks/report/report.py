@@ -633,7 +633,7 @@ def plot_all(
     ax.set_title("Training loss per arm")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
-    written.append(_save(fig, out_dir / "loss_curves.png"))
+    written.append(save_figure(fig, out_dir / "loss_curves.png"))
 
     d, s = report.decision, report.decided
     arms = [a for a in board if not _missing(a.get(d.name))]
@@ -679,7 +679,7 @@ def plot_all(
                         ax2.text(j, i, label, ha="center", va="center", fontsize=7, color=color)
             ax2.set_title("P(row better than column)", fontsize=9)
             fig.colorbar(im, ax=ax2, fraction=0.046)
-        written.append(_save(fig, out_dir / "decision.png"))
+        written.append(save_figure(fig, out_dir / "decision.png"))
 
     if report.summaries:
         names = shown_metrics(report)
@@ -692,7 +692,7 @@ def plot_all(
         ax.invert_yaxis()
         ax.set_xlabel("signal-to-noise ratio over the arms (1 = no separation)")
         ax.set_title("SNR per metric (red: the decision metric)", fontsize=9)
-        written.append(_save(fig, out_dir / "snr.png"))
+        written.append(save_figure(fig, out_dir / "snr.png"))
 
     # one x-axis of named stages for every arm (tasks/report/funnel.py)
     funnel_png = plot_funnel(board, out_dir / "removal_funnel.png")
@@ -701,9 +701,11 @@ def plot_all(
     return written
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path, dpi: int = 110) -> Path:
+    """Lay out, write (creating the folder) and close a matplotlib figure; returns `path`."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
