@@ -22,7 +22,8 @@ skipped is dropped. Without the selection step the suite's token budget cuts the
 the budget's seeded order, so every arm stays token-matched. The arms are ordinary arms of
 the suite: the suite's budget, model, seeds and decision apply to them as to any other.
 
-Part of the config layer: imports the recipe model and, inside functions, the filter files.
+The section itself is tasks/attribution/spec.py; this module imports the recipe, the specs
+and, inside functions, the filter files (tasks/suite.py imports it for an `ablate:` section).
 """
 
 from __future__ import annotations

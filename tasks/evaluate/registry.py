@@ -4,6 +4,9 @@ tasks/evaluate/eval_data.py converts every task here to Parquet (and gives the t
 every item to decontamination: one source of eval items), tasks/evaluate/harness.py
 runs them through lm-eval with `evals/winnow_<name>.yaml` and scores them by `kind`.
 
+The task groups (`BENCHMARKS`, `LM_TEXTS`, `ALL_TASKS`) and `resolve_tasks` are here too,
+light, so that a suite's `decision.on` and `eval.tasks` are checked without the harness.
+
 Adding a task: `evals/winnow_<name>.yaml` (lm-eval's task config over the Parquet's
 fields), a converter if no existing one fits, and one line in TASKS.
 """
