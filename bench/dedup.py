@@ -77,7 +77,7 @@ def timed(fn):
 def run_winnow(shard_dir: Path, verify: str) -> tuple[dict, float, float]:
     from tasks.core.workspace import Workspace
     from tasks.dedup.dedup import run_dedup
-    from tasks.recipe import DedupSpec
+    from tasks.dedup.spec import DedupSpec
 
     ws = Workspace.from_env(shard_dir.parent / f"ws-{verify}")
     ref = write_source(ws, "bench", _read_table(shard_dir))
@@ -328,7 +328,7 @@ def scale_phase(phase: str, n: int, tmp: Path) -> dict:
     from tasks.core.docsref import resolve_docs
     from tasks.core.workspace import Workspace
     from tasks.dedup.dedup import ensure_signatures, minhash_config, run_dedup
-    from tasks.recipe import DedupSpec
+    from tasks.dedup.spec import DedupSpec
 
     ws = Workspace.from_env(tmp / f"scale-{n}")
     spec = DedupSpec(minhash={"verify": "none"})

@@ -34,7 +34,8 @@ def run(args) -> None:
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from tasks.evaluate.harness import ALL_TASKS, EVALS_DIR, TASK_PREFIX, item_scores
+    from tasks.evaluate.harness import EVALS_DIR, item_scores
+    from tasks.evaluate.registry import ALL_TASKS, TASK_PREFIX
     from tests.tiny_model import build_tiny_model
 
     out = Path(args.out)

@@ -33,7 +33,8 @@ def main() -> int:
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from tasks.evaluate.harness import ALL_TASKS, EVALS_DIR, TASK_PREFIX
+    from tasks.evaluate.harness import EVALS_DIR
+    from tasks.evaluate.registry import ALL_TASKS, TASK_PREFIX
 
     model_dir = args.model
     if model_dir is None:

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     from tasks.core.workspace import Workspace
     from tasks.report.ladder import plan_rungs
     from tasks.train.doc_tokens import counts_key, doc_token_counts, suite_tokenizer
-    from tasks.train.model import get_preset
+    from tasks.train.spec import get_preset
 
     spec = _load(args.suite)
     ws = Workspace.from_env(args.workspace)

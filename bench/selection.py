@@ -66,10 +66,10 @@ def main() -> int:
     torch.set_num_threads(1)
     from tasks.core.reference import wiki_leads
     from tasks.core.workspace import Workspace
-    from tasks.recipe import FastTextConfig, SelectionSpec
     from tasks.selection import dsir, embeddings, ngram_lm
     from tasks.selection import quality_classifier as qc
     from tasks.selection.selection import reference_lm, select
+    from tasks.selection.spec import FastTextConfig, SelectionSpec
 
     cc = load_cc()
     texts = cc.column("text").to_pylist()

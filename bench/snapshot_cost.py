@@ -43,9 +43,9 @@ def main() -> int:
     from tasks.core.workspace import Workspace
     from tasks.evaluate.harness import evaluate_model, read_items
     from tasks.evaluate.snapshots import read_snapshot_items
-    from tasks.recipe import EvalSpec, TrainSpec
+    from tasks.evaluate.spec import EvalSpec
     from tasks.train.loop import train
-    from tasks.train.model import get_preset
+    from tasks.train.spec import TrainSpec, get_preset
     from tasks.train.tokenizer import build_tokenizer, reference_texts
     from tasks.train.tokens import tokenize_dataset
 

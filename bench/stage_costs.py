@@ -201,7 +201,7 @@ def _docs(ref) -> int:
 
 
 def _dedup_spec():
-    from tasks.recipe import DedupSpec
+    from tasks.dedup.spec import DedupSpec
 
     return DedupSpec(minhash=True)
 
@@ -248,8 +248,8 @@ def stage_decontam(ctx: dict) -> Work:
 
 
 def _scoring(method: str, source: str = SOURCE, model_key: str | None = None) -> Work:
-    from tasks.recipe import SelectionSpec
     from tasks.selection.selection import finish_scores, load_scorer, prepare_model, score_shard
+    from tasks.selection.spec import SelectionSpec
 
     ws, ref = _ws(), _ref(source)
     spec = SelectionSpec(method=method)
@@ -284,8 +284,8 @@ def stage_kenlm(ctx: dict) -> Work:
 
 
 def _fit(method: str, ctx: dict) -> Work:
-    from tasks.recipe import SelectionSpec
     from tasks.selection.selection import prepare_model
+    from tasks.selection.spec import SelectionSpec
 
     ws, ref = _ws(), _ref(_src(ctx))
     spec = SelectionSpec(method=method)

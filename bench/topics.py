@@ -36,7 +36,7 @@ def main() -> int:
     torch.set_num_threads(1)
     from tasks.core.docsref import docs_hash_of, resolve_docs
     from tasks.core.workspace import Workspace
-    from tasks.recipe import TopicsSpec
+    from tasks.selection.spec import TopicsSpec
     from tasks.selection.topics import source_topics
 
     docs = load_cc()

@@ -112,9 +112,9 @@ def winnow(packed: str, tokenizer: str, preset: str, steps: int, batch: int, out
     import matplotlib.pyplot  # noqa: F401
     import pyarrow.csv  # noqa: F401
 
-    from tasks.recipe import TrainSpec
     from tasks.train.loop import train
     from tasks.train.model import build_model
+    from tasks.train.spec import TrainSpec
     from tasks.train.tokens import load_tokens
 
     build_model(preset)
@@ -185,7 +185,7 @@ def main() -> int:
 
     from tasks.core.reference import wiki_leads
     from tasks.core.workspace import Workspace
-    from tasks.train.model import get_preset
+    from tasks.train.spec import get_preset
     from tasks.train.tokenizer import build_tokenizer
     from tasks.train.tokens import tokenize_dataset
 

@@ -59,9 +59,9 @@ def main() -> int:
 
     from tasks.core.reference import wiki_leads
     from tasks.core.workspace import Workspace
-    from tasks.recipe import TrainSpec
     from tasks.train.loop import train
-    from tasks.train.model import bits_per_byte, build_model, get_preset
+    from tasks.train.model import bits_per_byte, build_model
+    from tasks.train.spec import TrainSpec, get_preset
     from tasks.train.tokenizer import build_tokenizer, load_tokenizer, reference_texts
     from tasks.train.tokens import tokenize_dataset
 

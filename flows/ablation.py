@@ -49,12 +49,13 @@ from tasks.curate import steps as curate_steps
 from tasks.curate.pipeline import validate_arms
 from tasks.curate.results import DatasetRef
 from tasks.evaluate.results import EvalResult
-from tasks.recipe import Recipe, TopicsSpec
+from tasks.recipe import Recipe
 from tasks.report import adaptive, metrics
 from tasks.selection.registry import get_method
+from tasks.selection.spec import TopicsSpec
 from tasks.suite import REPO, DecideSpec, Suite, arm_for_seed, load_suite, suite_from_recipe
-from tasks.train.model import PRESETS
 from tasks.train.results import TrainResult
+from tasks.train.spec import PRESETS
 from tasks.train.tokens import pack_dir
 from tasks.validation.contracts import matched_tokens as MT
 

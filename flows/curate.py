@@ -21,9 +21,10 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows._runtime import cache_key_from, prefect_api
 from tasks.core.catalog import Catalog
+from tasks.core.spec import RecipeError
 from tasks.core.workspace import Workspace
 from tasks.curate import pipeline as C
-from tasks.recipe import Recipe, RecipeError, load_recipe
+from tasks.recipe import Recipe, load_recipe
 from tasks.report import cards
 
 

@@ -18,8 +18,9 @@ from prefect import task
 from flows._runtime import cache_key_from
 from tasks.core.docsref import DocsRef
 from tasks.core.workspace import Workspace
-from tasks.decontam.decontaminate import DecontaminationSpec, default_eval_items
+from tasks.decontam.decontaminate import default_eval_items
 from tasks.decontam.scan import STAGE, ScanJob, finish_scan, scan_config, scan_jobs, scan_key, scan_shard
+from tasks.decontam.spec import DecontaminationSpec
 
 
 @task(name="decontam-scan-shard", cache_key_fn=cache_key_from("key", lambda p: p["job"].out_path))

@@ -28,7 +28,7 @@ from tasks.dedup.dedup import finish_signatures, minhash_config, shard_job, sign
 from tasks.dedup.dedup import run_dedup as run_clusters
 from tasks.dedup.minhash import signals_key
 from tasks.dedup.registry import mode_names
-from tasks.recipe import DedupSpec
+from tasks.dedup.spec import DedupSpec
 
 
 @task(

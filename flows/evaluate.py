@@ -31,7 +31,7 @@ from tasks.evaluate.harness import (
     evaluate_model,
     markdown_table,
 )
-from tasks.recipe import EvalSpec
+from tasks.evaluate.spec import EvalSpec
 
 
 # log_prints off: a library prints bytecode listings while lm-eval loads datasets.

@@ -39,7 +39,7 @@ from tasks.core.workspace import Workspace
 from tasks.report import ladder as L
 from tasks.report.report import Decision
 from tasks.suite import LadderSpec
-from tasks.train.model import PRESETS
+from tasks.train.spec import PRESETS
 
 
 def read_rung(catalog: Catalog, rung: L.Rung, decision: Decision, reference: bool = False) -> L.RungScores:

@@ -21,8 +21,8 @@ from prefect import flow, task, unmapped
 from prefect.artifacts import create_markdown_artifact
 
 from flows._runtime import dask_task_runner, prefect_api
-from tasks.recipe import SelectionSpec
 from tasks.selection.registry import get_method, scored_names
+from tasks.selection.spec import SelectionSpec
 
 
 def _shard_cache_key(context, parameters) -> str | None:

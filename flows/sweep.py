@@ -44,11 +44,7 @@ from tasks.sweep import mixture_search as MS
 from tasks.sweep import repetition as R
 from tasks.sweep.compare import decision_boot, difference
 from tasks.sweep.design import (
-    EPOCHS,
-    DirichletAxis,
-    EpochsAxis,
     SweepPoint,
-    SweepSpec,
     dirichlet_groups,
     expand,
     point_name,
@@ -56,6 +52,7 @@ from tasks.sweep.design import (
     suite_fields,
     sweeps_of,
 )
+from tasks.sweep.spec import EPOCHS, DirichletAxis, EpochsAxis, SweepSpec
 
 
 def sweep_kind(sweep: SweepSpec) -> str:

@@ -27,10 +27,10 @@ from tasks.core.catalog import Catalog
 from tasks.core.hashing import short
 from tasks.core.torchlock import torch_stage
 from tasks.core.workspace import Workspace
-from tasks.recipe import Recipe, TrainSpec, load_recipe
+from tasks.recipe import Recipe, load_recipe
 from tasks.train import loop as train_mod
 from tasks.train import tokens as tokens_mod
-from tasks.train.model import PRESETS, get_preset
+from tasks.train.spec import PRESETS, TrainSpec, get_preset
 from tasks.train.tokenizer import build_tokenizer, tokenizer_hash_of
 
 # ---------------------------------------------------------------- tasks (thin wrappers)

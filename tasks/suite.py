@@ -22,17 +22,23 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from tasks.attribution.design import AblateError, AblateSpec, AblationDesign, ablation_of, with_ablation_arms
+from tasks.attribution.spec import AblateError, AblateSpec
 from tasks.core.external import external_dir
 from tasks.core.paths import PACKAGE_ROOT as REPO
 from tasks.core.paths import shared_data
-from tasks.evaluate.eval_data import ALL_TASKS, BENCHMARKS, LM_TEXTS
-from tasks.recipe import EvalSpec, Recipe, Strict, load_recipe, load_yaml_model
-from tasks.sweep.design import SweepError, SweepSpec, with_sweep_arms
+from tasks.core.spec import Strict
+from tasks.evaluate.registry import ALL_TASKS, BENCHMARKS, LM_TEXTS, resolve_tasks
+from tasks.evaluate.spec import EvalSpec
+from tasks.recipe import Recipe, load_recipe, load_yaml_model
+from tasks.sweep.spec import SweepError, SweepSpec
+from tasks.train.spec import PRESETS
+
+if TYPE_CHECKING:
+    from tasks.attribution.design import AblationDesign
 
 _VAR = re.compile(r"\$\{([A-Z_]+)\}")
 
@@ -153,8 +159,6 @@ class LadderSpec(Strict):
     @field_validator("presets")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
-        from tasks.train.model import PRESETS
-
         unknown = [p for p in v if p not in PRESETS]
         if unknown:
             raise ValueError(f"unknown preset(s) {unknown}; known: {', '.join(PRESETS)}")
@@ -196,12 +200,18 @@ class Suite(Strict):
     @classmethod
     def _expand_sweep(cls, data: Any) -> Any:
         # The sweep's points become arms before anything else is validated (docs/sweeps.md).
+        # The expansions are the suite's own logic (recipe dicts in, arms out); the sweep's
+        # draws need numpy, so they are imported when a suite has a sweep or an ablation.
         if isinstance(data, dict) and data.get("sweep"):
+            from tasks.sweep.design import with_sweep_arms
+
             try:
                 data = {**data, "arms": with_sweep_arms(data)}
             except SweepError as exc:
                 raise ValueError(str(exc)) from None
         if isinstance(data, dict) and data.get("ablate"):  # its arms too (docs/attribution.md)
+            from tasks.attribution.design import with_ablation_arms
+
             try:
                 data = {**data, "arms": with_ablation_arms(data)}
             except (AblateError, ValueError) as exc:
@@ -235,8 +245,6 @@ class Suite(Strict):
                     f"(defined: {sorted(self.sources)})"
                 )
         if self.eval is not None and self.eval.tasks is not None:
-            from tasks.evaluate.harness import resolve_tasks
-
             missing = [t for t in self.decision.tasks() if t not in resolve_tasks(self.eval.tasks)]
             if missing:
                 raise ValueError(f"decision.on needs eval tasks {missing} that the suite's eval.tasks leaves out")
@@ -264,6 +272,8 @@ class Suite(Strict):
 
     def ablation(self) -> AblationDesign | None:
         """What `ablate:` compares: each component's arm and its reference arm (None without)."""
+        from tasks.attribution.design import ablation_of
+
         found = ablation_of(self)
         if found is None:
             return None

@@ -21,9 +21,9 @@ from tasks.core.docsref import resolve_docs
 from tasks.core.workspace import Workspace
 from tasks.ingest.ingest import IngestOptions, finish_source, ingest_shard
 from tasks.ingest.sources import resolve_sources, source_key
-from tasks.recipe import SelectionSpec
 from tasks.selection.registry import get_method
 from tasks.selection.selection import score_source
+from tasks.selection.spec import SelectionSpec
 from tasks.signals.signals import build_signals
 from tasks.suite import Suite
 

@@ -1,13 +1,17 @@
 """Architecture rules that code review alone would let slip (issue 11):
 
 - tasks/ never imports Prefect (wrappers live in flows/);
-- no import cycle between tasks/ modules;
+- no import cycle between tasks/ modules, counting type-only imports and imports inside
+  functions too;
+- the config floor (recipe.py, suite.py, tasks/core/spec.py, every stage's spec.py and
+  registry.py) imports no stage logic and nothing heavy (numpy, duckdb, torch, ...);
 - no SQL query built in a Python string in tasks/ or flows/ (queries live in sql/).
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import re
 import subprocess
 import sys
@@ -49,9 +53,10 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _top_level_imports(tree: ast.Module, module: str, is_package: bool) -> list[str]:
+def _top_level_imports(tree: ast.Module, module: str, is_package: bool, every: bool = False) -> list[str]:
     """Imported module names of the statements that run at import time (not inside a
-    function or class, not under `if TYPE_CHECKING:`)."""
+    function or class, not under `if TYPE_CHECKING:`); with `every`, of every import
+    statement: type-only ones and those inside functions and classes as well."""
     found: list[str] = []
 
     def visit(stmts: list[ast.stmt]) -> None:
@@ -69,7 +74,7 @@ def _top_level_imports(tree: ast.Module, module: str, is_package: bool) -> list[
                 found.extend(f"{prefix}.{a.name}" for a in s.names)
             elif isinstance(s, ast.If):
                 test = ast.unparse(s.test)
-                if "TYPE_CHECKING" not in test:
+                if every or "TYPE_CHECKING" not in test:
                     visit(s.body)
                 visit(s.orelse)
             elif isinstance(s, ast.Try):
@@ -80,18 +85,27 @@ def _top_level_imports(tree: ast.Module, module: str, is_package: bool) -> list[
                 visit(s.finalbody)
             elif isinstance(s, ast.With):
                 visit(s.body)
+            elif every and isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                visit(s.body)
+            elif every and isinstance(s, (ast.For, ast.AsyncFor, ast.While, ast.AsyncWith)):
+                visit(s.body)
+                visit(getattr(s, "orelse", []))
+            elif every and isinstance(s, ast.Match):
+                for case in s.cases:
+                    visit(case.body)
 
     visit(tree.body)
     return found
 
 
-def import_graph(root: Path) -> dict[str, set[str]]:
-    """tasks/ module -> the tasks/ modules it imports at import time (from the AST)."""
+def import_graph(root: Path, every: bool = False) -> dict[str, set[str]]:
+    """tasks/ module -> the tasks/ modules it imports at import time (from the AST); with
+    `every`, also under `if TYPE_CHECKING:` and inside functions and classes."""
     files = {_module_name(p): p for p in sorted(root.rglob("*.py"))}
     graph: dict[str, set[str]] = {}
     for name, path in files.items():
         tree = ast.parse(path.read_text(), str(path))
-        targets = {t for t in _top_level_imports(tree, name, path.name == "__init__.py") if t in files}
+        targets = {t for t in _top_level_imports(tree, name, path.name == "__init__.py", every) if t in files}
         # `from tasks.a import b` names module tasks.a.b when it exists, not tasks.a as well.
         graph[name] = {t for t in targets if not any(o.startswith(t + ".") for o in targets)} - {name}
     return graph
@@ -127,6 +141,15 @@ def test_no_import_cycle_between_tasks_modules():
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
+def test_no_import_cycle_counting_type_only_and_function_level_imports():
+    """A circle hidden under `if TYPE_CHECKING:` or inside a function is still a circle of
+    the design (issue 24): the config floor and the stages depend one way."""
+    graph = import_graph(TASKS, every=True)
+    assert "tasks.signals.filters" in graph["tasks.attribution.design"]  # a function-level edge is counted
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle (type-only and function-level imports counted): " + " -> ".join(cycle or [])
+
+
 def test_cycle_finder_reports_a_cycle(tmp_path):
     pkg = tmp_path / "tasks"
     (pkg / "a").mkdir(parents=True)
@@ -139,11 +162,82 @@ def test_cycle_finder_reports_a_cycle(tmp_path):
     old, ROOT = ROOT, tmp_path
     try:
         assert find_cycle(import_graph(pkg)) is None  # function-level and TYPE_CHECKING imports do not count
+        assert find_cycle(import_graph(pkg, every=True)) == ["tasks.a.x", "tasks.a.y", "tasks.a.x"]  # with every
+        (pkg / "a" / "y.py").write_text("import os\n")
+        (pkg / "a" / "x.py").write_text("from tasks import z\n")
+        assert find_cycle(import_graph(pkg)) is None
+        assert find_cycle(import_graph(pkg, every=True)) == ["tasks.a.x", "tasks.z", "tasks.a.x"]  # type-only
+        (pkg / "a" / "x.py").write_text("from tasks.a import y\n")
         (pkg / "a" / "y.py").write_text("from . import z\n")
         (pkg / "a" / "z.py").write_text("from tasks.a.x import thing\n")
         assert find_cycle(import_graph(pkg)) == ["tasks.a.x", "tasks.a.y", "tasks.a.z", "tasks.a.x"]
     finally:
         ROOT = old
+
+
+# ---------------------------------------------------------------- the config floor
+
+# Third-party modules that no recipe or suite needs to be read: numeric, SQL, ML, HTML.
+HEAVY = ("numpy", "duckdb", "torch", "pandas", "pyarrow", "transformers", "resiliparse", "prefect")
+# tasks/core modules the config floor may use: spec base, hashing (fsspec, xxhash), paths.
+CONFIG_CORE = {
+    "tasks",
+    "tasks.core",
+    "tasks.core.spec",
+    "tasks.core.hashing",
+    "tasks.core.paths",
+    "tasks.core.external",
+}
+# suite.py expands a `sweep:` / `ablate:` section into arms with these, imported inside the
+# validator that needs them (the sweep's random design uses numpy).
+SUITE_EXPANSIONS = {"tasks.sweep.design", "tasks.attribution.design"}
+
+
+def config_modules() -> set[str]:
+    """The config floor: recipe, suite, and every stage's spec and registry module."""
+    specs = [*TASKS.glob("*/spec.py"), *TASKS.glob("*/registry.py")]
+    return {"tasks.recipe", "tasks.suite", *(_module_name(p) for p in specs)}
+
+
+def _is_config(name: str) -> bool:
+    return (
+        name in config_modules()
+        or name in CONFIG_CORE
+        or (name.count(".") == 1 and (TASKS / name.split(".")[1]).is_dir())
+    )
+
+
+def test_config_modules_import_only_specs_registries_and_light_core():
+    """Every tasks/ import of a config module, at any level (type-only and inside functions
+    too), is another config module: validating a recipe imports no stage."""
+    graph = import_graph(TASKS, every=True)
+    bad = []
+    for name in sorted(config_modules()):
+        for target in sorted(graph[name]):
+            if not _is_config(target) and not (name == "tasks.suite" and target in SUITE_EXPANSIONS):
+                bad.append(f"{name} -> {target}")
+    assert not bad, "config modules import stage modules:\n" + "\n".join(bad)
+
+
+def test_config_floor_loads_nothing_heavy():
+    """`import tasks.recipe, tasks.suite` (and every spec and registry), in a fresh
+    interpreter, loads no heavy third-party module and no tasks/ module outside the floor."""
+    names = sorted(config_modules())
+    code = (
+        "import importlib, json, sys\n"
+        "import tasks.recipe, tasks.suite\n"
+        f"for n in {names!r}:\n"
+        "    importlib.import_module(n)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        f"{HEAVY!r} or m.split('.')[0] == 'tasks')))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    heavy = sorted({m.split(".")[0] for m in loaded if not m.startswith("tasks")})
+    assert heavy == [], f"importing the config modules loads heavy modules {heavy}"
+    stages = [m for m in loaded if m.startswith("tasks") and not _is_config(m)]
+    assert stages == [], f"importing the config modules loads stage modules {stages}"
 
 
 # ---------------------------------------------------------------- SQL in Python strings

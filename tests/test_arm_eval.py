@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 import flows.ablation as ablation
 from tasks.core.workspace import Workspace
-from tasks.recipe import EvalSpec, Recipe
+from tasks.evaluate.spec import EvalSpec
+from tasks.recipe import Recipe
 from tasks.train.results import TrainResult
 
 

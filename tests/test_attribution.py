@@ -20,7 +20,8 @@ from tasks.attribution import reuse
 from tasks.attribution.design import AblationDesign, ComponentArm
 from tasks.attribution.removals import DataSide, Removal, data_side, rule_slices
 from tasks.core.hashing import hash_json
-from tasks.recipe import Recipe, RecipeError
+from tasks.core.spec import RecipeError
+from tasks.recipe import Recipe
 from tasks.report import decide as D
 from tasks.report.stats import TaskScores
 from tasks.suite import Suite

@@ -100,7 +100,8 @@ def test_our_task_yamls_load_without_lm_eval_config_warnings(caplog):
     from lm_eval.tasks import TaskManager
 
     from tasks.evaluate.eval_data import TASKS, prepare
-    from tasks.evaluate.harness import EVALS_DIR, TASK_PREFIX
+    from tasks.evaluate.harness import EVALS_DIR
+    from tasks.evaluate.registry import TASK_PREFIX
 
     prepare()
     names = [TASK_PREFIX + t for t in TASKS]

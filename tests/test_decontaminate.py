@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from tasks.decontam import decontaminate as D
+from tasks.decontam.spec import DecontaminationSpec
 from tasks.evaluate.eval_data import eval_items
 
 
@@ -89,13 +90,13 @@ def test_finds_every_planted_item(cc_docs_table, items, index):
 def test_remove_and_mask(cc_docs_table, items, index):
     texts, planted = _planted_corpus(cc_docs_table, items, per_task=2)
     table = pa.table({"doc_id": [f"d{i}" for i in range(len(texts))], "text": texts})
-    kept, report = D.decontaminate(table, index, D.DecontaminationSpec(mode="remove"))
+    kept, report = D.decontaminate(table, index, DecontaminationSpec(mode="remove"))
     assert report.docs_removed == report.docs_contaminated >= len(planted)
     assert kept.num_rows == table.num_rows - report.docs_removed
     assert not {f"d{pos}" for pos, _, _ in planted} & set(kept["doc_id"].to_pylist())
     assert sum(report.by_task.values()) == report.docs_contaminated
 
-    masked, report = D.decontaminate(table, index, D.DecontaminationSpec(mode="mask", mask_token=" "))
+    masked, report = D.decontaminate(table, index, DecontaminationSpec(mode="mask", mask_token=" "))
     assert masked.num_rows == table.num_rows and report.docs_masked == report.docs_contaminated
     assert report.words_masked > 0
     assert D.contamination_count(masked, index) == 0
@@ -151,7 +152,7 @@ def test_decontaminate_parquet_over_part_files(workspace, cc_docs_table, items, 
     items_path = tmp_path / "items.parquet"
     pq.write_table(items, items_path)
     out = tmp_path / "out"
-    spec = D.DecontaminationSpec.model_validate({"mode": "remove"})
+    spec = DecontaminationSpec.model_validate({"mode": "remove"})
     index = D.cached_index(workspace, pq.read_table(items_path), spec.n, spec.min_item_words)
     report = D.decontaminate_parquet(sorted(map(str, src.glob("*.parquet"))), str(out), index, spec)
     assert report["docs_removed"] == len(planted) and report["docs_scanned"] == len(texts)

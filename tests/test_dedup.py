@@ -12,7 +12,7 @@ import pytest
 
 from tasks.dedup.dedup import apply_dedup, run_dedup
 from tasks.dedup.minhash import MinhashConfig
-from tasks.recipe import DedupSpec
+from tasks.dedup.spec import DedupSpec
 from tests.dedup_helpers import cc_texts, docs_table, mutate, true_similar_pairs, write_source
 
 

@@ -17,7 +17,8 @@ from tasks.evaluate.eval_data import (
     prepare,
     wikitext_pages,
 )
-from tasks.evaluate.harness import EVALS_DIR, TASK_PREFIX
+from tasks.evaluate.harness import EVALS_DIR
+from tasks.evaluate.registry import TASK_PREFIX
 
 STOCK = Path(__import__("lm_eval").__file__).parent / "tasks"
 STOCK_YAML = {

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from tasks.evaluate.eval_data import BENCHMARKS, MULTIPLE_CHOICE
-from tasks.evaluate.harness import EVALS_DIR, PRIMARY_METRIC, TASK_PREFIX
+from tasks.evaluate.harness import EVALS_DIR, PRIMARY_METRIC
+from tasks.evaluate.registry import TASK_PREFIX
 from tests.test_eval_data import _stock_task
 
 

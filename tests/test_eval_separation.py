@@ -36,9 +36,9 @@ def test_wikipedia_trained_proxy_beats_crawl_trained_on_heldout_wikipedia(tmp_pa
 
     from tasks.core.reference import wiki_leads
     from tasks.core.workspace import Workspace
-    from tasks.recipe import TrainSpec
     from tasks.train.loop import train
-    from tasks.train.model import bits_per_byte, get_preset
+    from tasks.train.model import bits_per_byte
+    from tasks.train.spec import TrainSpec, get_preset
     from tasks.train.tokenizer import build_tokenizer, load_tokenizer, reference_texts
     from tasks.train.tokens import tokenize_dataset
 

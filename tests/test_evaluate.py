@@ -19,10 +19,10 @@ from tasks.evaluate.harness import (
     centered_accuracy,
     eval_key,
     read_samples,
-    resolve_tasks,
     sample_chance,
 )
-from tasks.recipe import EvalSpec
+from tasks.evaluate.registry import resolve_tasks
+from tasks.evaluate.spec import EvalSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 

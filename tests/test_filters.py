@@ -5,7 +5,8 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.recipe import FilterSpec, RecipeError, load_recipe
+from tasks.core.spec import RecipeError
+from tasks.recipe import load_recipe
 from tasks.signals.filters import (
     available_filters,
     combined_predicate,
@@ -16,6 +17,7 @@ from tasks.signals.filters import (
     validate_predicate,
 )
 from tasks.signals.signals import compute_signals
+from tasks.signals.spec import FilterSpec
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 

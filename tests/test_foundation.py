@@ -8,7 +8,8 @@ import pytest
 
 from tasks.core.catalog import Catalog
 from tasks.core.hashing import hash_file, hash_json
-from tasks.recipe import RecipeError, load_recipe
+from tasks.core.spec import RecipeError
+from tasks.recipe import load_recipe
 
 
 def test_hash_json_is_order_independent():

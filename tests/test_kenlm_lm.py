@@ -91,10 +91,10 @@ def test_kenlm_is_a_registered_selection_method(cc_docs_table, tmp_path):
 
     from tasks.core.reference import wiki_leads
     from tasks.core.workspace import Workspace
-    from tasks.recipe import SelectionSpec
     from tasks.selection.kenlm_lm import reference_kenlm
     from tasks.selection.registry import get_method, method_names
     from tasks.selection.selection import select
+    from tasks.selection.spec import SelectionSpec
 
     assert "kenlm" in method_names() and get_method("kenlm").higher_is_better is False
     ws = Workspace.from_env(tmp_path)

@@ -85,7 +85,8 @@ def test_the_default_ladders_nano_rung_reuses_the_suites_models():
     1,196,032 tokens, 292 steps, where the suite's arms trained 293)."""
     from tasks.suite import load_suite
     from tasks.train.loop import train_hash
-    from tasks.train.model import get_preset, training_steps
+    from tasks.train.model import training_steps
+    from tasks.train.spec import get_preset
 
     suite = load_suite(SUITES / "default.yaml")
     nano = L.plan_rungs(suite, suite.ladder)[0]

@@ -8,8 +8,9 @@ import pytest
 
 from tasks.core.reference import wiki_leads
 from tasks.core.sampling import token_counts
-from tasks.recipe import MixtureSpec, Recipe, load_recipe
+from tasks.recipe import Recipe, load_recipe
 from tasks.selection.mixing import plan_mixture, shares, upsample_factors
+from tasks.selection.spec import MixtureSpec
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,10 @@ from pydantic import BaseModel, ValidationError
 from tasks.core.paths import evals_dir
 from tasks.core.sqlfiles import load_sql
 from tasks.dedup import registry as dedup_registry
+from tasks.dedup.spec import DedupSpec
 from tasks.evaluate import registry as eval_registry
-from tasks.recipe import DedupSpec, SelectionSpec
 from tasks.selection import registry as sel_registry
+from tasks.selection.spec import SelectionSpec
 
 
 def test_recipe_accepts_exactly_the_registered_selection_methods():

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from tasks.core.reference import wiki_leads
-from tasks.recipe import SelectionSpec
 from tasks.selection import dsir, ngram_lm
 from tasks.selection.selection import read_scores, score_key, score_source, select
+from tasks.selection.spec import SelectionSpec
 
 
 @pytest.fixture(scope="module")
@@ -266,8 +266,8 @@ def _budget_30_percent(cc) -> int:
 @pytest.mark.slow
 def test_published_fasttext_auc_with_the_default_model(cc, workspace):
     """fastText held-out ROC AUC 0.992, accuracy 0.926: the default FastTextConfig."""
-    from tasks.recipe import FastTextConfig
     from tasks.selection import quality_classifier as qc
+    from tasks.selection.spec import FastTextConfig
 
     clf = qc.load(qc.train(cc, FastTextConfig().model_dump(), workspace, seed=0))
     report = clf.report

@@ -37,9 +37,9 @@ from datatrove.pipeline.filters import (
 from datatrove.pipeline.filters.gopher_repetition_filter import find_all_duplicate, find_top_duplicate, get_n_grams
 from datatrove.utils.text import split_into_words
 
-from tasks.recipe import FilterSpec
 from tasks.signals.filters import named_filter_rules
 from tasks.signals.signals import compute_signals
+from tasks.signals.spec import FilterSpec
 
 FILTERS = {
     "gopher_quality": GopherQualityFilter,

@@ -11,7 +11,7 @@ import pytest
 
 from tasks.core.reference import wiki_leads
 from tasks.core.workspace import Workspace
-from tasks.recipe import EvalSpec
+from tasks.evaluate.spec import EvalSpec
 from tasks.train.loop import snapshot_path, snapshot_steps
 from tests.test_train import SEQ, nano_spec, write_parts
 
@@ -31,8 +31,8 @@ def test_snapshot_steps():
 
 
 def test_snapshots_do_not_change_the_train_hash():
-    from tasks.recipe import TrainSpec
     from tasks.train.loop import train_hash
+    from tasks.train.spec import TrainSpec
 
     def key(spec: TrainSpec) -> str:
         return train_hash("data", "tok", spec, "cpu", "fp32")

@@ -16,7 +16,8 @@ import pyarrow as pa
 import pytest
 
 from tasks.core.sandbox import SqlTimeoutError, query_timeout, sandboxed_connection, sql_timeout_s
-from tasks.recipe import FilterSpec, Recipe, RecipeError, load_recipe
+from tasks.core.spec import RecipeError
+from tasks.recipe import Recipe, load_recipe
 from tasks.signals.filters import (
     available_filters,
     combined_predicate,
@@ -25,6 +26,7 @@ from tasks.signals.filters import (
     named_filter_rules,
     validate_predicate,
 )
+from tasks.signals.spec import FilterSpec
 from tasks.signals.sql_guard import ALLOWED_FUNCTIONS
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent

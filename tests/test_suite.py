@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tasks.core.spec import RecipeError
 from tasks.curate import pipeline as C
-from tasks.recipe import RecipeError
 from tasks.suite import load_suite, suite_from_recipe
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,8 @@ from tasks.suite import Suite
 from tasks.sweep import mixture_search as MS
 from tasks.sweep import repetition as R
 from tasks.sweep.compare import decision_boot, difference
-from tasks.sweep.design import SweepSpec, expand, point_name, round_simplex, sweep_points
+from tasks.sweep.design import expand, point_name, round_simplex, sweep_points
+from tasks.sweep.spec import SweepSpec
 
 SOURCES = {"crawl": ["a"], "wiki": ["b"], "docs": ["c"]}
 BASE = {"sources": ["crawl", "wiki", "docs"]}

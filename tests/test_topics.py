@@ -12,8 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from tasks.recipe import MixtureSpec, Recipe, TopicsSpec
+from tasks.recipe import Recipe
 from tasks.selection import topics as T
+from tasks.selection.spec import MixtureSpec, TopicsSpec
 
 SPEC = TopicsSpec(n=4, seed=0, max_tokens=64)
 

@@ -17,7 +17,7 @@ import pytest
 
 from tasks.core.reference import wiki_leads
 from tasks.core.workspace import Workspace
-from tasks.recipe import TrainSpec
+from tasks.train.spec import TrainSpec
 from tasks.train.tokenizer import build_tokenizer, load_tokenizer
 from tasks.train.tokens import load_tokens, tokenize_dataset, training_order
 
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _KILL_SCRIPT = """
 import os, signal, sys
 sys.path.insert(0, os.getcwd())
-from tasks.recipe import TrainSpec
+from tasks.train.spec import TrainSpec
 from tasks.train.loop import train
 def die(row):
     if row["step"] == 5:
@@ -40,7 +40,7 @@ _KILL_IN_SAVE_SCRIPT = """
 import io, os, signal, sys
 sys.path.insert(0, os.getcwd())
 import torch
-from tasks.recipe import TrainSpec
+from tasks.train.spec import TrainSpec
 from tasks.train.loop import train
 real_save = torch.save
 def save(obj, f, *args, **kwargs):

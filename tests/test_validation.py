@@ -351,7 +351,7 @@ def _planned_shares(plan: dict, phase: int = 0) -> dict[str, float]:
 
 
 def test_mixture_is_measured_in_the_tokens_it_was_filled_in(en_fr_pool):
-    from tasks.recipe import MixtureSpec
+    from tasks.selection.spec import MixtureSpec
 
     weights = {"en": 0.5, "fr": 0.5}
     data, plan = _mixed(en_fr_pool, MixtureSpec(weights=weights, max_epochs=1.0), 60_000)
@@ -384,7 +384,7 @@ def test_mixture_is_measured_in_the_tokens_it_was_filled_in(en_fr_pool):
 
 
 def test_a_mis_mixed_dataset_fails_naming_the_group_and_its_shares(en_fr_pool):
-    from tasks.recipe import MixtureSpec
+    from tasks.selection.spec import MixtureSpec
 
     data, plan = _mixed(en_fr_pool, MixtureSpec(weights={"en": 0.8, "fr": 0.2}, max_epochs=1.0), 60_000)
     got = _planned_shares(plan)

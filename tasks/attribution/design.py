@@ -22,7 +22,8 @@ skipped is dropped. Without the selection step the suite's token budget cuts the
 the budget's seeded order, so every arm stays token-matched. The arms are ordinary arms of
 the suite: the suite's budget, model, seeds and decision apply to them as to any other.
 
-Part of the config layer: imports the recipe model and, inside functions, the filter files.
+The section itself is tasks/attribution/spec.py; this module imports the recipe, the specs
+and, inside functions, the filter files (tasks/suite.py imports it for an `ablate:` section).
 """
 
 from __future__ import annotations
@@ -31,46 +32,15 @@ import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import ValidationError
 
+from tasks.attribution.spec import KINDS, AblateError, AblateSpec
 from tasks.core.paths import PACKAGE_ROOT
-from tasks.recipe import Recipe, RecipeError, SelectionSpec, Strict, TopicsSpec, load_recipe
-
-KINDS = ("filters", "rules", "dedup", "selection")
-Mode = Literal["leave_one_out", "add_one"]
-
-
-class AblateError(ValueError):
-    """An `ablate:` section that cannot expand; the message names the field."""
-
-
-class AblateSpec(Strict):
-    """`ablate:` — arms generated from one recipe (see the module docstring)."""
-
-    recipe: str = Field(..., description="an arm of the suite, a recipe in recipes/, or a recipe file")
-    over: list[str] = Field(
-        default_factory=lambda: ["filters", "dedup", "selection"],
-        min_length=1,
-        description="component kinds (filters, rules, dedup, selection) or component names",
-    )
-    mode: Mode = "leave_one_out"
-    name: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="prefix of the arm names (default: the recipe's)"
-    )
-    topics: TopicsSpec | None = Field(
-        default_factory=TopicsSpec,
-        description="k-means topics (tasks/selection/topics.py) for the slices of what each rule removes; "
-        "null: none. The MiniLM embeddings of every document cost ~0.1 CPU-s each, once per source",
-    )
-
-    @field_validator("over")
-    @classmethod
-    def _unique(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"over lists a component twice: {v}")
-        return v
+from tasks.core.spec import RecipeError
+from tasks.recipe import Recipe, load_recipe
+from tasks.selection.spec import SelectionSpec
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ from tasks.core.workspace import Workspace
 from tasks.curate import pipeline as P
 from tasks.curate import steps as S
 from tasks.curate.context import CurateContext
-from tasks.recipe import Recipe, TopicsSpec
+from tasks.recipe import Recipe
+from tasks.selection.spec import TopicsSpec
 from tasks.signals.filters import Rule, keep_predicate, named_filter_rules, resolve_rules
 
 TOP_SLICES = 3  # groups shown per rule and dimension

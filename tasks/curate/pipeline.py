@@ -25,13 +25,14 @@ import duckdb
 from tasks.core.docsref import resolve_docs
 from tasks.core.hashing import hash_json, short
 from tasks.core.sandbox import sandboxed_connection
+from tasks.core.spec import RecipeError
 from tasks.core.sqlfiles import render_sql, string_list, string_literal
 from tasks.core.workspace import Workspace, write_json_atomic
 from tasks.curate import steps as S
 from tasks.curate.context import CurateContext, SourceInput, StepImpl
 from tasks.curate.exclusions import ExclusionSampler, SampleConfig, rule_signal_columns
 from tasks.curate.steps import CHARS_PER_TOKEN
-from tasks.recipe import Recipe, RecipeError
+from tasks.recipe import Recipe
 from tasks.signals.filters import FilterCounts, Rule, resolve_rules
 from tasks.signals.signals import SIGNALS_SCHEMA, signals_ref
 

@@ -28,9 +28,10 @@ from tasks.core.sqlfiles import join_sql, number_literal, render_sql, sql_fragme
 from tasks.core.workspace import Workspace
 from tasks.curate.context import CurateContext
 from tasks.curate.exclusions import Explained, first_fail_whens
-from tasks.recipe import Recipe, TopicsSpec
+from tasks.recipe import Recipe
 from tasks.selection import selection as sel
 from tasks.selection.registry import get_method
+from tasks.selection.spec import TopicsSpec
 from tasks.selection.topics import Topics, attach_topics, source_topics
 from tasks.signals.filters import FilterCounts, combined_predicate, filter_counts, keep_predicate
 

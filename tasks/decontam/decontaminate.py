@@ -14,7 +14,7 @@ polynomial hash (O(1) per position for any n), then `np.searchsorted` against th
 index. No pairwise scan, no Python loop over n-grams.
 
 A contaminated document is removed or has its overlapping spans masked, per recipe
-(`DecontaminationSpec`); both are counted.
+(`DecontaminationSpec`, tasks/decontam/spec.py); both are counted.
 """
 
 from __future__ import annotations
@@ -27,16 +27,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
-from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.core.hashing import hash_json, short
 from tasks.core.workspace import Workspace
+from tasks.decontam.spec import DecontaminationSpec
 
 CODE_VERSION = "decontam-v1"
 PUNCT_REGEX = r"[\p{P}\p{S}]"  # RE2 (Arrow) Unicode classes: punctuation, symbols
@@ -46,18 +45,6 @@ _MASK64 = (1 << 64) - 1
 _BASE = 0x9E3779B97F4A7C15  # odd, so invertible mod 2^64
 _BASE_INV = pow(_BASE, -1, 1 << 64)
 _LEN_SALT = np.uint64(0xD6E8FEB86659FD93)
-
-
-class DecontaminationSpec(BaseModel):
-    """The recipe section `decontamination:`."""
-
-    model_config = ConfigDict(extra="forbid")
-    enabled: bool = True
-    n: int = Field(13, ge=3, le=64, description="n-gram length in normalised words")
-    mode: Literal["remove", "mask"] = Field("remove", description="drop a contaminated document or mask its spans")
-    min_item_words: int = Field(8, ge=1, description="eval items shorter than n but this long match whole")
-    mask_token: str = Field("", description="what replaces a masked span")
-    min_overlaps: int = Field(1, ge=1, description="matching n-grams that make a document contaminated")
 
 
 # ---------------------------------------------------------------- normalisation

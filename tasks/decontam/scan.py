@@ -37,13 +37,13 @@ from tasks.core.hashing import hash_json, short
 from tasks.core.workspace import Workspace, temp_sibling
 from tasks.decontam.decontaminate import (
     CODE_VERSION,
-    DecontaminationSpec,
     NgramIndex,
     ScanResult,
     cached_index_path,
     eval_items_hash,
     scan_texts,
 )
+from tasks.decontam.spec import DecontaminationSpec
 
 SCAN_VERSION = "decontam-scan-1"  # bump when scan_texts' per-document result can change
 STAGE = "validation"  # beside the eval n-gram index it is keyed by

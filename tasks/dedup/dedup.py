@@ -47,6 +47,7 @@ from tasks.core.docsref import DocsRef, resolve_docs
 from tasks.core.hashing import hash_json, short
 from tasks.core.sqlfiles import Sql, load_sql, render_sql, sql_fragment
 from tasks.core.workspace import Workspace, write_json_atomic
+from tasks.dedup.cluster_inputs import ClusterInputs
 from tasks.dedup.minhash import (
     MinhashConfig,
     compute_shard,
@@ -55,8 +56,8 @@ from tasks.dedup.minhash import (
     shingle_sets,
     signals_key,
 )
-from tasks.dedup.registry import ClusterInputs, cluster_mode_names, get_mode
-from tasks.recipe import DedupSpec, MinhashDedupSpec
+from tasks.dedup.registry import cluster_mode_names, get_mode
+from tasks.dedup.spec import DedupSpec, MinhashDedupSpec
 
 CODE_VERSION = "dedup-1"
 CLUSTER_MODES = cluster_mode_names()  # run order, from tasks/dedup/registry.py

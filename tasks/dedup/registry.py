@@ -1,44 +1,23 @@
 """The dedup modes, in the order they run: one line each, name -> a `DedupMode`.
 
-`tasks.recipe.DedupSpec` has one options field per mode (its name is the mode's name),
+`tasks.dedup.spec.DedupSpec` has one options field per mode (its name is the mode's name),
 `tasks.dedup.dedup.run_dedup`/`apply_dedup` (the curate dedup step) and
 `python -m flows.dedup` iterate this table. Implementations are named as
 "module:attribute" and imported on first use, so the recipe can read the table
-without an import circle.
+without importing them (this module imports nothing of the stage).
 
 Adding a mode that groups documents into clusters: `sql/dedup/<name>_clusters.sql`
 (parameters: the mode's options; returns doc_order, cluster_order, cluster_size,
-ref_match), an options model as a field of `DedupSpec`, and one line in MODES.
-A mode that needs Python (like minhash) names a function taking `ClusterInputs`.
+ref_match), an options model as a field of `DedupSpec` (tasks/dedup/spec.py), and one
+line in MODES. A mode that needs Python (like minhash) names a function taking `ClusterInputs`
+(tasks/dedup/cluster_inputs.py).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    import duckdb
-
-    from tasks.core.docsref import DocsRef
-    from tasks.core.workspace import Workspace
-    from tasks.recipe import DedupSpec
-
-
-@dataclass(frozen=True)
-class ClusterInputs:
-    """What a Python cluster function gets from run_dedup (docs are open in `con` as dedup_docs)."""
-
-    con: duckdb.DuckDBPyConnection
-    workspace: Workspace
-    targets: Sequence[DocsRef]
-    against: Sequence[DocsRef]
-    spec: DedupSpec
-    map_fn: Any
-    partitions: int
-    threads: int | None
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)

@@ -42,15 +42,21 @@ from tasks.core.hashing import hash_file, hash_json, short
 from tasks.core.logs import lm_eval_bars, quiet_libraries
 from tasks.core.paths import evals_dir
 from tasks.core.workspace import Workspace, write_json_atomic
-from tasks.evaluate.eval_data import BENCHMARKS, LM_TEXTS, MULTIPLE_CHOICE, eval_data_hash
-from tasks.evaluate.registry import TASKS
+from tasks.evaluate.eval_data import MULTIPLE_CHOICE, eval_data_hash
+from tasks.evaluate.registry import (
+    ALL_TASKS,
+    BENCHMARKS,
+    LM_TEXTS,
+    TASK_PREFIX,
+    TASKS,
+    EvalError,
+    resolve_tasks,
+)
 from tasks.evaluate.snapshots import read_snapshot_items, score_snapshots, write_item_rows, write_snapshot_items
-from tasks.recipe import EvalSpec
+from tasks.evaluate.spec import EvalSpec
 
 EVAL_CODE_VERSION = "3"  # 2: prob / bits_per_byte per benchmark, items.parquet; 3: snapshots.parquet
 EVALS_DIR = evals_dir()
-TASK_PREFIX = "winnow_"
-ALL_TASKS = BENCHMARKS + LM_TEXTS
 
 # Items per task when neither `limit` nor `full` is given: 40, or the task's
 # `default_limit` in tasks/evaluate/registry.py (chosen from measured per-item noise and
@@ -66,28 +72,7 @@ LM_METRICS = ("bits_per_byte", "byte_perplexity", "word_perplexity")
 CONTINUOUS_METRICS = ("prob", "bits_per_byte")  # per benchmark, from evals/utils.py
 
 
-class EvalError(RuntimeError):
-    pass
-
-
 # ---------------------------------------------------------------- configuration and keys
-
-
-def resolve_tasks(tasks: Iterable[str] | None) -> list[str]:
-    """Short task names (`hellaswag`, `wikitext2`, ...); `winnow_` prefixes and the groups
-    `benchmarks` / `lm` are accepted. None means every task."""
-    if tasks is None:
-        return list(ALL_TASKS)
-    out: list[str] = []
-    for name in tasks:
-        name = name.removeprefix(TASK_PREFIX)
-        expanded = {"benchmarks": BENCHMARKS, "lm": LM_TEXTS, "all": ALL_TASKS}.get(name, (name,))
-        for t in expanded:
-            if t not in ALL_TASKS:
-                raise EvalError(f"unknown eval task {name!r}; known: {', '.join(ALL_TASKS)}, benchmarks, lm")
-            if t not in out:
-                out.append(t)
-    return out
 
 
 def task_limits(spec: EvalSpec) -> dict[str, int | None]:

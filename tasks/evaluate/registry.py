@@ -4,6 +4,9 @@ tasks/evaluate/eval_data.py converts every task here to Parquet (and gives the t
 every item to decontamination: one source of eval items), tasks/evaluate/harness.py
 runs them through lm-eval with `evals/winnow_<name>.yaml` and scores them by `kind`.
 
+The task groups (`BENCHMARKS`, `LM_TEXTS`, `ALL_TASKS`) and `resolve_tasks` are here too,
+light, so that a suite's `decision.on` and `eval.tasks` are checked without the harness.
+
 Adding a task: `evals/winnow_<name>.yaml` (lm-eval's task config over the Parquet's
 fields), a converter if no existing one fits, and one line in TASKS.
 """
@@ -11,7 +14,7 @@ fields), a converter if no existing one fits, and one line in TASKS.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -107,3 +110,31 @@ def get_task(name: str) -> EvalTask:
         return TASKS[name]
     except KeyError:
         raise ValueError(f"unknown eval task {name!r}; known: {', '.join(TASKS)}") from None
+
+
+# lm-eval's name of a task is this prefix + its name (evals/winnow_<name>.yaml).
+TASK_PREFIX = "winnow_"
+BENCHMARKS = tuple(t.name for t in TASKS.values() if t.benchmark)
+LM_TEXTS = task_names("lm_text")
+ALL_TASKS = BENCHMARKS + LM_TEXTS
+
+
+class EvalError(RuntimeError):
+    pass
+
+
+def resolve_tasks(tasks: Iterable[str] | None) -> list[str]:
+    """Short task names (`hellaswag`, `wikitext2`, ...); `winnow_` prefixes and the groups
+    `benchmarks` / `lm` are accepted. None means every task."""
+    if tasks is None:
+        return list(ALL_TASKS)
+    out: list[str] = []
+    for name in tasks:
+        name = name.removeprefix(TASK_PREFIX)
+        expanded = {"benchmarks": BENCHMARKS, "lm": LM_TEXTS, "all": ALL_TASKS}.get(name, (name,))
+        for t in expanded:
+            if t not in ALL_TASKS:
+                raise EvalError(f"unknown eval task {name!r}; known: {', '.join(ALL_TASKS)}, benchmarks, lm")
+            if t not in out:
+                out.append(t)
+    return out

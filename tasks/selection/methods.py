@@ -20,9 +20,9 @@ from tasks.core.docsref import DocsRef
 from tasks.core.hashing import hash_json
 from tasks.core.sampling import gumbel, hash_uniform, stable_order
 from tasks.core.workspace import Workspace
-from tasks.recipe import SelectionSpec
 from tasks.selection import dsir as dsir_mod
 from tasks.selection.selection import CODE_VERSION, Choice, Scorer, _fit_pool, _lm_key, cut, reference_lm
+from tasks.selection.spec import SelectionSpec
 
 
 class Method:

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from tasks.core.sampling import hash_uniform, token_counts
-from tasks.recipe import MixtureSpec, PhaseSpec
+from tasks.selection.spec import MixtureSpec, PhaseSpec
 
 
 def group_values(table: pa.Table, group_by: str) -> list[str]:

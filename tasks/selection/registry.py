@@ -1,10 +1,10 @@
 """The selection methods: one line each, name -> a `SelectionMethod`.
 
-The recipe (`SelectionSpec.method`), the curate step, `python -m flows.select` and
-`tasks.selection.selection` all read this table. Its entries name their implementation
-as "module:attribute", imported on first use, so that `tasks.recipe` can list the
-method names without importing numpy, torch or the selection code (which imports the
-recipe: importing it here would be a circle).
+The recipe (`SelectionSpec.method`, tasks/selection/spec.py), the curate step,
+`python -m flows.select` and `tasks.selection.selection` all read this table. Its entries
+name their implementation as "module:attribute", imported on first use, so that the spec
+can list the method names without importing numpy, torch or the selection code (which
+imports the spec: importing it here would be a circle).
 
 Adding a method: a module with an object that has `choose(Choice) -> row indices`
 (and, for a scored method, `fit`/`prepare`/`load`, see tasks/selection/methods.py),

@@ -36,9 +36,9 @@ from tasks.core.docsref import DocsRef, row_batches
 from tasks.core.hashing import hash_json, short
 from tasks.core.sampling import hash_uniform, take_until_budget, token_counts
 from tasks.core.workspace import Workspace, atomic_output
-from tasks.recipe import SelectionSpec
 from tasks.selection import dsir as dsir_mod
 from tasks.selection.registry import SelectionMethod, get_method, scored_names
+from tasks.selection.spec import SelectionSpec
 
 log = logging.getLogger(__name__)
 CODE_VERSION = "selection-v1"

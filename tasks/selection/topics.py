@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from tasks.core.docsref import DocsRef
 from tasks.core.hashing import hash_json, short
 from tasks.core.workspace import Workspace
-from tasks.recipe import SelectionSpec, TopicsSpec
+from tasks.selection.spec import SelectionSpec, TopicsSpec
 
 CODE_VERSION = "topics-v1"
 N_WORDS = 3

@@ -30,8 +30,9 @@ from typing import Any
 import duckdb
 
 from tasks.core.sandbox import query_timeout, sandboxed_connection
+from tasks.core.spec import RecipeError
 from tasks.core.sqlfiles import SQL_DIR, Sql, int_literal, join_sql, render_sql, sql_fragment, string_list
-from tasks.recipe import FilterSpec, RecipeError
+from tasks.signals.spec import FilterSpec
 from tasks.signals.sql_guard import MAX_PREDICATE_CHARS, check_tokens, check_tree
 
 FILTERS_DIR = SQL_DIR / "filters"

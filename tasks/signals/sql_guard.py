@@ -52,7 +52,7 @@ from typing import Any, NoReturn
 
 import duckdb
 
-from tasks.recipe import RecipeError
+from tasks.core.spec import RecipeError
 
 MAX_PREDICATE_CHARS = 4000
 MAX_DEPTH = 64  # expression nesting

@@ -41,8 +41,8 @@ import numpy as np
 from tasks.core.hashing import hash_json, short
 from tasks.core.logs import quiet_libraries
 from tasks.core.workspace import SUCCESS, write_json_atomic
-from tasks.recipe import TrainSpec
-from tasks.train.model import build_model, count_params, flops_per_token, get_preset, training_steps
+from tasks.train.model import build_model, count_params, flops_per_token, training_steps
+from tasks.train.spec import TrainSpec, get_preset
 from tasks.train.tokens import load_tokens, training_order
 
 TRAIN_VERSION = "train-1"

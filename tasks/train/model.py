@@ -8,6 +8,9 @@
 | small | 384 | 8  | 6  | 1024 | 32768 | 1024 | ~27M   | GPU |
 | base  | 768 | 12 | 12 | 2560 | 32768 | 2048 | ~124M  | GPU |
 
+The presets themselves (`PRESETS`, `get_preset`) are data in tasks/train/spec.py, which
+the recipe checks against without importing this module.
+
 Input and output embeddings are tied (as in GPT-2 and SmolLM): at these sizes the
 vocabulary matrix is most of the parameters. Attention runs through PyTorch's
 `scaled_dot_product_attention` (attn_implementation="sdpa"). The model is saved with
@@ -21,31 +24,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Preset:
-    d_model: int
-    n_layers: int
-    n_heads: int
-    ffn: int
-    vocab_size: int
-    seq_len: int
-    batch_size: int  # sequences per optimizer step
-    lr: float
-    tokens: int  # default token budget
-
-
-PRESETS: dict[str, Preset] = {
-    "nano": Preset(64, 2, 2, 192, 4096, 256, 16, 3e-3, 1_000_000),
-    "tiny": Preset(128, 4, 4, 384, 8192, 512, 16, 2e-3, 10_000_000),
-    # the CPU rung of a ladder between tiny and small (docs/decisions.md: its tokens/s on 2 cores)
-    "mini": Preset(256, 4, 4, 768, 8192, 512, 16, 1.5e-3, 0),  # 0: Chinchilla 20x params
-    "small": Preset(384, 8, 6, 1024, 32768, 1024, 64, 1e-3, 0),  # 0: Chinchilla 20x params
-    "base": Preset(768, 12, 12, 2560, 32768, 2048, 128, 6e-4, 0),
-}
+from tasks.train.spec import PRESETS, Preset, get_preset
 
 
 def training_steps(tokens: int, tokens_per_step: int) -> int:
@@ -53,13 +35,6 @@ def training_steps(tokens: int, tokens_per_step: int) -> int:
     completed (so it trains up to one step more than asked). The one rule the trainer
     and the ladder's plan share (tasks/report/ladder.py)."""
     return max(1, math.ceil(tokens / tokens_per_step))
-
-
-def get_preset(name: str) -> Preset:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None
 
 
 def llama_config(

@@ -9,7 +9,7 @@ first context token.
 
 Layout: `tokenizers/<hash16>/` (tokenizer.json, tokenizer_config.json, ...,
 `reference.json` describing the sample, `_SUCCESS`), where the hash covers the sample's
-text, the vocabulary size and TOKENIZER_VERSION.
+text, the vocabulary size and TOKENIZER_VERSION (tasks/train/spec.py).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 from tasks.core.hashing import hash_json, hash_text, short
 from tasks.core.paths import shared_data
 from tasks.core.workspace import Workspace
+from tasks.train.spec import TOKENIZER_VERSION
 
-TOKENIZER_VERSION = "bpe-bytelevel-1"
 EOS = "<|endoftext|>"
 # Bytes of the tokenizer's reference sample: enough for a 32k vocabulary, seconds to train.
 DEFAULT_SAMPLE_BYTES = 8_000_000

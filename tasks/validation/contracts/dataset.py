@@ -316,7 +316,7 @@ def recipe_mixture_inputs(workspace, recipe, dataset_dir: str | Path) -> Mixture
         doc_tokens = dataset_token_counts(workspace, sorted(folder.glob("part-*.parquet")), refs, digest)
     groups = None
     if mix.group_by == "topic":
-        from tasks.recipe import TopicsSpec
+        from tasks.selection.spec import TopicsSpec
         from tasks.selection.topics import source_topics
 
         groups = source_topics(workspace, refs, mix.topics or TopicsSpec()).table

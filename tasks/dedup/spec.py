@@ -1,0 +1,122 @@
+"""The recipe section `dedup:`: which deduplication modes run and their options.
+
+One options field per mode of tasks/dedup/registry.py (the field's name is the mode's
+name); the modes run in the registry's order. The implementations are in
+tasks/dedup/dedup.py and tasks/dedup/minhash.py; this module imports none of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+
+from tasks.core.spec import Strict
+from tasks.dedup.registry import mode_names as dedup_mode_names
+
+KeepPolicy = Literal["first", "longest", "quality"]
+
+
+class ExactDedupSpec(Strict):
+    """Exact duplicates: same text after the chosen normalisation."""
+
+    lower_case: bool = True
+    whitespace: bool = True
+    punctuation: bool = False
+    digits: bool = False
+    keep: KeepPolicy = Field("first", description="which member of a duplicate group survives")
+
+
+class UrlDedupSpec(Strict):
+    """Same normalised URL (scheme, www., fragment, tracking parameters ignored)."""
+
+    strip_query: bool = Field(False, description="also ignore the whole query string")
+    keep: Literal["latest", "longest", "first"] = Field("latest", description="latest crawl_date or longest text")
+
+
+class MinhashDedupSpec(Strict):
+    """Near duplicates by MinHash LSH (defaults: FineWeb's 5-grams, 14 bands x 8 rows)."""
+
+    n_grams: int = Field(5, ge=1)
+    num_bands: int = Field(14, ge=1)
+    rows_per_band: int = Field(8, ge=1)
+    seed: int = 1
+    verify: Literal["none", "estimate", "exact"] = Field(
+        "exact",
+        description="check candidate pairs by exact or estimated (signature) Jaccard; "
+        "none = FineWeb (every LSH candidate is a duplicate)",
+    )
+    threshold: float = Field(0.8, ge=0.0, le=1.0, description="Jaccard a verified pair must reach")
+    keep: KeepPolicy = "first"
+
+
+class LinesDedupSpec(Strict):
+    """CCNet-style: drop lines (or paragraphs) that occur more than `max_count` times."""
+
+    max_count: int = Field(2, ge=1, description="a line seen more often than this is boilerplate")
+    paragraphs: bool = Field(False, description="compare paragraphs (blank-line separated), not lines")
+
+
+def _mode_spec(value: Any, model: type[BaseModel]) -> Any:
+    # `exact: true` (the original boolean form) means the defaults; `false`/null: off.
+    if value is True:
+        return model()
+    if value is False:
+        return None
+    return value
+
+
+def _mode_model(spec_cls: type[BaseModel], mode: str) -> type[BaseModel]:
+    """The options model of a dedup mode: the type of DedupSpec's field of that name."""
+    field = spec_cls.model_fields.get(mode)
+    models = (
+        [a for a in get_args(field.annotation) if isinstance(a, type) and issubclass(a, BaseModel)] if field else []
+    )
+    if len(models) != 1:
+        raise TypeError(f"DedupSpec needs a field `{mode}: <options model> | None` for dedup mode {mode!r}")
+    return models[0]
+
+
+class DedupSpec(Strict):
+    """Which deduplication steps run, in the order of tasks/dedup/registry.py
+    (exact -> url -> minhash -> lines).
+
+    Each mode is `true` (defaults), `false` (off) or a mapping of its options: one field
+    per registered mode, of that mode's name.
+    """
+
+    exact: ExactDedupSpec | None = None
+    url: UrlDedupSpec | None = None
+    minhash: MinhashDedupSpec | None = None
+    lines: LinesDedupSpec | None = None
+    scope: Literal["source", "global"] = Field(
+        "global", description="find duplicates within each source, or across all sources"
+    )
+    against: list[str] = Field(
+        default_factory=list, description="earlier datasets' sources: documents matching them are removed"
+    )
+    quality_column: str | None = Field(None, description="score column for the `quality` keep policy")
+    options: dict[str, Any] = Field(default_factory=dict, description="per-step options (legacy form)")
+
+    @field_validator(*dedup_mode_names(), mode="before")
+    @classmethod
+    def _mode(cls, v: Any, info: ValidationInfo) -> Any:
+        assert info.field_name is not None
+        return _mode_spec(v, _mode_model(cls, info.field_name))
+
+    @model_validator(mode="after")
+    def _legacy_options_and_policy(self) -> DedupSpec:
+        # Legacy `options: {minhash: {...}}` fill a mode switched on by `minhash: true`.
+        for mode in dedup_mode_names():
+            model = _mode_model(type(self), mode)
+            extra = self.options.get(mode)
+            if isinstance(extra, dict) and getattr(self, mode) is not None:
+                merged = {**getattr(self, mode).model_dump(), **extra}
+                setattr(self, mode, model.model_validate(merged))
+        uses_quality = any(getattr(getattr(self, m), "keep", None) == "quality" for m in dedup_mode_names())
+        if uses_quality and not self.quality_column:
+            raise ValueError("keep policy 'quality' needs dedup.quality_column")
+        return self
+
+    def modes(self) -> list[str]:
+        return [m for m in dedup_mode_names() if getattr(self, m) is not None]
