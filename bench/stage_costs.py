@@ -207,7 +207,7 @@ def _dedup_spec():
 
 
 def stage_minhash(ctx: dict) -> Work:
-    from tasks.dedup.dedup import ensure_signatures, minhash_config
+    from tasks.dedup.signatures import ensure_signatures, minhash_config
 
     ws, ref, spec = _ws(), _ref(_src(ctx)), _dedup_spec()
 
