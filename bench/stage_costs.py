@@ -182,7 +182,8 @@ def _src(ctx: dict) -> str:
 
 
 def stage_signals(ctx: dict) -> Work:
-    from tasks.signals.signals import build_signals, get_computer
+    from tasks.signals.computer import get_computer
+    from tasks.signals.signals import build_signals
 
     get_computer()
     ws, ref = _ws(), _ref(_src(ctx))

@@ -21,7 +21,6 @@ from tasks.core.workspace import Workspace
 
 REFERENCE_SCOPE = "*reference*"
 
-
 # A map over independent work items: the builtin `map` locally, a Dask client's
 # `lambda f, xs: client.gather(client.map(f, xs))` on a cluster.
 MapFn = Callable[[Callable[[Any], Any], Sequence[Any]], Sequence[Any]]
