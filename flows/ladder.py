@@ -37,7 +37,7 @@ from flows.ablation import _load, ablation_flow
 from tasks.core.catalog import Catalog
 from tasks.core.workspace import Workspace
 from tasks.report import ladder as L
-from tasks.report.report import Decision
+from tasks.report.model import Decision
 from tasks.suite import LadderSpec
 from tasks.train.model import PRESETS
 

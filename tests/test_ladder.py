@@ -268,7 +268,7 @@ FAMILY_TASKS = {"bpb": ("wiki_leads_heldout", "news_heldout"), "prob": ("hellasw
 
 
 def _decision(metric: str, on: list[str]):
-    from tasks.report.report import Decision
+    from tasks.report.model import Decision
     from tasks.suite import DecisionSpec
 
     return Decision.from_spec(DecisionSpec(metric=metric, on=on))
@@ -535,7 +535,7 @@ def test_weights_come_from_the_reference_rungs_paired_bootstrap():
 
 
 def test_new_columns_in_markdown_json_and_plot(tmp_path):
-    from tasks.report.report import Decision
+    from tasks.report.model import Decision
 
     decision = Decision("bpb", ("wiki_leads_heldout",), ("wiki_leads_heldout",))
     rungs = L.plan_rungs(_suite(token_budget=60_000), LadderSpec(presets=["nano", "tiny", "mini"]))

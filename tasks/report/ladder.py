@@ -41,7 +41,7 @@ import numpy as np
 from tasks.report.stats import LEVEL, N_BOOT, MetricDef, suite_summary, task_arrays
 
 if TYPE_CHECKING:
-    from tasks.report.report import Decision
+    from tasks.report.model import Decision
 
 # Arm numbers that describe the data or the run, not a score to rank arms by.
 NOT_SCORES = {
@@ -278,7 +278,7 @@ def plan_rungs(suite, ladder) -> list[Rung]:
 ITEM_FAMILY = {"bpb": "bpb", "prob": "prob", "acc": "acc", "acc_centered": "acc"}
 HIGHER_IS_BETTER = {"bpb": False, "prob": True, "acc": True}
 # The decision metric from the catalog's per-seed numbers when a rung has no per-item scores
-# (evaluations from before they were kept): as tasks/report/report.py's fallback.
+# (evaluations from before they were kept): as tasks/report/model.py's fallback.
 FALLBACK_PREFIX = {"acc": "acc_centered"}
 
 
