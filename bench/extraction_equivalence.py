@@ -51,7 +51,7 @@ def load_old(rev: str, tmp: Path):
 def pages(limit: int | None):
     """(corpus, name, html) for every page; html decoded as ingestion decodes it."""
     from tasks.core.external import external_dir
-    from tasks.ingest.extract import Undecodable, decode_html
+    from tasks.ingest.decode import Undecodable, decode_html
     from tasks.ingest.readers import Content, read_records
 
     n = 0

@@ -387,7 +387,7 @@ def test_article_that_resiliparse_drops_is_kept_by_the_fallback(tmp_path):
     from resiliparse.extract.html2text import extract_plain_text
 
     url, page = real_page(NO_MAIN_CONTENT_OFFSET)
-    from tasks.ingest.extract import decode_html
+    from tasks.ingest.decode import decode_html
 
     html = decode_html(page).text  # this page is windows-1252
     assert not extract_plain_text(html, main_content=True, comments=False, post_meta=False).strip()
