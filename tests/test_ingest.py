@@ -190,7 +190,7 @@ def test_wet_and_wat(tmp_path):
 
     with gzip.open(CRAWL / "whirlwind.warc.wat.gz") as f:
         rec = [r for r in ArchiveIterator(f, record_types=WarcRecordType.metadata)][0]
-    from tasks.ingest.readers import _wat_row
+    from tasks.ingest.warc import _wat_row
 
     row = _wat_row(block, 0, rec.record_id, None, None)
     assert row["html_title"] == "Escopete" and row["http_status"] == 200 and row["n_links"] == 2

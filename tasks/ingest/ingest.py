@@ -38,7 +38,8 @@ from tasks.ingest.decode import Undecodable, decode_html
 from tasks.ingest.extract import DEFAULT_EXTRACTOR, EXTRACTORS, extract_page
 from tasks.ingest.host_lines import REPEAT_MIN_PAGES, HostPage, remove_repeated_lines
 from tasks.ingest.langid import BACKENDS, DEFAULT_BACKEND, PREFIX_CHARS, identify
-from tasks.ingest.readers import Bad, Content, Metadata, Other, ReadOptions, read_records
+from tasks.ingest.readers import read_records
+from tasks.ingest.records import Bad, Content, Metadata, Other, ReadOptions
 from tasks.ingest.sources import InputFile
 
 MARKER_DIR = "_shards"
