@@ -327,7 +327,8 @@ def scale_phase(phase: str, n: int, tmp: Path) -> dict:
     """One phase of one size, in a fresh process so that its peak RSS is its own."""
     from tasks.core.docsref import resolve_docs
     from tasks.core.workspace import Workspace
-    from tasks.dedup.dedup import ensure_signatures, minhash_config, run_dedup
+    from tasks.dedup.dedup import run_dedup
+    from tasks.dedup.signatures import ensure_signatures, minhash_config
     from tasks.dedup.spec import DedupSpec
 
     ws = Workspace.from_env(tmp / f"scale-{n}")
@@ -349,7 +350,7 @@ def scale_phase(phase: str, n: int, tmp: Path) -> dict:
             "signals_mib_on_disk": round(disk / 2**20, 1),
         }
     elif phase.startswith("partition-p"):  # one band_hash range of N alone: what one worker holds
-        from tasks.dedup.dedup import partition_clusters, partition_jobs
+        from tasks.dedup.near import partition_clusters, partition_jobs
 
         ref = resolve_docs(ws, "scale")
         parts = int(phase.split("-p")[1])

@@ -51,8 +51,9 @@ def load_old(rev: str, tmp: Path):
 def pages(limit: int | None):
     """(corpus, name, html) for every page; html decoded as ingestion decodes it."""
     from tasks.core.external import external_dir
-    from tasks.ingest.extract import Undecodable, decode_html
-    from tasks.ingest.readers import Content, read_records
+    from tasks.ingest.decode import Undecodable, decode_html
+    from tasks.ingest.readers import read_records
+    from tasks.ingest.records import Content
 
     n = 0
     for warc in sorted((shared_data() / "crawl").glob("*.warc.gz")):

@@ -29,7 +29,7 @@ The default includes the cross-page pass ingestion runs per shard (lines a host 
 the edges of most of its pages): in corpora 2 and 4 it runs over each corpus as one batch
 (hosts: the documentation site; the URL's host), inside the timed region.
 
-Every page is decoded the way ingestion decodes it (tasks.ingest.extract.decode_html), and
+Every page is decoded the way ingestion decodes it (tasks.ingest.decode.decode_html), and
 pages/s is extraction alone on one core. The speed ratio of the default to trafilatura is
 printed at the end, and per corpus the 99th-percentile and slowest CPU time per page of the
 default and of trafilatura (timed page by page in turn; issue 23: one slow page stalls a
@@ -103,7 +103,7 @@ def load_pages() -> list[tuple[str, str, str]]:
     """(url, decoded html, gold text) for every gold page found in the WARC."""
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-    from tasks.ingest.extract import decode_html
+    from tasks.ingest.decode import decode_html
 
     gold = json.loads(gzip.decompress(GOLD.read_bytes()))
     by_url = {v["url"]: v["articleBody"] for v in gold.values()}
@@ -171,7 +171,7 @@ def score(pages, extract) -> dict:
 
 def batch_extract(htmls, hosts, extract, cross_page: bool) -> tuple[list[str], float]:
     """Texts of a batch of pages and the seconds it took (the cross-page pass included)."""
-    from tasks.ingest.extract import HostPage, remove_repeated_lines
+    from tasks.ingest.host_lines import HostPage, remove_repeated_lines
 
     t0 = time.perf_counter()
     texts = [extract(html) for html in htmls]
@@ -194,7 +194,7 @@ def paired_speed(htmls, hosts, fns: dict, names: list[str] | None = None) -> dic
     Per-page times are CPU seconds of this process (time.process_time): the slowest page
     of a loaded machine's wall clock is the one that waited longest, not the one that
     cost most."""
-    from tasks.ingest.extract import HostPage, remove_repeated_lines
+    from tasks.ingest.host_lines import HostPage, remove_repeated_lines
 
     seconds = dict.fromkeys(fns, 0.0)
     per_page: dict[str, list[float]] = {name: [] for name in fns}
@@ -242,7 +242,7 @@ def main() -> int:
     from extraction_snippets import build
 
     from tasks.core.external import debian_package
-    from tasks.ingest.extract import decode_html
+    from tasks.ingest.decode import decode_html
 
     pages = load_pages()
     print(

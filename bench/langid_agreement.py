@@ -29,7 +29,8 @@ def crawl_texts() -> list[str]:
     from fastwarc.warc import ArchiveIterator, WarcRecordType
 
     from tasks.core.paths import shared_data
-    from tasks.ingest.extract import Undecodable, decode_html, extract_text
+    from tasks.ingest.decode import Undecodable, decode_html
+    from tasks.ingest.extract import extract_text
 
     texts = []
     with open(shared_data() / "crawl" / "webpages-trafilatura-aeb.warc.gz", "rb") as f:
@@ -53,7 +54,8 @@ def cc_texts() -> list[str]:
 
 def python_doc_texts() -> list[str]:
     from tasks.core.external import debian_package
-    from tasks.ingest.extract import decode_html, extract_text
+    from tasks.ingest.decode import decode_html
+    from tasks.ingest.extract import extract_text
 
     root = debian_package("python3.11-doc") / "usr" / "share" / "doc" / "python3.11" / "html"
     texts = [extract_text(decode_html(p.read_bytes()).text) for p in sorted(root.rglob("*.html"))]

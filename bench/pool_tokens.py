@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from flows.ingest import run_ingest
     from tasks.core.docsref import resolve_docs
     from tasks.core.workspace import Workspace
-    from tasks.report.ladder import plan_rungs
+    from tasks.report.ladder_plan import plan_rungs
     from tasks.train.doc_tokens import counts_key, doc_token_counts, suite_tokenizer
     from tasks.train.spec import get_preset
 

@@ -70,7 +70,8 @@ def bench_datatrove(texts: list[str]) -> float:
 def bench_winnow(rows: list[dict]):
     import pyarrow as pa
 
-    from tasks.signals.signals import compute_signals, get_computer
+    from tasks.signals.computer import get_computer
+    from tasks.signals.signals import compute_signals
 
     get_computer().compute("warm up the tokenizer")
     table = pa.Table.from_pylist(rows)

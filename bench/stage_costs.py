@@ -182,7 +182,8 @@ def _src(ctx: dict) -> str:
 
 
 def stage_signals(ctx: dict) -> Work:
-    from tasks.signals.signals import build_signals, get_computer
+    from tasks.signals.computer import get_computer
+    from tasks.signals.signals import build_signals
 
     get_computer()
     ws, ref = _ws(), _ref(_src(ctx))
@@ -207,7 +208,7 @@ def _dedup_spec():
 
 
 def stage_minhash(ctx: dict) -> Work:
-    from tasks.dedup.dedup import ensure_signatures, minhash_config
+    from tasks.dedup.signatures import ensure_signatures, minhash_config
 
     ws, ref, spec = _ws(), _ref(_src(ctx)), _dedup_spec()
 

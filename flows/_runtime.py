@@ -157,7 +157,7 @@ def cluster_workers(address: str) -> int:
 
 
 def cluster_map(address: str) -> Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]:
-    """A map over the cluster at `address` (tasks/dedup/dedup.py's MapFn): one Dask task
+    """A map over the cluster at `address` (tasks/dedup/inputs.py's MapFn): one Dask task
     per item, keyed by the function's name so the task stream says which stage ran where."""
 
     def map_fn(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:

@@ -24,10 +24,10 @@ from flows._runtime import cache_key_from, cluster_map, cluster_workers, dask_ta
 from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
 from tasks.core.workspace import Workspace
-from tasks.dedup.dedup import finish_signatures, minhash_config, shard_job, signature_jobs
 from tasks.dedup.dedup import run_dedup as run_clusters
 from tasks.dedup.minhash import signals_key
 from tasks.dedup.registry import mode_names
+from tasks.dedup.signatures import finish_signatures, minhash_config, shard_job, signature_jobs
 from tasks.dedup.spec import DedupSpec
 
 
@@ -75,7 +75,7 @@ def _dask_map():
 def map_signatures(ws: Workspace, refs: Sequence[Any], spec: DedupSpec) -> list[tuple[str, str]]:
     """MinHash signatures of each source, one `minhash-shard` task per docs shard on the
     current flow's task runner (the Dask cluster when it has one); the same files
-    tasks.dedup.dedup.ensure_signatures writes in process. Returns (source, what) lines."""
+    tasks.dedup.signatures.ensure_signatures writes in process. Returns (source, what) lines."""
     assert spec.minhash is not None
     cfg = minhash_config(spec.minhash)
     done = []

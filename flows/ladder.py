@@ -5,7 +5,7 @@ Runs every arm of SUITE at each preset (the ablation flow per rung, as suite
 `<suite>.<preset>`; data stages are cached, so only training and evaluation repeat).
 Every rung uses one suite tokenizer and the same token-matched datasets; training
 tokens follow the suite's `ladder:` rule (tokens per parameter, capped by the pool:
-tasks/report/ladder.py). For each smaller rung and metric, and always for the suite's
+tasks/report/ladder_plan.py). For each smaller rung and metric, and always for the suite's
 declared decision metric (computed from the per-item scores), it reports pairwise decision
 accuracy with a 95% interval (bootstrap over arms), the accuracy weighted by how surely the
 reference separates each pair, Kendall's tau, and the reference rung's noise ceiling (its
@@ -37,17 +37,20 @@ from flows.ablation import _load, ablation_flow
 from tasks.core.catalog import Catalog
 from tasks.core.workspace import Workspace
 from tasks.report import ladder as L
-from tasks.report.report import Decision
+from tasks.report import ladder_plan as LP
+from tasks.report import ladder_plot as LG
+from tasks.report import ladder_scores as LS
+from tasks.report.model import Decision
 from tasks.suite import LadderSpec
 from tasks.train.spec import PRESETS
 
 
-def read_rung(catalog: Catalog, rung: L.Rung, decision: Decision, reference: bool = False) -> L.RungScores:
+def read_rung(catalog: Catalog, rung: LP.Rung, decision: Decision, reference: bool = False) -> LS.RungScores:
     """One rung's per-seed numbers, per-item scores and arm runs from the catalog, as
-    tasks/report/ladder.py `rung_scores` compares them (only the arms and seeds the rung's
+    tasks/report/ladder_scores.py `rung_scores` compares them (only the arms and seeds the rung's
     suite asked for)."""
     name = rung.suite.name
-    return L.rung_scores(
+    return LS.rung_scores(
         catalog.query("ladder_seed_scores", {"suite": name}),
         catalog.query("suite_items", {"suite": name}),
         decision,
@@ -58,7 +61,9 @@ def read_rung(catalog: Catalog, rung: L.Rung, decision: Decision, reference: boo
     )
 
 
-def run_rungs(rungs: list[L.Rung], run_one: Callable[[L.Rung], object], log) -> tuple[dict[str, float], dict[str, str]]:
+def run_rungs(
+    rungs: list[LP.Rung], run_one: Callable[[LP.Rung], object], log
+) -> tuple[dict[str, float], dict[str, str]]:
     """Every rung through `run_one`, in order: (wall seconds, failed) per preset. A rung
     whose run raises is recorded in `failed` as `Type: message` and the next rung still
     runs (a later rung's data may be sound); the caller never scores a failed rung and
@@ -111,10 +116,10 @@ def ladder_flow(
         ladder = LadderSpec.model_validate(ladder.model_dump())
     if ladder is None:
         raise ValueError(f"suite {spec.name!r} has no `ladder:` key; pass --presets nano,tiny[,...]")
-    rungs = L.plan_rungs(spec, ladder)
+    rungs = LP.plan_rungs(spec, ladder)
     ws = Workspace.from_env(workspace)
 
-    def run_one(rung: L.Rung) -> None:
+    def run_one(rung: LP.Rung) -> None:
         ablation_flow.with_options(flow_run_name=rung.suite.name)(
             # every rung at the suite's own seeds: adaptive seeds would give rungs different seed sets
             suite_spec=rung.suite.model_copy(update={"decide": None}),
@@ -142,7 +147,7 @@ def ladder_flow(
     (out / "ladder.md").write_text(md)
     result = L.ladder_result(spec.name, decision, rungs, rows, walls, failed, data)
     (out / "ladder.json").write_text(json.dumps(result, indent=2))
-    png = L.plot_decision_accuracy(rows, out / "decision_accuracy.png", highlight=decision.name)
+    png = LG.plot_decision_accuracy(rows, out / "decision_accuracy.png", highlight=decision.name)
     image = f"![decision accuracy vs compute](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})"
     key = "".join(c if c.isalnum() else "-" for c in spec.name.lower())
     create_markdown_artifact(md + "\n\n" + image, key=f"ladder-{key}", description=f"proxy ladder of {spec.name}")

@@ -5,7 +5,7 @@ the files hold every metric.
 
 Reads the catalog (arm numbers, every eval item's scores, the suite's declared decision
 metric), ranks the arms by that metric with 95% paired-bootstrap intervals and P(A>B) for
-every pair (tasks/report/report.py, tasks/report/stats.py), writes
+every pair (tasks/report/model.py, tasks/report/stats.py), writes
 `reports/<suite>/leaderboard.{md,json,csv}` and PNG plots to the workspace, the suite's one
 HTML page to `reports/<suite>/index.html` (tasks/report/html.py; `$WINNOW_REPORTS` or
 ./reports), and publishes them as Prefect artifacts (a markdown report with the plots
@@ -31,7 +31,9 @@ from tasks.attribution.removals import DataSide
 from tasks.core.catalog import Catalog
 from tasks.core.workspace import Workspace
 from tasks.report import html as site
-from tasks.report import report as rpt
+from tasks.report import model, render
+from tasks.report.decide import LEVEL
+from tasks.report.plots import plot_all
 
 FORMATS = ("md", "json", "csv")
 
@@ -58,9 +60,9 @@ def render_report(
         out = ws.stage_dir("reports", suite)
         out.mkdir(parents=True, exist_ok=True)
         texts = {
-            "md": rpt.to_markdown(report, f"Leaderboard: {suite}"),
-            "json": rpt.to_json(report),
-            "csv": rpt.to_csv(report),
+            "md": render.to_markdown(report, f"Leaderboard: {suite}"),
+            "json": render.to_json(report),
+            "csv": render.to_csv(report),
         }
         failed = [r for r in runs if r["status"] != "completed"]
         failed_line = (
@@ -69,7 +71,7 @@ def render_report(
             else ""
         )
         texts["md"] += failed_line
-        paths: dict[str, Any] = {}  # format -> file, plots -> [PNG], report -> rpt.Report
+        paths: dict[str, Any] = {}  # format -> file, plots -> [PNG], report -> model.Report
         for f, text in texts.items():
             path = out / f"leaderboard.{f}"
             path.write_text(text)
@@ -78,14 +80,14 @@ def render_report(
         for r in runs:
             if r["curve_path"]:
                 curves.setdefault(r["arm"], []).append(Path(r["curve_path"]))
-        plots = rpt.plot_all(report, curves, out)
+        plots = plot_all(report, curves, out)
         paths["plots"] = plots
         paths["report"] = report
         # the one page to open (tasks/report/html.py): leaderboard, plots, composition, data cards, samples
         d = report.decision
-        label = f"{rpt.FAMILY_LABEL[d.metric]} on {', '.join(d.on)} (decides, {'higher' if d.higher_is_better else 'lower'} better)"
+        label = f"{model.FAMILY_LABEL[d.metric]} on {', '.join(d.on)} (decides, {'higher' if d.higher_is_better else 'lower'} better)"
         # the page's detail section: the P(A>B) matrix and every metric with its SNR
-        details_md = rpt.detail_markdown(report)
+        details_md = render.detail_markdown(report)
         sections = []
         attribution = attribution_of(catalog, suite, report, runs)
         if attribution is not None:  # `ablate:` suites: each component's effect (docs/attribution.md)
@@ -111,13 +113,13 @@ def render_report(
         texts["md"] += f"\n\nReport, data cards and removed-document samples: {page}"
         (out / "leaderboard.md").write_text(texts["md"])
     # md prints the compact table a terminal can show; leaderboard.md keeps every metric
-    printed = rpt.to_compact_markdown(report, f"Leaderboard: {suite}") + failed_line if fmt == "md" else texts[fmt]
+    printed = render.to_compact_markdown(report, f"Leaderboard: {suite}") + failed_line if fmt == "md" else texts[fmt]
     if fmt == "md":
         printed += f"\n\nEvery metric and P(A>B) for every pair: {paths['md']}\nReport, data cards and removed-document samples: {page}"
     return suite, printed, paths
 
 
-def attribution_of(catalog: Catalog, suite: str, report: rpt.Report, runs: list[dict]) -> AE.Attribution | None:
+def attribution_of(catalog: Catalog, suite: str, report: model.Report, runs: list[dict]) -> AE.Attribution | None:
     """The attribution of a suite that ran with `ablate:` (None otherwise, or before any
     arm has a score)."""
     rows = catalog.query("suite_ablation", {"suite": suite})
@@ -128,7 +130,7 @@ def attribution_of(catalog: Catalog, suite: str, report: rpt.Report, runs: list[
     return AE.effects(report.verdict, design, runs, suite, data, design.p_target)
 
 
-def build(catalog: Catalog, suite: str, p_target: float | None = None) -> rpt.Report:
+def build(catalog: Catalog, suite: str, p_target: float | None = None) -> model.Report:
     """The suite's report from the catalog: its declared decision (the default when the
     suite never ran through flows.ablation), arm numbers and per-item scores."""
     from tasks.suite import DecisionSpec
@@ -139,13 +141,13 @@ def build(catalog: Catalog, suite: str, p_target: float | None = None) -> rpt.Re
     def rows(query: str) -> list[dict]:
         return of_current_arms(catalog.query(query, {"suite": suite}), declared)
 
-    return rpt.build_report(
+    return model.build_report(
         rows("leaderboard"),
         rows("suite_items"),
-        rpt.Decision.from_spec(spec),
+        model.Decision.from_spec(spec),
         snapshots=rows("suite_snapshot_items"),
         runs=rows("arm_runs_of_suite"),
-        p_target=p_target or rpt.D.LEVEL,
+        p_target=p_target or LEVEL,
     )
 
 
@@ -173,7 +175,7 @@ def report_flow(suite: str | None = None, format: str = "md", workspace: str | N
     create_markdown_artifact(
         md + "\n\n" + images, key=f"leaderboard-{key}", description=f"winnow leaderboard for suite {suite}"
     )
-    create_table_artifact(rpt.table_rows(paths["report"]), key=f"leaderboard-table-{key}")
+    create_table_artifact(render.table_rows(paths["report"]), key=f"leaderboard-table-{key}")
     for p in paths["plots"]:
         create_link_artifact(p.resolve().as_uri(), link_text=p.name, description=f"{suite}: {p.stem}")
     create_markdown_artifact(

@@ -23,7 +23,8 @@ from flows._runtime import cache_key_from, dask_task_runner, prefect_api
 from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
 from tasks.core.workspace import Workspace
-from tasks.signals.signals import SIGNALS_VERSION, SignalsRef, signals_info, signals_key, signals_ref, signals_shard
+from tasks.signals.schema import SIGNALS_VERSION
+from tasks.signals.signals import SignalsRef, signals_info, signals_key, signals_ref, signals_shard
 
 
 @task(name="signals-shard", cache_key_fn=cache_key_from("key", lambda p: p["out_path"]), retries=1)

@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.dedup.dedup import apply_dedup, run_dedup
+from tasks.dedup.apply import apply_dedup
+from tasks.dedup.dedup import run_dedup
 from tasks.dedup.minhash import MinhashConfig
 from tasks.dedup.spec import DedupSpec
 from tests.dedup_helpers import cc_texts, docs_table, mutate, true_similar_pairs, write_source
@@ -80,7 +81,7 @@ def test_partitioned_pairs_equal_single_partition(workspace, cc_docs_table):
 
 
 def test_hash_ranges_tile_uint64():
-    from tasks.dedup.dedup import hash_range
+    from tasks.dedup.near import hash_range
 
     for parts in (1, 3, 8):
         ranges = [hash_range(p, parts) for p in range(parts)]

@@ -190,7 +190,7 @@ def test_evaluate_flow_records_scores_and_reuses_them(tiny_model, workspace, cat
             "arm_runs",
             [{"suite": "s", "arm": arm, "seed": 0, "status": "completed", "eval_key": first["eval_key"]}],
         )
-    from tasks.report.report import Decision, build_report
+    from tasks.report.model import Decision, build_report
 
     report = build_report([], catalog.query("suite_items", {"suite": "s"}), Decision("prob", ("copa",), ("copa",)))
     assert report.decided.p_better[0][1] == 0.5 and report.board[1]["within_noise_of_best"]

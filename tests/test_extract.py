@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.ingest.extract import EXTRACTORS, decode_html, extract, extract_text, remove_boilerplate_lines
+from tasks.ingest.decode import decode_html
+from tasks.ingest.extract import EXTRACTORS, extract, extract_text, remove_boilerplate_lines
 from tests.test_ingest import real_page
 
 TONIGHT_OFFSET = 24017119  # tonight.de: a breadcrumb trail resiliparse's main content keeps
@@ -196,7 +197,7 @@ def test_new_tail_headings_cut_late_only():
 
 
 def test_repeated_edge_lines_of_a_host_are_removed():
-    from tasks.ingest.extract import HostPage, remove_repeated_lines
+    from tasks.ingest.host_lines import HostPage, remove_repeated_lines
 
     def page(i: int, host: str | None = "news.example") -> HostPage:
         return HostPage(
@@ -228,7 +229,7 @@ def test_repeated_edge_lines_of_a_host_are_removed():
 
 
 def test_repeated_lines_must_be_on_most_of_the_hosts_pages():
-    from tasks.ingest.extract import HostPage, remove_repeated_lines
+    from tasks.ingest.host_lines import HostPage, remove_repeated_lines
 
     prose = "A paragraph of documentation with enough words in it to count as running prose."
     # "See Also" ends 5 of 20 pages: a section heading of the site, not its template.

@@ -24,7 +24,9 @@ from urllib.parse import urlsplit
 import pytest
 import xxhash
 
-from tasks.ingest.extract import HostPage, decode_html, extract_text, remove_repeated_lines
+from tasks.ingest.decode import decode_html
+from tasks.ingest.extract import extract_text
+from tasks.ingest.host_lines import HostPage, remove_repeated_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))

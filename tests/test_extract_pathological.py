@@ -21,20 +21,18 @@ import pytest
 from resiliparse.parse.html import HTMLTree
 
 from tasks.ingest import extract as ex
+from tasks.ingest.decode import Undecodable, decode_html
 from tasks.ingest.extract import (
     FALLBACK_REASONS,
     MAIN_CONTENT_MAX_CHARS,
     MAX_DEPTH,
-    HostPage,
-    Undecodable,
     _TextStats,
-    decode_html,
     extract_page,
     keep_in_text_boxes,
     keep_wrappers_of_the_article,
     remove_boilerplate_lines,
-    remove_repeated_lines,
 )
+from tasks.ingest.host_lines import HostPage, remove_repeated_lines
 
 CPU_S_PER_MB = 5.0
 CPU_S_FLOOR = 1.0

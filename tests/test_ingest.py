@@ -190,7 +190,7 @@ def test_wet_and_wat(tmp_path):
 
     with gzip.open(CRAWL / "whirlwind.warc.wat.gz") as f:
         rec = [r for r in ArchiveIterator(f, record_types=WarcRecordType.metadata)][0]
-    from tasks.ingest.readers import _wat_row
+    from tasks.ingest.warc import _wat_row
 
     row = _wat_row(block, 0, rec.record_id, None, None)
     assert row["html_title"] == "Escopete" and row["http_status"] == 200 and row["n_links"] == 2
@@ -387,7 +387,7 @@ def test_article_that_resiliparse_drops_is_kept_by_the_fallback(tmp_path):
     from resiliparse.extract.html2text import extract_plain_text
 
     url, page = real_page(NO_MAIN_CONTENT_OFFSET)
-    from tasks.ingest.extract import decode_html
+    from tasks.ingest.decode import decode_html
 
     html = decode_html(page).text  # this page is windows-1252
     assert not extract_plain_text(html, main_content=True, comments=False, post_meta=False).strip()

@@ -1,4 +1,4 @@
-"""The proxy ladder's arithmetic (tasks/report/ladder.py) on constructed rankings with
+"""The proxy ladder's arithmetic (tasks/report/ladder*.py) on constructed rankings with
 known answers, its token rule, and the suite's `ladder:` key."""
 
 from __future__ import annotations
@@ -11,6 +11,10 @@ import numpy as np
 import pytest
 
 from tasks.report import ladder as L
+from tasks.report import ladder_accuracy as LA
+from tasks.report import ladder_plan as LP
+from tasks.report import ladder_plot as LG
+from tasks.report import ladder_scores as LS
 from tasks.suite import LadderSpec, Suite
 
 SUITES = Path(__file__).resolve().parent.parent / "recipes" / "suites"
@@ -18,51 +22,51 @@ LARGE = {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0}
 
 
 def test_identical_and_reversed_rankings():
-    assert L.decision_accuracy(dict(LARGE), LARGE) == (1.0, 6)
-    assert L.kendall_tau(dict(LARGE), LARGE)[0] == pytest.approx(1.0)
+    assert LA.decision_accuracy(dict(LARGE), LARGE) == (1.0, 6)
+    assert LA.kendall_tau(dict(LARGE), LARGE)[0] == pytest.approx(1.0)
     reversed_ = {k: -v for k, v in LARGE.items()}
-    assert L.decision_accuracy(reversed_, LARGE) == (0.0, 6)
-    assert L.kendall_tau(reversed_, LARGE)[0] == pytest.approx(-1.0)
+    assert LA.decision_accuracy(reversed_, LARGE) == (0.0, 6)
+    assert LA.kendall_tau(reversed_, LARGE)[0] == pytest.approx(-1.0)
 
 
 def test_one_swapped_pair_of_six():
     small = {"a": 1.0, "b": 2.0, "c": 4.0, "d": 3.0}  # c and d swapped
-    assert L.decision_accuracy(small, LARGE) == (pytest.approx(5 / 6), 6)
-    tau, p = L.kendall_tau(small, LARGE)
+    assert LA.decision_accuracy(small, LARGE) == (pytest.approx(5 / 6), 6)
+    tau, p = LA.kendall_tau(small, LARGE)
     assert tau == pytest.approx((5 - 1) / 6) and 0 < p <= 1
     # agreement of order needs no direction: scores where lower is better give the same answer
     neg = lambda d: {k: -v for k, v in d.items()}  # noqa: E731
-    assert L.decision_accuracy(neg(small), neg(LARGE)) == L.decision_accuracy(small, LARGE)
+    assert LA.decision_accuracy(neg(small), neg(LARGE)) == LA.decision_accuracy(small, LARGE)
 
 
 def test_ties_count_half_at_the_small_rung_and_drop_out_at_the_reference():
     tie_small = {"a": 1.0, "b": 1.0, "c": 3.0, "d": 4.0}
-    assert L.decision_accuracy(tie_small, LARGE) == (pytest.approx(5.5 / 6), 6)
+    assert LA.decision_accuracy(tie_small, LARGE) == (pytest.approx(5.5 / 6), 6)
     tie_large = {"a": 1.0, "b": 1.0, "c": 3.0}
-    assert L.decision_accuracy({"a": 5.0, "b": 0.0, "c": 9.0}, tie_large) == (1.0, 2)
+    assert LA.decision_accuracy({"a": 5.0, "b": 0.0, "c": 9.0}, tie_large) == (1.0, 2)
 
 
 def test_missing_and_nan_arms_are_left_out():
     small = {"a": 1.0, "b": float("nan"), "c": 3.0, "x": 0.0}
-    assert L.decision_accuracy(small, LARGE) == (1.0, 1)  # only (a, c)
-    acc, pairs = L.decision_accuracy({"a": 1.0}, LARGE)
+    assert LA.decision_accuracy(small, LARGE) == (1.0, 1)  # only (a, c)
+    acc, pairs = LA.decision_accuracy({"a": 1.0}, LARGE)
     assert math.isnan(acc) and pairs == 0
-    assert all(math.isnan(v) for v in L.kendall_tau({"a": 1.0}, LARGE))
+    assert all(math.isnan(v) for v in LA.kendall_tau({"a": 1.0}, LARGE))
 
 
 def test_token_rule_capped_by_the_pool_and_trained_in_whole_steps():
-    capped = L.train_tokens_for(1000, 20, dataset_tokens=5000, max_epochs=2, tokens_per_step=3000)
+    capped = LP.train_tokens_for(1000, 20, dataset_tokens=5000, max_epochs=2, tokens_per_step=3000)
     assert (capped.wanted, capped.tokens, capped.capped) == (20_000, 10_000, True)  # asks for the cap, no more
     assert (capped.steps, capped.trained) == (4, 12_000)  # the trainer completes the last step
     assert capped.epochs == pytest.approx(2.4)
-    free = L.train_tokens_for(1000, 20, dataset_tokens=100_000, max_epochs=2, tokens_per_step=3000)
+    free = LP.train_tokens_for(1000, 20, dataset_tokens=100_000, max_epochs=2, tokens_per_step=3000)
     assert (free.tokens, free.steps, free.trained, free.capped) == (20_000, 7, 21_000, False)
     assert free.epochs == pytest.approx(0.21)
-    exact = L.train_tokens_for(1000, 18, dataset_tokens=100_000, max_epochs=2, tokens_per_step=3000)
+    exact = LP.train_tokens_for(1000, 18, dataset_tokens=100_000, max_epochs=2, tokens_per_step=3000)
     assert (exact.tokens, exact.steps, exact.trained) == (18_000, 6, 18_000)
-    assert L.train_flops(1000, 9000) == 54_000_000
+    assert LP.train_flops(1000, 9000) == 54_000_000
     with pytest.raises(ValueError, match="must all be positive"):
-        L.train_tokens_for(1000, 20, dataset_tokens=0, max_epochs=2, tokens_per_step=3000)
+        LP.train_tokens_for(1000, 20, dataset_tokens=0, max_epochs=2, tokens_per_step=3000)
 
 
 def test_the_plan_counts_the_steps_the_trainer_runs():
@@ -72,7 +76,7 @@ def test_the_plan_counts_the_steps_the_trainer_runs():
 
     assert [training_steps(t, 4096) for t in (1, 4096, 4097, 1_196_032, 1_200_000)] == [1, 1, 2, 292, 293]
     for tokens_per_param, dataset, epochs, step in ((20, 400_000, 3, 4096), (7, 10_001, 1.5, 8192), (1, 10**6, 4, 3)):
-        plan = L.train_tokens_for(368_960, tokens_per_param, dataset, epochs, step)
+        plan = LP.train_tokens_for(368_960, tokens_per_param, dataset, epochs, step)
         assert plan.tokens <= epochs * dataset  # the request is never over the cap
         assert plan.steps == training_steps(plan.tokens, step)
         assert plan.tokens <= plan.trained < plan.tokens + step
@@ -89,7 +93,7 @@ def test_the_default_ladders_nano_rung_reuses_the_suites_models():
     from tasks.train.spec import get_preset
 
     suite = load_suite(SUITES / "default.yaml")
-    nano = L.plan_rungs(suite, suite.ladder)[0]
+    nano = LP.plan_rungs(suite, suite.ladder)[0]
     assert nano.preset == suite.preset == "nano" and nano.plan.tokens == suite.train_tokens
     p = get_preset("nano")
     suite_arms = {a.name: a for a in suite.resolved_arms()}
@@ -132,7 +136,7 @@ def test_rungs_share_one_tokenizer_and_the_datasets():
     from tasks.train.model import preset_params
 
     suite = _suite(token_budget=60_000)
-    rungs = L.plan_rungs(suite, LadderSpec(presets=["nano", "tiny"], tokens_per_param=20, max_epochs=2))
+    rungs = LP.plan_rungs(suite, LadderSpec(presets=["nano", "tiny"], tokens_per_param=20, max_epochs=2))
     assert [r.suite.name for r in rungs] == ["s.nano", "s.tiny"]
     arms = [a for r in rungs for a in r.suite.resolved_arms()]
     assert {a.train.vocab_size for a in arms} == {4096}  # nano's vocabulary for every rung
@@ -142,7 +146,7 @@ def test_rungs_share_one_tokenizer_and_the_datasets():
     assert rungs[0].plan.trained == 122_880  # in 30 steps of 16 x 256
     assert {a.train.tokens for a in rungs[0].suite.resolved_arms()} == {120_000}
     with pytest.raises(ValueError, match="needs `token_budget`"):
-        L.plan_rungs(_suite(), LadderSpec(presets=["nano", "tiny"]))
+        LP.plan_rungs(_suite(), LadderSpec(presets=["nano", "tiny"]))
     with pytest.raises(ValueError, match="unknown preset"):
         LadderSpec(presets=["nano", "huge"])
 
@@ -165,20 +169,20 @@ def test_plot_is_written(tmp_path):
         L.RungRow("nano", "prob/copa", 0.6, 14, 0.2, 0.4, 1e11, 100.0, 6),
         L.RungRow("nano", "acc_centered/copa", 0.5, 12, 0.0, 1.0, 1e11, 100.0, 6),
     ]
-    path = L.plot_decision_accuracy(rows, tmp_path / "d.png", highlight="bpb/wiki_leads_heldout")
+    path = LG.plot_decision_accuracy(rows, tmp_path / "d.png", highlight="bpb/wiki_leads_heldout")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_metric_families_group_per_task_metrics_only():
-    assert [L.metric_family(m) for m in ("bpb/piqa", "prob/copa", "acc_centered/copa", "acc/sciq")] == [
+    assert [LG.metric_family(m) for m in ("bpb/piqa", "prob/copa", "acc_centered/copa", "acc/sciq")] == [
         "bpb",
         "prob",
         "acc",
         "acc",
     ]
-    assert L.metric_family("bpb_mean") == L.metric_family("acc_centered_mean") == "other"
+    assert LG.metric_family("bpb_mean") == LG.metric_family("acc_centered_mean") == "other"
     # decisions over several tasks are not per-task metrics: they stay out of the family means
-    assert {L.metric_family(m) for m in ("bpb/lm", "prob/benchmarks", "bpb/wiki_leads_heldout+news_heldout")} == {
+    assert {LG.metric_family(m) for m in ("bpb/lm", "prob/benchmarks", "bpb/wiki_leads_heldout+news_heldout")} == {
         "other"
     }
 
@@ -200,7 +204,7 @@ def test_which_shipped_suites_declare_a_ladder():
 
 
 def _check_rungs(suite, ladder) -> None:
-    rungs = L.plan_rungs(suite, ladder)
+    rungs = LP.plan_rungs(suite, ladder)
     assert [r.preset for r in rungs] == ladder.presets
     flops = [r.flops for r in rungs]
     assert flops == sorted(flops) and len(set(flops)) == len(flops)  # each rung costs more than the one below
@@ -231,7 +235,7 @@ def test_suites_without_a_ladder_plan_rungs_from_presets_or_refuse(path):
         _check_rungs(suite, ladder)
     else:
         with pytest.raises(ValueError, match="a ladder needs `token_budget`"):
-            L.plan_rungs(suite, ladder)
+            LP.plan_rungs(suite, ladder)
 
 
 def test_the_rung_table_in_docs_decisions():
@@ -257,7 +261,7 @@ def test_the_rung_table_in_docs_decisions():
         suite = load_suite(SUITES / f"{name}.yaml")
         got = {
             r.preset: (r.plan.n_params, r.plan.tokens, r.plan.steps, r.plan.trained, r.plan.capped)
-            for r in L.plan_rungs(suite, suite.ladder)
+            for r in LP.plan_rungs(suite, suite.ladder)
         }
         assert got == rungs, name
 
@@ -269,7 +273,7 @@ FAMILY_TASKS = {"bpb": ("wiki_leads_heldout", "news_heldout"), "prob": ("hellasw
 
 
 def _decision(metric: str, on: list[str]):
-    from tasks.report.report import Decision
+    from tasks.report.model import Decision
     from tasks.suite import DecisionSpec
 
     return Decision.from_spec(DecisionSpec(metric=metric, on=on))
@@ -329,7 +333,7 @@ def test_the_decision_metric_is_always_a_row(metric, on):
         seed_rows = [
             {"arm": a, "seed": 0, "metric": f"{prefix}/{t}", "value": -v} for a, v in values.items() for t in tasks
         ]
-        data[rung] = L.rung_scores(seed_rows, _item_rows(values, metric, tasks), decision)
+        data[rung] = LS.rung_scores(seed_rows, _item_rows(values, metric, tasks), decision)
         assert data[rung].decision_source == "per-item scores"
         assert data[rung].means[decision.name] == pytest.approx(values)
     rows = L.ladder_table(data, ["nano", "tiny"], {}, {}, decision=decision.name)
@@ -353,7 +357,7 @@ def test_the_decision_row_is_there_without_values_and_from_catalog_means():
         for a, v in {"a": 0.3, "b": 0.2}.items()
         for t, d in (("hellaswag", 0.0), ("arc_easy", 0.1))
     ]
-    got = L.rung_scores(seed_rows, [], decision)
+    got = LS.rung_scores(seed_rows, [], decision)
     assert got.decision_source == "catalog means"
     assert got.means["prob/benchmarks"] == pytest.approx({"a": 0.35, "b": 0.25})
 
@@ -384,7 +388,7 @@ def test_run_rungs_records_a_failed_rung_and_runs_the_next():
 
     from flows.ladder import run_rungs
 
-    rungs = L.plan_rungs(_suite(token_budget=60_000), LadderSpec(presets=["nano", "tiny"]))
+    rungs = LP.plan_rungs(_suite(token_budget=60_000), LadderSpec(presets=["nano", "tiny"]))
     ran = []
 
     def run_one(rung):
@@ -407,7 +411,7 @@ def test_failed_and_missing_arms_are_named_and_left_out():
         {"arm": "c", "seed": 0, "status": "failed", "error": "ValueError: pool too small"},
         {"arm": "old", "seed": 0, "status": "completed", "error": None},  # not an arm of this suite any more
     ]
-    got = L.rung_scores(seed_rows, runs=runs, arms=["a", "b", "c", "d"], seeds=[0])
+    got = LS.rung_scores(seed_rows, runs=runs, arms=["a", "b", "c", "d"], seeds=[0])
     assert got.means == {"bpb_mean": {"a": 1.0, "b": 2.0}}
     assert got.failed_arms == [
         {"arm": "c", "seed": 0, "error": "ValueError: pool too small"},
@@ -422,7 +426,7 @@ def test_read_rung_from_the_catalog(catalog):
     decision comes from the items."""
     from flows.ladder import read_rung
 
-    rung = L.plan_rungs(_suite(token_budget=60_000), LadderSpec(presets=["nano", "tiny"]))[1]
+    rung = LP.plan_rungs(_suite(token_budget=60_000), LadderSpec(presets=["nano", "tiny"]))[1]
     decision = _decision("bpb", ["wiki_leads_heldout", "news_heldout"])
     for arm, status, v in (("a", "completed", 2.0), ("b", "failed", 1.0)):
         catalog.insert(
@@ -445,17 +449,17 @@ def test_read_rung_from_the_catalog(catalog):
 def test_noise_ceiling_from_the_reference_seeds():
     swapped = {"a": 1.0, "b": 2.0, "c": 4.0, "d": 3.0}
     # seeds 0 and 1 agree; seed 2 swaps one pair of six: (1 + 1 + 4 x 5/6) / 6 ordered pairs
-    assert L.noise_ceiling({0: LARGE, 1: dict(LARGE), 2: swapped}) == (pytest.approx(8 / 9), 3)
-    assert L.noise_ceiling({0: LARGE, 1: swapped}) == (pytest.approx(5 / 6), 1)
+    assert LA.noise_ceiling({0: LARGE, 1: dict(LARGE), 2: swapped}) == (pytest.approx(8 / 9), 3)
+    assert LA.noise_ceiling({0: LARGE, 1: swapped}) == (pytest.approx(5 / 6), 1)
     # a tie in one seed counts 1/2 when the other seed is the reference, and drops out the
     # other way round: both directions are averaged, (5/6 + 1) / 2
-    assert L.noise_ceiling({0: {"a": 1.0, "b": 2.0, "c": 3.0}, 1: {"a": 1.0, "b": 1.0, "c": 3.0}}) == (
+    assert LA.noise_ceiling({0: {"a": 1.0, "b": 2.0, "c": 3.0}, 1: {"a": 1.0, "b": 1.0, "c": 3.0}}) == (
         pytest.approx(11 / 12),
         1,
     )
-    ceiling, pairs = L.noise_ceiling({0: LARGE})
+    ceiling, pairs = LA.noise_ceiling({0: LARGE})
     assert math.isnan(ceiling) and pairs == 0
-    ref = L.RungScores(means={"m": dict(LARGE)}, per_seed={"m": {0: LARGE, 1: dict(LARGE), 2: swapped}})
+    ref = LS.RungScores(means={"m": dict(LARGE)}, per_seed={"m": {0: LARGE, 1: dict(LARGE), 2: swapped}})
     rows = L.ladder_table({"nano": {"m": LARGE}, "tiny": ref}, ["nano", "tiny"], {}, {}, decision="m")
     assert rows[0].noise_ceiling == pytest.approx(8 / 9) and rows[0].ceiling_seed_pairs == 3
     assert "**Noise ceiling** on `m`: **0.889** over 3 pair(s) of seeds" in L.to_markdown(rows, [], "tiny", {}, "m")
@@ -468,45 +472,45 @@ def test_noise_ceiling_from_the_reference_seeds():
 
 
 def test_interval_and_weighted_accuracy_with_known_answers():
-    sure = {a: {b: 0.5 + 0.5 * L._sign(LARGE[a] - LARGE[b]) for b in LARGE if b != a} for a in LARGE}
-    assert L.decision_accuracy(dict(LARGE), LARGE)[0] == 1.0
-    assert L.accuracy_interval(dict(LARGE), LARGE) == (1.0, 1.0)
-    assert L.weighted_decision_accuracy(dict(LARGE), LARGE, sure) == 1.0
-    assert L.accuracy_interval(dict(LARGE), LARGE, sure) == (1.0, 1.0)
+    sure = {a: {b: 0.5 + 0.5 * LA._sign(LARGE[a] - LARGE[b]) for b in LARGE if b != a} for a in LARGE}
+    assert LA.decision_accuracy(dict(LARGE), LARGE)[0] == 1.0
+    assert LA.accuracy_interval(dict(LARGE), LARGE) == (1.0, 1.0)
+    assert LA.weighted_decision_accuracy(dict(LARGE), LARGE, sure) == 1.0
+    assert LA.accuracy_interval(dict(LARGE), LARGE, sure) == (1.0, 1.0)
     reversed_ = {k: -v for k, v in LARGE.items()}
-    assert L.accuracy_interval(reversed_, LARGE) == (0.0, 0.0)
+    assert LA.accuracy_interval(reversed_, LARGE) == (0.0, 0.0)
     # one swapped pair of six: the interval holds 5/6 and is not a point
     swapped = {"a": 1.0, "b": 2.0, "c": 4.0, "d": 3.0}
-    lo, hi = L.accuracy_interval(swapped, LARGE)
+    lo, hi = LA.accuracy_interval(swapped, LARGE)
     assert lo < 5 / 6 <= hi <= 1.0
     # the reference separates only c from d with confidence (P = 1, weight 1); every other
     # pair is close to a coin flip (P = 0.55, weight 0.1). Reversing c and d costs the plain
     # accuracy one pair of six, the weighted accuracy most of its weight.
     p = {a: {b: 0.55 if LARGE[a] > LARGE[b] else 0.45 for b in LARGE if b != a} for a in LARGE}
     p["d"]["c"], p["c"]["d"] = 1.0, 0.0
-    plain = L.decision_accuracy(swapped, LARGE)[0]
-    weighted = L.weighted_decision_accuracy(swapped, LARGE, p)
+    plain = LA.decision_accuracy(swapped, LARGE)[0]
+    weighted = LA.weighted_decision_accuracy(swapped, LARGE, p)
     assert plain == pytest.approx(5 / 6)
     assert weighted == pytest.approx(5 * 0.1 / (5 * 0.1 + 1.0))
     assert 1 - weighted > 1 - plain
     # swapping an unsure pair instead (a and b) costs the weighted accuracy less than the plain
     unsure = {"a": 2.0, "b": 1.0, "c": 3.0, "d": 4.0}
-    assert L.weighted_decision_accuracy(unsure, LARGE, p) > L.decision_accuracy(unsure, LARGE)[0]
+    assert LA.weighted_decision_accuracy(unsure, LARGE, p) > LA.decision_accuracy(unsure, LARGE)[0]
     # no P for a separated pair: no weighted accuracy
-    assert math.isnan(L.weighted_decision_accuracy(swapped, LARGE, {"a": {"b": 0.9}}))
+    assert math.isnan(LA.weighted_decision_accuracy(swapped, LARGE, {"a": {"b": 0.9}}))
 
 
 def test_the_interval_resamples_arms():
     """One replicate by hand: arms a, a, c drawn (counts 2, 0, 1, 0) give the pair (a, c)
     twice and nothing else; the interval's replicates follow that rule."""
     swapped = {"a": 1.0, "b": 2.0, "c": 4.0, "d": 3.0}
-    arms, agree, w = L._pair_matrices(swapped, LARGE)
+    arms, agree, w = LA._pair_matrices(swapped, LARGE)
     counts = np.array([2.0, 0.0, 1.0, 0.0])
     assert counts @ (w * agree) @ counts / (counts @ w @ counts) == 1.0  # (a, c) agrees
     counts = np.array([0.0, 0.0, 1.0, 2.0])  # c once, d twice: the swapped pair, twice
     assert counts @ (w * agree) @ counts / (counts @ w @ counts) == 0.0
     # with three arms the bootstrap can draw a single pair: the swapped one alone gives 0
-    lo, hi = L.accuracy_interval({"b": 2.0, "c": 4.0, "d": 3.0}, LARGE)
+    lo, hi = LA.accuracy_interval({"b": 2.0, "c": 4.0, "d": 3.0}, LARGE)
     assert lo == 0.0 and hi == 1.0
 
 
@@ -530,23 +534,23 @@ def test_weights_come_from_the_reference_rungs_paired_bootstrap():
         for e in [rng.normal(0, 0.1)]
     ]
     decision = _decision("bpb", ["wiki_leads_heldout"])
-    ref = L.rung_scores([], items, decision, reference=True, n_boot=500)
-    w = L.p_better_weight(ref.p_better[decision.name])
+    ref = LS.rung_scores([], items, decision, reference=True, n_boot=500)
+    w = LA.p_better_weight(ref.p_better[decision.name])
     assert w("a", "c") > 0.99 and w("b", "c") > 0.99 and w("a", "b") < 0.5
 
 
 def test_new_columns_in_markdown_json_and_plot(tmp_path):
-    from tasks.report.report import Decision
+    from tasks.report.model import Decision
 
     decision = Decision("bpb", ("wiki_leads_heldout",), ("wiki_leads_heldout",))
-    rungs = L.plan_rungs(_suite(token_budget=60_000), LadderSpec(presets=["nano", "tiny", "mini"]))
+    rungs = LP.plan_rungs(_suite(token_budget=60_000), LadderSpec(presets=["nano", "tiny", "mini"]))
     swapped = {"a": 1.0, "b": 2.0, "c": 4.0, "d": 3.0}
-    sure = {a: {b: 0.5 + 0.5 * L._sign(LARGE[a] - LARGE[b]) for b in LARGE if b != a} for a in LARGE}
+    sure = {a: {b: 0.5 + 0.5 * LA._sign(LARGE[a] - LARGE[b]) for b in LARGE if b != a} for a in LARGE}
     name = decision.name
     data = {
-        "nano": L.RungScores({name: swapped}, {name: {0: swapped}}, decision_source="per-item scores"),
-        "tiny": L.RungScores({name: swapped}, {name: {0: swapped}}, decision_source="per-item scores"),
-        "mini": L.RungScores({name: dict(LARGE)}, {name: {0: LARGE, 1: LARGE}}, {name: sure}, [], "per-item scores"),
+        "nano": LS.RungScores({name: swapped}, {name: {0: swapped}}, decision_source="per-item scores"),
+        "tiny": LS.RungScores({name: swapped}, {name: {0: swapped}}, decision_source="per-item scores"),
+        "mini": LS.RungScores({name: dict(LARGE)}, {name: {0: LARGE, 1: LARGE}}, {name: sure}, [], "per-item scores"),
     }
     flops = {r.preset: r.flops for r in rungs}
     rows = L.ladder_table(data, ["nano", "tiny", "mini"], flops, {}, decision=name, failed={"tiny": "X: y"})
@@ -565,7 +569,7 @@ def test_new_columns_in_markdown_json_and_plot(tmp_path):
     assert result["noise_ceiling"]["value"] == 1.0 and result["decision"]["name"] == name
     assert result["failed_rungs"] == {"tiny": "X: y"} and "tiny" not in result["scores"]
     assert [r["status"] for r in result["rungs"]] == ["ok", "failed", "ok"]
-    path = L.plot_decision_accuracy(rows, tmp_path / "d.png")
+    path = LG.plot_decision_accuracy(rows, tmp_path / "d.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

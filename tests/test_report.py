@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from flows.report import render_report
 from tasks.core.catalog import Catalog
-from tasks.report import report as rpt
+from tasks.report import model, render
 from tasks.suite import DecisionSpec
 
 # Per-arm truth: bits per byte on two held-out texts, and the probability of the correct
@@ -177,8 +177,8 @@ def test_arms_removed_from_the_suite_leave_its_report_and_decision(catalog, work
 def test_without_item_scores_the_board_ranks_by_catalog_means(catalog, workspace):
     for arm, v in (("a", 2.0), ("b", 1.5)):
         _seed(catalog, "t", arm, 0, {"bpb/wiki_leads_heldout": v})
-    report = rpt.build_report(
+    report = model.build_report(
         catalog.query("leaderboard", {"suite": "t"}), catalog.query("suite_items", {"suite": "t"})
     )
     assert [a["arm"] for a in report.board] == ["b", "a"] and report.decided is None
-    assert "No per-item scores" in rpt.to_markdown(report)
+    assert "No per-item scores" in render.to_markdown(report)

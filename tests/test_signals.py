@@ -8,16 +8,9 @@ import math
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.signals.signals import (
-    C4_POLICY_SUBSTRINGS,
-    PUNCTUATION,
-    SIGNALS_SCHEMA,
-    STOP_WORDS,
-    SignalComputer,
-    compute_signals,
-    signals_shard,
-    url_features,
-)
+from tasks.signals.computer import C4_POLICY_SUBSTRINGS, PUNCTUATION, STOP_WORDS, SignalComputer
+from tasks.signals.schema import SIGNALS_SCHEMA
+from tasks.signals.signals import compute_signals, signals_shard, url_features
 from tests._docs_workspace import docs_table
 
 
@@ -226,7 +219,7 @@ def test_language_filled_in_where_ingest_gave_none():
 
 
 def test_signals_contract_catches_out_of_range_values():
-    from tasks.signals.signals import check_signals
+    from tasks.signals.schema import check_signals
 
     table = compute_signals(docs_table(["Some text here. And more text."]))
     check_signals(table)
@@ -245,7 +238,8 @@ def test_top_ngram_char_fraction_can_exceed_one_like_datatrove():
     from datatrove.pipeline.filters.gopher_repetition_filter import find_top_duplicate, get_n_grams
     from datatrove.utils.word_tokenizers import load_word_tokenizer
 
-    from tasks.signals.signals import check_signals, compute_signals
+    from tasks.signals.schema import check_signals
+    from tasks.signals.signals import compute_signals
     from tests._docs_workspace import docs_table
 
     text = " ".join(["ha"] * 21)

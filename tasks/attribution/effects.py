@@ -29,7 +29,7 @@ import numpy as np
 from tasks.attribution.design import AblationDesign
 from tasks.attribution.removals import DataSide, Removal, RuleSlices
 from tasks.report import decide as D
-from tasks.report.report import save_figure
+from tasks.report.plots import save_figure
 
 IDENTICAL = "identical data: reused"
 

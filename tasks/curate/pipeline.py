@@ -34,7 +34,8 @@ from tasks.curate.exclusions import ExclusionSampler, SampleConfig, rule_signal_
 from tasks.curate.steps import CHARS_PER_TOKEN
 from tasks.recipe import Recipe
 from tasks.signals.filters import FilterCounts, Rule, resolve_rules
-from tasks.signals.signals import SIGNALS_SCHEMA, signals_ref
+from tasks.signals.schema import SIGNALS_SCHEMA
+from tasks.signals.signals import signals_ref
 
 TOP_DOMAINS = 100
 

@@ -1,7 +1,7 @@
 """The curate steps, each `step(ctx, ids) -> ids` over a DuckDB table of doc ids.
 
 - language and filters: SQL predicates over the signals (tasks/signals/filters.py);
-- dedup: tasks/dedup/dedup.py (exact, URL, MinHash, line-level) over the surviving ids;
+- dedup: tasks/dedup/apply.py (exact, URL, MinHash, line-level) over the surviving ids;
 - decontaminate: no 13-gram shared with an eval item (tasks/decontam/decontaminate.py);
 - selection: tasks/selection/selection.py (scores stored once per source) then
   tasks/selection/mixing.py (the token plan: weights, temperature, upsampling, phases) in one step;
@@ -306,7 +306,7 @@ def dedup_step(ctx: CurateContext, ids: str) -> str:
     """Exact / URL / MinHash / line-level dedup over the surviving documents. Signatures
     and clusters are computed once per set of sources and cached in the workspace; the
     kept document of each cluster is re-chosen among the survivors of earlier steps."""
-    from tasks.dedup.dedup import apply_dedup
+    from tasks.dedup.apply import apply_dedup
 
     spec = ctx.recipe.dedup
     if ctx.workspace is None:

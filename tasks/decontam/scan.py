@@ -11,7 +11,7 @@ of the index's items. `_SUCCESS` is written last, once every shard is there. The
 covers the source's docs hash, the eval items' content hash, n, min_item_words and the
 scan's code version, so a changed eval suite or normalisation never reads a stale scan.
 
-Like MinHash signatures (tasks/dedup/dedup.py): `scan_jobs` lists the shard jobs still to
+Like MinHash signatures (tasks/dedup/signatures.py): `scan_jobs` lists the shard jobs still to
 run, `ensure_scan(map_fn)` runs them under a workspace claim (concurrent arms compute it
 once) and `finish_scan` marks the source done; flows/decontam.py maps the same jobs as
 Prefect tasks on a Dask cluster.

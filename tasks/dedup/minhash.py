@@ -455,7 +455,7 @@ def compute_shard(
                 )
             )
     # Sorted by band_hash in small row groups: a hash-range partition of the band join
-    # (tasks/dedup/dedup.py) then reads only the row groups whose min/max overlap its range.
+    # (tasks/dedup/near.py) then reads only the row groups whose min/max overlap its range.
     table = pa.concat_tables(bands) if bands else BANDS.empty_table()
     pq.write_table(table.sort_by("band_hash"), tmp_b, row_group_size=BAND_ROW_GROUP_ROWS)
     os.replace(tmp_b, bands_path)

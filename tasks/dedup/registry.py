@@ -1,7 +1,7 @@
 """The dedup modes, in the order they run: one line each, name -> a `DedupMode`.
 
 `tasks.dedup.spec.DedupSpec` has one options field per mode (its name is the mode's name),
-`tasks.dedup.dedup.run_dedup`/`apply_dedup` (the curate dedup step) and
+`tasks.dedup.dedup.run_dedup`, `tasks.dedup.apply.apply_dedup` (the curate dedup step) and
 `python -m flows.dedup` iterate this table. Implementations are named as
 "module:attribute" and imported on first use, so the recipe can read the table
 without importing them (this module imports nothing of the stage).
@@ -38,7 +38,7 @@ MODES: dict[str, DedupMode] = {
     for m in (
         DedupMode("exact", "clusters"),
         DedupMode("url", "clusters"),
-        DedupMode("minhash", "clusters", "tasks.dedup.dedup:minhash_clusters"),
+        DedupMode("minhash", "clusters", "tasks.dedup.near:minhash_clusters"),
         DedupMode("lines", "lines"),
     )
 }

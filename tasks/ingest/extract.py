@@ -1,10 +1,7 @@
-"""HTML payload -> text: decode bytes (declared charset, else detection), then extract.
-
-Decoding order: the HTTP `charset`, then the page's `<meta charset>`, then uchardet's
-guess (resiliparse). The first that decodes strictly wins; a label that fails (a
-mislabelled page) falls through to the next. If none decodes cleanly we decode the
-guess with replacement characters and accept it only when they are rare; otherwise
-the payload is `undecodable` (binary or mixed-up bytes) and goes to quarantine.
+"""HTML -> main text, in bounded time per page: resiliparse's main content (or the plain
+or trafilatura extractor) after the DOM passes that keep in-text boxes and the article's
+wrappers, then the line pass that drops page furniture. Decoding bytes is
+tasks/ingest/decode.py; the lines a host repeats across pages, tasks/ingest/host_lines.py.
 """
 
 from __future__ import annotations
@@ -12,10 +9,8 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections import Counter
 from dataclasses import dataclass
 
-from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
 from resiliparse.parse.html import NodeType
 
 EXTRACTORS = ("resiliparse", "resiliparse-old", "resiliparse-plain", "trafilatura")
@@ -51,61 +46,6 @@ NAV_SELECTORS = (
     "[aria-modal=true]",
     "[class~=overlay]",
 )
-
-# Above this share of U+FFFD / control characters a decoded page is not text.
-MAX_BAD_CHAR_RATIO = 0.01
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\ufffd]")
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.\-]+)""", re.I)
-
-
-class Undecodable(ValueError):
-    """No charset turns this payload into text."""
-
-
-@dataclass(frozen=True)
-class Decoded:
-    text: str
-    encoding: str  # the charset used; "+replace" when some bytes were replaced
-
-
-def _canonical(label: str | None) -> str | None:
-    if not label:
-        return None
-    enc = map_encoding_to_html5(label.strip().strip("\"'"), fallback_utf8=False)
-    return enc
-
-
-def meta_charset(payload: bytes) -> str | None:
-    m = _META_CHARSET.search(payload[:4096])
-    return _canonical(m.group(1).decode("ascii", "ignore")) if m else None
-
-
-def decode_html(payload: bytes, http_charset: str | None = None) -> Decoded:
-    """Bytes of a web page -> str, with the charset that was used."""
-    if payload.startswith(b"\xef\xbb\xbf"):
-        payload, http_charset = payload[3:], "utf-8"
-    tried: list[str] = []
-    guess = None
-    for label in (http_charset, meta_charset(payload), "detect"):
-        if label == "detect":
-            label = guess = detect_encoding(payload, max_len=65536, html5_compatible=True, from_html_meta=False)
-        enc = _canonical(label)
-        if not enc or enc in tried:
-            continue
-        tried.append(enc)
-        try:
-            return Decoded(payload.decode(enc), enc)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    enc = _canonical(guess) or "utf-8"
-    text = payload.decode(enc, errors="replace")
-    bad = len(_CONTROL.findall(text))
-    if not text or bad > MAX_BAD_CHAR_RATIO * len(text):
-        raise Undecodable(
-            f"no charset decodes it (tried {', '.join(tried) or 'none'}; "
-            f"{bad} of {len(text)} characters invalid as {enc})"
-        )
-    return Decoded(text, enc + "+replace")
 
 
 def extract_text(html: str, extractor: str = DEFAULT_EXTRACTOR) -> str:
@@ -546,74 +486,3 @@ def _trafilatura(html: str) -> str:
         trafilatura.extract(html, include_comments=False, include_tables=True, favor_precision=False, deduplicate=False)
         or ""
     ).strip()
-
-
-# ---------------------------------------------------------------- across a host's pages
-
-REPEAT_MIN_PAGES = 5  # a line on this many pages of one host (in one batch) is boilerplate ...
-REPEAT_MIN_SHARE = 0.5  # ... when they are also at least this share of the host's pages there
-EDGE_PROSE_WORDS = 10  # the page's body runs from its first to its last line this long
-
-
-@dataclass(frozen=True)
-class HostPage:
-    """One extracted page of a batch: its host (None when unknown) and main text."""
-
-    host: str | None
-    text: str
-
-
-def _norm_line(line: str) -> str:
-    return " ".join(line.split()).casefold()
-
-
-def _edge_lines(lines: list[str]) -> list[int]:
-    """Indices of the non-blank lines before the first, and after the last, line of >= EDGE_PROSE_WORDS words.
-
-    Only these are candidates for the cross-page pass: a section heading ("Examples",
-    "Notes") repeated on many pages of a documentation site sits between paragraphs and
-    is text; a footer, a menu or a "share" row sits at the edges. A page without any
-    long line is all edge.
-    """
-    filled = [i for i, x in enumerate(lines) if x.strip()]
-    prose = [i for i in filled if len(lines[i].split()) >= EDGE_PROSE_WORDS]
-    if not prose:
-        return filled
-    return [i for i in filled if i < prose[0] or i > prose[-1]]
-
-
-def remove_repeated_lines(pages: list[HostPage], min_pages: int = REPEAT_MIN_PAGES) -> list[str]:
-    """Texts with the lines a host repeats at the edges of most of its pages removed.
-
-    A line that starts or ends the text of most pages of one site (a footer, a menu, a
-    newsletter prompt, "Related posts") is that site's template, whatever its words: it
-    must be at the edges of >= `min_pages` pages and of >= REPEAT_MIN_SHARE of the host's
-    pages in the batch (a documentation site ends 17% of its pages with "See Also"). Counted
-    per host within the batch (an ingest shard); a host with fewer than `min_pages` pages
-    is left alone, as are pages without a host. Returns one text per page, in order.
-    """
-    if min_pages < 2:
-        raise ValueError(f"min_pages must be >= 2 (a line on one page is not repeated), got {min_pages}")
-    by_host: dict[str, list[int]] = {}
-    for i, page in enumerate(pages):
-        if page.host:
-            by_host.setdefault(page.host, []).append(i)
-    out = [page.text for page in pages]
-    for idx in by_host.values():
-        if len(idx) < min_pages:
-            continue
-        split = {i: pages[i].text.splitlines() for i in idx}
-        edges = {i: _edge_lines(split[i]) for i in idx}
-        counts: Counter[str] = Counter()
-        for i in idx:
-            counts.update({_norm_line(split[i][j]) for j in edges[i]})
-        need = max(min_pages, REPEAT_MIN_SHARE * len(idx))  # a template is on most pages, a heading on some
-        common = {line for line, n in counts.items() if n >= need}
-        if not common:
-            continue
-        for i in idx:
-            drop = {j for j in edges[i] if _norm_line(split[i][j]) in common}
-            if drop:
-                kept = [x for j, x in enumerate(split[i]) if j not in drop]
-                out[i] = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
-    return out

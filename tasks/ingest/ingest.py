@@ -34,18 +34,12 @@ import xxhash
 
 from tasks.core.schema import DOCS, QUARANTINE, WAT_METADATA
 from tasks.core.workspace import dead_writer_temps, temp_sibling, write_json_atomic
-from tasks.ingest.extract import (
-    DEFAULT_EXTRACTOR,
-    EXTRACTORS,
-    REPEAT_MIN_PAGES,
-    HostPage,
-    Undecodable,
-    decode_html,
-    extract_page,
-    remove_repeated_lines,
-)
+from tasks.ingest.decode import Undecodable, decode_html
+from tasks.ingest.extract import DEFAULT_EXTRACTOR, EXTRACTORS, extract_page
+from tasks.ingest.host_lines import REPEAT_MIN_PAGES, HostPage, remove_repeated_lines
 from tasks.ingest.langid import BACKENDS, DEFAULT_BACKEND, PREFIX_CHARS, identify
-from tasks.ingest.readers import Bad, Content, Metadata, Other, ReadOptions, read_records
+from tasks.ingest.readers import read_records
+from tasks.ingest.records import Bad, Content, Metadata, Other, ReadOptions
 from tasks.ingest.sources import InputFile
 
 MARKER_DIR = "_shards"
@@ -64,7 +58,7 @@ class IngestOptions:
     langid_prefix_chars: int = PREFIX_CHARS  # py3langid only
     html_types: tuple[str, ...] = ("text/html", "application/xhtml+xml")
     # The default extractor's cross-page pass: drop lines a host repeats at the edges of
-    # most of its pages in a window of the shard (tasks.ingest.extract.remove_repeated_lines).
+    # most of its pages in a window of the shard (tasks.ingest.host_lines.remove_repeated_lines).
     # 0 turns it off.
     host_repeat_min_pages: int = REPEAT_MIN_PAGES
 

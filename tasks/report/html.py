@@ -28,7 +28,8 @@ from tasks.inspect.resolve import FoundDataset, suite_datasets
 from tasks.report import cards
 from tasks.report.decide import fmt_p
 from tasks.report.funnel import STAGES, arm_funnel
-from tasks.report.report import save_figure, verdict_cells
+from tasks.report.plots import save_figure
+from tasks.report.render import verdict_cells
 
 SAMPLES_PER_REASON = 2  # exclusion samples shown per reason on the page (all N are in the Parquet)
 TOP_GROUPS = 8  # sources/languages per composition bar before "other"
@@ -218,7 +219,7 @@ def leaderboard_html(
     # "Every metric" section below (a 20-column table does not fit a screen).
     agg = [k for k in ("bpb/lm", "prob/benchmarks") if k != decision]
     # accuracy columns only without per-item scores: with them, "Every metric" shows accuracy
-    # where it is above chance by more than its standard error (tasks/report/report.py)
+    # where it is above chance by more than its standard error (tasks/report/model.py)
     acc, hidden = above_chance_tasks(board) if accuracy else ([], [])
     cols = [
         (decision, decision_label or f"{decision} (decides)", False),

@@ -198,7 +198,7 @@ PROBE_MEMORY = "256MB"  # the probe binds against an empty table; nothing it may
 
 def _signals_probe_connection() -> duckdb.DuckDBPyConnection:
     """The empty signals table on a sandboxed connection (no file access, locked)."""
-    from tasks.signals.signals import SIGNALS_SCHEMA
+    from tasks.signals.schema import SIGNALS_SCHEMA
 
     con = sandboxed_connection([], memory=PROBE_MEMORY)
     con.register("_schema", SIGNALS_SCHEMA.empty_table())
@@ -209,7 +209,7 @@ def _signals_probe_connection() -> duckdb.DuckDBPyConnection:
 
 @cache
 def _signal_columns() -> frozenset[str]:
-    from tasks.signals.signals import SIGNALS_SCHEMA
+    from tasks.signals.schema import SIGNALS_SCHEMA
 
     return frozenset(n.lower() for n in SIGNALS_SCHEMA.names)
 

@@ -15,7 +15,7 @@ Tokens
   anything goes: `url LIKE '%--%'`, `'a;b' = 'a;b'`, `'/*'` are text.
 
 Parse tree: one statement of the probe's shape, and the predicate built only of
-- constants; unqualified references to signal columns (tasks/signals/signals.py
+- constants; unqualified references to signal columns (tasks/signals/schema.py
   SIGNAL_FIELDS); inside a lambda, its own parameters;
 - comparisons, AND/OR/NOT, IS [NOT] NULL, IS [NOT] DISTINCT FROM, [NOT] IN (list),
   [NOT] BETWEEN, [NOT] LIKE/ILIKE/GLOB/SIMILAR TO, CASE, CAST/TRY_CAST, COALESCE,

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tasks.report.report import json_safe as _clean
+from tasks.report.render import json_safe as _clean
 from tasks.sweep.design import round_simplex
 
 ModelKind = Literal["quadratic", "linear", "gbm", "gp"]

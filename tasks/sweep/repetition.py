@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.report.report import json_safe as _clean
+from tasks.report.render import json_safe as _clean
 from tasks.report.stats import LEVEL, Boot
 
 

@@ -33,7 +33,7 @@ from tasks.train.spec import PRESETS, Preset, get_preset
 def training_steps(tokens: int, tokens_per_step: int) -> int:
     """Optimizer steps the trainer runs for a budget of `tokens`: the last partial step is
     completed (so it trains up to one step more than asked). The one rule the trainer
-    and the ladder's plan share (tasks/report/ladder.py)."""
+    and the ladder's plan share (tasks/report/ladder_plan.py)."""
     return max(1, math.ceil(tokens / tokens_per_step))
 
 

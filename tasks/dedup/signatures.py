@@ -1,0 +1,71 @@
+"""MinHash signatures of one source (the signals stage's part of dedup): per-shard jobs,
+computed once per docs hash and MinHash config under `signals/` (tasks/dedup/minhash.py
+computes one shard)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tasks.core.docsref import DocsRef
+from tasks.core.workspace import Workspace
+from tasks.dedup.inputs import MapFn, local_map
+from tasks.dedup.minhash import MinhashConfig, compute_shard, signals_key
+from tasks.dedup.spec import MinhashDedupSpec
+
+
+def minhash_config(spec: MinhashDedupSpec) -> MinhashConfig:
+    return MinhashConfig(
+        n_grams=spec.n_grams, num_bands=spec.num_bands, rows_per_band=spec.rows_per_band, seed=spec.seed
+    )
+
+
+def signatures_dir(workspace: Workspace, ref: DocsRef, cfg: MinhashConfig) -> Path:
+    return workspace.stage_dir("signals", signals_key(ref.docs_hash, cfg))
+
+
+def shard_job(args: tuple[str, int, str, MinhashConfig]) -> dict:
+    shard, index, out_dir, cfg = args
+    return compute_shard(shard, index, out_dir, cfg)
+
+
+def signature_jobs(workspace: Workspace, ref: DocsRef, cfg: MinhashConfig) -> list[tuple]:
+    """The per-shard jobs still to run for one source (none when cached)."""
+    if workspace.is_done("signals", signals_key(ref.docs_hash, cfg)):
+        return []
+    out = signatures_dir(workspace, ref, cfg)
+    return [(str(p), i, str(out), cfg) for i, p in enumerate(ref.shards)]
+
+
+def ensure_signatures(workspace: Workspace, ref: DocsRef, cfg: MinhashConfig, map_fn: MapFn = local_map) -> Path:
+    """MinHash bands + signatures of one source, computed once (cached by docs hash + config)."""
+    out = signatures_dir(workspace, ref, cfg)
+    if not signature_jobs(workspace, ref, cfg):
+        return out
+    with workspace.claim("signals", signals_key(ref.docs_hash, cfg)):
+        jobs = signature_jobs(workspace, ref, cfg)  # none if a concurrent run did them while we waited
+        if jobs:
+            t0 = time.time()
+            results = list(map_fn(shard_job, jobs))
+            finish_signatures(workspace, ref, cfg, results, time.time() - t0)
+    return out
+
+
+def finish_signatures(
+    workspace: Workspace, ref: DocsRef, cfg: MinhashConfig, results: Sequence[dict], seconds: float = 0.0
+) -> dict:
+    """Mark one source's signatures done (after every shard job returned)."""
+    info = {
+        "kind": "minhash",
+        "name": ref.name,
+        "docs_hash": ref.docs_hash,
+        "config": cfg.__dict__,
+        "config_hash": cfg.config_hash(),
+        "shards": [r["shard"] for r in results],
+        "docs": sum(r["docs"] for r in results),
+        "empty": sum(r["empty"] for r in results),
+        "seconds": round(seconds, 3),
+    }
+    workspace.mark_done("signals", signals_key(ref.docs_hash, cfg), info)
+    return info
