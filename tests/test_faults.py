@@ -119,7 +119,10 @@ def test_dask_worker_killed_mid_shard_fails_the_run_and_the_rerun_redoes_only_th
         killer = threading.Thread(target=_kill_writer_of_big_shard, args=(docs_dir, big, small, pids, stop, seen))
         killer.start()
         try:
-            with pytest.raises(RuntimeError, match=r"1 of 3 shards failed"):
+            # The big shard fails; a finished small shard whose result the flow had not yet
+            # fetched from the killed worker is reported failed too (its files are on disk and
+            # reused below). Under load one worker may run all three, so 1 to 3 are reported.
+            with pytest.raises(RuntimeError, match=r"[123] of 3 shards failed"):
                 run_ingest(sources, name="crawl", workspace=workspace.root, dask_address=cluster.scheduler_address)
         finally:
             stop.set()
