@@ -34,6 +34,7 @@ from tasks.core.spec import Strict
 from tasks.evaluate.registry import ALL_TASKS, BENCHMARKS, LM_TEXTS, resolve_tasks
 from tasks.evaluate.spec import EvalSpec
 from tasks.recipe import Recipe, load_recipe, load_yaml_model
+from tasks.selection.registry import get_method
 from tasks.sweep.spec import SweepError, SweepSpec
 from tasks.train.spec import PRESETS
 
@@ -55,8 +56,6 @@ def expand(uri: str) -> str:
 # Per-item metric families the report can decide on, and whether higher is better.
 DECISION_METRICS = {"bpb": False, "prob": True, "acc": True}
 TASK_GROUPS = {"benchmarks": BENCHMARKS, "lm": LM_TEXTS}
-# Selections whose result is a seeded sample: a suite seed varies them (arm_for_seed).
-SEEDED_SELECTIONS = ("random", "dsir")
 
 
 class DecisionSpec(Strict):
@@ -123,7 +122,7 @@ def arm_for_seed(recipe: Recipe, seed: int) -> Recipe:
     a sampling selection (random, DSIR) takes its own seed + `seed`, so seeds also vary
     which documents are sampled (seed 0 is the recipe as written)."""
     update: dict[str, Any] = {"train": recipe.train.model_copy(update={"seed": seed})}
-    if recipe.selection.method in SEEDED_SELECTIONS:
+    if get_method(recipe.selection.method).seeded:  # declared in tasks/selection/registry.py
         update["selection"] = recipe.selection.model_copy(update={"seed": recipe.selection.seed + seed})
     return recipe.model_copy(update=update)
 

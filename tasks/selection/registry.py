@@ -26,6 +26,7 @@ class SelectionMethod:
     column: str | None = None  # the stored column: "score" or "embedding"
     higher_is_better: bool | None = None  # for score columns: which end is kept
     budget_from_recipe: bool = False  # `tokens` defaults to the recipe's token_budget
+    seeded: bool = False  # a seeded sample: a suite seed varies it (tasks/suite.py arm_for_seed)
 
     def load(self) -> Any:
         module, _, attr = self.impl.partition(":")
@@ -37,10 +38,16 @@ METHODS: dict[str, SelectionMethod] = {
     m.name: m
     for m in (
         SelectionMethod("none", f"{_M}:KEEP_ALL"),
-        SelectionMethod("random", f"{_M}:RANDOM", budget_from_recipe=True),
+        SelectionMethod("random", f"{_M}:RANDOM", budget_from_recipe=True, seeded=True),
         SelectionMethod("fasttext", f"{_M}:FASTTEXT", scored=True, column="score", higher_is_better=True),
         SelectionMethod(
-            "dsir", f"{_M}:DSIR_METHOD", scored=True, column="score", higher_is_better=True, budget_from_recipe=True
+            "dsir",
+            f"{_M}:DSIR_METHOD",
+            scored=True,
+            column="score",
+            higher_is_better=True,
+            budget_from_recipe=True,
+            seeded=True,
         ),
         SelectionMethod("perplexity", f"{_M}:PERPLEXITY", scored=True, column="score", higher_is_better=False),
         SelectionMethod("semdedup", f"{_M}:SEMDEDUP", scored=True, column="embedding"),
