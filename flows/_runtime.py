@@ -18,6 +18,7 @@ from typing import Any
 
 from flows import _console
 from tasks.core.hashing import hash_text
+from tasks.core.shards import MapFn
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "true")
@@ -156,18 +157,40 @@ def cluster_workers(address: str) -> int:
         return len(client.scheduler_info(n_workers=-1)["workers"])
 
 
-def cluster_map(address: str) -> Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]:
-    """A map over the cluster at `address` (tasks/dedup/inputs.py's MapFn): one Dask task
-    per item, keyed by the function's name so the task stream says which stage ran where."""
+def on_dask_worker() -> bool:
+    """Whether this code runs inside a task on a Dask worker."""
+    try:
+        from distributed.worker import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
+def cluster_map(address: str | None = None) -> MapFn:
+    """A map over a Dask cluster (tasks/core/shards.py's MapFn): one Dask task per item,
+    keyed by the function's name so the task stream says which stage ran where.
+
+    `address`: the cluster's scheduler, through a client of this process (the flow's).
+    None: the cluster this code runs on, from inside a task on one of its workers
+    (`worker_client`: the task leaves the worker's thread pool while it waits, so a
+    cluster of one single-threaded worker does not deadlock; see `on_dask_worker`)."""
 
     def map_fn(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         import uuid
 
-        from distributed import Client
+        from distributed import Client, worker_client
 
-        with Client(address, timeout=30, set_as_default=False) as client:
+        def submit(client: Any) -> list[Any]:
             futures = [client.submit(fn, x, pure=False, key=f"{fn.__name__}-{uuid.uuid4().hex}") for x in items]
             return list(client.gather(futures))
+
+        if address is None:
+            with worker_client() as client:
+                return submit(client)
+        with Client(address, timeout=30, set_as_default=False) as client:
+            return submit(client)
 
     return map_fn
 

@@ -9,7 +9,6 @@ decontamination then reads them instead of scanning its surviving documents
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import pyarrow as pa
@@ -19,7 +18,7 @@ from flows._runtime import cache_key_from
 from tasks.core.docsref import DocsRef
 from tasks.core.workspace import Workspace
 from tasks.decontam.decontaminate import default_eval_items
-from tasks.decontam.scan import STAGE, ScanJob, finish_scan, scan_config, scan_jobs, scan_key, scan_shard
+from tasks.decontam.scan import ScanJob, compute_scan, scan_config, scan_key, scan_shard
 from tasks.decontam.spec import DecontaminationSpec
 
 
@@ -38,14 +37,15 @@ def map_decontam_scan(
     done = []
     for ref in refs:
         key = scan_key(ref.docs_hash, cfg)
+
+        def run(jobs: Sequence[ScanJob], key: str = key) -> list[dict]:
+            return [f.result() for f in decontam_scan_shard.map([f"{key}-{j.index:05d}" for j in jobs], jobs)]
+
         # Claimed: a concurrent arm scanning the same source is waited for, then reused.
-        with ws.claim(STAGE, key):
-            jobs = scan_jobs(ws, ref, cfg)
-            if not jobs:
-                done.append((ref.name, "cached"))
-                continue
-            t0 = time.time()
-            futures = decontam_scan_shard.map([f"{key}-{j.index:05d}" for j in jobs], jobs)
-            info = finish_scan(ws, ref, cfg, [f.result() for f in futures], time.time() - t0)
-            done.append((ref.name, f"{info['docs']} docs, {info['contaminated']} contaminated, {len(jobs)} shards"))
+        info = compute_scan(ws, ref, cfg, run=run)
+        if info is None:
+            done.append((ref.name, "cached"))
+        else:
+            what = f"{info['docs']} docs, {info['contaminated']} contaminated, {len(info['shards'])} shards"
+            done.append((ref.name, what))
     return done

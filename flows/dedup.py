@@ -20,14 +20,22 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from flows._runtime import cache_key_from, cluster_map, cluster_workers, dask_task_runner, prefect_api
+from flows._runtime import (
+    cache_key_from,
+    cluster_map,
+    cluster_workers,
+    dask_task_runner,
+    on_dask_worker,
+    prefect_api,
+)
 from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
+from tasks.core.shards import local_map
 from tasks.core.workspace import Workspace
 from tasks.dedup.dedup import run_dedup as run_clusters
 from tasks.dedup.minhash import signals_key
 from tasks.dedup.registry import mode_names
-from tasks.dedup.signatures import finish_signatures, minhash_config, shard_job, signature_jobs
+from tasks.dedup.signatures import compute_signatures, minhash_config, shard_job
 from tasks.dedup.spec import DedupSpec
 
 
@@ -43,9 +51,10 @@ def minhash_shard(key: str, job: tuple) -> dict:
 def dedup_clusters(workspace_root: str, sources: list[str], spec: dict, against: list[str], partitions: int) -> dict:
     """Clusters for the whole input; candidate-pair partitions fan out on the Dask cluster."""
     ws = Workspace.from_env(workspace_root)
-    map_fn = _dask_map() if partitions > 1 else None
-    kwargs = {"map_fn": map_fn} if map_fn else {}
-    result = run_clusters(ws, sources, DedupSpec.model_validate(spec), against, partitions=partitions, **kwargs)
+    map_fn = cluster_map() if partitions > 1 and on_dask_worker() else None
+    result = run_clusters(
+        ws, sources, DedupSpec.model_validate(spec), against, partitions=partitions, map_fn=map_fn or local_map
+    )
     return {
         "key": result.key,
         "dir": str(result.dir),
@@ -55,43 +64,21 @@ def dedup_clusters(workspace_root: str, sources: list[str], spec: dict, against:
     }
 
 
-def _dask_map():
-    """A map over the Dask cluster this task runs on (worker_client: no deadlock)."""
-    try:
-        from distributed import worker_client
-        from distributed.worker import get_worker
-
-        get_worker()
-    except (ImportError, ValueError):
-        return None
-
-    def map_fn(fn, items):
-        with worker_client() as client:
-            return client.gather(client.map(fn, list(items), pure=False))
-
-    return map_fn
-
-
 def map_signatures(ws: Workspace, refs: Sequence[Any], spec: DedupSpec) -> list[tuple[str, str]]:
     """MinHash signatures of each source, one `minhash-shard` task per docs shard on the
-    current flow's task runner (the Dask cluster when it has one); the same files
-    tasks.dedup.signatures.ensure_signatures writes in process. Returns (source, what) lines."""
+    current flow's task runner (the Dask cluster when it has one); the same files and claim
+    as tasks.dedup.signatures.ensure_signatures in process. Returns (source, what) lines."""
     assert spec.minhash is not None
     cfg = minhash_config(spec.minhash)
     done = []
     for ref in refs:
-        # Claimed: a concurrent suite computing the same signatures is waited for, then reused.
-        with ws.claim("signals", signals_key(ref.docs_hash, cfg)):
-            jobs = signature_jobs(ws, ref, cfg)
-            if not jobs:
-                done.append((ref.name, "cached"))
-                continue
-            ts = time.time()
-            keys = [f"{signals_key(ref.docs_hash, cfg)}-{j[1]:05d}" for j in jobs]
-            futures = minhash_shard.map(keys, jobs)
-            results = [f.result() for f in futures]
-            info = finish_signatures(ws, ref, cfg, results, time.time() - ts)
-            done.append((ref.name, f"{info['docs']} docs, {len(results)} shards"))
+        key = signals_key(ref.docs_hash, cfg)
+
+        def run(jobs: Sequence[tuple], key: str = key) -> list[dict]:
+            return [f.result() for f in minhash_shard.map([f"{key}-{j[1]:05d}" for j in jobs], jobs)]
+
+        info = compute_signatures(ws, ref, cfg, run=run)
+        done.append((ref.name, "cached" if info is None else f"{info['docs']} docs, {len(info['shards'])} shards"))
     return done
 
 

@@ -58,12 +58,29 @@ def score_shard_task(root: str, ref, spec: SelectionSpec, index: int, model_key:
     return score_shard(Workspace.from_env(root), ref, spec, index, model_key)
 
 
+def _score(ws, ref, spec: SelectionSpec) -> bool:
+    """One source's scores by one method: the model as one task, then one task per docs
+    shard on the flow's task runner. False when they were done already (nothing ran)."""
+    from tasks.selection.selection import compute_scores_of, score_key
+
+    root, key = str(ws.root), score_key(ref.docs_hash, spec)
+
+    def run(model_key: str, indices: list[int]) -> list[int]:
+        keys = [f"{key}-{i:05d}" for i in indices]
+        futures = score_shard_task.map(
+            unmapped(root), unmapped(ref), unmapped(spec), indices, unmapped(model_key), keys
+        )
+        return [f.result() for f in futures]
+
+    return compute_scores_of(ws, ref, spec, lambda: prepare_model_task(root, ref, spec), run) is not None
+
+
 @flow(name="select-scores", log_prints=True)
 def score_flow(sources: list[str], specs: list[SelectionSpec], workspace: str | None = None) -> list[dict]:
     from tasks.core.catalog import Catalog
     from tasks.core.docsref import resolve_docs
     from tasks.core.workspace import Workspace
-    from tasks.selection.selection import finish_scores, score_key, selection_scores_row
+    from tasks.selection.selection import score_key, selection_scores_row
 
     ws = Workspace.from_env(workspace)
     catalog = Catalog(ws.catalog_path)
@@ -73,20 +90,7 @@ def score_flow(sources: list[str], specs: list[SelectionSpec], workspace: str | 
         for spec in specs:
             key = score_key(ref.docs_hash, spec)
             t0 = time.time()
-            with ws.claim("selection", key) as claim:  # a concurrent suite scoring it is waited for
-                cached = not claim.todo
-                if not cached:
-                    model_key = prepare_model_task(str(ws.root), ref, spec)
-                    futures = score_shard_task.map(
-                        unmapped(str(ws.root)),
-                        unmapped(ref),
-                        unmapped(spec),
-                        list(range(len(ref.shards))),
-                        unmapped(model_key),
-                        [f"{key}-{i:05d}" for i in range(len(ref.shards))],
-                    )
-                    n = sum(f.result() for f in futures)
-                    finish_scores(ws, ref, spec, model_key, n, time.time() - t0)
+            cached = not _score(ws, ref, spec)  # claimed: a concurrent suite scoring it is waited for
             info = ws.read_done("selection", key)
             row = selection_scores_row(key, info)
             catalog.insert("selection_scores", [row], replace=True)

@@ -3,9 +3,10 @@
     python -m flows.signals SOURCE_OR_NAME [--workspace DIR] [--dask-address ADDR]
 
 One Dask task per docs shard writes `signals/<docs_hash16>-<SIGNALS_VERSION>/shard-NNNNN.parquet`;
-the folder's `_SUCCESS` is written last. Keyed by the docs hash and the signals version,
-so a second run returns at once (no Prefect, no cluster) and a new ingest or a new
-signals version computes afresh.
+the folder's `_SUCCESS` is written last (tasks.signals.signals.ensure_signals: the same
+claimed per-shard stage `build_signals` runs in process). Keyed by the docs hash and the
+signals version, so a second run returns at once (no Prefect, no cluster) and a new
+ingest or a new signals version computes afresh.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,44 +26,39 @@ from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
 from tasks.core.workspace import Workspace
 from tasks.signals.schema import SIGNALS_VERSION
-from tasks.signals.signals import SignalsRef, signals_info, signals_key, signals_ref, signals_shard
+from tasks.signals.signals import SignalsRef, ensure_signals, signals_job, signals_key, signals_ref
 
 
 @task(name="signals-shard", cache_key_fn=cache_key_from("key", lambda p: p["out_path"]), retries=1)
 def signals_shard_task(docs_shard: str, out_path: str, key: str) -> dict:
-    if Path(out_path).exists():  # a finished shard from an interrupted run
-        import pyarrow.parquet as pq
-
-        return {"shard": Path(out_path).name, "documents": pq.read_metadata(out_path).num_rows}
-    return signals_shard(docs_shard, out_path)
+    return signals_job((docs_shard, out_path))
 
 
 @flow(name="signals")
 def signals_flow(name: str, workspace: str | None = None) -> dict:
-    """Compute the signals of every shard of the ingested source `name`."""
+    """Compute the signals of every shard of the ingested source `name` (claimed: a
+    concurrent run computing them is waited for, then reused)."""
     ws = Workspace.from_env(workspace)
     docs = resolve_docs(ws, name)
     key = signals_key(docs.docs_hash)
-    out_dir = ws.stage_dir("signals", key)
     started = time.perf_counter()
-    futures = [
-        signals_shard_task.submit(str(shard), str(out_dir / shard.name), key=f"signals:{key}:{shard.name}")
-        for shard in docs.shards
-    ]
-    from tqdm import tqdm
 
-    results = [f.result() for f in tqdm(futures, desc=f"signals {docs.name}", unit="shard")]
-    documents = sum(r["documents"] for r in results)
-    errors = sum(r.get("errors", 0) for r in results)
-    info = {**signals_info(docs, documents), "errors": errors}
-    ws.mark_done("signals", key, info)
+    def run(jobs: Sequence[tuple[str, str]]) -> list[dict]:
+        futures = [signals_shard_task.submit(shard, out, key=f"signals:{key}:{Path(out).name}") for shard, out in jobs]
+        from tqdm import tqdm
+
+        return [f.result() for f in tqdm(futures, desc=f"signals {docs.name}", unit="shard")]
+
+    info = ensure_signals(ws, docs, run=run)
+    if info is None:  # computed by the run this one waited for, which recorded them
+        return ws.read_done("signals", key)
     ref = signals_ref(ws, docs)
     assert ref is not None  # marked done just above
     seconds = time.perf_counter() - started
     _record(ws, ref, cached=False, seconds=seconds)
     create_markdown_artifact(
         key=f"signals-{key.lower()}",
-        markdown=_summary(ref, False, seconds, errors),
+        markdown=_summary(ref, False, seconds, info["errors"]),
         description=f"signals of {docs.name}",
     )
     return info
@@ -109,11 +106,9 @@ def run_signals(
     if ref is not None:
         _record(ws, ref, cached=True, seconds=0.0)
         return ref
-    with ws.claim("signals", signals_key(docs.docs_hash)) as claim:  # concurrent suites: one computes
-        if claim.todo:
-            n = n_workers or max(1, min(len(docs.shards), 8))
-            runner = dask_task_runner(dask_address, n_workers=n)
-            signals_flow.with_options(task_runner=runner)(name, str(ws.root))
+    n = n_workers or max(1, min(len(docs.shards), 8))
+    runner = dask_task_runner(dask_address, n_workers=n)
+    signals_flow.with_options(task_runner=runner)(name, str(ws.root))
     ref = signals_ref(ws, docs)
     if ref is None:
         raise RuntimeError(f"signals flow for {name!r} finished without marking {ws.root}/signals done")

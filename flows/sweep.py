@@ -21,16 +21,12 @@ and publishes them as Prefect artifacts (markdown with the plots, a table, links
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import os
-import pickle
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
@@ -42,6 +38,7 @@ from tasks.core.workspace import Workspace
 from tasks.suite import Suite
 from tasks.sweep import mixture_search as MS
 from tasks.sweep import repetition as R
+from tasks.sweep import report as SR
 from tasks.sweep.compare import decision_boot, difference
 from tasks.sweep.design import (
     SweepPoint,
@@ -52,34 +49,12 @@ from tasks.sweep.design import (
     suite_fields,
     sweeps_of,
 )
-from tasks.sweep.spec import EPOCHS, DirichletAxis, EpochsAxis, SweepSpec
-
-
-def sweep_kind(sweep: SweepSpec) -> str:
-    """mixture (one Dirichlet axis), repetition (one epochs axis) or grid."""
-    if len(sweep.axes) == 1:
-        (path, axis), *_ = sweep.axes.items()
-        if isinstance(axis, DirichletAxis):
-            return "mixture"
-        if path == EPOCHS:
-            return "repetition"
-    return "grid"
+from tasks.sweep.spec import EPOCHS, DirichletAxis, SweepSpec
 
 
 def _board(catalog: Catalog, suite: str):
     report = build(catalog, suite)
     return report, {a["arm"]: a for a in report.board}
-
-
-def _observed(board: dict[str, dict], arm: str, metric: str) -> tuple[float | None, float | None, float | None]:
-    a = board.get(arm) or {}
-    v = a.get(metric)
-    return v, a.get(f"{metric}:lo", v), a.get(f"{metric}:hi", v)
-
-
-def _tokens(board: dict[str, dict], arm: str) -> float | None:
-    v = (board.get(arm) or {}).get("unique_tokens")
-    return None if v is None else float(v)
 
 
 def run_mixture_search(
@@ -101,23 +76,16 @@ def run_mixture_search(
     (path, axis), *_ = sweep.axes.items()
     assert isinstance(axis, DirichletAxis)
     groups = dirichlet_groups(axis, sweep.base, path)
-    mp = []
-    for p in points:
-        v, lo, hi = _observed(board, p.name, d.name)
-        mp.append(MS.MixturePoint(p.name, dict(p.values[path]), v, lo, hi, None, _tokens(board, p.name)))
+    mp = SR.mixture_points(board, points, path, d.name)
     seen = [p for p in mp if p.observed is not None]
     if len(seen) < 3:
         log.error(
             "mixture search %s: only %d of %d mixtures were scored; no model fitted", sweep.name, len(seen), len(mp)
         )
         return None
-    x = np.asarray([[p.weights.get(g, 0.0) for g in groups] for p in seen], float)
-    y = np.asarray([float(p.observed) for p in seen if p.observed is not None], float)
-    held = MS.held_out(x, y, model, folds, seed=sweep.seed)
-    for mixture, pred in zip(seen, held.predicted):
-        mixture.held_out = pred
-    fitted = MS.fit(x, y, model, seed=sweep.seed)
-    opt = MS.predict_optimum(fitted, groups, d.higher_is_better, candidates, axis.dirichlet, top_k, seed=sweep.seed + 1)
+    fitted, held, opt = MS.search(
+        mp, groups, model, d.higher_is_better, folds, sweep.seed, candidates, axis.dirichlet, top_k
+    )
     opt_name = (f"{sweep.name}_" if sweep.name else "") + "opt_" + point_name({path: opt.weights})
     result = MS.MixtureSearch(
         suite=spec.name,
@@ -133,9 +101,7 @@ def run_mixture_search(
     if len(seen) < len(mp):
         result.notes.append(f"{len(mp) - len(seen)} sampled mixture(s) failed and were left out of the fit.")
     out = ws.stage_dir("reports", f"sweep-{spec.name}")
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / f"mixture_model-{sweep.name or 'sweep'}.pkl", "wb") as f:
-        pickle.dump({"model": fitted, "groups": groups, "kind": model, "metric": d.name}, f)
+    MS.save_model(out / f"mixture_model-{sweep.name or 'sweep'}.pkl", fitted, groups, model, d.name)
     if not train_optimum:
         result.notes.append("The predicted optimum was not trained (--no-optimum).")
         return result
@@ -150,12 +116,10 @@ def run_mixture_search(
     except Exception as exc:  # recorded as a failed arm; the report says so
         log.error("optimum arm %s: %s", opt_name, exc)
     report, board = _board(catalog, spec.name)
-    v, lo, hi = _observed(board, opt_name, d.name)
-    result.optimum_observed = MS.MixturePoint(opt_name, opt.weights, v, lo, hi, None, _tokens(board, opt_name))
-    sign = -1.0 if d.higher_is_better else 1.0
-    best = min(seen, key=lambda p: sign * float(p.observed or 0.0))
+    result.optimum_observed = SR.mixture_point(board, opt_name, opt.weights, d.name)
+    best = MS.best_sampled(seen, d.higher_is_better)
     result.best_sampled = best.arm
-    if v is not None:
+    if result.optimum_observed.observed is not None:
         items = catalog.query("suite_items", {"suite": spec.name})
         boot = decision_boot(items, d.metric, d.tasks, [opt_name, best.arm])
         result.vs_best = difference(boot, 0, 1, d.higher_is_better)
@@ -167,21 +131,12 @@ def run_repetition(spec: Suite, sweep: SweepSpec, points: list[SweepPoint], ws: 
     catalog = Catalog(ws.catalog_path)
     report, board = _board(catalog, spec.name)
     d = report.decision
-    axis = sweep.axes[EPOCHS]
-    if isinstance(axis, EpochsAxis):
-        fixed = axis.fix
-    else:
-        fixed = "train_tokens" if spec.train_tokens else "unique_tokens"
-    form = (
-        "fixed training tokens (unique tokens varied)"
-        if fixed == "train_tokens"
-        else "fixed unique tokens (training tokens varied)"
-    )
-    scored = [p for p in points if board.get(p.name, {}).get(d.name) is not None]
-    if len({float(p.values[EPOCHS]) for p in scored}) < 2:
+    scored = SR.scored_epochs(board, d.name, points)
+    if scored is None:
         log.error("repetition %s: fewer than two epoch counts were scored", sweep.name)
         return None
     items = catalog.query("suite_items", {"suite": spec.name})
+    form = SR.repetition_form(sweep, bool(spec.train_tokens))
     arms = [p.name for p in scored]
     boot = decision_boot(items, d.metric, d.tasks, arms)
     return R.repetition_cost(arms, [float(p.values[EPOCHS]) for p in scored], boot, d.higher_is_better, form, d.name)
@@ -189,22 +144,7 @@ def run_repetition(spec: Suite, sweep: SweepSpec, points: list[SweepPoint], ws: 
 
 def grid_table(spec: Suite, sweep: SweepSpec, points: list[SweepPoint], ws: Workspace) -> tuple[str, list[dict]]:
     report, board = _board(Catalog(ws.catalog_path), spec.name)
-    d = report.decision
-    paths = list(sweep.axes)
-    rows = []
-    for p in points:
-        v, lo, hi = _observed(board, p.name, d.name)
-        rows.append({"arm": p.name, **{k: json.dumps(p.values[k]) for k in paths}, d.name: v, "lo": lo, "hi": hi})
-    lines = [f"## Sweep {sweep.name or ''}: {spec.name}", "", f"| arm | {' | '.join(paths)} | {d.name} [95%] |"]
-    lines.append("|---|" + "---|" * len(paths) + "---|")
-    for r in rows:
-        val = "failed" if r[d.name] is None else f"{r[d.name]:.4f} [{r['lo']:.4f}, {r['hi']:.4f}]"
-        lines.append(f"| {r['arm']} | " + " | ".join(str(r[k]) for k in paths) + f" | {val} |")
-    return "\n".join(lines) + "\n", rows
-
-
-def _embed(png: Path) -> str:
-    return f"![{png.stem}](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})"
+    return SR.grid_table(board, report.decision.name, spec.name, sweep, points)
 
 
 @flow(name="sweep", log_prints=True, validate_parameters=True)
@@ -244,7 +184,7 @@ def sweep_flow(
     costs: list[R.RepetitionCost] = []
     for sw in sweeps:
         points = expand(sw, fields)
-        kind = sweep_kind(sw)
+        kind = SR.sweep_kind(sw)
         if kind == "mixture":
             ms = run_mixture_search(spec, sw, points, ws, dask_address, model, candidates, top_k, folds, train_optimum)
             if ms is not None:
@@ -252,27 +192,13 @@ def sweep_flow(
                 png = MS.plot_predicted_vs_observed(ms, out / f"predicted_vs_observed-{sw.name or 'sweep'}.png")
                 pngs.append(png)
                 result["mixture_search"].append(ms.as_dict())
-                tables += [
-                    {
-                        "sweep": sw.name,
-                        "arm": p.arm,
-                        **p.weights,
-                        "observed": p.observed,
-                        "lo": p.lo,
-                        "hi": p.hi,
-                        "predicted": p.held_out if p is not ms.optimum_observed else ms.optimum.predicted,
-                    }
-                    for p in ms.points + ([ms.optimum_observed] if ms.optimum_observed else [])
-                ]
+                tables += SR.mixture_rows(sw.name, ms)
         elif kind == "repetition":
             cost = run_repetition(spec, sw, points, ws)
             if cost is not None:
                 costs.append(cost)
                 result["repetition"].append(cost.as_dict())
-                tables += [
-                    {"sweep": sw.name, "arm": a, "epochs": e, "value": v, "lo": lo, "hi": hi}
-                    for a, e, v, lo, hi in zip(cost.arms, cost.epochs, cost.values, cost.lo, cost.hi)
-                ]
+                tables += SR.repetition_rows(sw.name, cost)
         else:
             text, rows = grid_table(spec, sw, points, ws)
             md.append(text)
@@ -285,11 +211,12 @@ def sweep_flow(
     text = (
         "\n".join(md) + f"\nWall time of the sweep (all arms, cached stages reused): {result['wall_seconds']:.0f} s.\n"
     )
-    (out / "sweep.md").write_text(text)
-    (out / "sweep.json").write_text(json.dumps(result, indent=2, default=str))
+    SR.write_report(out, text, result)
     key = "".join(c if c.isalnum() else "-" for c in spec.name.lower())
     create_markdown_artifact(
-        text + "\n\n" + "\n\n".join(_embed(p) for p in pngs), key=f"sweep-{key}", description=f"sweep of {spec.name}"
+        text + "\n\n" + "\n\n".join(SR.embed_png(p) for p in pngs),
+        key=f"sweep-{key}",
+        description=f"sweep of {spec.name}",
     )
     if tables:
         create_table_artifact(tables, key=f"sweep-table-{key}")

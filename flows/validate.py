@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from flows._runtime import dask_task_runner, prefect_api
 
@@ -25,6 +24,7 @@ def _build(task_runner=None):
     from tasks.core.catalog import Catalog
     from tasks.core.docsref import resolve_docs
     from tasks.core.workspace import Workspace
+    from tasks.decontam.scan import count_shard, eval_index_path, sum_counts
     from tasks.validation import check_severity_names, record_and_enforce, validate_documents_dir
 
     @task(name="validate-documents", tags=["validation"])
@@ -33,27 +33,11 @@ def _build(task_runner=None):
 
     @task(name="eval-ngram-index")
     def index_task(home: str, eval_items_path: str | None, n: int) -> str:
-        import pyarrow.parquet as pq
-
-        from tasks.decontam.decontaminate import cached_index_path, default_eval_items
-
-        items = pq.read_table(eval_items_path) if eval_items_path else default_eval_items()
-        return str(cached_index_path(Workspace.from_env(home), items, n))
+        return str(eval_index_path(Workspace.from_env(home), eval_items_path, n))
 
     @task(name="contamination-count")
     def count_task(shard: str, index_path: str) -> dict:
-        import pyarrow.parquet as pq
-
-        from tasks.decontam.decontaminate import NgramIndex, scan_table
-
-        index = NgramIndex.load(Path(index_path))
-        docs = pq.read_table(shard, columns=["doc_id", "text"])
-        result = scan_table(docs, index)
-        bad = result.contaminated()
-        by_task: dict[str, int] = {}
-        for item in result.first_item[bad]:
-            by_task[str(index.tasks[item])] = by_task.get(str(index.tasks[item]), 0) + 1
-        return {"docs": docs.num_rows, "contaminated": int(bad.sum()), "by_task": by_task}
+        return count_shard(shard, index_path)
 
     @flow(name="validate-source")
     def validate_source(
@@ -72,12 +56,8 @@ def _build(task_runner=None):
         outcome = record_and_enforce(catalog, result)
         index_path = index_task(str(ws.root), eval_items_path, n)
         counts = [f.result() for f in count_task.map([str(s) for s in ref.shards], index_path)]
-        docs = sum(c["docs"] for c in counts)
-        contaminated = sum(c["contaminated"] for c in counts)
-        by_task: dict[str, int] = {}
-        for c in counts:
-            for k, v in c["by_task"].items():
-                by_task[k] = by_task.get(k, 0) + v
+        total = sum_counts(counts)
+        docs, contaminated, by_task = total["docs"], total["contaminated"], total["by_task"]
         info = {
             "source": source,
             "docs": docs,

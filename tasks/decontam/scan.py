@@ -11,17 +11,20 @@ of the index's items. `_SUCCESS` is written last, once every shard is there. The
 covers the source's docs hash, the eval items' content hash, n, min_item_words and the
 scan's code version, so a changed eval suite or normalisation never reads a stale scan.
 
-Like MinHash signatures (tasks/dedup/signatures.py): `scan_jobs` lists the shard jobs still to
-run, `ensure_scan(map_fn)` runs them under a workspace claim (concurrent arms compute it
-once) and `finish_scan` marks the source done; flows/decontam.py maps the same jobs as
-Prefect tasks on a Dask cluster.
+A claimed per-shard stage like MinHash signatures (tasks/core/shards.py): `scan_jobs` lists
+the shard jobs still to run, `ensure_scan(map_fn)` runs them under a workspace claim
+(concurrent arms compute it once) and `finish_scan` marks the source done; flows/decontam.py
+maps the same jobs as Prefect tasks on a Dask cluster.
+
+`count_shard` is the same scan of one shard without writing anything: how many of its
+documents match, per first matched eval task (flows/validate.py's contamination count).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -34,12 +37,14 @@ import pyarrow.parquet as pq
 
 from tasks.core.docsref import DocsRef, row_batches
 from tasks.core.hashing import hash_json, short
+from tasks.core.shards import MapFn, local_map, run_claimed_shards
 from tasks.core.workspace import Workspace, temp_sibling
 from tasks.decontam.decontaminate import (
     CODE_VERSION,
     NgramIndex,
     ScanResult,
     cached_index_path,
+    default_eval_items,
     eval_items_hash,
     scan_texts,
 )
@@ -48,13 +53,6 @@ from tasks.decontam.spec import DecontaminationSpec
 SCAN_VERSION = "decontam-scan-1"  # bump when scan_texts' per-document result can change
 STAGE = "validation"  # beside the eval n-gram index it is keyed by
 SCAN_SCHEMA = pa.schema([("doc_id", pa.string()), ("n_matches", pa.int64()), ("first_item", pa.int64())])
-
-# A map over independent jobs: the builtin-like local map, or a Dask client's map.
-MapFn = Callable[[Callable[[Any], Any], Sequence[Any]], Sequence[Any]]
-
-
-def _local_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-    return [fn(x) for x in items]
 
 
 @dataclass(frozen=True)
@@ -120,27 +118,12 @@ def scan_shard(job: ScanJob) -> dict[str, Any]:
             f"n-gram index {job.cfg.index_path} holds n={index.n}, min_item_words={index.min_item_words}; "
             f"the scan asks for n={job.cfg.n}, min_item_words={job.cfg.min_item_words}"
         )
-    pf = pq.ParquetFile(job.shard)
-    missing = {"doc_id", "text"} - set(pf.schema_arrow.names)
-    if missing:
-        raise ValueError(f"{job.shard}: docs shard lacks column(s) {sorted(missing)}")
     parts: list[pa.Table] = []
     n_docs = 0
-    for batch in row_batches(pf, job.cfg.batch_rows):
-        n_docs += batch.num_rows
-        result = scan_texts(batch.column("text"), index)
-        hit = np.flatnonzero(result.n_matches > 0)
-        if len(hit):
-            parts.append(
-                pa.table(
-                    {
-                        "doc_id": batch.column("doc_id").take(pa.array(hit)).cast(pa.string()),
-                        "n_matches": pa.array(result.n_matches[hit], pa.int64()),
-                        "first_item": pa.array(result.first_item[hit], pa.int64()),
-                    },
-                    schema=SCAN_SCHEMA,
-                )
-            )
+    for rows, hits in scan_batches(job.shard, index, job.cfg.batch_rows):
+        n_docs += rows
+        if hits.num_rows:
+            parts.append(hits)
     table = pa.concat_tables(parts) if parts else SCAN_SCHEMA.empty_table()
     out = job.out_path
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -184,18 +167,37 @@ def finish_scan(
     return info
 
 
-def ensure_scan(workspace: Workspace, ref: DocsRef, cfg: ScanConfig, map_fn: MapFn = _local_map) -> Path:
-    """One source's scan, computed once (claimed: a concurrent caller waits, then reuses it)."""
-    out = scan_dir(workspace, ref, cfg)
-    if not scan_jobs(workspace, ref, cfg):
-        return out
-    with workspace.claim(STAGE, scan_key(ref.docs_hash, cfg)):
-        jobs = scan_jobs(workspace, ref, cfg)  # none if a concurrent caller did them while we waited
-        if jobs:
-            t0 = time.time()
-            results = list(map_fn(scan_shard, jobs))
-            finish_scan(workspace, ref, cfg, results, time.time() - t0)
-    return out
+def ensure_scan(
+    workspace: Workspace,
+    ref: DocsRef,
+    cfg: ScanConfig,
+    map_fn: MapFn = local_map,
+    run: Callable[[Sequence[ScanJob]], Sequence[dict[str, Any]]] | None = None,
+) -> Path:
+    """One source's scan, computed once (claimed: a concurrent caller waits, then reuses it).
+    The shard jobs run through `run(jobs)` when given (flows/decontam.py: one Prefect task
+    each), else `map_fn(scan_shard, jobs)`."""
+    compute_scan(workspace, ref, cfg, map_fn, run)
+    return scan_dir(workspace, ref, cfg)
+
+
+def compute_scan(
+    workspace: Workspace,
+    ref: DocsRef,
+    cfg: ScanConfig,
+    map_fn: MapFn = local_map,
+    run: Callable[[Sequence[ScanJob]], Sequence[dict[str, Any]]] | None = None,
+) -> dict[str, Any] | None:
+    """`ensure_scan`, returning the `_SUCCESS` info when this call scanned (None when the
+    scan was done, or a concurrent caller did it while this one waited)."""
+    return run_claimed_shards(
+        workspace,
+        STAGE,
+        scan_key(ref.docs_hash, cfg),
+        jobs=lambda: scan_jobs(workspace, ref, cfg),
+        run=run or (lambda jobs: list(map_fn(scan_shard, jobs))),
+        finish=lambda results, seconds: finish_scan(workspace, ref, cfg, results, seconds),
+    )
 
 
 def scan_done(workspace: Workspace, refs: Sequence[DocsRef], cfg: ScanConfig) -> bool:
@@ -233,3 +235,64 @@ def align_scan(doc_ids: pa.Array | pa.ChunkedArray, scanned: pa.Table) -> ScanRe
         n_matches[found] = scanned["n_matches"].to_numpy()[rows[found]]
         first_item[found] = scanned["first_item"].to_numpy()[rows[found]]
     return ScanResult(n_matches, first_item)
+
+
+# ---------------------------------------------------------------- the scan of one shard, by batch
+
+
+def scan_batches(shard: str, index: NgramIndex, batch_rows: int) -> Iterator[tuple[int, pa.Table]]:
+    """Scan a docs shard in batches of `batch_rows` documents: per batch, its row count and
+    its documents with at least one match (SCAN_SCHEMA, in shard order)."""
+    pf = pq.ParquetFile(shard)
+    missing = {"doc_id", "text"} - set(pf.schema_arrow.names)
+    if missing:
+        raise ValueError(f"{shard}: docs shard lacks column(s) {sorted(missing)}")
+    for batch in row_batches(pf, batch_rows):
+        result = scan_texts(batch.column("text"), index)
+        hit = np.flatnonzero(result.n_matches > 0)
+        yield (
+            batch.num_rows,
+            pa.table(
+                {
+                    "doc_id": batch.column("doc_id").take(pa.array(hit)).cast(pa.string()),
+                    "n_matches": pa.array(result.n_matches[hit], pa.int64()),
+                    "first_item": pa.array(result.first_item[hit], pa.int64()),
+                },
+                schema=SCAN_SCHEMA,
+            ),
+        )
+
+
+def count_shard(shard: str, index_path: str, batch_rows: int = 1000) -> dict[str, Any]:
+    """The scan of one docs shard, counted and not written: its documents, those with a
+    match, and those per first matched eval task (the index's `tasks`)."""
+    index = _load_index(index_path)
+    docs = contaminated = 0
+    by_task: dict[str, int] = {}
+    for rows, hits in scan_batches(shard, index, batch_rows):
+        docs += rows
+        contaminated += hits.num_rows
+        for item in hits.column("first_item").to_pylist():
+            task = str(index.tasks[item])
+            by_task[task] = by_task.get(task, 0) + 1
+    return {"docs": docs, "contaminated": contaminated, "by_task": by_task}
+
+
+def sum_counts(counts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """`count_shard`'s counts of a source's shards, added up (by_task in first-seen order)."""
+    by_task: dict[str, int] = {}
+    for c in counts:
+        for k, v in c["by_task"].items():
+            by_task[k] = by_task.get(k, 0) + v
+    return {
+        "docs": sum(c["docs"] for c in counts),
+        "contaminated": sum(c["contaminated"] for c in counts),
+        "by_task": by_task,
+    }
+
+
+def eval_index_path(workspace: Workspace, eval_items_path: str | None, n: int) -> Path:
+    """The eval n-gram index of the Parquet eval items at `eval_items_path` (default: the
+    project's eval suite), built into the workspace once (tasks.decontam.decontaminate)."""
+    items = pq.read_table(eval_items_path) if eval_items_path else default_eval_items()
+    return cached_index_path(workspace, items, n)

@@ -34,10 +34,11 @@ import pyarrow.parquet as pq
 
 from tasks.core.docsref import DocsRef
 from tasks.core.hashing import hash_json, short
+from tasks.core.shards import MapFn, local_map
 from tasks.core.sqlfiles import load_sql
 from tasks.core.workspace import Workspace, write_json_atomic
 from tasks.dedup.cluster_inputs import ClusterInputs
-from tasks.dedup.inputs import MapFn, as_ref, connect, files_table, local_map, open_docs
+from tasks.dedup.inputs import as_ref, connect, files_table, open_docs
 from tasks.dedup.keep import align, choose_kept, keep_policy
 from tasks.dedup.registry import cluster_mode_names, get_mode
 from tasks.dedup.spec import DedupSpec

@@ -1,15 +1,14 @@
 """A dedup run's inputs in DuckDB: the table of input files (targets, then an earlier
 dataset's sources), a connection with the dedup macros and the `dedup_docs` view.
 
-Also the map over independent work items that the signatures and the near-duplicate
-join run on: the builtin `map` locally, a Dask client's on a cluster.
+The map over independent work items that the signatures and the near-duplicate join
+run on (`MapFn`, `local_map`) is in tasks/core/shards.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -20,14 +19,6 @@ from tasks.core.sqlfiles import Sql, load_sql, render_sql, sql_fragment
 from tasks.core.workspace import Workspace
 
 REFERENCE_SCOPE = "*reference*"
-
-# A map over independent work items: the builtin `map` locally, a Dask client's
-# `lambda f, xs: client.gather(client.map(f, xs))` on a cluster.
-MapFn = Callable[[Callable[[Any], Any], Sequence[Any]], Sequence[Any]]
-
-
-def local_map(fn, items):
-    return [fn(x) for x in items]
 
 
 def as_ref(workspace: Workspace, x: DocsRef | str) -> DocsRef:

@@ -24,10 +24,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from tasks.core.docsref import DocsRef
+from tasks.core.shards import MapFn, local_map
 from tasks.core.sqlfiles import load_sql
 from tasks.core.workspace import Workspace
 from tasks.dedup.cluster_inputs import ClusterInputs
-from tasks.dedup.inputs import MapFn, connect, files_table, local_map, open_docs
+from tasks.dedup.inputs import connect, files_table, open_docs
 from tasks.dedup.minhash import estimated_jaccard, exact_jaccard, shingle_sets, signals_key
 from tasks.dedup.signatures import ensure_signatures, minhash_config, signatures_dir
 from tasks.dedup.spec import DedupSpec, MinhashDedupSpec

@@ -1,16 +1,15 @@
 """MinHash signatures of one source (the signals stage's part of dedup): per-shard jobs,
 computed once per docs hash and MinHash config under `signals/` (tasks/dedup/minhash.py
-computes one shard)."""
+computes one shard), as a claimed per-shard stage (tasks/core/shards.py)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tasks.core.docsref import DocsRef
+from tasks.core.shards import MapFn, local_map, run_claimed_shards
 from tasks.core.workspace import Workspace
-from tasks.dedup.inputs import MapFn, local_map
 from tasks.dedup.minhash import MinhashConfig, compute_shard, signals_key
 from tasks.dedup.spec import MinhashDedupSpec
 
@@ -38,18 +37,37 @@ def signature_jobs(workspace: Workspace, ref: DocsRef, cfg: MinhashConfig) -> li
     return [(str(p), i, str(out), cfg) for i, p in enumerate(ref.shards)]
 
 
-def ensure_signatures(workspace: Workspace, ref: DocsRef, cfg: MinhashConfig, map_fn: MapFn = local_map) -> Path:
-    """MinHash bands + signatures of one source, computed once (cached by docs hash + config)."""
-    out = signatures_dir(workspace, ref, cfg)
-    if not signature_jobs(workspace, ref, cfg):
-        return out
-    with workspace.claim("signals", signals_key(ref.docs_hash, cfg)):
-        jobs = signature_jobs(workspace, ref, cfg)  # none if a concurrent run did them while we waited
-        if jobs:
-            t0 = time.time()
-            results = list(map_fn(shard_job, jobs))
-            finish_signatures(workspace, ref, cfg, results, time.time() - t0)
-    return out
+def ensure_signatures(
+    workspace: Workspace,
+    ref: DocsRef,
+    cfg: MinhashConfig,
+    map_fn: MapFn = local_map,
+    run: Callable[[Sequence[tuple]], Sequence[dict]] | None = None,
+) -> Path:
+    """MinHash bands + signatures of one source, computed once (cached by docs hash + config).
+    The shard jobs run through `run(jobs)` when given (flows/dedup.py: one Prefect task
+    each), else `map_fn(shard_job, jobs)`."""
+    compute_signatures(workspace, ref, cfg, map_fn, run)
+    return signatures_dir(workspace, ref, cfg)
+
+
+def compute_signatures(
+    workspace: Workspace,
+    ref: DocsRef,
+    cfg: MinhashConfig,
+    map_fn: MapFn = local_map,
+    run: Callable[[Sequence[tuple]], Sequence[dict]] | None = None,
+) -> dict | None:
+    """`ensure_signatures`, returning the `_SUCCESS` info when this call computed them
+    (None when they were done: claimed, so a concurrent run is waited for, then reused)."""
+    return run_claimed_shards(
+        workspace,
+        "signals",
+        signals_key(ref.docs_hash, cfg),
+        jobs=lambda: signature_jobs(workspace, ref, cfg),
+        run=run or (lambda jobs: list(map_fn(shard_job, jobs))),
+        finish=lambda results, seconds: finish_signatures(workspace, ref, cfg, results, seconds),
+    )
 
 
 def finish_signatures(

@@ -22,7 +22,7 @@ selection into the final repeat/phase plan.
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from tqdm import tqdm
 from tasks.core.docsref import DocsRef, row_batches
 from tasks.core.hashing import hash_json, short
 from tasks.core.sampling import hash_uniform, take_until_budget, token_counts
+from tasks.core.shards import run_claimed_shards
 from tasks.core.workspace import Workspace, atomic_output
 from tasks.selection import dsir as dsir_mod
 from tasks.selection.registry import SelectionMethod, get_method, scored_names
@@ -233,20 +234,46 @@ def finish_scores(
 def score_source(workspace: Workspace, ref: DocsRef, spec: SelectionSpec) -> Path:
     """Compute and store `spec.method`'s score column for every document of a source
     (in process; flows/select.py runs the same steps with one Dask task per shard)."""
-    key = score_key(ref.docs_hash, spec)
-    folder = workspace.stage_dir("selection", key)
-    if workspace.is_done("selection", key):
-        return folder
-    with workspace.claim("selection", key) as claim:
-        if claim.todo:
-            t0 = time.time()
-            model_key = prepare_model(workspace, ref, spec)
-            n = sum(
-                score_shard(workspace, ref, spec, i, model_key)
-                for i in tqdm(range(len(ref.shards)), desc=f"score {spec.method}", unit="shard")
-            )
-            finish_scores(workspace, ref, spec, model_key, n, time.time() - t0)
-    return folder
+    compute_scores_of(
+        workspace,
+        ref,
+        spec,
+        lambda: prepare_model(workspace, ref, spec),
+        lambda model_key, indices: [
+            score_shard(workspace, ref, spec, i, model_key)
+            for i in tqdm(indices, desc=f"score {spec.method}", unit="shard")
+        ],
+    )
+    return workspace.stage_dir("selection", score_key(ref.docs_hash, spec))
+
+
+def compute_scores_of(
+    workspace: Workspace,
+    ref: DocsRef,
+    spec: SelectionSpec,
+    prepare: Callable[[], str],
+    run: Callable[[str, list[int]], Sequence[int]],
+) -> dict | None:
+    """A source's score folder as a claimed per-shard stage (tasks/core/shards.py):
+    `prepare()` fits (or finds) the model and returns its key, `run(model_key, indices)`
+    scores those docs shards and returns the rows of each; `finish_scores` writes
+    `_SUCCESS`. Returns its info when this call scored, None when the folder was done
+    (or a concurrent suite scored it while this one waited)."""
+    model_key = ""
+
+    def jobs() -> list[int]:  # the model first: every shard job loads it
+        nonlocal model_key
+        model_key = prepare()
+        return list(range(len(ref.shards)))
+
+    return run_claimed_shards(
+        workspace,
+        "selection",
+        score_key(ref.docs_hash, spec),
+        jobs=jobs,
+        run=lambda indices: run(model_key, list(indices)),
+        finish=lambda rows, seconds: finish_scores(workspace, ref, spec, model_key, sum(rows), seconds),
+    )
 
 
 def read_scores(workspace: Workspace, ref: DocsRef, spec: SelectionSpec) -> pa.Table:

@@ -4,7 +4,7 @@ the references to the finished folders."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tasks.core.shards import MapFn, local_map, run_claimed_shards
 from tasks.signals.computer import get_computer
 from tasks.signals.schema import SIGNAL_FIELDS, SIGNALS_SCHEMA, SIGNALS_VERSION, check_signals
 
@@ -150,18 +151,53 @@ def signals_info(docs_ref, documents: int) -> dict[str, Any]:
     }
 
 
+def signals_jobs(workspace, docs_ref) -> list[tuple[str, str]]:
+    """The per-shard jobs of a source's signals: (docs shard, signals shard to write)."""
+    out_dir = workspace.stage_dir("signals", signals_key(docs_ref.docs_hash))
+    return [(str(shard), str(out_dir / shard.name)) for shard in docs_ref.shards]
+
+
+def signals_job(job: tuple[str, str]) -> dict[str, Any]:
+    """One shard's signals (`signals_shard`), or the shard an interrupted run finished."""
+    docs_shard, out_path = job
+    if Path(out_path).exists():
+        return {"shard": Path(out_path).name, "documents": pq.read_metadata(out_path).num_rows}
+    return signals_shard(docs_shard, out_path)
+
+
+def finish_signals(workspace, docs_ref, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mark a source's signals done (after every shard job returned); its `_SUCCESS` info."""
+    documents = sum(r["documents"] for r in results)
+    errors = sum(r.get("errors", 0) for r in results)
+    info = {**signals_info(docs_ref, documents), "errors": errors}
+    workspace.mark_done("signals", signals_key(docs_ref.docs_hash), info)
+    return info
+
+
+def ensure_signals(
+    workspace,
+    docs_ref,
+    map_fn: MapFn = local_map,
+    run: Callable[[Sequence[tuple[str, str]]], Sequence[dict[str, Any]]] | None = None,
+) -> dict[str, Any] | None:
+    """A source's signals as a claimed per-shard stage (tasks/core/shards.py): the shard
+    jobs run through `run(jobs)` when given (flows/signals.py: one Prefect task each), else
+    `map_fn(signals_job, jobs)`. Returns the `_SUCCESS` info when this call computed them,
+    None when they were done (or a concurrent run computed them while this one waited)."""
+    return run_claimed_shards(
+        workspace,
+        "signals",
+        signals_key(docs_ref.docs_hash),
+        jobs=lambda: signals_jobs(workspace, docs_ref),
+        run=run or (lambda jobs: list(map_fn(signals_job, jobs))),
+        finish=lambda results, seconds: finish_signals(workspace, docs_ref, results),
+    )
+
+
 def build_signals(workspace, docs_ref) -> SignalsRef:
     """Signals of every shard in this process, no Prefect or Dask (tests, small sources).
-    flows/signals.py does the same with one Dask task per shard."""
-    key = signals_key(docs_ref.docs_hash)
-    done = signals_ref(workspace, docs_ref)
-    if done is not None:
-        return done
-    with workspace.claim("signals", key) as claim:  # a concurrent run computing them is waited for
-        if claim.todo:
-            out_dir = workspace.stage_dir("signals", key)
-            documents = sum(signals_shard(shard, out_dir / shard.name)["documents"] for shard in docs_ref.shards)
-            workspace.mark_done("signals", key, signals_info(docs_ref, documents))
+    flows/signals.py runs the same `ensure_signals` with one Dask task per shard."""
+    ensure_signals(workspace, docs_ref)
     ref = signals_ref(workspace, docs_ref)
-    assert ref is not None  # marked done just above
+    assert ref is not None  # marked done by ensure_signals or the run it waited for
     return ref

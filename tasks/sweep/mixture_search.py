@@ -12,6 +12,7 @@ predict the best mixture (RegMix, Liu et al. 2024; CLIMB, Diao et al. 2025).
 - `predict_optimum`: the model over a dense Dirichlet sample; the optimum is the mean of
   the `top_k` best candidates (RegMix averages its top 100: steadier than one argmax), a
   point of the simplex, rounded like the sweep's weights.
+- `search`: the three above over a sweep's scored points; `save_model` pickles the fit.
 
 Pure numpy / scikit-learn; flows/sweep.py trains the arms and the predicted optimum.
 """
@@ -19,8 +20,10 @@ Pure numpy / scikit-learn; flows/sweep.py trains the arms and the predicted opti
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -156,7 +159,7 @@ class MixturePoint:
 
 @dataclass
 class MixtureSearch:
-    """Everything the mixture-search report says (flows/sweep.py fills it)."""
+    """Everything the mixture-search report says (flows/sweep.py fills it from `search`)."""
 
     suite: str
     metric: str
@@ -278,3 +281,43 @@ def plot_predicted_vs_observed(s: MixtureSearch, path) -> Any:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def search(
+    points: Sequence[MixturePoint],
+    groups: Sequence[str],
+    kind: str,
+    higher_is_better: bool,
+    folds: int | None = None,
+    seed: int = 0,
+    candidates: int = 20_000,
+    alpha: float = 1.0,
+    top_k: int = 100,
+) -> tuple[Any, HeldOut, Optimum]:
+    """The mixture search over the scored `points` (observed not None): their held-out
+    predictions (set on each point as `held_out`), the model fitted on all of them and
+    its predicted optimum (candidates drawn with `seed + 1`)."""
+    seen = [p for p in points if p.observed is not None]
+    x = np.asarray([[p.weights.get(g, 0.0) for g in groups] for p in seen], float)
+    y = np.asarray([float(p.observed) for p in seen if p.observed is not None], float)
+    held = held_out(x, y, kind, folds, seed=seed)
+    for point, pred in zip(seen, held.predicted):
+        point.held_out = pred
+    fitted = fit(x, y, kind, seed=seed)
+    opt = predict_optimum(fitted, groups, higher_is_better, candidates, alpha, top_k, seed=seed + 1)
+    return fitted, held, opt
+
+
+def save_model(path: Path, model: Any, groups: Sequence[str], kind: str, metric: str) -> Path:
+    """Pickle a fitted mixture model with what it needs to be used again (its groups' order,
+    kind and the metric it predicts): `mixture_model-<sweep>.pkl`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        pickle.dump({"model": model, "groups": groups, "kind": kind, "metric": metric}, f)
+    return path
+
+
+def best_sampled(points: Sequence[MixturePoint], higher_is_better: bool) -> MixturePoint:
+    """The best scored sampled mixture (the first of equals)."""
+    sign = -1.0 if higher_is_better else 1.0
+    return min((p for p in points if p.observed is not None), key=lambda p: sign * float(p.observed or 0.0))
