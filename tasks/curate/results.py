@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,3 +27,16 @@ class DatasetRef:
             raise ValueError(f"curate stats without a data_hash (keys: {sorted(stats)})")
         key = short(data_hash)
         return cls(key, data_hash, workspace.stage_dir("datasets", key), stats)
+
+    @property
+    def cached(self) -> bool:
+        """Served from an earlier run's `datasets/<key>/` rather than curated now."""
+        return bool(self.stats.get("cached"))
+
+    def with_cached(self, cached: bool) -> DatasetRef:
+        """The same dataset, its stats saying whether this run curated it."""
+        return replace(self, stats={**self.stats, "cached": cached})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stats as the curate stage returned them (what the catalog row persists)."""
+        return dict(self.stats)
