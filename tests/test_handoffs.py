@@ -63,11 +63,15 @@ def test_stage_entry_points_return_the_dataclasses():
 
     import flows.curate
     import flows.evaluate
+    import flows.ingest
     import flows.train
     from tasks.curate import pipeline
     from tasks.evaluate import harness
+    from tasks.ingest import ingest
+    from tasks.ingest.results import ShardCounts
 
     returns = {
+        ingest.ingest_shard: ShardCounts,
         pipeline.curate: DatasetRef,
         flows.curate.curate_task.fn: DatasetRef,
         flows.curate.curate_flow.fn: DatasetRef,
@@ -77,6 +81,7 @@ def test_stage_entry_points_return_the_dataclasses():
         flows.evaluate.evaluate_task.fn: EvalResult,
         flows.evaluate.evaluate_flow.fn: EvalResult,
         flows.evaluate.run_eval: EvalResult,
+        flows.ingest.ingest_shard_task.fn: ShardCounts,
     }
     wrong = {
         f.__qualname__: get_type_hints(f).get("return")

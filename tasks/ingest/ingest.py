@@ -40,6 +40,7 @@ from tasks.ingest.host_lines import REPEAT_MIN_PAGES, HostPage, remove_repeated_
 from tasks.ingest.langid import BACKENDS, DEFAULT_BACKEND, PREFIX_CHARS, identify
 from tasks.ingest.readers import read_records
 from tasks.ingest.records import Bad, Content, Metadata, Other, ReadOptions
+from tasks.ingest.results import ShardCounts
 from tasks.ingest.sources import InputFile
 
 MARKER_DIR = "_shards"
@@ -164,18 +165,18 @@ def ingest_shard(
     shard_index: int,
     options: IngestOptions | dict | None = None,
     source_name: str = "",
-) -> dict[str, Any]:
+) -> ShardCounts:
     """Ingest one input file into shard `shard_index` of `out_dir`; returns its counts.
 
     A shard already finished for the same input is not redone (its marker's counts are
-    returned with `cached: true`).
+    returned, `cached` true).
     """
     f = input_file if isinstance(input_file, InputFile) else InputFile(**input_file)
     opts = IngestOptions.of(options)
     out_dir = Path(out_dir)
     done = shard_done(out_dir, shard_index, f.identity)
     if done is not None:
-        return {**done, "cached": True}
+        return ShardCounts(done, cached=True)
 
     t0 = time.time()
     name = shard_name(shard_index)
@@ -291,7 +292,7 @@ def ingest_shard(
     if read != docs.count + metadata.count + quarantine.count:  # a bug, never bad data
         raise AssertionError(f"accounting does not balance for {f.uri}: {counts}")
     write_json_atomic(out_dir / MARKER_DIR / name.replace(".parquet", ".json"), counts)
-    return {**counts, "cached": False}
+    return ShardCounts(counts, cached=False)
 
 
 def _document(rec: Content, opts: IngestOptions, source_name: str, source_file: str) -> dict | tuple[str, str]:
@@ -381,7 +382,7 @@ def merge_counts(shards: list[dict]) -> dict[str, Any]:
     return total
 
 
-def finish_source(workspace, key: str, name: str, shard_counts: list[dict], uris: list[str]) -> dict[str, Any]:
+def finish_source(workspace, key: str, name: str, shards_done: list[ShardCounts], uris: list[str]) -> dict[str, Any]:
     """Write the docs folder's `_SUCCESS` (last): name, docs_hash, shard files, counts."""
     from tasks.core.docsref import docs_hash_of
 
@@ -391,6 +392,7 @@ def finish_source(workspace, key: str, name: str, shard_counts: list[dict], uris
         stale.unlink(missing_ok=True)
 
     out_dir = workspace.stage_dir("docs", key)
+    shard_counts = [s.to_dict() for s in shards_done]
     shards = sorted(s["shard"] for s in shard_counts)
     info: dict[str, Any] = {
         "name": name,
