@@ -95,7 +95,7 @@ def arm_flow(
     validate_tokens(ws, trained, recipe)
     contracts_ran(ws, [f"dataset-{dataset.key}", f"tokens-{trained.tokens_key}"])
     if matched is not None:
-        trained.check_packed(ws, dataset, recipe.train.seed)
+        dataset.check_packed(ws, trained, recipe.train.seed)
     evaluated = evaluate_arm(recipe, trained, ws, dask_address)
     numbers = {
         **metrics.dataset_metrics(dataset.stats),

@@ -129,13 +129,14 @@ def test_hand_offs_pickle_and_keep_their_dicts(workspace, tmp_path):
 
 def test_check_packed_compares_shards_with_curation(workspace, tmp_path):
     """The arm's packed shards must hold the tokens its curation counted (the dropped tail
-    included); this check lives with TrainResult, not in the ablation flow."""
+    included); this check lives with DatasetRef (curate may import train, not the other
+    way), not in the ablation flow."""
     trained = TrainResult(tmp_path / "models" / "m", "t-1", 128, {"tokenizer_hash": "ef" * 32})
     packed = trained.packed_dir(workspace, 0)
     packed.mkdir(parents=True)
     (packed / "meta.json").write_text(json.dumps({"n_tokens": 1000, "tokens_dropped_tail": 24}))
     dataset = DatasetRef.from_stats(workspace, {"data_hash": "ab" * 32, "tokens": 1024})
-    trained.check_packed(workspace, dataset, 0)
+    dataset.check_packed(workspace, trained, 0)
     short = DatasetRef.from_stats(workspace, {"data_hash": "ab" * 32, "tokens": 1000})
     with pytest.raises(RuntimeError, match="curation counted 1,000 tokens .* shards hold 1,024"):
-        trained.check_packed(workspace, short, 0)
+        short.check_packed(workspace, trained, 0)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from tasks.core.workspace import Workspace
-from tasks.curate.results import DatasetRef
 from tasks.train.tokens import pack_dir
 
 
@@ -40,19 +39,6 @@ class TrainResult:
     def packed_meta(self, workspace: Workspace, seed: int) -> dict[str, Any]:
         """The packed folder's meta.json (n_tokens, tokens_dropped_tail, vocab_size, ...)."""
         return json.loads((self.packed_dir(workspace, seed) / "meta.json").read_text())
-
-    def check_packed(self, workspace: Workspace, dataset: DatasetRef, seed: int) -> None:
-        """The packed shards hold exactly the tokens curation counted (less the dropped
-        tail); a RuntimeError says so when the budget was counted with another tokenizer."""
-        meta = self.packed_meta(workspace, seed)
-        packed = int(meta["n_tokens"]) + int(meta["tokens_dropped_tail"])
-        stats = dataset.stats
-        if packed != int(stats["tokens"]):
-            raise RuntimeError(
-                f"dataset {stats['data_hash'][:16]}: curation counted {stats['tokens']:,} tokens of the suite "
-                f"tokenizer but the token shards hold {packed:,} (tokenizer {self.summary['tokenizer_hash'][:16]}); "
-                "the budget was counted with a different tokenizer than training uses"
-            )
 
     def to_dict(self) -> dict[str, Any]:
         """The run summary (what the catalog's train_runs row and the train flow report)."""
