@@ -50,7 +50,7 @@ def real(tmp: Path) -> dict:
     C.curate(recipe, ws, exclusions=X.SampleConfig(n=0))  # warm: dedup clusters, eval index, scores cached
     for n in (0, 20, 0, 20):
         t0 = time.perf_counter()
-        stats = C.curate(recipe, ws, exclusions=X.SampleConfig(n=n))
+        stats = C.curate(recipe, ws, exclusions=X.SampleConfig(n=n)).stats
         secs = time.perf_counter() - t0
         path = ws.stage_dir("datasets", C.dataset_key(recipe)) / X.FILE
         out.setdefault(f"n={n}", []).append(

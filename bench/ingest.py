@@ -69,7 +69,7 @@ def run_winnow(path: Path, out: Path, extractor: str) -> int:
     identify("warm up the model")  # load outside the timed part, as datatrove's filter does
     f = describe(str(path))
     t0, c0 = time.perf_counter(), _cpu()
-    counts = ingest_shard(f, out, 0, IngestOptions(extractor=extractor), "bench")
+    counts = ingest_shard(f, out, 0, IngestOptions(extractor=extractor), "bench").to_dict()
     return counts["docs_written"], time.perf_counter() - t0, _cpu() - c0
 
 

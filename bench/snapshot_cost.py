@@ -80,7 +80,7 @@ def main() -> int:
         summary = json.loads((model_dir / "train.json").read_text())
     train_s = time.time() - t0
     shutil.rmtree(ws.root / "evals", ignore_errors=True)
-    ev = evaluate_model(model_dir, EvalSpec(tasks=["lm"]), ws, device=args.device)
+    ev = evaluate_model(model_dir, EvalSpec(tasks=["lm"]), ws, device=args.device).summary
     snap_s = ev["snapshot_seconds"]
     lm_eval_s = ev["seconds"] - snap_s  # everything else of the stage: lm-eval and its aggregation
     items = {(r["task"], r["item"]): r["value"] for r in read_items(ev["results_dir"]) if r["metric"] == "bpb"}

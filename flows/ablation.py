@@ -47,7 +47,6 @@ from tasks.core.logs import set_verbose, verbose
 from tasks.core.workspace import Workspace
 from tasks.curate import steps as curate_steps
 from tasks.curate.pipeline import validate_arms
-from tasks.curate.results import DatasetRef
 from tasks.evaluate.results import EvalResult
 from tasks.recipe import Recipe
 from tasks.report import adaptive, metrics
@@ -56,7 +55,6 @@ from tasks.selection.spec import TopicsSpec
 from tasks.suite import REPO, DecideSpec, Suite, arm_for_seed, load_suite, suite_from_recipe
 from tasks.train.results import TrainResult
 from tasks.train.spec import PRESETS
-from tasks.train.tokens import pack_dir
 from tasks.validation.contracts import matched_tokens as MT
 
 DEFAULT_SUITE = REPO / "recipes" / "suites" / "default.yaml"
@@ -66,7 +64,7 @@ STAGES = ("docs", "signals", "dedup", "selection", "doc_tokens", "datasets", "to
 def evaluate_arm(recipe: Recipe, trained: TrainResult, ws: Workspace, dask_address: str | None) -> EvalResult:
     """The arm's evaluation, as its recipe's `eval:` section asks (every field of EvalSpec)."""
     spec = recipe.eval
-    summary = evaluate_flow(
+    return evaluate_flow(
         str(trained.model_dir),
         tasks=spec.tasks,
         limit=spec.limit,
@@ -75,7 +73,6 @@ def evaluate_arm(recipe: Recipe, trained: TrainResult, ws: Workspace, dask_addre
         workspace=str(ws.root),
         dask_address=dask_address,
     )
-    return EvalResult.from_summary(summary)
 
 
 @flow(name="arm", log_prints=True, validate_parameters=True)
@@ -88,17 +85,17 @@ def arm_flow(
     recipe = arm_for_seed(recipe, seed)  # init, data order, and a sampling selection's sample
     if dask_address:
         curate_on_cluster(ws, recipe, dask_address)
-    dataset = DatasetRef.from_stats(ws, run_curate(recipe, ws.root, dask_address))
+    dataset = run_curate(recipe, ws.root, dask_address)
     matched = arm_tokens(recipe.name, dataset.stats)
     if recipe.token_budget and matched is not None:
         # before any training: an arm that cannot reach the budget fails here, saying so
         validate_matched_tokens(ws, [matched], recipe.token_budget, f"matched-{dataset.key}", recipe)
     validate_dataset(ws, recipe, dataset.key, real_tokens=matched is not None)
-    trained = TrainResult.from_summary(run_train(ws, dataset.key, recipe.train, dask_address=dask_address))
+    trained = run_train(ws, dataset.key, recipe.train, dask_address=dask_address)
     validate_tokens(ws, trained, recipe)
     contracts_ran(ws, [f"dataset-{dataset.key}", f"tokens-{trained.tokens_key}"])
     if matched is not None:
-        _check_packed(ws, dataset.stats, trained, recipe.train.seed)
+        dataset.check_packed(ws, trained, recipe.train.seed)
     evaluated = evaluate_arm(recipe, trained, ws, dask_address)
     numbers = {
         **metrics.dataset_metrics(dataset.stats),
@@ -234,19 +231,6 @@ def validate_matched_tokens(
     ).as_dict()
 
 
-def _check_packed(ws: Workspace, stats: dict[str, Any], trained: TrainResult, seed: int) -> None:
-    """The packed shards hold exactly the tokens curation counted (less the dropped tail)."""
-    packed_dir = pack_dir(ws.stage_dir("tokens", trained.tokens_key), trained.seq_len, seed)
-    meta = json.loads((packed_dir / "meta.json").read_text())
-    packed = int(meta["n_tokens"]) + int(meta["tokens_dropped_tail"])
-    if packed != int(stats["tokens"]):
-        raise RuntimeError(
-            f"dataset {stats['data_hash'][:16]}: curation counted {stats['tokens']:,} tokens of the suite tokenizer "
-            f"but the token shards hold {packed:,} (tokenizer {trained.summary['tokenizer_hash'][:16]}); "
-            "the budget was counted with a different tokenizer than training uses"
-        )
-
-
 @task(name="validate-dataset", cache_policy=NO_CACHE)
 def validate_dataset(ws: Workspace, recipe: Recipe, dataset_key: str, real_tokens: bool = False) -> dict[str, Any]:
     """The dataset contract: unique ids from their sources, budget, languages, mixture (in
@@ -279,16 +263,7 @@ def validate_dataset(ws: Workspace, recipe: Recipe, dataset_key: str, real_token
 def validate_tokens(ws: Workspace, trained: TrainResult, recipe: Recipe) -> dict[str, Any]:
     """The token-shard contract: ids within the vocabulary, EOS-separated documents, and
     the token total the tokenizer recorded."""
-    packed = pack_dir(ws.stage_dir("tokens", trained.tokens_key), trained.seq_len, recipe.train.seed)
-    meta = json.loads((packed / "meta.json").read_text())
-    contract = V.token_shards_contract(
-        sorted(packed.glob("*.bin")),
-        vocab_size=meta["vocab_size"],
-        eos_id=meta["eos_id"],
-        dtype=meta["dtype"],
-        seq_len=meta["seq_len"],
-        expected_tokens=meta["n_sequences"] * meta["seq_len"],
-    )
+    contract = V.token_shards_contract_for_packed(trained.packed_dir(ws, recipe.train.seed))
     return V.validate(
         contract,
         key=f"tokens-{trained.tokens_key}",
@@ -503,7 +478,7 @@ def reuse_identical(
                     for recipe in (arm_for_seed(arm, seed), arm_for_seed(ref, seed)):
                         if dask_address:  # the heavy per-shard stages on the cluster, as the arm would
                             curate_on_cluster(ws, recipe, dask_address)
-                        refs_of_pair.append(DatasetRef.from_stats(ws, run_curate(recipe, ws.root, dask_address)))
+                        refs_of_pair.append(run_curate(recipe, ws.root, dask_address))
                     mine, theirs = refs_of_pair
                     if mine.key == theirs.key or reuse.same_training_data(mine.path, theirs.path):
                         log.info("arm %s-seed%d: its dataset is %s's; reusing that run", arm.name, seed, ref.name)

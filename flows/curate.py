@@ -24,6 +24,7 @@ from tasks.core.catalog import Catalog
 from tasks.core.spec import RecipeError
 from tasks.core.workspace import Workspace
 from tasks.curate import pipeline as C
+from tasks.curate.results import DatasetRef
 from tasks.recipe import Recipe, load_recipe
 from tasks.report import cards
 
@@ -32,23 +33,23 @@ from tasks.report import cards
     name="curate",
     cache_key_fn=cache_key_from("key", lambda p: Path(p["workspace"]) / "datasets" / p["dataset_key"] / "_SUCCESS"),
 )
-def curate_task(recipe_json: str, workspace: str, key: str, dataset_key: str) -> dict:
+def curate_task(recipe_json: str, workspace: str, key: str, dataset_key: str) -> DatasetRef:
     recipe = Recipe.model_validate_json(recipe_json)
     ws = Workspace.from_env(workspace)
     inputs = C.resolve_inputs(ws, recipe)
     cached = C.cached_dataset(ws, recipe, inputs)
     if cached is not None:
         cards.write_dataset_card(ws, recipe, inputs, missing_only=True)
-        return {**C.read_stats(ws, recipe), "cached": True}
-    stats = C.curate(recipe, ws, inputs)
+        return C.read_dataset(ws, recipe).with_cached(True)
+    dataset = C.curate(recipe, ws, inputs)
     cards.write_dataset_card(ws, recipe, inputs)  # card.md / card.json beside the dataset
-    return {**stats, "cached": False}
+    return dataset.with_cached(False)
 
 
 @flow(name="curate")
 def curate_flow(
     recipe_json: str, workspace: str | None = None, dask_address: str | None = None, compute_signals: bool = True
-) -> dict:
+) -> DatasetRef:
     recipe = Recipe.model_validate_json(recipe_json)
     C.validate(recipe)
     ws = Workspace.from_env(workspace)
@@ -58,15 +59,16 @@ def curate_flow(
         for source in recipe.sources:
             run_signals(source, ws.root, dask_address)
     inputs = C.resolve_inputs(ws, recipe)
-    key = f"curate:{recipe.data_hash()}:{C.inputs_fingerprint(inputs)}"
-    stats = curate_task(recipe_json, str(ws.root), key=key, dataset_key=C.dataset_key(recipe))
-    record_dataset(ws, recipe, stats)
+    # "ref": the task returns a DatasetRef; a result cached as a dict by older code is not reused
+    key = f"curate-ref:{recipe.data_hash()}:{C.inputs_fingerprint(inputs)}"
+    dataset = curate_task(recipe_json, str(ws.root), key=key, dataset_key=C.dataset_key(recipe))
+    record_dataset(ws, recipe, dataset.to_dict())
     create_markdown_artifact(
         key=f"dataset-{C.dataset_key(recipe)}",
-        markdown=C.stats_markdown(stats, stats["cached"]),
+        markdown=C.stats_markdown(dataset.stats, dataset.cached),
         description=f"dataset of recipe {recipe.name}",
     )
-    return stats
+    return dataset
 
 
 def record_dataset(ws: Workspace, recipe: Recipe, stats: dict) -> None:
@@ -98,7 +100,7 @@ def record_dataset(ws: Workspace, recipe: Recipe, stats: dict) -> None:
 
 def run_curate(
     recipe: Recipe, workspace: str | Path | None = None, dask_address: str | None = None, compute_signals: bool = True
-) -> dict:
+) -> DatasetRef:
     """The dataset of `recipe` (a plain entry for the ablation flow)."""
     return curate_flow(recipe.model_dump_json(), str(Workspace.from_env(workspace).root), dask_address, compute_signals)
 
@@ -123,8 +125,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {exc}") from None
     started = time.perf_counter()
     with prefect_api():
-        stats = run_curate(recipe, args.workspace, args.dask_address, not args.no_signals)
-    print(C.stats_markdown(stats, stats.get("cached", False)))
+        dataset = run_curate(recipe, args.workspace, args.dask_address, not args.no_signals)
+    print(C.stats_markdown(dataset.stats, dataset.cached))
     print(f"done in {time.perf_counter() - started:.1f} s")
 
 

@@ -31,6 +31,7 @@ from tasks.evaluate.harness import (
     evaluate_model,
     markdown_table,
 )
+from tasks.evaluate.results import EvalResult
 from tasks.evaluate.spec import EvalSpec
 
 
@@ -38,7 +39,7 @@ from tasks.evaluate.spec import EvalSpec
 # No Prefect cache: without persisted results Prefect ignores one (and warned so in every
 # process); the stage serves a finished evaluation from its own _SUCCESS marker.
 @task(name="lm-eval", cache_policy=NO_CACHE, persist_result=False, log_prints=False)
-def evaluate_task(model_dir: str, spec: dict[str, Any], workspace: str, device: str, key: str) -> dict[str, Any]:
+def evaluate_task(model_dir: str, spec: dict[str, Any], workspace: str, device: str, key: str) -> EvalResult:
     # The stage checks its own _SUCCESS marker, so a deleted folder is recomputed.
     return evaluate_model(model_dir, EvalSpec.model_validate(spec), Workspace.from_env(workspace), device)
 
@@ -64,7 +65,7 @@ def evaluate_flow(
     device: str = "auto",
     workspace: str | None = None,
     dask_address: str | None = None,
-) -> dict[str, Any]:
+) -> EvalResult:
     """lm-eval on one model. With `dask_address` naming a cluster where some worker offers
     the evaluation resources (e.g. `GPU=1`), lm-eval runs on such a worker; else here."""
     ws = Workspace.from_env(workspace)
@@ -74,12 +75,13 @@ def evaluate_flow(
     resources = stage_resources("evaluate", dask_address)
     if resources and dask_address:
         params = {"model_dir": str(model_dir), "spec": spec.model_dump(), "workspace": str(ws.root)}
-        summary = run_on_cluster(
+        evaluated = run_on_cluster(
             dask_address, evaluate_task, {**params, "device": device, "key": key}, resources, "lm-eval"
         )
     else:
         with torch_stage():  # lm-eval seeds torch's global RNG: one evaluation at a time per process
-            summary = evaluate_task(str(model_dir), spec.model_dump(), str(ws.root), device, key)
+            evaluated = evaluate_task(str(model_dir), spec.model_dump(), str(ws.root), device, key)
+    summary = evaluated.to_dict()
     run, results = catalog_rows(summary)
     catalog = Catalog(ws.catalog_path)
     catalog.insert("eval_runs", [run], replace=True)
@@ -90,7 +92,7 @@ def evaluate_flow(
     create_markdown_artifact(markdown=table, key="evaluation", description=f"lm-eval scores of {key}")
     if verbose():  # the scores reach the console in the suite's leaderboard (and `python -m flows.evaluate`)
         print(table)
-    return summary
+    return evaluated
 
 
 def run_eval(
@@ -101,9 +103,9 @@ def run_eval(
     batch_size: int = 16,
     device: str = "auto",
     workspace: str | Path | None = None,
-) -> dict[str, Any]:
-    """Plain entry (other flows, notebooks): evaluate one model; returns the summary
-    (eval_key, results_dir, mean_centered_acc, mean_bpb, ...)."""
+) -> EvalResult:
+    """Plain entry (other flows, notebooks): evaluate one model; returns the evaluation,
+    its summary (eval_key, results_dir, mean_centered_acc, mean_bpb, ...) under `.summary`."""
     with prefect_api():
         return evaluate_flow(
             str(model),
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:  # else $WINNOW_VERBOSE decides
         set_verbose(True)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
-    summary = run_eval(
+    evaluated = run_eval(
         args.model,
         tasks=tasks,
         limit=args.limit,
@@ -161,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
         workspace=args.workspace,
     )
+    summary = evaluated.summary
     if not verbose():  # the flow printed it already
         print(markdown_table(summary))
     print(

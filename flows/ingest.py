@@ -31,18 +31,19 @@ from tasks.core.logs import verbose
 from tasks.core.workspace import Workspace
 from tasks.ingest.extract import DEFAULT_EXTRACTOR, EXTRACTORS
 from tasks.ingest.ingest import IngestOptions, finish_source, ingest_shard
+from tasks.ingest.results import ShardCounts
 from tasks.ingest.sources import CC_BASE_URL, resolve_sources, source_key
 
 
 # No Prefect result cache here on purpose: the shard's done marker *is* its cache, it
 # survives a killed run, and deleting the docs folder really forces the work again.
 @task(name="ingest-shard", cache_policy=NO_CACHE, retries=0, task_run_name="ingest-shard-{shard_index}")
-def ingest_shard_task(input_file: dict, out_dir: str, shard_index: int, options: dict, source_name: str) -> dict:
+def ingest_shard_task(input_file: dict, out_dir: str, shard_index: int, options: dict, source_name: str) -> ShardCounts:
     return ingest_shard(input_file, out_dir, shard_index, options, source_name)
 
 
 @flow(name="ingest-shards")
-def ingest_shards_flow(files: list[dict], out_dir: str, options: dict, source_name: str) -> list[dict]:
+def ingest_shards_flow(files: list[dict], out_dir: str, options: dict, source_name: str) -> list[ShardCounts]:
     """Map ingest_shard over the files on this flow's task runner (Dask); progress bar."""
     from prefect.futures import as_completed
     from tqdm import tqdm
@@ -54,7 +55,7 @@ def ingest_shards_flow(files: list[dict], out_dir: str, options: dict, source_na
             try:
                 counts = fut.result()
                 results.append(counts)
-                bar.set_postfix(docs=sum(r["docs_written"] for r in results))
+                bar.set_postfix(docs=sum(r.docs_written for r in results))
             except Exception as e:  # keep the other shards; report every failure at the end
                 failures.append(f"{type(e).__name__}: {e}")
             bar.update(1)
@@ -63,7 +64,7 @@ def ingest_shards_flow(files: list[dict], out_dir: str, options: dict, source_na
             f"{len(failures)} of {len(files)} shards failed (finished shards are kept; "
             f"rerun to redo only the rest):\n  " + "\n  ".join(failures)
         )
-    return sorted(results, key=lambda r: r["shard"])
+    return sorted(results, key=lambda r: r.shard)
 
 
 def _default_name(files) -> str:

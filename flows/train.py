@@ -30,6 +30,7 @@ from tasks.core.workspace import Workspace
 from tasks.recipe import Recipe, load_recipe
 from tasks.train import loop as train_mod
 from tasks.train import tokens as tokens_mod
+from tasks.train.results import TrainResult
 from tasks.train.spec import PRESETS, TrainSpec, get_preset
 from tasks.train.tokenizer import build_tokenizer, tokenizer_hash_of
 
@@ -110,8 +111,9 @@ def run_train(
     tokenizer_dir: str | Path | None = None,
     record: bool = True,
     dask_address: str | None = None,
-) -> dict[str, Any]:
-    """Tokenizer -> tokens -> model for one dataset; returns the run summary.
+) -> TrainResult:
+    """Tokenizer -> tokens -> model for one dataset; returns the model, its token shards and
+    the run summary (`.summary`).
 
     Inside a flow run, with `dask_address` naming a cluster where some worker offers the
     training resources (flows._runtime.STAGE_RESOURCES, e.g. `GPU=1`), the training runs
@@ -203,7 +205,7 @@ def run_train(
     )
     if record:
         record_run(ws, result, spec)
-    return result
+    return TrainResult(model_dir, meta["tokens_key"], int(result["seq_len"]), result)
 
 
 def _train_here(
@@ -306,7 +308,7 @@ def train_flow(
     overrides = {k: v for k, v in {"preset": preset, "tokens": tokens, "seed": seed}.items() if v is not None}
     spec = spec.model_copy(update=overrides)
     spec = TrainSpec.model_validate(spec.model_dump())
-    result = run_train(ws, dataset, spec, tokenizer_dir=tokenizer)
+    result = run_train(ws, dataset, spec, tokenizer_dir=tokenizer).to_dict()
     create_markdown_artifact(
         key="train-summary",
         markdown=summary_markdown(result),

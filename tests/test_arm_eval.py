@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 import flows.ablation as ablation
 from tasks.core.workspace import Workspace
+from tasks.evaluate.results import EvalResult
 from tasks.evaluate.spec import EvalSpec
 from tasks.recipe import Recipe
 from tasks.train.results import TrainResult
@@ -26,7 +27,7 @@ def test_arm_evaluation_honours_full_limit_tasks_and_batch_size(tmp_path, monkey
         out = tmp_path / "evals" / "k"
         out.mkdir(parents=True)
         (out / "scores.json").write_text(json.dumps({"rows": [{"task": "sciq", "metric": "acc", "value": 0.5}]}))
-        return {"eval_key": "k", "results_dir": str(out)}
+        return EvalResult.from_summary({"eval_key": "k", "results_dir": str(out)})
 
     monkeypatch.setattr(ablation, "evaluate_flow", fake_evaluate_flow)
     recipe = Recipe(

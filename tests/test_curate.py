@@ -43,7 +43,7 @@ def _crawl_and_de(workspace, crawl: pa.Table):
 
 def test_heuristic_recipe_dataset(crawl_ws, monkeypatch):
     recipe = load_recipe(ROOT / "recipes" / "heuristic.yaml").model_copy(update={"sources": ["crawl", "de"]})
-    stats = C.curate(recipe, crawl_ws)
+    stats = C.curate(recipe, crawl_ws).stats
     folder = crawl_ws.stage_dir("datasets", C.dataset_key(recipe))
     part = pq.read_table(folder / "part-00000.parquet")
     assert part.column_names == ["doc_id", "source", "url", "text", "repeat"]
@@ -73,10 +73,10 @@ def test_heuristic_recipe_dataset(crawl_ws, monkeypatch):
 
 def test_no_filter_keeps_everything_and_budget_cuts(crawl_ws):
     recipe = Recipe(name="all", sources=["crawl", "de"])
-    stats = C.curate(recipe, crawl_ws)
+    stats = C.curate(recipe, crawl_ws).stats
     assert stats["documents"] == 302 and stats["steps"] == ["language", "filters", "decontaminate"]
     budget = Recipe(name="cut", sources=["crawl"], token_budget=20_000)
-    cut = C.curate(budget, crawl_ws)
+    cut = C.curate(budget, crawl_ws).stats
     assert 0 < cut["documents"] < 300
     # cut in real tokens of the suite tokenizer: filled to within 1%, never over the budget
     assert 20_000 * 0.99 <= cut["tokens"] <= 20_000 and cut["pool_tokens"] > 20_000
@@ -99,7 +99,7 @@ def test_a_pool_too_small_for_the_budget_fails_the_arm(crawl_ws):
     from tasks.validation.contracts.matched_tokens import TokenBudgetError, check_matched_tokens
 
     recipe = Recipe(name="greedy", sources=["crawl"], token_budget=5_000_000)
-    stats = C.curate(recipe, crawl_ws)
+    stats = C.curate(recipe, crawl_ws).stats
     assert stats["pool_tokens"] == stats["unique_tokens"] < 5_000_000  # everything kept, still short
     with pytest.raises(TokenBudgetError, match="arm 'greedy': its pool is too small for the token budget"):
         check_matched_tokens([arm_tokens("greedy", stats)], recipe.token_budget, key="t", workspace=crawl_ws)
@@ -174,7 +174,7 @@ def test_a_mixed_dataset_validates_in_the_tokens_curate_mixed_it_in(workspace, c
     recipe = Recipe(
         name="mix", sources=["crawl", "de"], token_budget=10_000, mixture={"weights": {"crawl": 0.7, "de": 0.3}}
     )
-    stats = C.curate(recipe, crawl_ws)
+    stats = C.curate(recipe, crawl_ws).stats
     folder = crawl_ws.stage_dir("datasets", C.dataset_key(recipe))
     planned = {
         g: v["planned_tokens"] for g, v in stats["removals"]["selection"]["mixture"]["phases"][0]["groups"].items()

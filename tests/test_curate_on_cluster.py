@@ -56,7 +56,7 @@ def test_cluster_curation_matches_in_process(tmp_path, cc_docs_table):
     )
 
     local = _workspace(tmp_path / "local", table)
-    local_stats = C.curate(recipe, local)
+    local_stats = C.curate(recipe, local).stats
 
     remote = _workspace(tmp_path / "cluster", table)
     with _runtime.prefect_api(), _runtime.dask_cluster(None, n_workers=2) as address, Client(address) as client:
@@ -68,7 +68,7 @@ def test_cluster_curation_matches_in_process(tmp_path, cc_docs_table):
 
         on_cluster()
         stream = client.get_task_stream()
-        remote_stats = C.curate(recipe, remote)
+        remote_stats = C.curate(recipe, remote).stats
 
     from dask.utils import key_split
 

@@ -28,7 +28,7 @@ def dup_ws(workspace, cc_docs_table):
 
 
 def _dataset(ws, recipe):
-    stats = C.curate(recipe, ws)
+    stats = C.curate(recipe, ws).stats
     return stats, pq.read_table(ws.stage_dir("datasets", C.dataset_key(recipe)) / "part-00000.parquet")
 
 

@@ -58,7 +58,7 @@ def _workspace(root, table: pa.Table) -> Workspace:
 
 
 def _outputs(ws: Workspace, recipe: Recipe) -> tuple[dict, pa.Table, pa.Table]:
-    stats = C.curate(recipe, ws)
+    stats = C.curate(recipe, ws).stats
     folder = ws.stage_dir("datasets", C.dataset_key(recipe))
     return stats, pq.read_table(folder / "part-00000.parquet"), pq.read_table(folder / "exclusions.parquet")
 

@@ -34,7 +34,7 @@ def test_every_default_arm_meets_the_matched_token_contract(default_pool, seed):
     arms, failures = [], []
     for arm in suite.resolved_arms():
         recipe = arm_for_seed(arm, seed)
-        stats = curate(recipe, ws)
+        stats = curate(recipe, ws).stats
         tokens = MT.ArmTokens(recipe.name, int(stats["unique_tokens"]), int(stats["pool_tokens"]))
         arms.append(tokens)
         try:  # the check the arm flow makes before training (flows/ablation.py arm_flow)

@@ -158,7 +158,9 @@ def test_standard_lm_eval_cli_evaluates_the_saved_model_offline(tiny_model, tmp_
 def test_evaluate_flow_records_scores_and_reuses_them(tiny_model, workspace, catalog):
     from flows.evaluate import run_eval
 
-    first = run_eval(tiny_model, tasks=["copa", "news_heldout"], limit=4, device="cpu", workspace=workspace.root)
+    first = run_eval(
+        tiny_model, tasks=["copa", "news_heldout"], limit=4, device="cpu", workspace=workspace.root
+    ).summary
     assert first["cached"] is False
     out = Path(first["results_dir"])
     assert out.parent == workspace.root / "evals" and (out / "_SUCCESS").exists()
@@ -172,7 +174,9 @@ def test_evaluate_flow_records_scores_and_reuses_them(tiny_model, workspace, cat
         ("mean", "centered_acc"),
         ("mean", "bits_per_byte"),
     }
-    again = run_eval(tiny_model, tasks=["copa", "news_heldout"], limit=4, device="cpu", workspace=workspace.root)
+    again = run_eval(
+        tiny_model, tasks=["copa", "news_heldout"], limit=4, device="cpu", workspace=workspace.root
+    ).summary
     assert again["cached"] is True and again["eval_key"] == first["eval_key"]
     # Every item's scores reach the catalog; two arms sharing this evaluation are identical:
     # the report's paired bootstrap must call them a tie with P(A>B) = 0.5.

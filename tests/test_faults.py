@@ -230,7 +230,7 @@ def test_full_disk_leaves_nothing_that_looks_done_and_the_rerun_is_clean(tmp_pat
     assert not (out / "_shards" / "shard-00000.json").exists()
     assert not [p.name for p in out.rglob("*.tmp")]  # every writer's temp file removed
     # The rerun, with space again, writes the whole shard: nothing lost.
-    counts = ingest_shard(f, out, 0, None, "cc")
+    counts = ingest_shard(f, out, 0, None, "cc").to_dict()
     assert counts["cached"] is False
     docs = pq.read_table(out / "shard-00000.parquet")
     quarantine = pq.read_table(out / "quarantine" / "shard-00000.parquet")

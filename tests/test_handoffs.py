@@ -36,3 +36,107 @@ def test_eval_result_reads_its_scores(tmp_path):
     assert evaluated.scores == rows and evaluated.results_dir == Path(tmp_path)
     with pytest.raises(FileNotFoundError, match="evaluation e-2 wrote no scores"):
         EvalResult.from_summary({"eval_key": "e-2", "results_dir": str(tmp_path / "none")})
+
+
+# ---------------------------------------------------------------- the stages return them
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_flows_take_the_stage_results_as_returned():
+    """No flow re-wraps a stage's dict into its typed result: the stages return it."""
+    import re
+
+    calls = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in sorted((ROOT / "flows").rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\b(from_stats|from_summary)\(", line)
+    ]
+    assert calls == []
+
+
+def test_stage_entry_points_return_the_dataclasses():
+    """Each entry point (the stage function and the flow's plain entry) says it returns
+    the hand-off dataclass, the next stage's input as is."""
+    from typing import get_type_hints
+
+    import flows.curate
+    import flows.evaluate
+    import flows.ingest
+    import flows.train
+    from tasks.curate import pipeline
+    from tasks.evaluate import harness
+    from tasks.ingest import ingest
+    from tasks.ingest.results import ShardCounts
+
+    returns = {
+        ingest.ingest_shard: ShardCounts,
+        pipeline.curate: DatasetRef,
+        flows.curate.curate_task.fn: DatasetRef,
+        flows.curate.curate_flow.fn: DatasetRef,
+        flows.curate.run_curate: DatasetRef,
+        flows.train.run_train: TrainResult,
+        harness.evaluate_model: EvalResult,
+        flows.evaluate.evaluate_task.fn: EvalResult,
+        flows.evaluate.evaluate_flow.fn: EvalResult,
+        flows.evaluate.run_eval: EvalResult,
+        flows.ingest.ingest_shard_task.fn: ShardCounts,
+    }
+    wrong = {
+        f.__qualname__: get_type_hints(f).get("return")
+        for f, t in returns.items()
+        if get_type_hints(f).get("return") is not t
+    }
+    assert wrong == {}
+
+
+def test_evaluate_model_returns_an_eval_result(tmp_path):
+    """A finished evaluation (its `_SUCCESS`) comes back as an EvalResult with its scores."""
+    from tasks.core.workspace import Workspace
+    from tasks.evaluate.harness import eval_key, evaluate_model
+    from tasks.evaluate.spec import EvalSpec
+
+    ws = Workspace(tmp_path / "ws")
+    model_dir = ws.stage_dir("models", "0123456789abcdef")
+    model_dir.mkdir(parents=True)
+    spec = EvalSpec(tasks=["copa"], limit=4)
+    key = eval_key(model_dir, spec)
+    rows = [{"task": "copa", "metric": "centered_acc", "value": 0.25}]
+    out = ws.mark_done("evals", key, {"eval_key": key, "results_dir": str(ws.stage_dir("evals", key))})
+    (out / "scores.json").write_text(json.dumps({"rows": rows}))
+    evaluated = evaluate_model(model_dir, spec, ws, device="cpu")
+    assert isinstance(evaluated, EvalResult) and evaluated.scores == rows and evaluated.cached
+    assert evaluated.to_dict() == {"eval_key": key, "results_dir": str(out), "cached": True}
+
+
+def test_hand_offs_pickle_and_keep_their_dicts(workspace, tmp_path):
+    """Prefect pickles task results (and caches them): the dataclasses round-trip, and the
+    dict each carries is what was persisted before (`to_dict`)."""
+    import pickle
+
+    stats = {"data_hash": "cd" * 32, "documents": 3}
+    ref = DatasetRef.from_stats(workspace, stats)
+    fresh = ref.with_cached(False)
+    assert fresh.to_dict() == {**stats, "cached": False} and not fresh.cached and ref.stats == stats
+    trained = TrainResult(tmp_path / "models" / "m", "t-1", 128, {"cached": True, "seq_len": 128})
+    evaluated = EvalResult("e", tmp_path, [{"task": "copa"}], {"eval_key": "e"})
+    for value in (fresh, trained, evaluated):
+        assert pickle.loads(pickle.dumps(value)) == value
+    assert trained.cached and trained.to_dict() == {"cached": True, "seq_len": 128}
+    assert trained.packed_dir(workspace, 3) == workspace.stage_dir("tokens", "t-1") / "L128-s3"
+
+
+def test_check_packed_compares_shards_with_curation(workspace, tmp_path):
+    """The arm's packed shards must hold the tokens its curation counted (the dropped tail
+    included); this check lives with DatasetRef (curate may import train, not the other
+    way), not in the ablation flow."""
+    trained = TrainResult(tmp_path / "models" / "m", "t-1", 128, {"tokenizer_hash": "ef" * 32})
+    packed = trained.packed_dir(workspace, 0)
+    packed.mkdir(parents=True)
+    (packed / "meta.json").write_text(json.dumps({"n_tokens": 1000, "tokens_dropped_tail": 24}))
+    dataset = DatasetRef.from_stats(workspace, {"data_hash": "ab" * 32, "tokens": 1024})
+    dataset.check_packed(workspace, trained, 0)
+    short = DatasetRef.from_stats(workspace, {"data_hash": "ab" * 32, "tokens": 1000})
+    with pytest.raises(RuntimeError, match="curation counted 1,000 tokens .* shards hold 1,024"):
+        short.check_packed(workspace, trained, 0)

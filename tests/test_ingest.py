@@ -82,7 +82,7 @@ def members(path: Path) -> list[int]:
 def ingest(path: Path, tmp_path: Path, **opts) -> tuple[dict, list[dict], list[dict]]:
     """Ingest one file; (counts, docs rows, quarantine rows)."""
     out = tmp_path / "docs"
-    counts = ingest_shard(describe(str(path)), out, 0, IngestOptions(**opts), "test")
+    counts = ingest_shard(describe(str(path)), out, 0, IngestOptions(**opts), "test").to_dict()
     docs = pq.read_table(out / "shard-00000.parquet").to_pylist()
     qpath = out / "quarantine" / "shard-00000.parquet"
     quarantine = pq.read_table(qpath).to_pylist() if qpath.exists() else []
@@ -136,7 +136,7 @@ def test_http_source_is_read_remotely(tmp_path):
         url = f"http://127.0.0.1:{server.server_port}/w.warc.gz"
         (f,) = resolve_sources([url])
         assert f.uri == url and f.size == WGET1.stat().st_size
-        counts = ingest_shard(f, tmp_path / "docs", 0, None, "web")
+        counts = ingest_shard(f, tmp_path / "docs", 0, None, "web").to_dict()
         assert counts["docs_written"] == 15 and counts["records_read"] == 15
     finally:
         server.shutdown()
@@ -468,7 +468,7 @@ def test_killed_run_redoes_only_unfinished_shards(tmp_path, workspace):
     files = resolve_sources([str(WGET0), str(WGET1), str(CRAWL / "whirlwind.warc.wet.gz")])
     out = workspace.stage_dir("docs", "k")
     first = [ingest_shard(f, out, i, None, "crawl") for i, f in enumerate(files)]
-    assert not any(c["cached"] for c in first)
+    assert not any(c.cached for c in first)
     # A kill after shard 1 started: its marker and output are gone, its writer's temp file
     # (named for a pid that has exited) remains. Another run's writer is alive right now
     # (this process) on shard 2's temp name: a clean-up must leave that one alone.
@@ -481,8 +481,8 @@ def test_killed_run_redoes_only_unfinished_shards(tmp_path, workspace):
     live = temp_sibling(out / "shard-00002.parquet")
     live.write_bytes(b"being written")
     again = [ingest_shard(f, out, i, None, "crawl") for i, f in enumerate(files)]
-    assert [c["cached"] for c in again] == [True, False, True]
-    assert again[1]["docs_written"] == first[1]["docs_written"]
+    assert [c.cached for c in again] == [True, False, True]
+    assert again[1].docs_written == first[1].docs_written
     # A marker for another input (a different file now at this index) does not count.
     assert shard_done(out, 0, "another-identity") is None
     info = finish_source(workspace, "k", "crawl", again, [f.uri for f in files])
@@ -519,8 +519,8 @@ def test_full_disk_mid_shard_loses_nothing_and_rerun_finishes(tmp_path, workspac
     assert not (out / "shard-00001.parquet").exists() and not (out / "_shards" / "shard-00001.json").exists()
     assert not list(out.glob(".shard-00001*"))  # the half-written temp file is cleaned up
     again = [ingest_shard(f, out, i, None, "crawl") for i, f in enumerate(files)]
-    assert [c["cached"] for c in again] == [True, False]
-    c = again[1]
+    assert [c.cached for c in again] == [True, False]
+    c = again[1].to_dict()
     assert c["docs_written"] == 15 and c["records_read"] == c["docs_written"] + c["records_quarantined"] + c.get(
         "metadata_written", 0
     )

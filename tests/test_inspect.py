@@ -69,7 +69,7 @@ def _recipe(**kw) -> Recipe:
 def test_every_step_sampled_with_its_reason(planted_ws, planted_item):
     ws, original = planted_ws
     recipe = _recipe()
-    stats = C.curate(recipe, ws, exclusions=X.SampleConfig(n=5, seed=0))
+    stats = C.curate(recipe, ws, exclusions=X.SampleConfig(n=5, seed=0)).stats
     cards.write_dataset_card(ws, recipe, C.resolve_inputs(ws, recipe))  # as flows.curate does
     folder = ws.stage_dir("datasets", C.dataset_key(recipe))
     ex = pq.read_table(folder / "exclusions.parquet")
@@ -177,7 +177,7 @@ def test_every_step_sampled_with_its_reason(planted_ws, planted_item):
     # seeded: the same sample on a rerun, another seed another sample (the finished
     # dataset's marker goes first, or curate would serve the dataset as it is)
     (folder / "_SUCCESS").unlink()
-    again = C.curate(recipe, ws, exclusions=X.SampleConfig(n=5, seed=0))
+    again = C.curate(recipe, ws, exclusions=X.SampleConfig(n=5, seed=0)).stats
     assert again["exclusions"] == stats["exclusions"]
     assert pq.read_table(folder / "exclusions.parquet").column("doc_id").to_pylist() == ex.column("doc_id").to_pylist()
     (folder / "_SUCCESS").unlink()

@@ -70,7 +70,7 @@ def test_every_recipe_curates(path, pool, prefect):
     from tasks.recipe import load_recipe
 
     recipe = load_recipe(path)
-    stats = run_curate(recipe, pool.root, compute_signals=True)
+    stats = run_curate(recipe, pool.root, compute_signals=True).stats
     key = dataset_key(recipe)
     assert pool.is_done("datasets", key)
     table = pq.read_table(sorted(pool.stage_dir("datasets", key).glob("part-*.parquet")))

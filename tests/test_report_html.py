@@ -39,7 +39,7 @@ def suite_report(planted_ws, tmp_path):  # noqa: F811
     }
     catalog = Catalog(ws.catalog_path)
     for i, (arm, recipe) in enumerate(arms.items()):
-        stats = C.curate(recipe, ws)
+        stats = C.curate(recipe, ws).stats
         curve = tmp_path / f"{arm}-curve.parquet"
         pq.write_table(pa.table({"step": [1, 2, 3], "tokens": [1e4, 2e4, 3e4], "loss": [8.0, 6.5 - i, 6.0 - i]}), curve)
         catalog.insert(

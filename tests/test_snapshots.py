@@ -101,7 +101,7 @@ def test_snapshot_scores_match_lm_eval_and_reach_the_catalog(trained, workspace,
     from tasks.evaluate.harness import eval_config
 
     tasks = ["wikitext2", "wiki_leads_heldout", "news_heldout", "copa"]
-    summary = run_eval(trained["dir"], tasks=tasks, limit=6, device="cpu", workspace=workspace.root)
+    summary = run_eval(trained["dir"], tasks=tasks, limit=6, device="cpu", workspace=workspace.root).summary
     out = Path(summary["results_dir"])
     assert summary["n_snapshots"] == 4 and eval_config(EvalSpec(tasks=tasks, limit=6))["code"] == "3"
     assert summary["snapshot_final_max_diff"] < 1e-4

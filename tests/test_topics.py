@@ -184,7 +184,7 @@ def test_curate_mixes_by_topic_and_the_card_lists_it(tmp_path, monkeypatch):
         build_signals(ws, resolve_docs(ws, name))
     mixture = {"group_by": "topic", "topics": {"n": 3, "max_tokens": 64}, "weights": {"t1": 1.0}, "max_epochs": 1.0}
     recipe = Recipe(name="topic_t1", sources=["docs", "wiki"], mixture=mixture)
-    stats = curate(recipe, ws)
+    stats = curate(recipe, ws).stats
     inputs = resolve_inputs(ws, recipe)
     topics = T.source_topics(ws, [i.docs for i in inputs], recipe.mixture.topics)
     assert topics.table.num_rows == 115  # every document of both sources, before any filter

@@ -348,8 +348,8 @@ def test_run_train_records_catalog_and_caches(ws, tok, cc_dataset):
     from tasks.core.catalog import Catalog
 
     spec = nano_spec(tokens=SEQ * 4 * 3, options={"seq_len": SEQ})
-    first = run_train(ws, cc_dataset, spec, tokenizer_dir=tok[1])
-    second = run_train(ws, cc_dataset, spec, tokenizer_dir=tok[1])
+    first = run_train(ws, cc_dataset, spec, tokenizer_dir=tok[1]).summary
+    second = run_train(ws, cc_dataset, spec, tokenizer_dir=tok[1]).summary
     assert not first["cached"] and second["cached"] and first["train_hash"] == second["train_hash"]
     rows = Catalog(ws.catalog_path).query("train_run", [first["train_hash"]])
     assert len(rows) == 1 and rows[0]["cached"] and rows[0]["steps"] == 3

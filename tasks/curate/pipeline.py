@@ -31,6 +31,7 @@ from tasks.core.workspace import Workspace, write_json_atomic
 from tasks.curate import steps as S
 from tasks.curate.context import CurateContext, SourceInput, StepImpl
 from tasks.curate.exclusions import ExclusionSampler, SampleConfig, rule_signal_columns
+from tasks.curate.results import DatasetRef
 from tasks.curate.steps import CHARS_PER_TOKEN
 from tasks.recipe import Recipe
 from tasks.signals.filters import FilterCounts, Rule, resolve_rules
@@ -125,8 +126,9 @@ def curate(
     workspace: Workspace,
     inputs: list[SourceInput] | None = None,
     exclusions: SampleConfig | None = None,
-) -> dict[str, Any]:
-    """Run the pipeline and write the dataset; returns its stats (also in stats.json).
+) -> DatasetRef:
+    """Run the pipeline and write the dataset; returns it, its stats (also in stats.json)
+    under `.stats`.
     Beside it: `exclusions.parquet`, a seeded sample of what every step removed and why
     (tasks/curate/exclusions.py; `exclusions` sets its size and seed)."""
     started = time.perf_counter()
@@ -135,8 +137,11 @@ def curate(
     key = dataset_key(recipe)
     with workspace.claim("datasets", key) as claim:
         if not claim.todo and cached_dataset(workspace, recipe, inputs) is not None:
-            return {**read_stats(workspace, recipe), "cached": True}  # a concurrent run wrote it
-        return _write_dataset(recipe, workspace, inputs, rules, key, started, exclusions)
+            # a concurrent run wrote it
+            return read_dataset(workspace, recipe).with_cached(True)
+        return DatasetRef.from_stats(
+            workspace, _write_dataset(recipe, workspace, inputs, rules, key, started, exclusions)
+        )
 
 
 def _write_dataset(
@@ -344,3 +349,8 @@ def stats_markdown(stats: dict, cached: bool = False) -> str:
 
 def read_stats(workspace: Workspace, recipe: Recipe) -> dict:
     return json.loads((workspace.stage_dir("datasets", dataset_key(recipe)) / "stats.json").read_text())
+
+
+def read_dataset(workspace: Workspace, recipe: Recipe) -> DatasetRef:
+    """The recipe's dataset as an earlier run curated it (its stats.json)."""
+    return DatasetRef.from_stats(workspace, read_stats(workspace, recipe))

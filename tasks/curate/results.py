@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tasks.core.hashing import short
 from tasks.core.workspace import Workspace
+from tasks.train.results import TrainResult
 
 
 @dataclass(frozen=True)
@@ -27,3 +28,30 @@ class DatasetRef:
             raise ValueError(f"curate stats without a data_hash (keys: {sorted(stats)})")
         key = short(data_hash)
         return cls(key, data_hash, workspace.stage_dir("datasets", key), stats)
+
+    @property
+    def cached(self) -> bool:
+        """Served from an earlier run's `datasets/<key>/` rather than curated now."""
+        return bool(self.stats.get("cached"))
+
+    def with_cached(self, cached: bool) -> DatasetRef:
+        """The same dataset, its stats saying whether this run curated it."""
+        return replace(self, stats={**self.stats, "cached": cached})
+
+    def check_packed(self, workspace: Workspace, trained: TrainResult, seed: int) -> None:
+        """The packed shards `trained` trained on hold exactly the tokens curation counted
+        (less the dropped tail); a RuntimeError says so when the budget was counted with
+        another tokenizer than training used."""
+        meta = trained.packed_meta(workspace, seed)
+        packed = int(meta["n_tokens"]) + int(meta["tokens_dropped_tail"])
+        stats = self.stats
+        if packed != int(stats["tokens"]):
+            raise RuntimeError(
+                f"dataset {stats['data_hash'][:16]}: curation counted {stats['tokens']:,} tokens of the suite "
+                f"tokenizer but the token shards hold {packed:,} (tokenizer {trained.summary['tokenizer_hash'][:16]}); "
+                "the budget was counted with a different tokenizer than training uses"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stats as the curate stage returned them (what the catalog row persists)."""
+        return dict(self.stats)

@@ -52,6 +52,7 @@ from tasks.evaluate.registry import (
     EvalError,
     resolve_tasks,
 )
+from tasks.evaluate.results import EvalResult
 from tasks.evaluate.snapshots import read_snapshot_items, score_snapshots, write_item_rows, write_snapshot_items
 from tasks.evaluate.spec import EvalSpec
 
@@ -332,19 +333,20 @@ def read_items(results_dir: str | Path) -> list[dict[str, Any]]:
 
 def evaluate_model(
     model_dir: str | Path, spec: EvalSpec | None = None, workspace: Workspace | None = None, device: str = "auto"
-) -> dict[str, Any]:
+) -> EvalResult:
     """Evaluate one saved model into `evals/<model_key>-<cfg8>/` (skipped when its
-    `_SUCCESS` exists); returns the summary that `_SUCCESS` holds."""
+    `_SUCCESS` exists); returns the evaluation: its scores, and under `.summary` what
+    `_SUCCESS` holds."""
     spec = spec or EvalSpec()
     ws = workspace or Workspace.from_env()
     model_dir = Path(model_dir).resolve()
     key = eval_key(model_dir, spec)
     if ws.is_done("evals", key):
-        return {**ws.read_done("evals", key), "cached": True}
+        return EvalResult.from_summary({**ws.read_done("evals", key), "cached": True})
     with ws.claim("evals", key) as claim:  # a concurrent suite evaluating the same model is waited for
         if not claim.todo:
-            return {**ws.read_done("evals", key), "cached": True}
-        return _evaluate_into(ws, key, model_dir, spec, device)
+            return EvalResult.from_summary({**ws.read_done("evals", key), "cached": True})
+        return EvalResult.from_summary(_evaluate_into(ws, key, model_dir, spec, device))
 
 
 def _evaluate_into(ws: Workspace, key: str, model_dir: Path, spec: EvalSpec, device: str) -> dict[str, Any]:

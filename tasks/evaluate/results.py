@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,15 @@ class EvalResult:
     eval_key: str
     results_dir: Path
     scores: list[dict[str, Any]]
+    summary: dict[str, Any] = field(default_factory=dict)  # what `_SUCCESS` holds, plus "cached"
+
+    @property
+    def cached(self) -> bool:
+        return bool(self.summary.get("cached"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary (what the catalog's eval rows are made from)."""
+        return dict(self.summary)
 
     @classmethod
     def from_summary(cls, summary: dict[str, Any]) -> EvalResult:
@@ -23,4 +32,4 @@ class EvalResult:
         path = results_dir / "scores.json"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: evaluation {summary.get('eval_key')} wrote no scores")
-        return cls(summary["eval_key"], results_dir, json.loads(path.read_text())["rows"])
+        return cls(summary["eval_key"], results_dir, json.loads(path.read_text())["rows"], summary)

@@ -40,6 +40,7 @@ from tasks.ingest.host_lines import REPEAT_MIN_PAGES, HostPage, remove_repeated_
 from tasks.ingest.langid import BACKENDS, DEFAULT_BACKEND, PREFIX_CHARS, identify
 from tasks.ingest.readers import read_records
 from tasks.ingest.records import Bad, Content, Metadata, Other, ReadOptions
+from tasks.ingest.results import ShardCounts
 from tasks.ingest.sources import InputFile
 
 MARKER_DIR = "_shards"
@@ -158,42 +159,28 @@ class _ShardWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-def ingest_shard(
-    input_file: InputFile | dict,
-    out_dir: str | Path,
-    shard_index: int,
-    options: IngestOptions | dict | None = None,
-    source_name: str = "",
-) -> dict[str, Any]:
-    """Ingest one input file into shard `shard_index` of `out_dir`; returns its counts.
+class _Shard:
+    """One shard being written: its three writers (documents, quarantine, WAT metadata)
+    and the tallies its counts are made of."""
 
-    A shard already finished for the same input is not redone (its marker's counts are
-    returned with `cached: true`).
-    """
-    f = input_file if isinstance(input_file, InputFile) else InputFile(**input_file)
-    opts = IngestOptions.of(options)
-    out_dir = Path(out_dir)
-    done = shard_done(out_dir, shard_index, f.identity)
-    if done is not None:
-        return {**done, "cached": True}
+    def __init__(self, out_dir: Path, name: str, f: InputFile, opts: IngestOptions):
+        self.f, self.opts, self.name = f, opts, name
+        self.docs = _ShardWriter(out_dir / name, DOCS, always=True)
+        self.quarantine = _ShardWriter(out_dir / "quarantine" / name, QUARANTINE, always=False)
+        self.metadata = _ShardWriter(out_dir / "metadata" / name, WAT_METADATA, always=False)
+        self.reasons: Counter = Counter()
+        self.fallbacks: Counter = Counter()  # documents kept, but not from the requested extractor
+        self.other: Counter = Counter()
+        self.languages: Counter = Counter()
+        self.formats: Counter = Counter()
+        self.read = self.truncated = self.payload_bytes = self.text_chars = 0
+        self.pending: list[dict] = []  # documents waiting for the cross-page pass
 
-    t0 = time.time()
-    name = shard_name(shard_index)
-    docs = _ShardWriter(out_dir / name, DOCS, always=True)
-    quarantine = _ShardWriter(out_dir / "quarantine" / name, QUARANTINE, always=False)
-    metadata = _ShardWriter(out_dir / "metadata" / name, WAT_METADATA, always=False)
-    reasons: Counter = Counter()
-    fallbacks: Counter = Counter()  # documents kept, but not from the requested extractor
-    other: Counter = Counter()
-    languages: Counter = Counter()
-    formats: Counter = Counter()
-    read = truncated = payload_bytes = text_chars = 0
-
-    def reject(offset, record_id, url, reason, detail):
-        reasons[reason] += 1
-        quarantine.add(
+    def reject(self, offset, record_id, url, reason, detail) -> None:
+        self.reasons[reason] += 1
+        self.quarantine.add(
             {
-                "source_file": f.uri,
+                "source_file": self.f.uri,
                 "record_offset": offset,
                 "record_id": record_id,
                 "url": url,
@@ -202,26 +189,24 @@ def ingest_shard(
             }
         )
 
-    pending: list[dict] = []  # documents waiting for the cross-page pass
+    def keep(self, row: dict) -> None:
+        self.truncated += row["text_truncated"]
+        self.payload_bytes += row["n_bytes"]
+        self.text_chars += row["n_chars"]
+        self.languages[row["language"]] += 1
+        self.formats[row["format"]] += 1
+        self.docs.add(row)
 
-    def keep(row: dict) -> None:
-        nonlocal truncated, payload_bytes, text_chars
-        truncated += row["text_truncated"]
-        payload_bytes += row["n_bytes"]
-        text_chars += row["n_chars"]
-        languages[row["language"]] += 1
-        formats[row["format"]] += 1
-        docs.add(row)
-
-    def flush_pending() -> None:
+    def flush_pending(self) -> None:
         """Cross-page pass over the held documents (only pages the default extractor made), then write them."""
-        if not pending:
+        if not self.pending:
             return
-        pages = [HostPage(r["domain"] if r["extractor"] == "resiliparse" else None, r["text"]) for r in pending]
-        for row, text in zip(pending, remove_repeated_lines(pages, opts.host_repeat_min_pages)):
+        opts = self.opts
+        pages = [HostPage(r["domain"] if r["extractor"] == "resiliparse" else None, r["text"]) for r in self.pending]
+        for row, text in zip(self.pending, remove_repeated_lines(pages, opts.host_repeat_min_pages)):
             if text != row["text"]:
                 if not text:
-                    reject(
+                    self.reject(
                         row["record_offset"],
                         row["record_id"],
                         row["url"],
@@ -231,67 +216,105 @@ def ingest_shard(
                     continue
                 language, score = identify(text, opts.langid_prefix_chars, opts.langid)
                 row = {**row, "text": text, "n_chars": len(text), "language": language, "language_score": score}
-            keep(row)
-        pending.clear()
+            self.keep(row)
+        self.pending.clear()
 
+    def add(self, rec, source_name: str) -> None:
+        """One record of the input: a document kept (or held for the cross-page pass),
+        quarantined with its reason, WAT metadata, or another record type counted."""
+        if isinstance(rec, Other):
+            self.other[rec.record_type] += 1
+            return
+        self.read += 1
+        if isinstance(rec, Bad):
+            self.reject(rec.offset, rec.record_id, rec.url, rec.reason, rec.detail)
+            return
+        if isinstance(rec, Metadata):
+            self.metadata.add({**rec.row, "source_file": self.f.uri})
+            self.formats["wat"] += 1
+            return
+        row = _document(rec, self.opts, source_name, self.f.uri)
+        if isinstance(row, tuple):
+            self.reject(rec.offset, rec.record_id, rec.url, *row)
+            return
+        fallback = row.pop("_fallback", None)
+        if fallback:
+            self.fallbacks[fallback] += 1
+        if self.opts.host_repeat_min_pages:
+            self.pending.append(row)
+            if len(self.pending) >= REPEAT_WINDOW:
+                self.flush_pending()
+        else:
+            self.keep(row)
+
+    def commit(self) -> None:
+        self.flush_pending()
+        self.docs.commit()
+        self.quarantine.commit()
+        self.metadata.commit()
+
+    def abort(self) -> None:
+        for w in (self.docs, self.quarantine, self.metadata):
+            w.abort()
+
+    def counts(self, seconds: float) -> dict[str, Any]:
+        f = self.f
+        return {
+            "shard": self.name,
+            "input": f.uri,
+            "input_identity": f.identity,
+            "bytes_read": f.size,
+            "records_read": self.read,
+            "docs_written": self.docs.count,
+            "metadata_written": self.metadata.count,
+            "records_quarantined": self.quarantine.count,
+            "quarantine_by_reason": dict(sorted(self.reasons.items())),
+            "fallback_by_reason": dict(sorted(self.fallbacks.items())),
+            "other_records": dict(sorted(self.other.items())),
+            "formats": dict(sorted(self.formats.items())),
+            "languages": dict(self.languages.most_common()),
+            "text_truncated": self.truncated,
+            "payload_bytes": self.payload_bytes,
+            "text_chars": self.text_chars,
+            "seconds": round(seconds, 3),
+        }
+
+
+def ingest_shard(
+    input_file: InputFile | dict,
+    out_dir: str | Path,
+    shard_index: int,
+    options: IngestOptions | dict | None = None,
+    source_name: str = "",
+) -> ShardCounts:
+    """Ingest one input file into shard `shard_index` of `out_dir`; returns its counts.
+
+    A shard already finished for the same input is not redone (its marker's counts are
+    returned, `cached` true).
+    """
+    f = input_file if isinstance(input_file, InputFile) else InputFile(**input_file)
+    opts = IngestOptions.of(options)
+    out_dir = Path(out_dir)
+    done = shard_done(out_dir, shard_index, f.identity)
+    if done is not None:
+        return ShardCounts(done, cached=True)
+
+    t0 = time.time()
+    name = shard_name(shard_index)
+    shard = _Shard(out_dir, name, f, opts)
     try:
         for rec in read_records(f.uri, ReadOptions(max_payload_bytes=opts.max_payload_bytes)):
-            if isinstance(rec, Other):
-                other[rec.record_type] += 1
-                continue
-            read += 1
-            if isinstance(rec, Bad):
-                reject(rec.offset, rec.record_id, rec.url, rec.reason, rec.detail)
-                continue
-            if isinstance(rec, Metadata):
-                metadata.add({**rec.row, "source_file": f.uri})
-                formats["wat"] += 1
-                continue
-            row = _document(rec, opts, source_name, f.uri)
-            if isinstance(row, tuple):
-                reject(rec.offset, rec.record_id, rec.url, *row)
-                continue
-            fallback = row.pop("_fallback", None)
-            if fallback:
-                fallbacks[fallback] += 1
-            if opts.host_repeat_min_pages:
-                pending.append(row)
-                if len(pending) >= REPEAT_WINDOW:
-                    flush_pending()
-            else:
-                keep(row)
-        flush_pending()
-        docs.commit()
-        quarantine.commit()
-        metadata.commit()
+            shard.add(rec, source_name)
+        shard.commit()
     except BaseException:
-        for w in (docs, quarantine, metadata):
-            w.abort()
+        shard.abort()
         raise
 
-    counts = {
-        "shard": name,
-        "input": f.uri,
-        "input_identity": f.identity,
-        "bytes_read": f.size,
-        "records_read": read,
-        "docs_written": docs.count,
-        "metadata_written": metadata.count,
-        "records_quarantined": quarantine.count,
-        "quarantine_by_reason": dict(sorted(reasons.items())),
-        "fallback_by_reason": dict(sorted(fallbacks.items())),
-        "other_records": dict(sorted(other.items())),
-        "formats": dict(sorted(formats.items())),
-        "languages": dict(languages.most_common()),
-        "text_truncated": truncated,
-        "payload_bytes": payload_bytes,
-        "text_chars": text_chars,
-        "seconds": round(time.time() - t0, 3),
-    }
-    if read != docs.count + metadata.count + quarantine.count:  # a bug, never bad data
+    counts = shard.counts(time.time() - t0)
+    if shard.read != shard.docs.count + shard.metadata.count + shard.quarantine.count:  # a bug, never bad data
         raise AssertionError(f"accounting does not balance for {f.uri}: {counts}")
     write_json_atomic(out_dir / MARKER_DIR / name.replace(".parquet", ".json"), counts)
-    return {**counts, "cached": False}
+    return ShardCounts(counts, cached=False)
 
 
 def _document(rec: Content, opts: IngestOptions, source_name: str, source_file: str) -> dict | tuple[str, str]:
@@ -381,7 +404,7 @@ def merge_counts(shards: list[dict]) -> dict[str, Any]:
     return total
 
 
-def finish_source(workspace, key: str, name: str, shard_counts: list[dict], uris: list[str]) -> dict[str, Any]:
+def finish_source(workspace, key: str, name: str, shards_done: list[ShardCounts], uris: list[str]) -> dict[str, Any]:
     """Write the docs folder's `_SUCCESS` (last): name, docs_hash, shard files, counts."""
     from tasks.core.docsref import docs_hash_of
 
@@ -391,6 +414,7 @@ def finish_source(workspace, key: str, name: str, shard_counts: list[dict], uris
         stale.unlink(missing_ok=True)
 
     out_dir = workspace.stage_dir("docs", key)
+    shard_counts = [s.to_dict() for s in shards_done]
     shards = sorted(s["shard"] for s in shard_counts)
     info: dict[str, Any] = {
         "name": name,

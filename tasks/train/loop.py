@@ -33,6 +33,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +222,93 @@ def train(
         torch.set_num_threads(ambient)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A run's shape from its spec, its model's size and its packed data."""
+
+    budget: int  # tokens asked for
+    batch: int  # sequences per optimizer step
+    micro: int  # sequences per forward/backward
+    tokens_per_step: int
+    total_steps: int
+    peak_lr: float
+    n_sequences: int  # in the packed data (an epoch)
+
+    @property
+    def epochs(self) -> float:
+        return self.total_steps * self.batch / self.n_sequences
+
+
+def _plan(spec: TrainSpec, n_params: int, meta: dict[str, Any]) -> _Plan:
+    preset = get_preset(spec.preset)
+    budget = (
+        spec.tokens
+        or (int(spec.tokens_per_param * n_params) if spec.tokens_per_param else 0)
+        or preset.tokens
+        or 20 * n_params
+    )
+    batch = spec.batch_size or preset.batch_size
+    micro = min(spec.micro_batch_size or batch, batch)
+    if batch % micro:
+        raise ValueError(f"train.batch_size {batch} is not a multiple of micro_batch_size {micro}")
+    tokens_per_step = batch * meta["seq_len"]
+    total_steps = training_steps(budget, tokens_per_step)
+    return _Plan(budget, batch, micro, tokens_per_step, total_steps, spec.lr or preset.lr, meta["n_sequences"])
+
+
+def _optimizer(model, spec: TrainSpec, plan: _Plan):
+    """AdamW (no decay on embeddings and vectors) and its warmup/decay schedule."""
+    import torch
+
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
+    for name, p in model.named_parameters():
+        (decay if p.ndim >= 2 and "embed" not in name else no_decay).append(p)
+    opt_kwargs: dict[str, Any] = {"lr": plan.peak_lr, "betas": (spec.beta1, spec.beta2), "eps": 1e-8}
+    opt_kwargs["fused"] = True  # one kernel per step on CPU and CUDA (torch >= 2.4)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], **opt_kwargs
+    )
+    total_steps, peak_lr = plan.total_steps, plan.peak_lr
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(s, total_steps, peak_lr, spec) / peak_lr)
+    return optimizer, scheduler
+
+
+def _resume(ckpt_path: Path, model, optimizer, scheduler, spec: TrainSpec, total_steps: int, device: str) -> dict:
+    """Load the checkpoint into the model, optimizer, scheduler and RNGs; its step, curves
+    and thread count."""
+    import torch
+
+    state = torch.load(ckpt_path, map_location=device, weights_only=False)
+    if state["total_steps"] != total_steps or state["train_config"] != spec.model_dump(exclude=_NOT_HASHED):
+        raise RuntimeError(f"checkpoint {ckpt_path} belongs to a different run configuration; delete it to start over")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    _set_rng(state["rng"])
+    return state
+
+
+def _step(model, fwd, x_all, plan: _Plan, device: str, autocast, optimizer, scheduler, grad_clip: float):
+    """One optimizer step over `x_all` in micro-batches: (loss, grad norm, lr used)."""
+    import torch
+
+    batch, micro = plan.batch, plan.micro
+    loss_sum = 0.0
+    for m in range(0, batch, micro):
+        x = x_all[m : m + micro].to(device, non_blocking=True)
+        with autocast:
+            loss = fwd(input_ids=x, labels=x, use_cache=False).loss
+        (loss * (x.shape[0] / batch)).backward()
+        loss_sum += loss.detach().float() * (x.shape[0] / batch)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    lr_now = scheduler.get_last_lr()[0]
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss_sum), grad_norm, lr_now
+
+
 def _train(
     packed_dir: str | Path,
     tokenizer_dir: str | Path,
@@ -238,7 +326,6 @@ def _train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data, meta = load_tokens(packed_dir)
-    preset = get_preset(spec.preset)
     device = resolve_device(spec)
     precision = resolve_precision(spec, device)
     use_compile = spec.compile if spec.compile is not None else device == "cuda"
@@ -247,34 +334,13 @@ def _train(
     model = build_model(spec.preset, vocab_size=meta["vocab_size"], eos_id=meta["eos_id"], seed=spec.seed)
     model.config.max_position_embeddings = max(model.config.max_position_embeddings, seq_len)
     n_params = count_params(model)
-    budget = (
-        spec.tokens
-        or (int(spec.tokens_per_param * n_params) if spec.tokens_per_param else 0)
-        or preset.tokens
-        or 20 * n_params
-    )
-    batch = spec.batch_size or preset.batch_size
-    micro = min(spec.micro_batch_size or batch, batch)
-    if batch % micro:
-        raise ValueError(f"train.batch_size {batch} is not a multiple of micro_batch_size {micro}")
-    tokens_per_step = batch * seq_len
-    total_steps = training_steps(budget, tokens_per_step)
+    plan = _plan(spec, n_params, meta)
+    batch, tokens_per_step, total_steps = plan.batch, plan.tokens_per_step, plan.total_steps
     order = training_order(meta, total_steps * batch, spec.seed)
-    epochs = total_steps * batch / meta["n_sequences"]
-    peak_lr = spec.lr or preset.lr
 
     model.to(device)
     model.train()
-    decay: list[torch.nn.Parameter] = []
-    no_decay: list[torch.nn.Parameter] = []
-    for name, p in model.named_parameters():
-        (decay if p.ndim >= 2 and "embed" not in name else no_decay).append(p)
-    opt_kwargs: dict[str, Any] = {"lr": peak_lr, "betas": (spec.beta1, spec.beta2), "eps": 1e-8}
-    opt_kwargs["fused"] = True  # one kernel per step on CPU and CUDA (torch >= 2.4)
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], **opt_kwargs
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(s, total_steps, peak_lr, spec) / peak_lr)
+    optimizer, scheduler = _optimizer(model, spec, plan)
 
     ckpt_path = out_dir / "checkpoint" / "last.pt"
     snapshots = snapshot_steps(total_steps, spec.snapshots, spec.snapshot_window)
@@ -282,15 +348,7 @@ def _train(
     if not ckpt_path.exists():  # a fresh start: snapshots of an earlier, abandoned run are stale
         shutil.rmtree(out_dir / SNAPSHOT_DIR, ignore_errors=True)
     else:
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if state["total_steps"] != total_steps or state["train_config"] != spec.model_dump(exclude=_NOT_HASHED):
-            raise RuntimeError(
-                f"checkpoint {ckpt_path} belongs to a different run configuration; delete it to start over"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _set_rng(state["rng"])
+        state = _resume(ckpt_path, model, optimizer, scheduler, spec, total_steps, device)
         start_step, curves, resumed_from = state["step"], state["curves"], state["step"]
         threads = int(state.get("threads") or threads)  # the count the run started with
         torch.set_num_threads(threads)
@@ -333,19 +391,9 @@ def _train(
         t0 = time.perf_counter()
         idx = order[step * batch : (step + 1) * batch]
         x_all = torch.from_numpy(data[idx].astype(np.int64))
-        loss_sum = 0.0
-        for m in range(0, batch, micro):
-            x = x_all[m : m + micro].to(device, non_blocking=True)
-            with autocast:
-                loss = fwd(input_ids=x, labels=x, use_cache=False).loss
-            (loss * (x.shape[0] / batch)).backward()
-            loss_sum += loss.detach().float() * (x.shape[0] / batch)
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
-        lr_now = scheduler.get_last_lr()[0]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        loss_val = float(loss_sum)
+        loss_val, grad_norm, lr_now = _step(
+            model, fwd, x_all, plan, device, autocast, optimizer, scheduler, spec.grad_clip
+        )
         if not math.isfinite(loss_val):
             raise FloatingPointError(f"training loss became {loss_val} at step {step}")
         dt = time.perf_counter() - t0
@@ -382,44 +430,63 @@ def _train(
     wall = time.perf_counter() - t_start
 
     tokens_per_s = timed_tokens / timed_seconds if timed_seconds else None
-    fpt = flops_per_token(model, seq_len)
-    peak = _peak_flops(device)
-    summary = {
-        "preset": spec.preset,
-        "seed": spec.seed,
+    run = {
         "device": device,
         "precision": precision,
         "compiled": bool(use_compile),
         "n_params": n_params,
+        "tokens_per_s": tokens_per_s,
+        "seconds": wall,
+        "resumed_from_step": resumed_from,
+        "snapshot_steps": snapshots,
+        "threads": threads,
+    }
+    summary = _summary(model, spec, plan, meta, curves, run)
+    save_model(model, tokenizer_dir, out_dir, seq_len)
+    write_curves(curves, out_dir)
+    write_json_atomic(out_dir / "train.json", summary)
+    shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
+    return dict(summary, curves=curves)
+
+
+def _summary(model, spec: TrainSpec, plan: _Plan, meta: dict, curves: list[dict], run: dict) -> dict[str, Any]:
+    """train.json: the run's shape, its losses, its speed (`run`: what the loop measured)."""
+    import torch
+
+    device, tokens_per_s = run["device"], run["tokens_per_s"]
+    fpt = flops_per_token(model, meta["seq_len"])
+    peak = _peak_flops(device)
+    return {
+        "preset": spec.preset,
+        "seed": spec.seed,
+        "device": device,
+        "precision": run["precision"],
+        "compiled": run["compiled"],
+        "n_params": run["n_params"],
         "n_params_non_embedding": count_params(model, non_embedding=True),
-        "seq_len": seq_len,
-        "batch_size": batch,
-        "micro_batch_size": micro,
-        "tokens_budget": int(budget),
-        "tokens_trained": total_steps * tokens_per_step,
-        "steps": total_steps,
-        "epochs": epochs,
+        "seq_len": meta["seq_len"],
+        "batch_size": plan.batch,
+        "micro_batch_size": plan.micro,
+        "tokens_budget": int(plan.budget),
+        "tokens_trained": plan.total_steps * plan.tokens_per_step,
+        "steps": plan.total_steps,
+        "epochs": plan.epochs,
         "dataset_sequences": meta["n_sequences"],
-        "peak_lr": peak_lr,
+        "peak_lr": plan.peak_lr,
         "schedule": spec.schedule,
         "final_loss": curves[-1]["loss"],
         "final_loss_avg10": float(np.mean([c["loss"] for c in curves[-10:]])),
         "tokens_per_s": tokens_per_s,
-        "seconds": wall,
-        "resumed_from_step": resumed_from,
-        "snapshot_steps": snapshots,  # the last one is the final model
-        "threads": threads,
+        "seconds": run["seconds"],
+        "resumed_from_step": run["resumed_from_step"],
+        "snapshot_steps": run["snapshot_steps"],  # the last one is the final model
+        "threads": run["threads"],
         "flops_per_token": fpt,
         "achieved_tflops": (fpt * tokens_per_s / 1e12) if tokens_per_s else None,
         "mfu": (fpt * tokens_per_s / peak) if (peak and tokens_per_s) else None,
         "peak_memory_mb": (torch.cuda.max_memory_allocated() / 2**20) if device == "cuda" else None,
         "per_source_tokens": meta.get("per_source"),
     }
-    save_model(model, tokenizer_dir, out_dir, seq_len)
-    write_curves(curves, out_dir)
-    write_json_atomic(out_dir / "train.json", summary)
-    shutil.rmtree(out_dir / "checkpoint", ignore_errors=True)
-    return dict(summary, curves=curves)
 
 
 def save_model(model, tokenizer_dir: str | Path, out_dir: Path, seq_len: int) -> None:

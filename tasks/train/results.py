@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tasks.core.workspace import Workspace
+from tasks.train.tokens import pack_dir
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,22 @@ class TrainResult:
     @property
     def curves_path(self) -> Path:
         return self.model_dir / "curves.parquet"
+
+    @property
+    def cached(self) -> bool:
+        return bool(self.summary.get("cached"))
+
+    def packed_dir(self, workspace: Workspace, seed: int) -> Path:
+        """The packed sequences it trained on: `tokens/<tokens_key>/L<seq_len>-s<seed>/`."""
+        return pack_dir(workspace.stage_dir("tokens", self.tokens_key), self.seq_len, seed)
+
+    def packed_meta(self, workspace: Workspace, seed: int) -> dict[str, Any]:
+        """The packed folder's meta.json (n_tokens, tokens_dropped_tail, vocab_size, ...)."""
+        return json.loads((self.packed_dir(workspace, seed) / "meta.json").read_text())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run summary (what the catalog's train_runs row and the train flow report)."""
+        return dict(self.summary)
 
     @classmethod
     def from_summary(cls, summary: dict[str, Any]) -> TrainResult:

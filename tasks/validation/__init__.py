@@ -16,7 +16,8 @@
                            `recipe_mixture_inputs`), duplicate rate below the bound, no
                            eval n-gram overlap.
   - `token_shards_contract` training input: ids < vocab, EOS-separated documents, total
-                           tokens as recorded.
+                           tokens as recorded (`token_shards_contract_for_packed`:
+                           on a packed folder, from its meta.json).
   - `matched_tokens`      a suite's arms cut to the same token budget.
   Exact per-record flags are computed by DuckDB over *all* rows; the `rows` frame keeps
   every offending row even when the rest is sampled. Text never enters pandas.
@@ -43,6 +44,7 @@ from tasks.validation.contracts import (
     recipe_mixture_inputs,
     signals_contract,
     token_shards_contract,
+    token_shards_contract_for_packed,
 )
 from tasks.validation.model import (
     EXPECTATIONS,
@@ -84,6 +86,7 @@ __all__ = [
     "run_contract",
     "signals_contract",
     "token_shards_contract",
+    "token_shards_contract_for_packed",
     "validate",
     "validate_documents_dir",
 ]

@@ -8,7 +8,7 @@ from tasks.validation.contracts.dataset import (
 )
 from tasks.validation.contracts.documents import documents_contract, ingest_counts
 from tasks.validation.contracts.signals import signals_contract
-from tasks.validation.contracts.token_shards import token_shards_contract
+from tasks.validation.contracts.token_shards import token_shards_contract, token_shards_contract_for_packed
 
 __all__ = [
     "MixtureInputs",
@@ -19,4 +19,5 @@ __all__ = [
     "recipe_mixture_inputs",
     "signals_contract",
     "token_shards_contract",
+    "token_shards_contract_for_packed",
 ]

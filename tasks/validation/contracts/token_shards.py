@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,21 @@ from tasks.validation.contracts._inputs import (
 from tasks.validation.model import (
     Contract,
 )
+
+
+def token_shards_contract_for_packed(packed_dir: str | Path) -> Contract:
+    """The contract on one packed folder (`tokens/<key>/L<seq_len>-s<seed>/`): its `.bin`
+    shards against what its meta.json recorded (vocabulary, EOS, dtype, whole sequences)."""
+    packed_dir = Path(packed_dir)
+    meta = json.loads((packed_dir / "meta.json").read_text())
+    return token_shards_contract(
+        sorted(packed_dir.glob("*.bin")),
+        vocab_size=meta["vocab_size"],
+        eos_id=meta["eos_id"],
+        dtype=meta["dtype"],
+        seq_len=meta["seq_len"],
+        expected_tokens=meta["n_sequences"] * meta["seq_len"],
+    )
 
 
 def token_shards_contract(
