@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     from tasks.core.docsref import resolve_docs
     from tasks.core.workspace import Workspace
     from tasks.decontam import scan as DS
-    from tasks.decontam.decontaminate import default_eval_items
+    from tasks.decontam.index import default_eval_items
     from tasks.decontam.spec import DecontaminationSpec
 
     ws = Workspace.from_env(a.workspace)

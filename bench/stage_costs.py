@@ -235,7 +235,8 @@ def stage_dedup(ctx: dict) -> Work:
 
 
 def stage_decontam(ctx: dict) -> Work:
-    from tasks.decontam.decontaminate import cached_index, decontaminate_parquet, default_eval_items
+    from tasks.decontam.decontaminate import decontaminate_parquet
+    from tasks.decontam.index import cached_index, default_eval_items
 
     ws, ref = _ws(), _ref(_src(ctx))
     items = default_eval_items()

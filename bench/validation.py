@@ -39,6 +39,8 @@ sys.path.insert(0, str(ROOT))
 from tasks import validation as V  # noqa: E402
 from tasks.core.schema import DOCS  # noqa: E402
 from tasks.decontam import decontaminate as D  # noqa: E402
+from tasks.decontam import index as DI  # noqa: E402
+from tasks.decontam import reference as DR  # noqa: E402
 
 
 def real_docs() -> pa.Table:
@@ -126,7 +128,7 @@ def main() -> int:
 
     base = real_docs()
     docs = repeated(base, args.docs)
-    items, t_items = timed(D.default_eval_items)
+    items, t_items = timed(DI.default_eval_items)
     # 1% of the documents get a real eval item pasted in (so the hit path is measured too)
     texts = docs["text"].to_pylist()
     item_texts = items["text"].to_pylist()
@@ -151,13 +153,13 @@ def main() -> int:
     res: dict = {"docs": docs.num_rows, "eval_items": items.num_rows, "n": args.n, "cpu_count": os.cpu_count()}
 
     # ---- decontamination
-    index, t_index = timed(D.build_index, items, args.n)
+    index, t_index = timed(DI.build_index, items, args.n)
     scan, t_scan = timed(D.scan_table, docs, index)
     ours_hits = np.flatnonzero(scan.contaminated())
     fresh, t_fresh = timed(lambda: D.scan_table(base, index))
     ref_docs = docs.slice(0, args.reference_docs)["text"].to_pylist()
-    ref_index, t_ref_index = timed(D.reference_index, items, args.n)
-    ref_hits, t_ref = timed(D.reference_scan, ref_docs, ref_index, args.n)
+    ref_index, t_ref_index = timed(DR.reference_index, items, args.n)
+    ref_hits, t_ref = timed(DR.reference_scan, ref_docs, ref_index, args.n)
     del ref_index
     agree = sorted(ours_hits[ours_hits < args.reference_docs].tolist()) == ref_hits
     cpu_scan, cpu_ref = CPU["scan_table"], CPU["reference_scan"]

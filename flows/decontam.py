@@ -17,7 +17,7 @@ from prefect import task
 from flows._runtime import cache_key_from
 from tasks.core.docsref import DocsRef
 from tasks.core.workspace import Workspace
-from tasks.decontam.decontaminate import default_eval_items
+from tasks.decontam.index import default_eval_items
 from tasks.decontam.scan import ScanJob, compute_scan, scan_config, scan_key, scan_shard
 from tasks.decontam.spec import DecontaminationSpec
 

@@ -362,3 +362,16 @@ def test_render_sql_splices_identifiers_and_sql_and_leaves_values_to_duckdb():
         render_sql("common/count_rows", source="t", nope="x")
     with pytest.raises(FileNotFoundError, match="no SQL file"):
         render_sql("common/missing")
+
+
+def test_no_long_module_without_a_reason_at_its_top():
+    """A tasks/ module over 500 lines says at its top why it stays one module (issue 24:
+    a module that does several jobs is split by job)."""
+    unexplained = []
+    for path in sorted((ROOT / "tasks").rglob("*.py")):
+        text = path.read_text()
+        if text.count("\n") > 500:
+            doc = ast.get_docstring(ast.parse(text)) or ""
+            if "one module" not in doc.lower():
+                unexplained.append(f"{path.relative_to(ROOT)} ({text.count(chr(10))} lines)")
+    assert not unexplained, f"split by job, or say at the top why not: {unexplained}"

@@ -13,7 +13,7 @@ from tasks.core.docsref import resolve_docs
 from tasks.core.workspace import Workspace
 from tasks.curate import pipeline as C
 from tasks.decontam import scan as DS
-from tasks.decontam.decontaminate import default_eval_items
+from tasks.decontam.index import default_eval_items
 from tasks.recipe import Recipe
 from tasks.signals.signals import build_signals
 from tests._docs_workspace import write_docs

@@ -70,7 +70,7 @@ def test_line_dedup_rewrites_text_and_mixture_upsamples(dup_ws):
 
 
 def test_decontamination_step_removes_a_planted_benchmark_item(workspace, cc_docs_table):
-    from tasks.decontam.decontaminate import default_eval_items
+    from tasks.decontam.index import default_eval_items
 
     items = default_eval_items()
     hellaswag = next(

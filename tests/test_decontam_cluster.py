@@ -19,6 +19,7 @@ from tasks.core.docsref import resolve_docs, row_batches
 from tasks.core.workspace import Workspace
 from tasks.curate import pipeline as C
 from tasks.decontam import decontaminate as D
+from tasks.decontam import index as DI
 from tasks.decontam import scan as DS
 from tasks.recipe import Recipe
 from tasks.signals.signals import build_signals
@@ -30,7 +31,7 @@ UNIQUE = (5, 12)  # rows carrying an eval item of their own
 
 @pytest.fixture(scope="module")
 def items():
-    return D.default_eval_items()
+    return DI.default_eval_items()
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def planted(cc_docs_table, items):
     hs = items.filter(pc.equal(items.column("task"), "hellaswag")).column("text").to_pylist()
     long = [" ".join(t.split()) for t in hs if len(t.split()) > 30]
     rows = cc_docs_table.slice(0, 90).to_pylist()
-    index = D.build_index(items)
+    index = DI.build_index(items)
     clean = D.scan_texts(pa.array([r["text"] for r in rows]), index).n_matches == 0
     assert all(clean[r] for r in (*BOILER, *UNIQUE))  # only the planted lines contaminate them
     for r in BOILER:
@@ -82,7 +83,7 @@ RECIPES = {
 def test_cached_scan_gives_the_in_process_curate_output(tmp_path, planted, monkeypatch):
     ref_ws, ws = _workspace(tmp_path / "in-process", planted), _workspace(tmp_path / "cached", planted)
     spec = Recipe(name="x", sources=["crawl"]).decontamination
-    DS.ensure_scan(ws, resolve_docs(ws, "crawl"), DS.scan_config(ws, D.default_eval_items(), spec))
+    DS.ensure_scan(ws, resolve_docs(ws, "crawl"), DS.scan_config(ws, DI.default_eval_items(), spec))
     scanned_rows: list[int] = []
     real_scan_table = D.scan_table
 
@@ -138,7 +139,7 @@ def test_cache_holds_the_contaminated_documents_of_every_shard(workspace, plante
     assert info["shards"] == ["shard-00000.parquet", "shard-00001.parquet", "shard-00002.parquet"]
     assert info["docs"] == planted.num_rows
     cached = DS.read_scan(workspace, [ref], cfg)
-    whole = D.scan_table(planted, D.NgramIndex.load(Path(cfg.index_path)))
+    whole = D.scan_table(planted, DI.NgramIndex.load(Path(cfg.index_path)))
     hit = np.flatnonzero(whole.n_matches > 0)
     assert info["contaminated"] == cached.num_rows == len(hit) >= len(set(BOILER) | set(UNIQUE))
     assert cached.column("doc_id").to_pylist() == planted.column("doc_id").take(pa.array(hit)).to_pylist()
@@ -162,7 +163,7 @@ def test_align_scan_by_doc_id():
     empty = DS.align_scan(pa.array(["a", "b"]), DS.SCAN_SCHEMA.empty_table())
     assert empty.n_matches.tolist() == [0, 0] and empty.first_item.tolist() == [-1, -1]
     with pytest.raises(ValueError, match="6 rows for a table of 2"):
-        D.decontaminate(pa.table({"doc_id": ["a", "b"], "text": ["x", "y"]}), D.build_index(_tiny_items()), scan=got)
+        D.decontaminate(pa.table({"doc_id": ["a", "b"], "text": ["x", "y"]}), DI.build_index(_tiny_items()), scan=got)
 
 
 def _tiny_items() -> pa.Table:

@@ -10,6 +10,8 @@ import pyarrow as pa
 import pytest
 
 from tasks.decontam import decontaminate as D
+from tasks.decontam import index as DI
+from tasks.decontam import reference as DR
 from tasks.decontam.spec import DecontaminationSpec
 from tasks.evaluate.eval_data import eval_items
 
@@ -21,7 +23,7 @@ def items():
 
 @pytest.fixture(scope="module")
 def index(items):
-    return D.build_index(items, n=13, min_item_words=8)
+    return DI.build_index(items, n=13, min_item_words=8)
 
 
 def _edit_lightly(text: str, rng: random.Random) -> str:
@@ -45,7 +47,7 @@ def _planted_corpus(docs: pa.Table, items: pa.Table, per_task: int = 6):
     planted = []  # (doc position, task, item_id)
     out = list(texts)
     for task in ("hellaswag", "arc_easy", "arc_challenge", "lambada"):
-        rows = [i for i, t in enumerate(tasks) if t == task and len(D.normalize_words(itexts[i])) >= 8]
+        rows = [i for i, t in enumerate(tasks) if t == task and len(DI.normalize_words(itexts[i])) >= 8]
         for j, i in enumerate(rng.sample(rows, per_task)):
             item = itexts[i] if j % 2 == 0 else _edit_lightly(itexts[i], rng)
             host = texts[rng.randrange(len(texts))]
@@ -57,11 +59,11 @@ def _planted_corpus(docs: pa.Table, items: pa.Table, per_task: int = 6):
 
 def test_normalisation_batch_matches_python(cc_docs_table):
     texts = cc_docs_table["text"].to_pylist()[:200] + ["Hello, World! It's  — 3.5% «quoted»", "", "   "]
-    words, offsets = D._batch_word_hashes(pa.array(texts))
+    words, offsets = DI.batch_word_hashes(pa.array(texts))
     for i, t in enumerate(texts):
-        expected = D._hash_words(D.normalize_words(t))
+        expected = DI.hash_words(DI.normalize_words(t))
         assert np.array_equal(words[offsets[i] : offsets[i + 1]], expected), t[:80]
-    assert D.normalize_words("Hello, World! It's — 3.5%") == ["hello", "world", "its", "35"]
+    assert DI.normalize_words("Hello, World! It's — 3.5%") == ["hello", "world", "its", "35"]
 
 
 def test_finds_every_planted_item(cc_docs_table, items, index):
@@ -79,7 +81,7 @@ def test_finds_every_planted_item(cc_docs_table, items, index):
     assert not wrong, wrong
     # the real crawl documents themselves: the same answer as the straightforward decontaminator
     real = len(texts) - len(planted)
-    reference = D.reference_contaminated(texts[:real], items)
+    reference = DR.reference_contaminated(texts[:real], items)
     assert sorted(np.flatnonzero(hit[:real]).tolist()) == reference
     print(
         f"\nreal CC documents overlapping hellaswag/ARC/LAMBADA: {len(reference)} of {real}; "
@@ -114,7 +116,7 @@ def test_short_items_match_whole_and_too_short_are_counted():
             "text": ["Which gas do plants absorb from the air? carbon dioxide", "A" + " word" * 20, "two words"],
         }
     )
-    index = D.build_index(items, n=13, min_item_words=8)
+    index = DI.build_index(items, n=13, min_item_words=8)
     assert index.items_too_short == 1 and index.items_indexed == 2
     docs = pa.array(
         [
@@ -128,14 +130,14 @@ def test_short_items_match_whole_and_too_short_are_counted():
 
 def test_index_cached_in_workspace(workspace, items):
     small = items.slice(0, 500)
-    first = D.cached_index(workspace, small)
+    first = DI.cached_index(workspace, small)
     folders = list((workspace.root / "validation").glob("ngram-index-*/index.npz"))
     assert len(folders) == 1
-    second = D.cached_index(workspace, small)
+    second = DI.cached_index(workspace, small)
     assert np.array_equal(first.hashes, second.hashes) and second.content_hash == first.content_hash
-    assert D.eval_items_hash(small) != D.eval_items_hash(items.slice(0, 499))
+    assert DI.eval_items_hash(small) != DI.eval_items_hash(items.slice(0, 499))
     with pytest.raises(ValueError, match="lacks column"):
-        D.build_index(pa.table({"task": ["x"], "text": ["y"]}))
+        DI.build_index(pa.table({"task": ["x"], "text": ["y"]}))
 
 
 def test_decontaminate_parquet_over_part_files(workspace, cc_docs_table, items, tmp_path):
@@ -153,7 +155,7 @@ def test_decontaminate_parquet_over_part_files(workspace, cc_docs_table, items, 
     pq.write_table(items, items_path)
     out = tmp_path / "out"
     spec = DecontaminationSpec.model_validate({"mode": "remove"})
-    index = D.cached_index(workspace, pq.read_table(items_path), spec.n, spec.min_item_words)
+    index = DI.cached_index(workspace, pq.read_table(items_path), spec.n, spec.min_item_words)
     report = D.decontaminate_parquet(sorted(map(str, src.glob("*.parquet"))), str(out), index, spec)
     assert report["docs_removed"] == len(planted) and report["docs_scanned"] == len(texts)
     assert json.loads((out / "decontamination.json").read_text())["docs_removed"] == len(planted)

@@ -16,7 +16,7 @@ from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
 from tasks.curate import exclusions as X
 from tasks.curate import pipeline as C
-from tasks.decontam.decontaminate import default_eval_items, normalize_words
+from tasks.decontam.index import default_eval_items, normalize_words
 from tasks.recipe import Recipe
 from tasks.report import cards
 from tasks.signals.signals import build_signals

@@ -104,12 +104,13 @@ def test_item_text_expands_nested_lists():
 
 def test_decontamination_indexes_every_evaluated_task(cc_docs_table):
     from tasks.decontam import decontaminate as D
+    from tasks.decontam import index as DI
 
-    items = D.default_eval_items()
+    items = DI.default_eval_items()
     assert set(items.column("task").to_pylist()) == set(eval_registry.TASKS)
     assert items.num_rows == 25_349  # the figure in docs/validation.md
     # docs/validation.md: none of the 670 non-empty real crawl documents overlaps the suite
     texts = [t for t in cc_docs_table.column("text").to_pylist() if t.strip()]
     assert len(texts) == 670
-    hits = D.scan_table(pa.table({"text": texts}), D.build_index(items)).contaminated()
+    hits = D.scan_table(pa.table({"text": texts}), DI.build_index(items)).contaminated()
     assert int(hits.sum()) == 0

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tasks import validation as V
-from tasks.decontam.decontaminate import build_index
+from tasks.decontam.index import build_index
 from tasks.evaluate.eval_data import eval_items
 from tasks.recipe import Recipe
 

@@ -213,7 +213,7 @@ def _eval_item_texts(keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
         return {}
     import pyarrow.compute as pc
 
-    from tasks.decontam.decontaminate import default_eval_items
+    from tasks.decontam.index import default_eval_items
 
     items = default_eval_items()
     tasks = {t for t, _ in keys}

@@ -328,7 +328,7 @@ def dedup_step(ctx: CurateContext, ids: str) -> str:
 
 def eval_index(workspace, spec):
     """The n-gram index of every eval item (built once per eval suite, cached)."""
-    from tasks.decontam.decontaminate import cached_index, default_eval_items
+    from tasks.decontam.index import cached_index, default_eval_items
 
     return cached_index(workspace, default_eval_items(), spec.n, spec.min_item_words)
 
@@ -341,7 +341,8 @@ def _cached_scan(ctx: CurateContext, ws: Workspace, ids: str, table: pa.Table, s
     here on their current text. Else (index, None): decontaminate() scans the surviving
     rows in process, as it always did without a cluster."""
     from tasks.decontam import scan as DS
-    from tasks.decontam.decontaminate import NgramIndex, default_eval_items, scan_table
+    from tasks.decontam.decontaminate import scan_table
+    from tasks.decontam.index import NgramIndex, default_eval_items
 
     cfg = DS.scan_config(ws, default_eval_items(), spec)  # builds the index if missing
     index = NgramIndex.load(Path(cfg.index_path))  # its item names label the report (~0.1 s)

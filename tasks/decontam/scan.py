@@ -39,15 +39,8 @@ from tasks.core.docsref import DocsRef, row_batches
 from tasks.core.hashing import hash_json, short
 from tasks.core.shards import MapFn, local_map, run_claimed_shards
 from tasks.core.workspace import Workspace, temp_sibling
-from tasks.decontam.decontaminate import (
-    CODE_VERSION,
-    NgramIndex,
-    ScanResult,
-    cached_index_path,
-    default_eval_items,
-    eval_items_hash,
-    scan_texts,
-)
+from tasks.decontam.decontaminate import ScanResult, scan_texts
+from tasks.decontam.index import CODE_VERSION, NgramIndex, cached_index_path, default_eval_items, eval_items_hash
 from tasks.decontam.spec import DecontaminationSpec
 
 SCAN_VERSION = "decontam-scan-1"  # bump when scan_texts' per-document result can change

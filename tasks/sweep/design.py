@@ -1,8 +1,7 @@
 """A suite's `sweep:` section: a grid or random design over recipe fields, expanded into
 arms before any work runs.
 
-One module although over 500 lines: the section's spec (axes and their checks) and its
-expansion into arms are one job, and tasks/suite.py imports both from here.
+The section's models are in tasks/sweep/spec.py.
 
     sweep:
       name: mix                 # optional prefix of the arm names (needed to tell several sweeps apart)

@@ -51,7 +51,7 @@ def dataset_contract(
     """Contract on a recipe's dataset (doc_id, source, url, text, repeat[, phase]).
 
     `source_docs`: source name -> its documents (for `id_from_its_source` and languages);
-    `eval_index`: a tasks.decontam.decontaminate.NgramIndex (for `decontaminated`).
+    `eval_index`: a tasks.decontam.index.NgramIndex (for `decontaminated`).
 
     The mixture (`mixture_weights` over the whole dataset, or `phase_weights` per value of
     its `phase` column; groups missing from the weights weigh `default_weight`) is measured
