@@ -129,6 +129,23 @@ class ExclusionSampler:
             self.removed[r["reason"]] = int(r["removed_for_reason"])
             self._pending.append((step, r, extra))
 
+    def record_rewritten(self, step: str, explained: Explained | None) -> None:
+        """Sample the documents `step` kept but rewrote (`explained.rewritten`), per reason."""
+        table = explained.rewritten if explained is not None else None
+        if self.config.n == 0 or table is None or table.num_rows == 0:
+            return
+        self.con.register("_rewritten", table)
+        try:
+            sampled = self.con.sql(
+                load_sql("inspect/sample_rewritten"), params={"n": self.config.n, "seed": str(self.config.seed)}
+            ).to_arrow_table()
+        finally:
+            self.con.unregister("_rewritten")
+        extra = [c for c in sampled.column_names if c not in ("doc_id", "reason", "removed_for_reason", "sample_rank")]
+        for r in sampled.to_pylist():
+            self.removed[r["reason"]] = int(r["removed_for_reason"])
+            self._pending.append((step, r, extra))
+
     def _resolve(self) -> None:
         """Texts, signals, kept duplicates and eval items of every sampled row, looked up
         once per curate run (one scan of the documents, not one per step)."""
@@ -197,6 +214,9 @@ class Explained:
 
     table: pa.Table
     default_reason: str | None = None
+    # documents the step kept but cut text out of (doc_id, reason, detail columns), sampled
+    # like removals so that removed spans can be read too (dedup.substring.spans)
+    rewritten: pa.Table | None = None
 
 
 def _clean(v: Any) -> Any:

@@ -177,6 +177,7 @@ def _write_dataset(
                 steps_run.append(name)
                 if ids != before:  # a step that changed nothing returns its input table
                     sampler.record(name, before, ids, ctx.explained.get(name))
+                sampler.record_rewritten(name, ctx.explained.get(name))
         sampler.write(out_dir)
         part = out_dir / "part-00000.parquet"
         tmp = out_dir / ".part-00000.parquet.tmp"

@@ -307,6 +307,7 @@ def dedup_step(ctx: CurateContext, ids: str) -> str:
     and clusters are computed once per set of sources and cached in the workspace; the
     kept document of each cluster is re-chosen among the survivors of earlier steps."""
     from tasks.dedup.apply import apply_dedup
+    from tasks.dedup.registry import get_mode
 
     spec = ctx.recipe.dedup
     if ctx.workspace is None:
@@ -315,10 +316,13 @@ def dedup_step(ctx: CurateContext, ids: str) -> str:
     relation = ctx.con.sql(render_sql("curate/dedup_input", ids=ids))
     kept, stats = apply_dedup(ctx.con, relation, spec, ctx.workspace, [i.docs for i in ctx.inputs], explain=True)
     losers = stats.pop("losers")
+    cut = stats.pop("rewritten", [])
     # the line mode drops documents it emptied; they are the only removals without a cluster
-    ctx.explained["dedup"] = Explained(losers, default_reason="dedup.lines")
+    ctx.explained["dedup"] = Explained(
+        losers, default_reason="dedup.lines", rewritten=pa.concat_tables(cut) if cut else None
+    )
     out = ctx.new_table("dedup")
-    rewritten = "lines" in spec.modes()
+    rewritten = any(get_mode(m).kind != "clusters" for m in spec.modes())
     cols = ", ".join(f'"{c}"' for c in kept.columns if c != "text")
     text = ", text AS text_rewritten" if rewritten else ", NULL::VARCHAR AS text_rewritten"
     kept.select(cols + text).create(out)

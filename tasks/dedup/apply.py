@@ -17,8 +17,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tasks.core.docsref import DocsRef
+from tasks.core.sqlfiles import render_sql
 from tasks.core.workspace import Workspace
-from tasks.dedup.dedup import CLUSTER_MODES, DedupResult, run_dedup
+from tasks.dedup.dedup import CLUSTER_MODES, REWRITE_MODES, DedupResult, run_dedup
 from tasks.dedup.inputs import connect
 from tasks.dedup.keep import align, choose_kept, keep_policy
 from tasks.dedup.spec import DedupSpec
@@ -93,8 +94,6 @@ def apply_dedup(
             alive &= keep
     finally:
         helper.close()
-    if explain:
-        stats["losers"] = pa.concat_tables(losers) if losers else _LOSERS_SCHEMA.empty_table()
     kept = subset.filter(pa.array(alive)).select(
         ["doc_id", *[f"{m}_cluster_size" for m in CLUSTER_MODES if m in modes], "lines_removed_frac"]
     )
@@ -108,8 +107,43 @@ def apply_dedup(
         n_before = int(alive.sum())
         out = out.filter("length(trim(text)) > 0")
         stats["removed"]["lines"] = n_before - out.count("*").fetchall()[0][0]
+    for mode in (m for m in REWRITE_MODES if m in modes and "text" in cols):
+        out, dropped, cut = _apply_rewrite(con, out, result.dir / f"{mode}.parquet", mode)
+        stats["removed"][mode] = dropped.num_rows
+        if explain:
+            losers.append(dropped)
+            stats.setdefault("rewritten", []).append(cut)
+    if explain:
+        stats["losers"] = pa.concat_tables(losers) if losers else _LOSERS_SCHEMA.empty_table()
     stats["output_docs"] = out.count("*").fetchall()[0][0]
     return out, stats
+
+
+def _apply_rewrite(
+    con: duckdb.DuckDBPyConnection, out: duckdb.DuckDBPyRelation, path, mode: str
+) -> tuple[duckdb.DuckDBPyRelation, pa.Table, pa.Table]:
+    """A rewrite mode's cut texts in place of `out`'s text, the documents it emptied
+    dropped. Returns (relation, dropped as losers rows, the cut ones that stay: doc_id,
+    reason, chars_removed, removed_frac, span_texts — for the exclusion sample)."""
+    ids = out.select("doc_id").to_arrow_table().column("doc_id")
+    changed = pq.read_table(path)
+    changed = changed.filter(pc.is_in(changed.column("doc_id"), value_set=ids.unique()))
+    con.register(f"dedup_{mode}_text", changed.select(["doc_id", "text", "emptied"]))
+    out.create_view(f"dedup_{mode}_in")
+    joined = con.sql(render_sql("curate/dedup_rewrite_apply", src=f"dedup_{mode}_in", view=f"dedup_{mode}_text"))
+    emptied = changed.column("emptied").to_numpy(zero_copy_only=False)
+    lost = changed.filter(pa.array(emptied))
+    dropped = pa.table(
+        {
+            "doc_id": lost.column("doc_id"),
+            "reason": pa.array([f"dedup.{mode}"] * lost.num_rows, pa.string()),
+            **{c: pa.nulls(lost.num_rows, t) for c, t in zip(_LOSERS_SCHEMA.names[2:], _LOSERS_SCHEMA.types[2:])},
+        },
+        schema=_LOSERS_SCHEMA,
+    )
+    cut = changed.filter(pa.array(~emptied)).select(["doc_id", "chars_removed", "removed_frac", "span_texts"])
+    cut = cut.add_column(1, "reason", pa.array([f"dedup.{mode}.spans"] * cut.num_rows, pa.string()))
+    return joined, dropped, cut
 
 
 _LOSERS_SCHEMA = pa.schema(

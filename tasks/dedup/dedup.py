@@ -1,4 +1,4 @@
-"""The dedup stage: exact, URL, MinHash-LSH near duplicates and CCNet-style lines.
+"""The dedup stage: exact, URL, MinHash-LSH near duplicates, CCNet-style lines and exact substrings.
 
 `run_dedup` computes, once per (inputs, spec), the duplicate clusters of every
 document and writes `dedup/<key>/`:
@@ -10,6 +10,8 @@ document and writes `dedup/<key>/`:
   every mode, in order exact -> url -> minhash -> lines) and `lines_removed_frac`.
 - `lines.parquet` (lines mode): doc_id, text rewritten without boilerplate lines,
   emptied, lines_removed, lines_total, removed_frac; only documents that changed.
+- `<mode>.parquet` (rewrite modes, e.g. substring): doc_id, text cut, emptied,
+  removed_frac, spans; only documents that changed (tasks/dedup/substring.py).
 - `stats.json`: what each step removed.
 
 Cluster sizes stay in the table so a recipe can upsample or downweight by duplicate
@@ -37,14 +39,15 @@ from tasks.core.hashing import hash_json, short
 from tasks.core.shards import MapFn, local_map
 from tasks.core.sqlfiles import load_sql
 from tasks.core.workspace import Workspace, write_json_atomic
-from tasks.dedup.cluster_inputs import ClusterInputs
+from tasks.dedup.cluster_inputs import ClusterInputs, RewriteInputs
 from tasks.dedup.inputs import as_ref, connect, files_table, open_docs
 from tasks.dedup.keep import align, choose_kept, keep_policy
-from tasks.dedup.registry import cluster_mode_names, get_mode
-from tasks.dedup.spec import DedupSpec
+from tasks.dedup.registry import cluster_mode_names, get_mode, rewrite_mode_names
+from tasks.dedup.spec import DedupSpec, unset_new_modes
 
 CODE_VERSION = "dedup-1"
 CLUSTER_MODES = cluster_mode_names()  # run order, from tasks/dedup/registry.py
+REWRITE_MODES = rewrite_mode_names()  # text cut in Python, after the lines mode
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def dedup_key(targets: Sequence[DocsRef], against: Sequence[DocsRef], spec: Dedu
             {
                 "targets": [(r.name, r.docs_hash) for r in targets],
                 "against": sorted((r.name, r.docs_hash) for r in against),
-                "spec": spec.model_dump(exclude={"options", "against"}),
+                "spec": spec.model_dump(exclude={"options", "against", *unset_new_modes(spec)}),
                 "code": CODE_VERSION,
             }
         )
@@ -137,6 +140,10 @@ def run_dedup(
         if spec.lines is not None:
             removed_frac, emptied_mask = _rewrite_lines(con, spec, out, orders, alive, stats)
             alive &= ~emptied_mask
+        for mode in REWRITE_MODES:
+            if getattr(spec, mode) is not None:
+                inputs_r = RewriteInputs(con, workspace, spec, out, orders[alive], _lines_text(out, spec))
+                alive &= ~_rewrite(mode, inputs_r, orders, alive, columns, stats)
         columns["keep"] = alive
         columns["lines_removed_frac"] = removed_frac
         con.close()
@@ -215,6 +222,27 @@ def _run_mode(
     stats.setdefault("seconds", {})[mode] = round(time.time() - tm, 3)
     stats.setdefault("duplicate_docs", {})[mode] = int((size > 1).sum() + ref_match.sum())
     return keep
+
+
+def _lines_text(out: Path, spec: DedupSpec) -> pa.Table | None:
+    """The lines mode's rewritten texts (doc_order, text), which a later rewrite starts from."""
+    return pq.read_table(out / "lines.parquet", columns=["doc_order", "text"]) if spec.lines is not None else None
+
+
+def _rewrite(
+    mode: str, inputs: RewriteInputs, orders: np.ndarray, alive: np.ndarray, columns: dict[str, Any], stats: dict
+) -> np.ndarray:
+    """A text-rewriting mode (tasks/dedup/registry.py kind "rewrite"): adds its
+    `<mode>_removed_frac` column and stats; returns the documents it dropped."""
+    tm = time.time()
+    outcome = get_mode(mode).rewrite_fn()(inputs)
+    changed = pq.read_table(outcome.path, columns=["doc_order", "emptied", "removed_frac"])
+    columns[f"{mode}_removed_frac"] = align(orders, changed, "removed_frac", 0.0)
+    dropped = np.isin(orders, changed.filter(changed.column("emptied")).column("doc_order").to_numpy())
+    stats[mode] = outcome.info
+    stats["removed"][mode] = int((dropped & alive).sum())
+    stats.setdefault("seconds", {})[mode] = round(time.time() - tm, 3)
+    return dropped
 
 
 def _rewrite_lines(

@@ -10,7 +10,9 @@ Adding a mode that groups documents into clusters: `sql/dedup/<name>_clusters.sq
 (parameters: the mode's options; returns doc_order, cluster_order, cluster_size,
 ref_match), an options model as a field of `DedupSpec` (tasks/dedup/spec.py), and one
 line in MODES. A mode that needs Python (like minhash) names a function taking `ClusterInputs`
-(tasks/dedup/cluster_inputs.py).
+(tasks/dedup/cluster_inputs.py). A mode that cuts text out of documents in Python (like
+substring) is kind "rewrite" and names a function taking `RewriteInputs` and returning a
+`RewriteOutcome` (both in tasks/dedup/cluster_inputs.py).
 """
 
 from __future__ import annotations
@@ -23,13 +25,20 @@ from typing import Any, Literal
 @dataclass(frozen=True)
 class DedupMode:
     name: str
-    kind: Literal["clusters", "lines"]  # one kept document per cluster, or boilerplate lines rewritten
+    kind: Literal["clusters", "lines", "rewrite"]  # one kept per cluster, boilerplate lines, or text cut by Python
     clusters: str | None = None  # "module:function"(ClusterInputs) -> (table, info); None: the SQL file
+    rewrite: str | None = None  # kind "rewrite": "module:function"(RewriteInputs) -> RewriteOutcome
 
     def cluster_fn(self) -> Any:
         if self.clusters is None:
             raise ValueError(f"dedup mode {self.name!r} computes its clusters in sql/dedup/{self.name}_clusters.sql")
         module, _, attr = self.clusters.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def rewrite_fn(self) -> Any:
+        if self.rewrite is None:
+            raise ValueError(f"dedup mode {self.name!r} does not rewrite text in Python")
+        module, _, attr = self.rewrite.partition(":")
         return getattr(importlib.import_module(module), attr)
 
 
@@ -40,6 +49,7 @@ MODES: dict[str, DedupMode] = {
         DedupMode("url", "clusters"),
         DedupMode("minhash", "clusters", "tasks.dedup.near:minhash_clusters"),
         DedupMode("lines", "lines"),
+        DedupMode("substring", "rewrite", rewrite="tasks.dedup.substring:rewrite_substrings"),
     )
 }
 
@@ -50,6 +60,10 @@ def mode_names() -> list[str]:
 
 def cluster_mode_names() -> tuple[str, ...]:
     return tuple(m.name for m in MODES.values() if m.kind == "clusters")
+
+
+def rewrite_mode_names() -> tuple[str, ...]:
+    return tuple(m.name for m in MODES.values() if m.kind == "rewrite")
 
 
 def get_mode(name: str) -> DedupMode:

@@ -57,6 +57,22 @@ class LinesDedupSpec(Strict):
     paragraphs: bool = Field(False, description="compare paragraphs (blank-line separated), not lines")
 
 
+class SubstringDedupSpec(Strict):
+    """Exact-substring dedup (Lee et al., 2022): spans of at least `min_len` bytes or tokens
+    that occur earlier in the same unit (a docs shard, or the dedup scope) are cut out."""
+
+    min_len: int = Field(50, ge=1, description="shortest repeated span removed (the paper: 50 tokens)")
+    unit: Literal["bytes", "tokens"] = Field("bytes", description="what min_len counts")
+    per: Literal["shard", "scope"] = Field(
+        "shard", description="suffix array per docs shard (bounded memory) or per dedup scope (source/global)"
+    )
+    keep: Literal["first", "none"] = Field(
+        "first", description="keep a span's first occurrence, or strike every copy (the paper's released code)"
+    )
+    min_chars: int = Field(50, ge=0, description="a document cut below this many characters is dropped")
+    vocab_size: int = Field(8192, ge=256, description="suite tokenizer vocabulary, for unit: tokens")
+
+
 def _mode_spec(value: Any, model: type[BaseModel]) -> Any:
     # `exact: true` (the original boolean form) means the defaults; `false`/null: off.
     if value is True:
@@ -77,9 +93,20 @@ def _mode_model(spec_cls: type[BaseModel], mode: str) -> type[BaseModel]:
     return models[0]
 
 
+# Modes added after recipes were hashed: left out of a hash while off, so that recipes
+# without them keep their dataset and dedup keys.
+NEW_MODES = ("substring",)
+
+
+def unset_new_modes(spec: Any) -> set[str]:
+    """The modes of NEW_MODES that are off in `spec` (a DedupSpec or its model_dump)."""
+    get = spec.get if isinstance(spec, dict) else lambda m: getattr(spec, m)
+    return {m for m in NEW_MODES if get(m) is None}
+
+
 class DedupSpec(Strict):
     """Which deduplication steps run, in the order of tasks/dedup/registry.py
-    (exact -> url -> minhash -> lines).
+    (exact -> url -> minhash -> lines -> substring).
 
     Each mode is `true` (defaults), `false` (off) or a mapping of its options: one field
     per registered mode, of that mode's name.
@@ -89,6 +116,7 @@ class DedupSpec(Strict):
     url: UrlDedupSpec | None = None
     minhash: MinhashDedupSpec | None = None
     lines: LinesDedupSpec | None = None
+    substring: SubstringDedupSpec | None = None
     scope: Literal["source", "global"] = Field(
         "global", description="find duplicates within each source, or across all sources"
     )
