@@ -1,0 +1,1 @@
+"""Export: a recipe's full dataset in the formats production trainers read."""
