@@ -49,12 +49,12 @@ def export_flow(
     tok = E.resolve_tokenizer(ws, recipe, tokenizer)
     meta = {"recipe": recipe.name, "data_hash": recipe.data_hash(), "token_budget": recipe.token_budget}
     return E.export_dataset(
-        dataset.dir,
+        dataset.path,
         Path(out),
         fmt,
         tok,
         meta,
-        dataset.dir,
+        dataset.path,
         cluster_map(dask_address) if dask_address else None,
         shard_docs,
     )
