@@ -250,13 +250,12 @@ def resolve_tokenizer(workspace, recipe, name_or_path: str | None) -> str:
 
 
 def recipe_of(workspace, name: str):
-    """The recipe of an arm, recipe name or dataset key, as the catalog recorded it."""
+    """The recipe of an arm, recipe name or dataset key, as the catalog recorded it (its
+    dataset folder need not exist: the export curates the recipe again)."""
     from tasks.core.catalog import Catalog
-    from tasks.inspect.resolve import resolve_dataset
     from tasks.recipe import Recipe
 
-    found = resolve_dataset(workspace, name)
-    rows = Catalog(workspace.catalog_path).query("dataset_recipe", {"key": found.key})
+    rows = Catalog(workspace.catalog_path).query("recipe_by_name", {"name": name})
     if not rows:
-        raise LookupError(f"dataset {found.key} of {name!r} has no recipe in the catalog")
+        raise LookupError(f"{name!r} is neither a recipe file nor an arm, recipe or dataset key of {workspace.root}")
     return Recipe.model_validate_json(rows[0]["recipe_json"])
