@@ -78,6 +78,27 @@ def test_planted_spans_are_removed_and_only_they(workspace):
     assert result.stats["substring"]["chars_removed"] == 3 * len(planted)
 
 
+def test_one_suffix_array_per_shard_each_a_job_of_the_map(workspace):
+    texts = _distinct_real_texts(6)
+    planted = texts[0][20:140]
+    texts[1] += " " + planted  # same shard as the first occurrence (rows 0-2): cut
+    texts[4] += " " + planted  # the other shard (rows 3-5): kept with per: shard
+    ref = write_source(workspace, "crawl", docs_table(texts), shards=2)
+    jobs = []
+
+    def recording_map(fn, items):
+        jobs.extend(items)
+        return [fn(x) for x in items]
+
+    spec = DedupSpec(substring={"min_len": 50, "min_chars": 10})
+    result = run_dedup(workspace, [ref], spec, map_fn=recording_map)
+    assert [len(j.texts) for j in jobs] == [3, 3] and result.stats["substring"]["units"] == 2
+    cut = pq.read_table(result.dir / "substring.parquet").column("doc_id").to_pylist()
+    assert cut == ["d000001"]
+    whole = run_dedup(workspace, [ref], DedupSpec(substring={"min_len": 50, "min_chars": 10, "per": "scope"}))
+    assert pq.read_table(whole.dir / "substring.parquet").column("doc_id").to_pylist() == ["d000001", "d000004"]
+
+
 def test_every_copy_struck_with_keep_none_and_only_later_ones_with_keep_first():
     a, b = "x" * 30 + "The quick brown fox jumps over the lazy dog again and again. ", "Tiny. "
     texts = [a + "one", b + a[30:], "An unrelated sentence that shares nothing long with the others."]

@@ -43,6 +43,7 @@ class RewriteInputs:
     out: Path
     alive_orders: Any  # numpy int64 array
     rewritten: Any  # pyarrow Table (doc_order, text) or None
+    map_fn: Any = None  # tasks/core/shards.py MapFn over independent units (None: in process)
 
 
 @dataclass(frozen=True)

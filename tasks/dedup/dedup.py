@@ -142,7 +142,7 @@ def run_dedup(
             alive &= ~emptied_mask
         for mode in REWRITE_MODES:
             if getattr(spec, mode) is not None:
-                inputs_r = RewriteInputs(con, workspace, spec, out, orders[alive], _lines_text(out, spec))
+                inputs_r = RewriteInputs(con, workspace, spec, out, orders[alive], _lines_text(out, spec), map_fn)
                 alive &= ~_rewrite(mode, inputs_r, orders, alive, columns, stats)
         columns["keep"] = alive
         columns["lines_removed_frac"] = removed_frac

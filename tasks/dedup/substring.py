@@ -20,15 +20,18 @@ an occurrence in a document a recipe filters out still counts as the first one.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydivsufsort import divsufsort, kasai, longest_previous_factor
 
+from tasks.core.shards import local_map
 from tasks.core.sqlfiles import load_sql
 from tasks.dedup.cluster_inputs import RewriteInputs, RewriteOutcome
 from tasks.dedup.spec import SubstringDedupSpec
@@ -135,17 +138,17 @@ def rewrite_substrings(inputs: RewriteInputs) -> RewriteOutcome:
     assert spec is not None  # run_dedup calls a mode only when it is on
     t0 = time.time()
     table = _texts(inputs, spec)
-    encode = byte_units if spec.unit == "bytes" else token_encoder(_suite_tokenizer(inputs, spec))
+    tokenizer = None if spec.unit == "bytes" else _suite_tokenizer_file(inputs, spec)
     units = table.column("unit").to_pylist()
     texts = table.column("text").to_pylist()
-    bounds = [0, *[i for i in range(1, len(units)) if units[i] != units[i - 1]], len(units)]
-    rows, worst = [], 0.0
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        tu = time.time()
-        for i, spans in zip(range(a, b), cut_repeats(texts[a:b], spec, encode), strict=True):
+    bounds = [0, *[i for i in range(1, len(units)) if units[i] != units[i - 1]], len(units)] if units else [0]
+    jobs = [UnitJob(texts[a:b], spec, tokenizer) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    done = list((inputs.map_fn or local_map)(cut_unit, jobs))  # one task per unit on Dask
+    rows, worst = [], max((sec for _, sec in done), default=0.0)
+    for a, (spans_of, _) in zip(bounds[:-1], done, strict=True):
+        for i, spans in enumerate(spans_of, start=a):
             if spans:
                 rows.append(_row(table, i, texts[i], spans, spec))
-        worst = max(worst, time.time() - tu)
     out = pa.Table.from_pylist(rows, schema=SCHEMA)
     path = inputs.out / "substring.parquet"
     tmp = path.with_name(".substring.parquet.tmp")
@@ -208,7 +211,30 @@ def _texts(inputs: RewriteInputs, spec: SubstringDedupSpec) -> pa.Table:
         con.unregister("dedup_rewritten")
 
 
-def _suite_tokenizer(inputs: RewriteInputs, spec: SubstringDedupSpec):
+def _suite_tokenizer_file(inputs: RewriteInputs, spec: SubstringDedupSpec) -> str:
     from tasks.train.doc_tokens import suite_tokenizer
 
-    return suite_tokenizer(inputs.workspace, spec.vocab_size).load()
+    return str(suite_tokenizer(inputs.workspace, spec.vocab_size).folder / "tokenizer.json")
+
+
+@dataclass(frozen=True)
+class UnitJob:
+    """One suffix array's worth of work: a unit's texts (picklable, for a Dask worker)."""
+
+    texts: list[str]
+    spec: SubstringDedupSpec
+    tokenizer: str | None  # tokenizer.json for unit: tokens
+
+
+def cut_unit(job: UnitJob) -> tuple[list[list[tuple[int, int]]], float]:
+    """`cut_repeats` over one unit, with its seconds (the stats report the worst unit)."""
+    t0 = time.time()
+    encode = byte_units if job.tokenizer is None else token_encoder(_load_tokenizer(job.tokenizer))
+    return cut_repeats(job.texts, job.spec, encode), round(time.time() - t0, 3)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_tokenizer(path: str):
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(path)
