@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from tasks.core.hashing import hash_json
 from tasks.core.spec import RecipeError, Strict
 from tasks.decontam.spec import DecontaminationSpec
-from tasks.dedup.spec import DedupSpec
+from tasks.dedup.spec import DedupSpec, drop_later_modes_off
 from tasks.evaluate.spec import EvalSpec
 from tasks.selection.spec import MixtureSpec, SelectionSpec
 from tasks.signals.spec import FilterSpec, LanguageSpec, check_filters
@@ -109,6 +109,7 @@ def _keep_old_hash(fields: dict[str, Any]) -> None:
     for f in fields["filters"]:
         if not f.get("skip"):
             f.pop("skip", None)
+    drop_later_modes_off(fields["dedup"])
 
 
 def load_yaml_model(path: str | Path, model: type[BaseModel], kind: str) -> Any:

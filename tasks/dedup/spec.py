@@ -57,6 +57,20 @@ class LinesDedupSpec(Strict):
     paragraphs: bool = Field(False, description="compare paragraphs (blank-line separated), not lines")
 
 
+# The modes every recipe and dedup hash has held from the start (null when off). A mode
+# registered later enters a hash only when it is on, so recipes without it keep their
+# dataset and dedup keys (and cached stages) when it is added.
+HASHED_WHEN_OFF = ("exact", "url", "minhash", "lines")
+
+
+def drop_later_modes_off(dump: dict[str, Any]) -> dict[str, Any]:
+    """A DedupSpec dump without the modes that are off and not in HASHED_WHEN_OFF."""
+    for mode in dedup_mode_names():
+        if mode not in HASHED_WHEN_OFF and dump.get(mode) is None:
+            dump.pop(mode, None)
+    return dump
+
+
 def _mode_spec(value: Any, model: type[BaseModel]) -> Any:
     # `exact: true` (the original boolean form) means the defaults; `false`/null: off.
     if value is True:
