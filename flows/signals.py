@@ -25,12 +25,13 @@ from flows._runtime import cache_key_from, dask_task_runner, prefect_api
 from tasks.core.catalog import Catalog
 from tasks.core.docsref import resolve_docs
 from tasks.core.workspace import Workspace
+from tasks.signals.results import SignalsCounts
 from tasks.signals.schema import SIGNALS_VERSION
 from tasks.signals.signals import SignalsRef, ensure_signals, signals_job, signals_key, signals_ref
 
 
 @task(name="signals-shard", cache_key_fn=cache_key_from("key", lambda p: p["out_path"]), retries=1)
-def signals_shard_task(docs_shard: str, out_path: str, key: str) -> dict:
+def signals_shard_task(docs_shard: str, out_path: str, key: str) -> SignalsCounts:
     return signals_job((docs_shard, out_path))
 
 
@@ -43,8 +44,11 @@ def signals_flow(name: str, workspace: str | None = None) -> dict:
     key = signals_key(docs.docs_hash)
     started = time.perf_counter()
 
-    def run(jobs: Sequence[tuple[str, str]]) -> list[dict]:
-        futures = [signals_shard_task.submit(shard, out, key=f"signals:{key}:{Path(out).name}") for shard, out in jobs]
+    def run(jobs: Sequence[tuple[str, str]]) -> list[SignalsCounts]:
+        # "counts": the task returns SignalsCounts; a result cached as a dict by older code is not reused
+        futures = [
+            signals_shard_task.submit(shard, out, key=f"signals-counts:{key}:{Path(out).name}") for shard, out in jobs
+        ]
         from tqdm import tqdm
 
         return [f.result() for f in tqdm(futures, desc=f"signals {docs.name}", unit="shard")]

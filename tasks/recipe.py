@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from tasks.core.hashing import hash_json
 from tasks.core.spec import RecipeError, Strict
 from tasks.decontam.spec import DecontaminationSpec
-from tasks.dedup.spec import DedupSpec, unset_new_modes
+from tasks.dedup.spec import DedupSpec, drop_later_modes_off
 from tasks.evaluate.spec import EvalSpec
 from tasks.selection.spec import MixtureSpec, SelectionSpec
 from tasks.signals.spec import FilterSpec, LanguageSpec, check_filters
@@ -106,11 +106,10 @@ def _keep_old_hash(fields: dict[str, Any]) -> None:
     keep the hashes (dataset keys, cached stages) they had."""
     if fields["mixture"].get("topics") is None:
         fields["mixture"].pop("topics", None)
-    for mode in unset_new_modes(fields["dedup"]):
-        fields["dedup"].pop(mode, None)
     for f in fields["filters"]:
         if not f.get("skip"):
             f.pop("skip", None)
+    drop_later_modes_off(fields["dedup"])
 
 
 def load_yaml_model(path: str | Path, model: type[BaseModel], kind: str) -> Any:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from tasks.curate.results import DatasetRef
+from tasks.decontam.results import ScanCounts
 from tasks.evaluate.results import EvalResult
+from tasks.signals.results import SignalsCounts
 from tasks.train.results import TrainResult
 
 
@@ -62,13 +64,17 @@ def test_stage_entry_points_return_the_dataclasses():
     from typing import get_type_hints
 
     import flows.curate
+    import flows.decontam
     import flows.evaluate
     import flows.ingest
+    import flows.signals
     import flows.train
     from tasks.curate import pipeline
+    from tasks.decontam import scan
     from tasks.evaluate import harness
     from tasks.ingest import ingest
     from tasks.ingest.results import ShardCounts
+    from tasks.signals import signals
 
     returns = {
         ingest.ingest_shard: ShardCounts,
@@ -82,6 +88,11 @@ def test_stage_entry_points_return_the_dataclasses():
         flows.evaluate.evaluate_flow.fn: EvalResult,
         flows.evaluate.run_eval: EvalResult,
         flows.ingest.ingest_shard_task.fn: ShardCounts,
+        signals.signals_shard: SignalsCounts,
+        signals.signals_job: SignalsCounts,
+        flows.signals.signals_shard_task.fn: SignalsCounts,
+        scan.scan_shard: ScanCounts,
+        flows.decontam.decontam_scan_shard.fn: ScanCounts,
     }
     wrong = {
         f.__qualname__: get_type_hints(f).get("return")
@@ -121,8 +132,12 @@ def test_hand_offs_pickle_and_keep_their_dicts(workspace, tmp_path):
     assert fresh.to_dict() == {**stats, "cached": False} and not fresh.cached and ref.stats == stats
     trained = TrainResult(tmp_path / "models" / "m", "t-1", 128, {"cached": True, "seq_len": 128})
     evaluated = EvalResult("e", tmp_path, [{"task": "copa"}], {"eval_key": "e"})
-    for value in (fresh, trained, evaluated):
+    signalled = SignalsCounts("shard-00000.parquet", 20, 1)
+    scanned = ScanCounts("shard-00000.parquet", 20, 2, 0.5)
+    for value in (fresh, trained, evaluated, signalled, scanned):
         assert pickle.loads(pickle.dumps(value)) == value
+    assert signalled.to_dict() == {"shard": "shard-00000.parquet", "documents": 20, "errors": 1}
+    assert scanned.to_dict() == {"shard": "shard-00000.parquet", "docs": 20, "contaminated": 2, "cpu_s": 0.5}
     assert trained.cached and trained.to_dict() == {"cached": True, "seq_len": 128}
     assert trained.packed_dir(workspace, 3) == workspace.stage_dir("tokens", "t-1") / "L128-s3"
 
@@ -140,3 +155,64 @@ def test_check_packed_compares_shards_with_curation(workspace, tmp_path):
     short = DatasetRef.from_stats(workspace, {"data_hash": "ab" * 32, "tokens": 1000})
     with pytest.raises(RuntimeError, match="curation counted 1,000 tokens .* shards hold 1,024"):
         short.check_packed(workspace, trained, 0)
+
+
+# ---------------------------------------------------------------- per-shard stages: counts to finish
+
+
+def test_signals_shards_hand_finish_signals_their_counts(workspace, cc_docs_table, monkeypatch):
+    """Each shard job returns SignalsCounts, `finish_signals` adds them up as they are; a
+    shard an interrupted run finished counts its failed documents from the file."""
+    from tasks.core.docsref import resolve_docs
+    from tasks.signals.computer import get_computer
+    from tasks.signals.signals import finish_signals, signals_job, signals_jobs
+    from tests._docs_workspace import write_docs
+
+    table = cc_docs_table.slice(0, 30)
+    bad = table.column("text")[3].as_py()
+    comp = get_computer()
+    compute = comp.compute
+
+    def failing(text: str) -> dict:
+        if text == bad:
+            raise ValueError("planted failure")
+        return compute(text)
+
+    monkeypatch.setattr(comp, "compute", failing)
+    write_docs(workspace, "crawl", table, shard_rows=20)
+    ref = resolve_docs(workspace, "crawl")
+    first, second = signals_jobs(workspace, ref)
+    counts = [signals_job(first), signals_job(second)]
+    assert counts == [SignalsCounts("shard-00000.parquet", 20, 1), SignalsCounts("shard-00001.parquet", 10, 0)]
+    assert signals_job(first) == counts[0]  # the file is there: read back, its error included
+    info = finish_signals(workspace, ref, counts)
+    assert (info["documents"], info["errors"]) == (30, 1)
+    assert info["shards"] == ["shard-00000.parquet", "shard-00001.parquet"]
+
+
+def test_scan_shards_hand_finish_scan_their_counts(workspace, cc_docs_table):
+    """Each scan job returns ScanCounts, `finish_scan` adds them up as they are."""
+    import pyarrow as pa
+
+    from tasks.core.docsref import resolve_docs
+    from tasks.decontam import scan
+    from tasks.decontam.spec import DecontaminationSpec
+    from tests._docs_workspace import write_docs
+
+    table = cc_docs_table.slice(0, 30)
+    words = table.column("text")[25].as_py().split()
+    assert len(words) > 40
+    # an eval "item" quoting a real document of the second shard: that document matches
+    items = pa.table({"task": ["copa"], "item_id": ["0"], "text": [" ".join(words[:40])]})
+    write_docs(workspace, "crawl", table, shard_rows=20)
+    ref = resolve_docs(workspace, "crawl")
+    cfg = scan.scan_config(workspace, items, DecontaminationSpec())
+    counts = [scan.scan_shard(job) for job in scan.scan_jobs(workspace, ref, cfg)]
+    assert all(isinstance(c, ScanCounts) for c in counts)
+    assert [(c.shard, c.docs, c.contaminated) for c in counts] == [
+        ("shard-00000.parquet", 20, 0),
+        ("shard-00001.parquet", 10, 1),
+    ]
+    info = scan.finish_scan(workspace, ref, cfg, counts)
+    assert (info["docs"], info["contaminated"], info["shards"]) == (30, 1, [c.shard for c in counts])
+    assert workspace.read_done(scan.STAGE, scan.scan_key(ref.docs_hash, cfg))["contaminated"] == 1

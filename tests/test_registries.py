@@ -22,9 +22,8 @@ def test_recipe_accepts_exactly_the_registered_selection_methods():
         assert SelectionSpec(method=name).method == name
     with pytest.raises(ValidationError) as info:
         SelectionSpec(method="dsri")
-    assert "unknown selection method 'dsri'; known: none, random, fasttext, dsir, perplexity, semdedup" in str(
-        info.value
-    )
+    # from the registry: a new method's line is the whole change (docs/ARCHITECTURE.md)
+    assert f"unknown selection method 'dsri'; known: {', '.join(sel_registry.METHODS)}" in str(info.value)
     # the UI form offers the same names as a choice
     assert SelectionSpec.model_json_schema()["properties"]["method"]["enum"] == list(sel_registry.METHODS)
 
@@ -78,13 +77,45 @@ def test_dedup_spec_has_one_options_field_per_registered_mode():
     assert spec.modes() == ["exact", "minhash", "lines"]  # registry order, not the YAML's
 
 
+def test_a_dedup_mode_added_later_enters_hashes_only_when_on(monkeypatch):
+    """Adding a mode (its DedupSpec field, null when off) changes no recipe's content or
+    data hash and no dedup key: only a recipe that turns it on gets new ones."""
+    from types import SimpleNamespace
+
+    from tasks.dedup.dedup import dedup_key
+    from tasks.recipe import Recipe
+
+    recipe = Recipe(name="x", sources=["s"], dedup={"exact": True})
+    src = [SimpleNamespace(name="s", docs_hash="ab" * 32)]
+
+    def hashes() -> tuple[str, str, str]:
+        return recipe.content_hash(), recipe.data_hash(), dedup_key(src, [], recipe.dedup)
+
+    before = hashes()
+    monkeypatch.setitem(dedup_registry.MODES, "prefix", dedup_registry.DedupMode("prefix", "clusters"))
+    prefix: dict | None = None
+    dump_recipe, dump_dedup = Recipe.model_dump, DedupSpec.model_dump
+
+    def recipe_with_prefix(self, **kw):
+        dump = dump_recipe(self, **kw)
+        if "dedup" in dump:
+            dump["dedup"]["prefix"] = prefix
+        return dump
+
+    monkeypatch.setattr(Recipe, "model_dump", recipe_with_prefix)
+    monkeypatch.setattr(DedupSpec, "model_dump", lambda self, **kw: {**dump_dedup(self, **kw), "prefix": prefix})
+    assert hashes() == before
+    prefix = {"chars": 200, "keep": "first"}
+    assert all(a != b for a, b in zip(hashes(), before))
+
+
 def test_sql_cluster_modes_have_their_sql_file():
     for m in dedup_registry.MODES.values():
         if m.kind == "clusters" and m.clusters is None:
             assert "cluster_order" in load_sql(f"dedup/{m.name}_clusters"), m.name
         elif m.clusters is not None:
             assert callable(m.cluster_fn())
-    with pytest.raises(ValueError, match="unknown dedup mode 'fuzzy'; known: exact, url, minhash, lines"):
+    with pytest.raises(ValueError, match=f"unknown dedup mode 'fuzzy'; known: {', '.join(dedup_registry.MODES)}$"):
         dedup_registry.get_mode("fuzzy")
 
 

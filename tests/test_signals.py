@@ -165,7 +165,7 @@ def test_shard_on_real_documents(cc_docs_table, tmp_path):
     pq.write_table(cc_docs_table.slice(0, 120), src)
     info = signals_shard(src, tmp_path / "out" / "shard-00000.parquet")
     table = pq.read_table(tmp_path / "out" / "shard-00000.parquet")
-    assert info["documents"] == 120 == table.num_rows and info["errors"] == 0
+    assert info.documents == 120 == table.num_rows and info.errors == 0
     assert table.schema.equals(SIGNALS_SCHEMA)
     assert table.column("doc_id").to_pylist() == cc_docs_table.column("doc_id").to_pylist()[:120]
     for name in table.column_names:

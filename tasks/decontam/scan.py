@@ -41,6 +41,7 @@ from tasks.core.shards import MapFn, local_map, run_claimed_shards
 from tasks.core.workspace import Workspace, temp_sibling
 from tasks.decontam.decontaminate import ScanResult, scan_texts
 from tasks.decontam.index import CODE_VERSION, NgramIndex, cached_index_path, default_eval_items, eval_items_hash
+from tasks.decontam.results import ScanCounts
 from tasks.decontam.spec import DecontaminationSpec
 
 SCAN_VERSION = "decontam-scan-1"  # bump when scan_texts' per-document result can change
@@ -102,7 +103,7 @@ def _load_index(path: str) -> NgramIndex:
     return NgramIndex.load(Path(path))
 
 
-def scan_shard(job: ScanJob) -> dict[str, Any]:
+def scan_shard(job: ScanJob) -> ScanCounts:
     """Scan one docs shard in batches; write its contaminated documents (tmp, then replace)."""
     t0 = time.process_time()
     index = _load_index(job.cfg.index_path)
@@ -123,12 +124,7 @@ def scan_shard(job: ScanJob) -> dict[str, Any]:
     tmp = temp_sibling(out)
     pq.write_table(table, tmp)
     os.replace(tmp, out)
-    return {
-        "shard": out.name,
-        "docs": n_docs,
-        "contaminated": table.num_rows,
-        "cpu_s": round(time.process_time() - t0, 3),
-    }
+    return ScanCounts(out.name, n_docs, table.num_rows, round(time.process_time() - t0, 3))
 
 
 def scan_jobs(workspace: Workspace, ref: DocsRef, cfg: ScanConfig) -> list[ScanJob]:
@@ -140,7 +136,7 @@ def scan_jobs(workspace: Workspace, ref: DocsRef, cfg: ScanConfig) -> list[ScanJ
 
 
 def finish_scan(
-    workspace: Workspace, ref: DocsRef, cfg: ScanConfig, results: Sequence[dict[str, Any]], seconds: float = 0.0
+    workspace: Workspace, ref: DocsRef, cfg: ScanConfig, results: Sequence[ScanCounts], seconds: float = 0.0
 ) -> dict[str, Any]:
     """Mark one source's scan done (after every shard job returned)."""
     if len(results) != len(ref.shards):
@@ -150,10 +146,10 @@ def finish_scan(
         "name": ref.name,
         "docs_hash": ref.docs_hash,
         "config": {k: v for k, v in asdict(cfg).items() if k != "index_path"},
-        "shards": [r["shard"] for r in results],
-        "docs": sum(r["docs"] for r in results),
-        "contaminated": sum(r["contaminated"] for r in results),
-        "cpu_s": round(sum(r["cpu_s"] for r in results), 3),
+        "shards": [r.shard for r in results],
+        "docs": sum(r.docs for r in results),
+        "contaminated": sum(r.contaminated for r in results),
+        "cpu_s": round(sum(r.cpu_s for r in results), 3),
         "seconds": round(seconds, 3),
     }
     workspace.mark_done(STAGE, scan_key(ref.docs_hash, cfg), info)
@@ -165,7 +161,7 @@ def ensure_scan(
     ref: DocsRef,
     cfg: ScanConfig,
     map_fn: MapFn = local_map,
-    run: Callable[[Sequence[ScanJob]], Sequence[dict[str, Any]]] | None = None,
+    run: Callable[[Sequence[ScanJob]], Sequence[ScanCounts]] | None = None,
 ) -> Path:
     """One source's scan, computed once (claimed: a concurrent caller waits, then reuses it).
     The shard jobs run through `run(jobs)` when given (flows/decontam.py: one Prefect task
@@ -179,7 +175,7 @@ def compute_scan(
     ref: DocsRef,
     cfg: ScanConfig,
     map_fn: MapFn = local_map,
-    run: Callable[[Sequence[ScanJob]], Sequence[dict[str, Any]]] | None = None,
+    run: Callable[[Sequence[ScanJob]], Sequence[ScanCounts]] | None = None,
 ) -> dict[str, Any] | None:
     """`ensure_scan`, returning the `_SUCCESS` info when this call scanned (None when the
     scan was done, or a concurrent caller did it while this one waited)."""

@@ -51,19 +51,9 @@ def apply_dedup(
     if not modes:
         return relation, {"input_docs": None, "removed": {}}
     result = result or run_dedup(workspace, sources, spec, quality=quality)
-    clusters = pq.read_table(result.clusters_path)
     cols = relation.columns
-    if "doc_id" not in cols:
-        raise ValueError(f"apply_dedup needs a doc_id column; relation has {cols}")
-    ids = relation.select("doc_id").to_arrow_table().column("doc_id")
-    subset = clusters.filter(pc.is_in(clusters.column("doc_id"), value_set=ids.unique()))
+    subset = _relation_clusters(relation, result)
     orders = subset.column("doc_order").to_numpy()
-    unknown = len(ids.unique()) - subset.num_rows
-    if unknown:
-        raise ValueError(
-            f"apply_dedup: {unknown} document(s) of the relation are not in dedup run "
-            f"{result.key} (sources {list(result.stats.get('sources', []))})"
-        )
     alive = np.ones(len(orders), dtype=bool)
     stats: dict[str, Any] = {"input_docs": len(orders), "removed": {}}
     qual = None
@@ -100,13 +90,8 @@ def apply_dedup(
     con.register("dedup_kept", kept)
     out = relation.join(con.table("dedup_kept"), "doc_id")
     if "lines" in modes and "text" in cols:
-        con.read_parquet(str(result.lines_path)).select("doc_id AS _lid, text AS _ltext").create_view("dedup_lines")
-        out = out.join(con.table("dedup_lines"), "doc_id = _lid", how="left")
-        rest = [f'"{c}"' for c in out.columns if c not in ("text", "_lid", "_ltext")]
-        out = out.select(", ".join(rest) + ", coalesce(_ltext, text) AS text")
-        n_before = int(alive.sum())
-        out = out.filter("length(trim(text)) > 0")
-        stats["removed"]["lines"] = n_before - out.count("*").fetchall()[0][0]
+        out = _with_rewritten_lines(con, out, result)
+        stats["removed"]["lines"] = int(alive.sum()) - out.count("*").fetchall()[0][0]
     for mode in (m for m in REWRITE_MODES if m in modes and "text" in cols):
         out, dropped, cut = _apply_rewrite(con, out, result.dir / f"{mode}.parquet", mode)
         stats["removed"][mode] = dropped.num_rows
@@ -144,6 +129,35 @@ def _apply_rewrite(
     cut = changed.filter(pa.array(~emptied)).select(["doc_id", "chars_removed", "removed_frac", "span_texts"])
     cut = cut.add_column(1, "reason", pa.array([f"dedup.{mode}.spans"] * cut.num_rows, pa.string()))
     return joined, dropped, cut
+
+
+def _relation_clusters(relation: duckdb.DuckDBPyRelation, result: DedupResult) -> pa.Table:
+    """The dedup run's cluster rows of the relation's documents (ValueError when the
+    relation has no doc_id, or a document the run never saw)."""
+    cols = relation.columns
+    if "doc_id" not in cols:
+        raise ValueError(f"apply_dedup needs a doc_id column; relation has {cols}")
+    clusters = pq.read_table(result.clusters_path)
+    ids = relation.select("doc_id").to_arrow_table().column("doc_id")
+    subset = clusters.filter(pc.is_in(clusters.column("doc_id"), value_set=ids.unique()))
+    unknown = len(ids.unique()) - subset.num_rows
+    if unknown:
+        raise ValueError(
+            f"apply_dedup: {unknown} document(s) of the relation are not in dedup run "
+            f"{result.key} (sources {list(result.stats.get('sources', []))})"
+        )
+    return subset
+
+
+def _with_rewritten_lines(
+    con: duckdb.DuckDBPyConnection, out: duckdb.DuckDBPyRelation, result: DedupResult
+) -> duckdb.DuckDBPyRelation:
+    """`out` with the lines mode's rewritten text, less the documents it left empty."""
+    con.read_parquet(str(result.lines_path)).select("doc_id AS _lid, text AS _ltext").create_view("dedup_lines")
+    out = out.join(con.table("dedup_lines"), "doc_id = _lid", how="left")
+    rest = [f'"{c}"' for c in out.columns if c not in ("text", "_lid", "_ltext")]
+    out = out.select(", ".join(rest) + ", coalesce(_ltext, text) AS text")
+    return out.filter("length(trim(text)) > 0")
 
 
 _LOSERS_SCHEMA = pa.schema(

@@ -43,7 +43,7 @@ from tasks.dedup.cluster_inputs import ClusterInputs, RewriteInputs
 from tasks.dedup.inputs import as_ref, connect, files_table, open_docs
 from tasks.dedup.keep import align, choose_kept, keep_policy
 from tasks.dedup.registry import cluster_mode_names, get_mode, rewrite_mode_names
-from tasks.dedup.spec import DedupSpec, unset_new_modes
+from tasks.dedup.spec import DedupSpec, drop_later_modes_off
 
 CODE_VERSION = "dedup-1"
 CLUSTER_MODES = cluster_mode_names()  # run order, from tasks/dedup/registry.py
@@ -72,7 +72,7 @@ def dedup_key(targets: Sequence[DocsRef], against: Sequence[DocsRef], spec: Dedu
             {
                 "targets": [(r.name, r.docs_hash) for r in targets],
                 "against": sorted((r.name, r.docs_hash) for r in against),
-                "spec": spec.model_dump(exclude={"options", "against", *unset_new_modes(spec)}),
+                "spec": drop_later_modes_off(spec.model_dump(exclude={"options", "against"})),
                 "code": CODE_VERSION,
             }
         )

@@ -73,6 +73,20 @@ class SubstringDedupSpec(Strict):
     vocab_size: int = Field(8192, ge=256, description="suite tokenizer vocabulary, for unit: tokens")
 
 
+# The modes every recipe and dedup hash has held from the start (null when off). A mode
+# registered later enters a hash only when it is on, so recipes without it keep their
+# dataset and dedup keys (and cached stages) when it is added.
+HASHED_WHEN_OFF = ("exact", "url", "minhash", "lines")
+
+
+def drop_later_modes_off(dump: dict[str, Any]) -> dict[str, Any]:
+    """A DedupSpec dump without the modes that are off and not in HASHED_WHEN_OFF."""
+    for mode in dedup_mode_names():
+        if mode not in HASHED_WHEN_OFF and dump.get(mode) is None:
+            dump.pop(mode, None)
+    return dump
+
+
 def _mode_spec(value: Any, model: type[BaseModel]) -> Any:
     # `exact: true` (the original boolean form) means the defaults; `false`/null: off.
     if value is True:
@@ -91,17 +105,6 @@ def _mode_model(spec_cls: type[BaseModel], mode: str) -> type[BaseModel]:
     if len(models) != 1:
         raise TypeError(f"DedupSpec needs a field `{mode}: <options model> | None` for dedup mode {mode!r}")
     return models[0]
-
-
-# Modes added after recipes were hashed: left out of a hash while off, so that recipes
-# without them keep their dataset and dedup keys.
-NEW_MODES = ("substring",)
-
-
-def unset_new_modes(spec: Any) -> set[str]:
-    """The modes of NEW_MODES that are off in `spec` (a DedupSpec or its model_dump)."""
-    get = spec.get if isinstance(spec, dict) else lambda m: getattr(spec, m)
-    return {m for m in NEW_MODES if get(m) is None}
 
 
 class DedupSpec(Strict):

@@ -258,27 +258,10 @@ def decide(
     bootstrap; `runs` holds each run's value and checkpoint variance."""
     arms = list(arms)
     n = len(arms)
-    rng = np.random.default_rng(seed)
     noise = training_noise(runs, inflation, prior_df)
-    present = np.isfinite(runs.value)
-    n_seeds = present.sum(axis=1)
-    with np.errstate(invalid="ignore"):
-        mean = np.where(
-            n_seeds > 0, np.nansum(np.where(present, runs.value, 0), axis=1) / np.maximum(n_seeds, 1), np.nan
-        )
+    present, n_seeds, mean = _run_means(runs)
     ok = np.isfinite(mean)
-
-    # item noise: paired bootstrap of the final scores, seeds held fixed (they are the
-    # training-noise part, drawn below)
-    boot = bootstrap(list(tasks), n_rep, seed, resample_seeds=False)
-    item_dev = boot.replicates - boot.point[None, :]
-    item_dev = np.where(np.isfinite(item_dev), item_dev, 0.0)
-    if noise.known:
-        s2 = noise.var * noise.df / rng.chisquare(noise.df, size=n_rep)
-        eps = rng.standard_normal((n_rep, n)) * np.sqrt(s2[:, None] / np.maximum(n_seeds, 1)[None, :])
-    else:
-        eps = np.zeros((n_rep, n))
-    reps = mean[None, :] + item_dev + eps
+    reps = _replicates(tasks, mean, n_seeds, noise, n_rep, seed)
     reps[:, ~ok] = np.nan
 
     sign = 1.0 if higher_is_better else -1.0
@@ -286,47 +269,9 @@ def decide(
     lo = np.where(ok, np.nanquantile(np.where(ok, reps, 0), q, axis=0), np.nan)
     hi = np.where(ok, np.nanquantile(np.where(ok, reps, 0), 1 - q, axis=0), np.nan)
     score = sign * reps  # higher is better from here on
-    p = np.full((n, n), 0.5)
-    for i in range(n):
-        for j in range(n):
-            if i != j and ok[i] and ok[j]:
-                d = score[:, i] - score[:, j]
-                p[i, j] = float((d > 0).mean() + 0.5 * (d == 0).mean())
-            elif i != j:
-                p[i, j] = float("nan")
-    # ranks per replicate among arms with a score (1 = best)
-    valid = np.where(ok)[0]
-    ranks = np.full((n_rep, n), np.nan)
-    if valid.size:
-        order = np.argsort(-score[:, valid], axis=1, kind="stable")
-        r = np.empty_like(order)
-        np.put_along_axis(r, order, np.arange(1, valid.size + 1)[None, :].repeat(n_rep, 0), axis=1)
-        ranks[:, valid] = r
-    p_rank1 = [float((ranks[:, i] == 1).mean()) if ok[i] else float("nan") for i in range(n)]
-    rank_lo = [int(np.quantile(ranks[:, i], q, method="lower")) if ok[i] else 0 for i in range(n)]
-    rank_hi = [int(np.quantile(ranks[:, i], 1 - q, method="higher")) if ok[i] else 0 for i in range(n)]
-
-    leader = None
-    plausible: list[str] = []
-    adj: dict[str, float] = {}
-    decided = False
-    reason = ""
-    if valid.size:
-        li = int(valid[np.argmax(sign * mean[valid])])
-        leader = arms[li]
-        if valid.size == 1:
-            plausible, decided = [leader], False
-            reason = "Only one arm has a score."
-        else:
-            # one-sided: P(arm j at least as good as the leader)
-            raw = {arms[j]: 1.0 - p[li, j] for j in valid if j != li}
-            adj = holm(raw)
-            alpha = 1.0 - p_target
-            # the leader, then its rivals least separated from it first (raw P: Holm's running
-            # maximum ties them)
-            rivals = sorted(adj, key=lambda a: (-raw[a], a))
-            plausible = [leader] + [a for a in rivals if adj[a] > alpha or not noise.known]
-            decided = noise.known and len(plausible) == 1
+    p = _p_better(score, ok)
+    p_rank1, rank_lo, rank_hi = _ranks(score, ok, q)
+    leader, plausible, adj, decided, reason = _verdict(arms, sign * mean, ok, p, noise, p_target)
     snr = relative_snr(mean[ok], noise)
     return Decision(
         metric=metric,
@@ -353,6 +298,92 @@ def decide(
         reason=reason,
         _reps=reps,
     )
+
+
+def _run_means(runs: RunTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which runs have a value, seeds per arm, and each arm's mean over its seeds (NaN
+    for an arm with none)."""
+    present = np.isfinite(runs.value)
+    n_seeds = present.sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        mean = np.where(
+            n_seeds > 0, np.nansum(np.where(present, runs.value, 0), axis=1) / np.maximum(n_seeds, 1), np.nan
+        )
+    return present, n_seeds, mean
+
+
+def _replicates(
+    tasks: Sequence[TaskScores], mean: np.ndarray, n_seeds: np.ndarray, noise: TrainingNoise, n_rep: int, seed: int
+) -> np.ndarray:
+    """Replicates [n_rep, arm] of every arm's value: its mean, plus its deviation in one
+    item-bootstrap replicate, plus one draw of training noise."""
+    rng = np.random.default_rng(seed)
+    # item noise: paired bootstrap of the final scores, seeds held fixed (they are the
+    # training-noise part, drawn below)
+    boot = bootstrap(list(tasks), n_rep, seed, resample_seeds=False)
+    item_dev = boot.replicates - boot.point[None, :]
+    item_dev = np.where(np.isfinite(item_dev), item_dev, 0.0)
+    n = len(mean)
+    if noise.known:
+        s2 = noise.var * noise.df / rng.chisquare(noise.df, size=n_rep)
+        eps = rng.standard_normal((n_rep, n)) * np.sqrt(s2[:, None] / np.maximum(n_seeds, 1)[None, :])
+    else:
+        eps = np.zeros((n_rep, n))
+    return mean[None, :] + item_dev + eps
+
+
+def _p_better(score: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """P(arm i better than arm j) over the replicates (ties count half; NaN without a score)."""
+    n = score.shape[1]
+    p = np.full((n, n), 0.5)
+    for i in range(n):
+        for j in range(n):
+            if i != j and ok[i] and ok[j]:
+                d = score[:, i] - score[:, j]
+                p[i, j] = float((d > 0).mean() + 0.5 * (d == 0).mean())
+            elif i != j:
+                p[i, j] = float("nan")
+    return p
+
+
+def _ranks(score: np.ndarray, ok: np.ndarray, q: float) -> tuple[list[float], list[int], list[int]]:
+    """P(rank 1) and the rank interval of every arm, from its rank per replicate among the
+    arms with a score (1 = best)."""
+    n_rep, n = score.shape
+    valid = np.where(ok)[0]
+    ranks = np.full((n_rep, n), np.nan)
+    if valid.size:
+        order = np.argsort(-score[:, valid], axis=1, kind="stable")
+        r = np.empty_like(order)
+        np.put_along_axis(r, order, np.arange(1, valid.size + 1)[None, :].repeat(n_rep, 0), axis=1)
+        ranks[:, valid] = r
+    p_rank1 = [float((ranks[:, i] == 1).mean()) if ok[i] else float("nan") for i in range(n)]
+    rank_lo = [int(np.quantile(ranks[:, i], q, method="lower")) if ok[i] else 0 for i in range(n)]
+    rank_hi = [int(np.quantile(ranks[:, i], 1 - q, method="higher")) if ok[i] else 0 for i in range(n)]
+    return p_rank1, rank_lo, rank_hi
+
+
+def _verdict(
+    arms: list[str], signed_mean: np.ndarray, ok: np.ndarray, p: np.ndarray, noise: TrainingNoise, p_target: float
+) -> tuple[str | None, list[str], dict[str, float], bool, str]:
+    """(leader, plausible best, Holm-adjusted P per rival, decided, why undecided): the
+    leader is the best mean (`signed_mean`: higher is better)."""
+    valid = np.where(ok)[0]
+    if not valid.size:
+        return None, [], {}, False, ""
+    li = int(valid[np.argmax(signed_mean[valid])])
+    leader = arms[li]
+    if valid.size == 1:
+        return leader, [leader], {}, False, "Only one arm has a score."
+    # one-sided: P(arm j at least as good as the leader)
+    raw = {arms[j]: 1.0 - p[li, j] for j in valid if j != li}
+    adj = holm(raw)
+    alpha = 1.0 - p_target
+    # the leader, then its rivals least separated from it first (raw P: Holm's running
+    # maximum ties them)
+    rivals = sorted(adj, key=lambda a: (-raw[a], a))
+    plausible = [leader] + [a for a in rivals if adj[a] > alpha or not noise.known]
+    return leader, plausible, adj, noise.known and len(plausible) == 1, ""
 
 
 def relative_snr(means: np.ndarray, noise: TrainingNoise) -> float:

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from tasks.core.shards import MapFn, local_map, run_claimed_shards
 from tasks.signals.computer import get_computer
+from tasks.signals.results import SignalsCounts
 from tasks.signals.schema import SIGNAL_FIELDS, SIGNALS_SCHEMA, SIGNALS_VERSION, check_signals
 
 
@@ -77,7 +78,7 @@ def _languages(texts: list, languages: list, scores: list) -> tuple[list, list]:
     return languages, scores
 
 
-def signals_shard(docs_path: str | Path, out_path: str | Path) -> dict[str, Any]:
+def signals_shard(docs_path: str | Path, out_path: str | Path) -> SignalsCounts:
     """Compute one docs shard's signals into `out_path` (written atomically)."""
     docs_path, out_path = Path(docs_path), Path(out_path)
     docs = pq.read_table(docs_path, columns=["doc_id", "source", "url", "text", "language", "language_score"])
@@ -87,8 +88,11 @@ def signals_shard(docs_path: str | Path, out_path: str | Path) -> dict[str, Any]
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     pq.write_table(table, tmp, compression="zstd")
     tmp.replace(out_path)
-    errors = table.num_rows - table.column("signals_error").null_count
-    return {"shard": out_path.name, "documents": table.num_rows, "errors": errors}
+    return SignalsCounts(out_path.name, table.num_rows, _errors(table))
+
+
+def _errors(table: pa.Table) -> int:
+    return table.num_rows - table.column("signals_error").null_count
 
 
 @dataclass(frozen=True)
@@ -157,18 +161,20 @@ def signals_jobs(workspace, docs_ref) -> list[tuple[str, str]]:
     return [(str(shard), str(out_dir / shard.name)) for shard in docs_ref.shards]
 
 
-def signals_job(job: tuple[str, str]) -> dict[str, Any]:
-    """One shard's signals (`signals_shard`), or the shard an interrupted run finished."""
+def signals_job(job: tuple[str, str]) -> SignalsCounts:
+    """One shard's signals (`signals_shard`), or the shard an interrupted run finished
+    (its errors counted from the file, so `_SUCCESS` counts them too)."""
     docs_shard, out_path = job
     if Path(out_path).exists():
-        return {"shard": Path(out_path).name, "documents": pq.read_metadata(out_path).num_rows}
+        done = pq.read_table(out_path, columns=["signals_error"])
+        return SignalsCounts(Path(out_path).name, done.num_rows, _errors(done))
     return signals_shard(docs_shard, out_path)
 
 
-def finish_signals(workspace, docs_ref, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def finish_signals(workspace, docs_ref, results: Sequence[SignalsCounts]) -> dict[str, Any]:
     """Mark a source's signals done (after every shard job returned); its `_SUCCESS` info."""
-    documents = sum(r["documents"] for r in results)
-    errors = sum(r.get("errors", 0) for r in results)
+    documents = sum(r.documents for r in results)
+    errors = sum(r.errors for r in results)
     info = {**signals_info(docs_ref, documents), "errors": errors}
     workspace.mark_done("signals", signals_key(docs_ref.docs_hash), info)
     return info
@@ -178,7 +184,7 @@ def ensure_signals(
     workspace,
     docs_ref,
     map_fn: MapFn = local_map,
-    run: Callable[[Sequence[tuple[str, str]]], Sequence[dict[str, Any]]] | None = None,
+    run: Callable[[Sequence[tuple[str, str]]], Sequence[SignalsCounts]] | None = None,
 ) -> dict[str, Any] | None:
     """A source's signals as a claimed per-shard stage (tasks/core/shards.py): the shard
     jobs run through `run(jobs)` when given (flows/signals.py: one Prefect task each), else

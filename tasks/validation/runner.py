@@ -102,87 +102,16 @@ def run_contract(
     """Validate a contract with great-expectations; build Data Docs into
     `<ws>/validation/<key>/data_docs/` when a workspace is given."""
     gx = _gx()
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    # GE sets some of its own loggers to INFO at import ("Created temporary directory ..."
-    # once per contract), which the package logger's level does not reach.
-    gx_loggers = [n for n in logging.Logger.manager.loggerDict if n.split(".")[0] == "great_expectations"]
-    for name in ["great_expectations", *gx_loggers]:
-        logging.getLogger(name).setLevel(logging.ERROR)
+    _quiet_gx_loggers()
     t0 = time.time()
     overrides = dict(severities or {})
-    ctx = gx.get_context(mode="ephemeral")
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    docs_dir = None
-    if workspace is not None:
-        docs_dir = workspace.stage_dir("validation", key) / "data_docs"
-        ctx.add_data_docs_site(
-            site_name="winnow",
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
+    ctx, docs_dir = _context(gx, workspace, key)
     source = ctx.data_sources.add_pandas("winnow")
     outcomes: list[ExpectationOutcome] = []
     for batch, frame in contract.frames.items():
         checks = [c for c in contract.checks if c.batch == batch]
-        if not checks:
-            continue
-        asset = source.add_dataframe_asset(batch)
-        definition = asset.add_batch_definition_whole_dataframe(batch)
-        suite = ctx.suites.add(gx.ExpectationSuite(name=f"{contract.suite}.{batch}"))
-        by_name: dict[str, Check] = {}
-        for check in checks:
-            check.expectation.meta = {"name": check.name}
-            suite.add_expectation(check.expectation)
-            by_name[check.name] = check
-        vd = ctx.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{contract.suite}.{batch}", data=definition, suite=suite)
-        )
-        id_col = (
-            contract.id_column
-            if contract.id_column in frame.columns
-            else (frame.columns[0] if batch in ("shards", "mixture") else None)
-        )
-        fmt: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": sample_ids}
-        if id_col:
-            fmt["unexpected_index_column_names"] = [id_col]
-        res = vd.run(batch_parameters={"dataframe": frame}, result_format=fmt)
-        for r in res.results:
-            name = str((r.expectation_config.meta or {}).get("name"))  # set on every expectation above
-            check = by_name[name]
-            result = r.result or {}
-            exc = (
-                (r.exception_info or {}).get("exception_message")
-                if (r.exception_info or {}).get("raised_exception")
-                else None
-            )
-            ids = []
-            if id_col:
-                for row in result.get("partial_unexpected_index_list") or []:
-                    if isinstance(row, dict) and id_col in row:
-                        ids.append(str(row[id_col]))
-            ids = list(dict.fromkeys(ids))[:sample_ids]
-            observed, message = _describe(check, dict(r.expectation_config.kwargs), result, ids, id_col or "id", exc)
-            unexpected = result.get("unexpected_count")
-            if unexpected is None:
-                unexpected = 0 if r.success else 1
-            outcomes.append(
-                ExpectationOutcome(
-                    expectation=name,
-                    expectation_type=r.expectation_config.type,
-                    batch=batch,
-                    severity=_severity(name, check.severity, overrides),
-                    success=bool(r.success),
-                    unexpected_count=int(unexpected),
-                    element_count=int(result.get("element_count") or len(frame)),
-                    observed=observed,
-                    sample_ids=ids,
-                    message=message,
-                )
-            )
+        if checks:
+            outcomes += _run_batch(gx, ctx, source, contract, batch, frame, checks, sample_ids, overrides)
     index_html = None
     if docs_dir is not None and workspace is not None:
         with workspace.claim("validation", key):  # a concurrent suite validating the same data waits
@@ -200,6 +129,114 @@ def run_contract(
         contract.rows_validated,
         index_html,
         round(time.time() - t0, 3),
+    )
+
+
+def _quiet_gx_loggers() -> None:
+    # GE sets some of its own loggers to INFO at import ("Created temporary directory ..."
+    # once per contract), which the package logger's level does not reach; the context
+    # module `_context` uses is imported first so that its loggers are quieted too.
+    import great_expectations.data_context.types.base  # noqa: F401
+
+    gx_loggers = [n for n in logging.Logger.manager.loggerDict if n.split(".")[0] == "great_expectations"]
+    for name in ["great_expectations", *gx_loggers]:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _context(gx: Any, workspace: Workspace | None, key: str) -> tuple[Any, Path | None]:
+    """An ephemeral GE context without progress bars, with the Data Docs site under
+    `<ws>/validation/<key>/data_docs/` when a workspace is given (and that folder)."""
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if workspace is None:
+        return ctx, None
+    docs_dir = workspace.stage_dir("validation", key) / "data_docs"
+    ctx.add_data_docs_site(
+        site_name="winnow",
+        site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    return ctx, docs_dir
+
+
+def _run_batch(
+    gx: Any,
+    ctx: Any,
+    source: Any,
+    contract: Contract,
+    batch: str,
+    frame: Any,
+    checks: list[Check],
+    sample_ids: int,
+    overrides: Mapping[str, str],
+) -> list[ExpectationOutcome]:
+    """One frame of the contract validated against its checks (one GE suite)."""
+    asset = source.add_dataframe_asset(batch)
+    definition = asset.add_batch_definition_whole_dataframe(batch)
+    suite = ctx.suites.add(gx.ExpectationSuite(name=f"{contract.suite}.{batch}"))
+    by_name: dict[str, Check] = {}
+    for check in checks:
+        check.expectation.meta = {"name": check.name}
+        suite.add_expectation(check.expectation)
+        by_name[check.name] = check
+    vd = ctx.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{contract.suite}.{batch}", data=definition, suite=suite)
+    )
+    id_col = (
+        contract.id_column
+        if contract.id_column in frame.columns
+        else (frame.columns[0] if batch in ("shards", "mixture") else None)
+    )
+    fmt: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": sample_ids}
+    if id_col:
+        fmt["unexpected_index_column_names"] = [id_col]
+    res = vd.run(batch_parameters={"dataframe": frame}, result_format=fmt)
+    return [_outcome(r, by_name, batch, frame, id_col, sample_ids, overrides) for r in res.results]
+
+
+def _outcome(
+    r: Any,
+    by_name: Mapping[str, Check],
+    batch: str,
+    frame: Any,
+    id_col: str | None,
+    sample_ids: int,
+    overrides: Mapping[str, str],
+) -> ExpectationOutcome:
+    """One GE expectation result as an ExpectationOutcome, with up to `sample_ids` ids
+    of the rows that failed it."""
+    name = str((r.expectation_config.meta or {}).get("name"))  # set on every expectation above
+    check = by_name[name]
+    result = r.result or {}
+    exc = (
+        (r.exception_info or {}).get("exception_message") if (r.exception_info or {}).get("raised_exception") else None
+    )
+    ids = []
+    if id_col:
+        for row in result.get("partial_unexpected_index_list") or []:
+            if isinstance(row, dict) and id_col in row:
+                ids.append(str(row[id_col]))
+    ids = list(dict.fromkeys(ids))[:sample_ids]
+    observed, message = _describe(check, dict(r.expectation_config.kwargs), result, ids, id_col or "id", exc)
+    unexpected = result.get("unexpected_count")
+    if unexpected is None:
+        unexpected = 0 if r.success else 1
+    return ExpectationOutcome(
+        expectation=name,
+        expectation_type=r.expectation_config.type,
+        batch=batch,
+        severity=_severity(name, check.severity, overrides),
+        success=bool(r.success),
+        unexpected_count=int(unexpected),
+        element_count=int(result.get("element_count") or len(frame)),
+        observed=observed,
+        sample_ids=ids,
+        message=message,
     )
 
 

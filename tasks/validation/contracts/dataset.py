@@ -59,97 +59,14 @@ def dataset_contract(
     when `doc_tokens` (doc_id, n_tokens) is given, else characters. Groups are the values
     of `group_by`: a dataset column (source), else `groups` (doc_id, <group_by>: topics),
     else that column of the source documents (domain)."""
-    E = _gx().expectations
-    table = _as_table(dataset)
+    table = _with_overlap(_as_table(dataset), eval_index)
     n_rows = table.num_rows
-    if "repeat" not in table.column_names:
-        table = table.append_column("repeat", pa.array(np.ones(n_rows, np.int64)))
-    if eval_index is not None:
-        from tasks.decontam.decontaminate import scan_table
-
-        overlap = scan_table(table, eval_index).n_matches
-    else:
-        overlap = np.zeros(n_rows, np.int64)
-    table = table.append_column("eval_overlap", pa.array(overlap))
-    src_parts = []
-    for name, docs in (source_docs or {}).items():
-        t = _as_table(docs, columns=["doc_id", "language"])
-        src_parts.append(
-            pa.table(
-                {"doc_id": t["doc_id"], "source": pa.array([name] * t.num_rows, pa.string()), "language": t["language"]}
-            )
-        )
-    src = (
-        pa.concat_tables(src_parts)
-        if src_parts
-        else pa.table(
-            {
-                "doc_id": pa.array([], pa.string()),
-                "source": pa.array([], pa.string()),
-                "language": pa.array([], pa.string()),
-            }
-        )
-    )
-    rows_in = table.select(["doc_id", "source", "text", "repeat", "eval_overlap"])
-    phase = table.column("phase") if "phase" in table.column_names else pa.nulls(n_rows, pa.string())
-    con = _duck(dataset=rows_in.append_column("phase", phase), source_docs=src)
-    rows = con.execute(
-        load_sql("validation/dataset_rows"), {"keep_per_million": _keep_per_million(n_rows, max_rows)}
-    ).df()
-    facts_row = con.execute(load_sql("validation/dataset_facts")).df().iloc[0].to_dict()
-    con.close()
-    frames: dict[str, pd.DataFrame] = {"rows": rows}
+    rows, facts = _rows_and_facts(table, _source_rows(source_docs), max_rows, chars_per_token)
+    frames: dict[str, pd.DataFrame] = {"rows": rows, "facts": pd.DataFrame([facts])}
     checks = [
-        _between("dataset.doc_id_unique", "rows", "doc_id_occurrences", min_value=1, max_value=1),
-        _between("dataset.text_not_empty", "rows", "text_chars", min_value=1),
+        *_row_checks(source_docs is not None, allowed_languages, eval_index is not None, min_overlaps),
+        *_fact_checks(token_budget, budget_slack, max_duplicate_rate),
     ]
-    if source_docs is not None:
-        checks.append(
-            Check(
-                "dataset.id_from_its_source",
-                "rows",
-                E.ExpectColumnValuesToBeInSet(column="in_source", value_set=[True]),
-            )
-        )
-        if allowed_languages:
-            checks.append(
-                Check(
-                    "dataset.language_allowed",
-                    "rows",
-                    E.ExpectColumnValuesToBeInSet(column="language", value_set=sorted(allowed_languages)),
-                )
-            )
-    if eval_index is not None:
-        checks.append(
-            _between("dataset.decontaminated", "rows", "eval_overlap", min_value=0, max_value=min_overlaps - 1)
-        )
-    n = int(facts_row["n_rows"])
-    facts = {
-        "n_rows": n,
-        "duplicate_rate": 0.0 if n == 0 else 1.0 - int(facts_row["distinct_texts"]) / n,
-        "token_estimate": float(facts_row["chars_with_repeats"]) / chars_per_token,
-    }
-    frames["facts"] = pd.DataFrame([facts])
-    if token_budget:
-        checks.append(
-            _between(
-                "dataset.token_estimate_within_budget",
-                "facts",
-                "token_estimate",
-                min_value=0,
-                max_value=token_budget * (1 + budget_slack),
-            )
-        )
-    if max_duplicate_rate is not None:
-        checks.append(
-            _between(
-                "dataset.duplicate_rate_below_bound",
-                "facts",
-                "duplicate_rate",
-                min_value=0.0,
-                max_value=max_duplicate_rate,
-            )
-        )
     asked = _asked_weights(mixture_weights, phase_weights)
     if asked:
         units, unit = _mixture_units(table, doc_tokens)
@@ -175,6 +92,124 @@ def dataset_contract(
             )
         )
     return Contract("dataset", frames, checks, n_rows, min(n_rows, len(rows)))
+
+
+def _with_overlap(table: pa.Table, eval_index: Any | None) -> pa.Table:
+    """The dataset with `repeat` (1 when absent) and `eval_overlap` (matching eval n-grams
+    per row; 0 without an index)."""
+    n_rows = table.num_rows
+    if "repeat" not in table.column_names:
+        table = table.append_column("repeat", pa.array(np.ones(n_rows, np.int64)))
+    if eval_index is not None:
+        from tasks.decontam.decontaminate import scan_table
+
+        overlap = scan_table(table, eval_index).n_matches
+    else:
+        overlap = np.zeros(n_rows, np.int64)
+    return table.append_column("eval_overlap", pa.array(overlap))
+
+
+def _source_rows(source_docs: Mapping[str, pa.Table | str | Path | Sequence[str | Path]] | None) -> pa.Table:
+    """(doc_id, source, language) of every source document (empty without sources)."""
+    src_parts = []
+    for name, docs in (source_docs or {}).items():
+        t = _as_table(docs, columns=["doc_id", "language"])
+        src_parts.append(
+            pa.table(
+                {"doc_id": t["doc_id"], "source": pa.array([name] * t.num_rows, pa.string()), "language": t["language"]}
+            )
+        )
+    if src_parts:
+        return pa.concat_tables(src_parts)
+    return pa.table(
+        {
+            "doc_id": pa.array([], pa.string()),
+            "source": pa.array([], pa.string()),
+            "language": pa.array([], pa.string()),
+        }
+    )
+
+
+def _rows_and_facts(
+    table: pa.Table, src: pa.Table, max_rows: int | None, chars_per_token: float
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The per-row frame (a sample past `max_rows`) and the whole dataset's facts
+    (n_rows, duplicate_rate, token_estimate), both from DuckDB over the rows and sources."""
+    n_rows = table.num_rows
+    rows_in = table.select(["doc_id", "source", "text", "repeat", "eval_overlap"])
+    phase = table.column("phase") if "phase" in table.column_names else pa.nulls(n_rows, pa.string())
+    con = _duck(dataset=rows_in.append_column("phase", phase), source_docs=src)
+    rows = con.execute(
+        load_sql("validation/dataset_rows"), {"keep_per_million": _keep_per_million(n_rows, max_rows)}
+    ).df()
+    facts_row = con.execute(load_sql("validation/dataset_facts")).df().iloc[0].to_dict()
+    con.close()
+    n = int(facts_row["n_rows"])
+    facts = {
+        "n_rows": n,
+        "duplicate_rate": 0.0 if n == 0 else 1.0 - int(facts_row["distinct_texts"]) / n,
+        "token_estimate": float(facts_row["chars_with_repeats"]) / chars_per_token,
+    }
+    return rows, facts
+
+
+def _row_checks(
+    with_sources: bool, allowed_languages: Iterable[str] | None, with_index: bool, min_overlaps: int
+) -> list[Check]:
+    """Checks on the `rows` frame: unique ids, text, and, given what they need, ids from
+    their sources, allowed languages, no eval overlap."""
+    E = _gx().expectations
+    checks = [
+        _between("dataset.doc_id_unique", "rows", "doc_id_occurrences", min_value=1, max_value=1),
+        _between("dataset.text_not_empty", "rows", "text_chars", min_value=1),
+    ]
+    if with_sources:
+        checks.append(
+            Check(
+                "dataset.id_from_its_source",
+                "rows",
+                E.ExpectColumnValuesToBeInSet(column="in_source", value_set=[True]),
+            )
+        )
+        if allowed_languages:
+            checks.append(
+                Check(
+                    "dataset.language_allowed",
+                    "rows",
+                    E.ExpectColumnValuesToBeInSet(column="language", value_set=sorted(allowed_languages)),
+                )
+            )
+    if with_index:
+        checks.append(
+            _between("dataset.decontaminated", "rows", "eval_overlap", min_value=0, max_value=min_overlaps - 1)
+        )
+    return checks
+
+
+def _fact_checks(token_budget: int | None, budget_slack: float, max_duplicate_rate: float | None) -> list[Check]:
+    """Checks on the `facts` frame: the token estimate within the budget, the duplicate rate."""
+    checks = []
+    if token_budget:
+        checks.append(
+            _between(
+                "dataset.token_estimate_within_budget",
+                "facts",
+                "token_estimate",
+                min_value=0,
+                max_value=token_budget * (1 + budget_slack),
+            )
+        )
+    if max_duplicate_rate is not None:
+        checks.append(
+            _between(
+                "dataset.duplicate_rate_below_bound",
+                "facts",
+                "duplicate_rate",
+                min_value=0.0,
+                max_value=max_duplicate_rate,
+            )
+        )
+    return checks
 
 
 UNITS = {"token": "real tokens of the suite tokenizer per copy", "char": "characters per copy"}
