@@ -4,6 +4,8 @@ on real text (CC-MAIN-2019-30 documents with their URLs, Wikipedia leads)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
@@ -12,7 +14,7 @@ import pytest
 
 from tasks.core.reference import wiki_leads
 from tasks.core.workspace import Workspace
-from tasks.recipe import Recipe
+from tasks.recipe import Recipe, load_recipe
 from tasks.train.batches import make_batches
 from tasks.train.metadata import IGNORE, load_mask, metadata_text, render
 from tasks.train.online_mix import OnlineMixer
@@ -21,6 +23,7 @@ from tasks.train.tokenizer import build_tokenizer, load_tokenizer
 from tasks.train.tokens import load_tokens, tokenize_dataset
 
 SEQ = 64
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +168,13 @@ def test_switch_at_the_cooldown_step_and_resume(ws, tok, dataset, tmp_path):
 
 
 def test_recipes_without_the_new_options_keep_their_hashes():
+    from tasks.train.loop import train_hash
+
+    # the hashes recipes/no_filter.yaml had before train.metadata and mixture.online existed
+    old = load_recipe(ROOT / "recipes" / "no_filter.yaml")
+    assert (old.data_hash()[:12], old.content_hash()[:12]) == ("9b2eeab8817a", "35c57620a558")
+    assert train_hash("d", "t", old.train, "cpu", "fp32")[:12] == "e0c3ccb75f57"
     base = Recipe(name="a", sources=["crawl"])
-    assert "metadata" not in base.model_dump()["train"] or base.train.metadata is None
     meco = Recipe(name="a", sources=["crawl"], train={"metadata": {"prepend": "url"}})
     odm = Recipe(name="a", sources=["crawl"], mixture={"online": {"method": "odm"}})
     assert base.data_hash() == meco.data_hash() == odm.data_hash()  # same dataset

@@ -11,9 +11,11 @@ from the seed, and the data order is a pure function of the step, so a run resum
 from a checkpoint (model + optimizer + scheduler + RNG + step, written atomically every
 `checkpoint_every` steps) ends with exactly the loss of an uninterrupted run.
 
-One module on purpose (about 575 lines): the run's plan, optimizer, resume, step,
+One module on purpose (about 610 lines): the run's plan, optimizer, resume, step,
 snapshots, checkpoint and the files it writes all act on one run's state, and the
-resume-equals-uninterrupted guarantee is easiest to check when they sit together.
+resume-equals-uninterrupted guarantee is easiest to check when they sit together. Which
+rows a step trains on, and how they are rendered (MeCo's metadata, ODM's online mixing),
+is tasks/train/batches.py's.
 
 Output `models/<train_hash16>/`: config.json + model.safetensors + tokenizer files (so
 `AutoModelForCausalLM`, `AutoTokenizer` and `lm_eval --model hf --model_args
