@@ -210,7 +210,7 @@ def run_train(
         tokenizer_dir=str(tokenizer_dir),
         tokens_key=meta["tokens_key"],
         pack_variant=meta["pack_variant"],
-        dataset_tokens=meta["n_tokens"],
+        dataset_tokens=meta["n_tokens"] - meta.get("metadata_tokens", 0),  # documents' own (MeCo's prefixes apart)
         cached=cached,
         stage_seconds=time.time() - t0,
     )

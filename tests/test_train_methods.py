@@ -157,6 +157,20 @@ def test_switch_at_the_cooldown_step_and_resume(ws, tok, dataset, tmp_path):
     x, labels, info = batches.get(switch)
     assert not info["conditioned"] and info["metadata_tokens"] == 0
     assert x.shape == (4, SEQ) and (labels.numpy() != IGNORE).sum() == (marks[rows] == 0).sum()
+    # the loop trains on those labels: its first loss is the masked loss of its first batch
+    import torch
+
+    from tasks.train.model import build_model
+    from tasks.train.tokens import training_order
+
+    model = build_model("nano", vocab_size=meta["vocab_size"], eos_id=meta["eos_id"], seed=0)
+    batches = make_batches(s, None, data, meta, meta_dir, training_order(meta, steps * 4, 0), 4, steps)
+    x, labels, info = batches.get(0)
+    assert info["metadata_tokens"] > 0
+    with torch.no_grad():
+        masked = sum(model(input_ids=x[m : m + 2], labels=labels[m : m + 2]).loss.item() for m in (0, 2)) / 2
+        unmasked = sum(model(input_ids=x[m : m + 2], labels=x[m : m + 2]).loss.item() for m in (0, 2)) / 2
+    assert abs(full["curves"][0]["loss"] - masked) < 1e-4 < abs(full["curves"][0]["loss"] - unmasked)
 
     part = train(meta_dir, tok[1], tmp_path / "resumed", s, stop_after_steps=switch - 1, progress=False)
     assert part["stopped_at_step"] == switch - 1
