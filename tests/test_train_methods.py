@@ -147,6 +147,8 @@ def test_switch_at_the_cooldown_step_and_resume(ws, tok, dataset, tmp_path):
     seen = [c["metadata_tokens"] for c in full["curves"]]
     assert sum(seen[:switch]) > 0 and not any(seen[switch:])
     assert full["metadata"]["positions_trained"] == sum(seen)
+    # the matched-token contract compares tokens_trained: the baseline's 8 plain steps
+    assert full["tokens_trained"] == SEQ * 4 * 8 and full["metadata"]["tokens_all_positions"] == steps * SEQ * 4
     # rows that hold a prefix, rendered at the last conditioning step and the first plain one
     data, _ = load_tokens(meta_dir)
     marks = load_mask(meta_dir, meta)

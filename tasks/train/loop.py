@@ -503,7 +503,8 @@ def _summary(model, spec: TrainSpec, plan: _Plan, meta: dict, curves: list[dict]
         "batch_size": plan.batch,
         "micro_batch_size": plan.micro,
         "tokens_budget": int(plan.budget),
-        "tokens_trained": plan.total_steps * plan.tokens_per_step,
+        # matched across arms: the plain steps of the budget (a MeCo run's steps also carry its metadata)
+        "tokens_trained": training_steps(plan.budget, plan.tokens_per_step) * plan.tokens_per_step,
         "steps": plan.total_steps,
         "epochs": plan.epochs,
         "dataset_sequences": meta["n_sequences"],

@@ -112,4 +112,5 @@ class MetadataBatches:
             "cooldown": self.cooldown,
             "cooldown_start_step": self.switch_step + 1,  # 1-based, as the curves' steps
             "positions_trained": int(sum(c.get("metadata_tokens", 0) for c in curves)),
+            "tokens_all_positions": int(curves[-1]["tokens"]) if curves else 0,  # metadata and padding included
         }
