@@ -91,7 +91,7 @@ def arm_flow(
         # before any training: an arm that cannot reach the budget fails here, saying so
         validate_matched_tokens(ws, [matched], recipe.token_budget, f"matched-{dataset.key}", recipe)
     validate_dataset(ws, recipe, dataset.key, real_tokens=matched is not None)
-    trained = run_train(ws, dataset.key, recipe.train, dask_address=dask_address)
+    trained = run_train(ws, dataset.key, recipe.train, dask_address=dask_address, online=recipe.mixture.online)
     validate_tokens(ws, trained, recipe)
     contracts_ran(ws, [f"dataset-{dataset.key}", f"tokens-{trained.tokens_key}"])
     if matched is not None:

@@ -31,7 +31,7 @@ from tasks.recipe import Recipe, load_recipe
 from tasks.train import loop as train_mod
 from tasks.train import tokens as tokens_mod
 from tasks.train.results import TrainResult
-from tasks.train.spec import PRESETS, TrainSpec, get_preset
+from tasks.train.spec import PRESETS, OnlineMixSpec, TrainSpec, get_preset
 from tasks.train.tokenizer import build_tokenizer, tokenizer_hash_of
 
 # ---------------------------------------------------------------- tasks (thin wrappers)
@@ -54,9 +54,15 @@ def tokenize_part_task(part: str, tokenizer_dir: str, docs_dir: str) -> dict[str
     persist_result=True,
 )
 def train_task(
-    train_digest: str, packed_dir: str, tokenizer_dir: str, model_dir: str, spec_json: dict[str, Any]
+    train_digest: str,
+    packed_dir: str,
+    tokenizer_dir: str,
+    model_dir: str,
+    spec_json: dict[str, Any],
+    online_json: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    summary = train_mod.train(packed_dir, tokenizer_dir, model_dir, TrainSpec.model_validate(spec_json))
+    online = OnlineMixSpec.model_validate(online_json) if online_json else None
+    summary = train_mod.train(packed_dir, tokenizer_dir, model_dir, TrainSpec.model_validate(spec_json), online=online)
     summary.pop("curves", None)
     return summary
 
@@ -111,6 +117,7 @@ def run_train(
     tokenizer_dir: str | Path | None = None,
     record: bool = True,
     dask_address: str | None = None,
+    online: OnlineMixSpec | None = None,
 ) -> TrainResult:
     """Tokenizer -> tokens -> model for one dataset; returns the model, its token shards and
     the run summary (`.summary`).
@@ -148,6 +155,8 @@ def run_train(
         dataset_digest,
         tokenizer_digest,
         part_mapper=_map_parts if flowing else None,
+        metadata=spec.metadata.prepend if spec.metadata else None,
+        group_by=online.group_by if online else None,
     )
 
     resources = stage_resources("train", dask_address) if flowing else None
@@ -157,7 +166,7 @@ def run_train(
         )
     else:
         device, precision = device_and_precision(spec)
-    digest = train_mod.train_hash(dataset_digest, tokenizer_digest, spec, device, precision)
+    digest = train_mod.train_hash(dataset_digest, tokenizer_digest, spec, device, precision, online)
     key = train_mod.model_key(digest)
     model_dir = ws.stage_dir("models", key)
     with ws.claim("models", key) as claim:  # a concurrent suite training the same model is waited for
@@ -173,12 +182,13 @@ def run_train(
                         "tokenizer_dir": str(tokenizer_dir),
                         "model_dir": str(model_dir),
                         "spec_json": spec.model_dump(),
+                        "online_json": online.model_dump() if online else None,
                     },
                     resources,
                     "train-model",
                 )
             else:
-                _train_here(flowing, digest, packed_dir, tokenizer_dir, model_dir, spec)
+                _train_here(flowing, digest, packed_dir, tokenizer_dir, model_dir, spec, online)
             ws.mark_done(
                 "models",
                 key,
@@ -199,7 +209,8 @@ def run_train(
         tokenizer_hash=tokenizer_digest,
         tokenizer_dir=str(tokenizer_dir),
         tokens_key=meta["tokens_key"],
-        dataset_tokens=meta["n_tokens"],
+        pack_variant=meta["pack_variant"],
+        dataset_tokens=meta["n_tokens"] - meta.get("metadata_tokens", 0),  # documents' own (MeCo's prefixes apart)
         cached=cached,
         stage_seconds=time.time() - t0,
     )
@@ -209,15 +220,26 @@ def run_train(
 
 
 def _train_here(
-    flowing: bool, digest: str, packed_dir: Path, tokenizer_dir: str | Path, model_dir: Path, spec: TrainSpec
+    flowing: bool,
+    digest: str,
+    packed_dir: Path,
+    tokenizer_dir: str | Path,
+    model_dir: Path,
+    spec: TrainSpec,
+    online: OnlineMixSpec | None,
 ) -> None:
     with torch_stage():  # concurrent arms of one process train one at a time
         if flowing:
             train_task.with_options(refresh_cache=True)(
-                digest, str(packed_dir), str(tokenizer_dir), str(model_dir), spec.model_dump()
+                digest,
+                str(packed_dir),
+                str(tokenizer_dir),
+                str(model_dir),
+                spec.model_dump(),
+                online.model_dump() if online else None,
             )
         else:
-            train_mod.train(packed_dir, tokenizer_dir, model_dir, spec)
+            train_mod.train(packed_dir, tokenizer_dir, model_dir, spec, online=online)
 
 
 def record_run(ws: Workspace, result: dict[str, Any], spec: TrainSpec) -> None:
@@ -308,7 +330,8 @@ def train_flow(
     overrides = {k: v for k, v in {"preset": preset, "tokens": tokens, "seed": seed}.items() if v is not None}
     spec = spec.model_copy(update=overrides)
     spec = TrainSpec.model_validate(spec.model_dump())
-    result = run_train(ws, dataset, spec, tokenizer_dir=tokenizer).to_dict()
+    online = recipe.mixture.online if recipe else None
+    result = run_train(ws, dataset, spec, tokenizer_dir=tokenizer, online=online).to_dict()
     create_markdown_artifact(
         key="train-summary",
         markdown=summary_markdown(result),

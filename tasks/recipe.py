@@ -91,6 +91,7 @@ class Recipe(Strict):
             }
         )
         _keep_old_hash(fields)
+        fields["mixture"].pop("online", None)  # how training samples the dataset, not what it holds
         if self.counts_tokens():
             fields["budget_tokenizer"] = {"vocab_size": self.tokenizer_vocab(), "version": TOKENIZER_VERSION}
         return hash_json(fields)
@@ -104,8 +105,9 @@ class Recipe(Strict):
 def _keep_old_hash(fields: dict[str, Any]) -> None:
     """Drop fields added later while they hold their defaults, so that recipes without them
     keep the hashes (dataset keys, cached stages) they had."""
-    if fields["mixture"].get("topics") is None:
-        fields["mixture"].pop("topics", None)
+    for section, key in (("mixture", "topics"), ("mixture", "online"), ("train", "metadata")):
+        if fields.get(section, {}).get(key, 0) is None:
+            fields[section].pop(key)
     for f in fields["filters"]:
         if not f.get("skip"):
             f.pop("skip", None)

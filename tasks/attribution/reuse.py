@@ -46,4 +46,7 @@ def reusing(arm: Recipe, reference: Recipe) -> Recipe:
     """The arm, keeping its name, with the reference's data fields (so every stage after
     curation is the reference's, from cache) and a description that says so."""
     note = f"{arm.description} [dataset identical to {reference.name}'s: its run is reused]".strip()
-    return reference.model_copy(update={"name": arm.name, "description": note, "train": arm.train, "eval": arm.eval})
+    # mixture.online is how the arm trains, not its data: it stays the arm's
+    mixture = reference.mixture.model_copy(update={"online": arm.mixture.online})
+    update = {"name": arm.name, "description": note, "train": arm.train, "eval": arm.eval, "mixture": mixture}
+    return reference.model_copy(update=update)

@@ -43,7 +43,8 @@ class DatasetRef:
         (less the dropped tail); a RuntimeError says so when the budget was counted with
         another tokenizer than training used."""
         meta = trained.packed_meta(workspace, seed)
-        packed = int(meta["n_tokens"]) + int(meta["tokens_dropped_tail"])
+        # a metadata packing (tasks/train/metadata.py) also holds each document's prefix
+        packed = int(meta["n_tokens"]) + int(meta["tokens_dropped_tail"]) - int(meta.get("metadata_tokens_total", 0))
         stats = self.stats
         if packed != int(stats["tokens"]):
             raise RuntimeError(

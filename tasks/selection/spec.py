@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, JsonValue, field_validator, model_validat
 
 from tasks.core.spec import Strict, refuse_options
 from tasks.selection.registry import get_method, method_names
+from tasks.train.spec import OnlineMixSpec
 
 
 class FastTextConfig(Strict):
@@ -168,11 +169,24 @@ class MixtureSpec(Strict):
     final_phase: PhaseSpec | None = None
     seed: int = 0
     options: dict[str, Any] = Field(default_factory=dict, description="reserved; use the typed fields")
+    online: OnlineMixSpec | None = Field(
+        None,
+        description="choose each training batch's group online (ODM, tasks/train/online_mix.py); it changes "
+        "training, not the dataset, so it is outside the dataset's hash",
+    )
 
     @field_validator("options")
     @classmethod
     def _no_loose_options(cls, v):
         return refuse_options(v, "mixture")
+
+    @model_validator(mode="after")
+    def _online_groups(self):
+        if self.online is not None and self.online.group_by is None:
+            if self.group_by == "topic":
+                raise ValueError("mixture.online groups by source or domain; set online.group_by")
+            self.online = self.online.model_copy(update={"group_by": self.group_by})
+        return self
 
     @field_validator("weights")
     @classmethod

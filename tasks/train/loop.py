@@ -11,9 +11,11 @@ from the seed, and the data order is a pure function of the step, so a run resum
 from a checkpoint (model + optimizer + scheduler + RNG + step, written atomically every
 `checkpoint_every` steps) ends with exactly the loss of an uninterrupted run.
 
-One module on purpose (about 575 lines): the run's plan, optimizer, resume, step,
+One module on purpose (about 610 lines): the run's plan, optimizer, resume, step,
 snapshots, checkpoint and the files it writes all act on one run's state, and the
-resume-equals-uninterrupted guarantee is easiest to check when they sit together.
+resume-equals-uninterrupted guarantee is easiest to check when they sit together. Which
+rows a step trains on, and how they are rendered (MeCo's metadata, ODM's online mixing),
+is tasks/train/batches.py's.
 
 Output `models/<train_hash16>/`: config.json + model.safetensors + tokenizer files (so
 `AutoModelForCausalLM`, `AutoTokenizer` and `lm_eval --model hf --model_args
@@ -46,8 +48,10 @@ import numpy as np
 from tasks.core.hashing import hash_json, short
 from tasks.core.logs import quiet_libraries
 from tasks.core.workspace import SUCCESS, write_json_atomic
+from tasks.train.batches import make_batches
+from tasks.train.metadata import document_share
 from tasks.train.model import build_model, count_params, flops_per_token, training_steps
-from tasks.train.spec import TrainSpec, get_preset
+from tasks.train.spec import OnlineMixSpec, TrainSpec, get_preset, train_config
 from tasks.train.tokens import load_tokens, training_order
 
 TRAIN_VERSION = "train-1"
@@ -101,18 +105,32 @@ def resolve_precision(spec: TrainSpec, device: str) -> str:
     return "bf16" if cpu_has_bf16() else "fp32"
 
 
-def train_hash(dataset_digest: str, tokenizer_digest: str, spec: TrainSpec, device: str, precision: str) -> str:
-    """Dataset + tokenizer + training config (as resolved on this machine) + code version."""
-    return hash_json(
-        {
-            "dataset": dataset_digest,
-            "tokenizer": tokenizer_digest,
-            "spec": spec.model_dump(exclude=_NOT_HASHED),
-            "device": device,
-            "precision": precision,
-            "version": TRAIN_VERSION,
-        }
-    )
+def train_hash(
+    dataset_digest: str,
+    tokenizer_digest: str,
+    spec: TrainSpec,
+    device: str,
+    precision: str,
+    online: OnlineMixSpec | None = None,
+) -> str:
+    """Dataset + tokenizer + training config (as resolved on this machine) + code version,
+    and the recipe's online mixing (`mixture.online`) when it has one."""
+    fields = {
+        "dataset": dataset_digest,
+        "tokenizer": tokenizer_digest,
+        "spec": train_config(spec, _NOT_HASHED),
+        "device": device,
+        "precision": precision,
+        "version": TRAIN_VERSION,
+    }
+    if online is not None:
+        fields["online"] = online.model_dump()
+    return hash_json(fields)
+
+
+def _run_config(spec: TrainSpec, online: OnlineMixSpec | None) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed."""
+    return dict(train_config(spec, _NOT_HASHED), online=online.model_dump() if online else None)
 
 
 def lr_at(step: int, total: int, peak: float, spec: TrainSpec) -> float:
@@ -202,8 +220,10 @@ def train(
     on_step: Callable[[dict], None] | None = None,
     progress: bool = True,
     threads: int | None = None,
+    online: OnlineMixSpec | None = None,
 ) -> dict[str, Any]:
     """Train on the packed sequences in `packed_dir`; save the model into `out_dir`.
+    `online`: the recipe's `mixture.online` (the packing must be by its groups).
 
     Resumes from `out_dir/checkpoint/last.pt` if present. `stop_after_steps` ends the
     run after that many optimizer steps (counted from 0, after checkpointing), leaving
@@ -221,7 +241,7 @@ def train(
 
     ambient = torch.get_num_threads()
     try:
-        return _train(packed_dir, tokenizer_dir, out_dir, spec, stop_after_steps, on_step, progress, threads)
+        return _train(packed_dir, tokenizer_dir, out_dir, spec, stop_after_steps, on_step, progress, threads, online)
     finally:
         torch.set_num_threads(ambient)
 
@@ -256,7 +276,9 @@ def _plan(spec: TrainSpec, n_params: int, meta: dict[str, Any]) -> _Plan:
     if batch % micro:
         raise ValueError(f"train.batch_size {batch} is not a multiple of micro_batch_size {micro}")
     tokens_per_step = batch * meta["seq_len"]
-    total_steps = training_steps(budget, tokens_per_step)
+    # with metadata the budget counts document tokens: the prefixes' positions come on top
+    share = document_share(meta) if spec.metadata else 1.0
+    total_steps = training_steps(budget, max(1, int(tokens_per_step * share)))
     return _Plan(budget, batch, micro, tokens_per_step, total_steps, spec.lr or preset.lr, meta["n_sequences"])
 
 
@@ -278,13 +300,13 @@ def _optimizer(model, spec: TrainSpec, plan: _Plan):
     return optimizer, scheduler
 
 
-def _resume(ckpt_path: Path, model, optimizer, scheduler, spec: TrainSpec, total_steps: int, device: str) -> dict:
+def _resume(ckpt_path: Path, model, optimizer, scheduler, config: dict, total_steps: int, device: str) -> dict:
     """Load the checkpoint into the model, optimizer, scheduler and RNGs; its step, curves
     and thread count."""
     import torch
 
     state = torch.load(ckpt_path, map_location=device, weights_only=False)
-    if state["total_steps"] != total_steps or state["train_config"] != spec.model_dump(exclude=_NOT_HASHED):
+    if state["total_steps"] != total_steps or dict(state["train_config"], online=state.get("online")) != config:
         raise RuntimeError(f"checkpoint {ckpt_path} belongs to a different run configuration; delete it to start over")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
@@ -293,16 +315,18 @@ def _resume(ckpt_path: Path, model, optimizer, scheduler, spec: TrainSpec, total
     return state
 
 
-def _step(model, fwd, x_all, plan: _Plan, device: str, autocast, optimizer, scheduler, grad_clip: float):
-    """One optimizer step over `x_all` in micro-batches: (loss, grad norm, lr used)."""
+def _step(model, fwd, x_all, y_all, plan: _Plan, device: str, autocast, optimizer, scheduler, grad_clip: float):
+    """One optimizer step over `x_all` in micro-batches: (loss, grad norm, lr used).
+    `y_all`: the labels where some positions carry no loss (-100), else None (= x_all)."""
     import torch
 
     batch, micro = plan.batch, plan.micro
     loss_sum = 0.0
     for m in range(0, batch, micro):
         x = x_all[m : m + micro].to(device, non_blocking=True)
+        y = x if y_all is None else y_all[m : m + micro].to(device, non_blocking=True)
         with autocast:
-            loss = fwd(input_ids=x, labels=x, use_cache=False).loss
+            loss = fwd(input_ids=x, labels=y, use_cache=False).loss
         (loss * (x.shape[0] / batch)).backward()
         loss_sum += loss.detach().float() * (x.shape[0] / batch)
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -322,6 +346,7 @@ def _train(
     on_step: Callable[[dict], None] | None,
     progress: bool,
     threads: int | None,
+    online: OnlineMixSpec | None = None,
 ) -> dict[str, Any]:
     import torch
 
@@ -341,6 +366,8 @@ def _train(
     plan = _plan(spec, n_params, meta)
     batch, tokens_per_step, total_steps = plan.batch, plan.tokens_per_step, plan.total_steps
     order = training_order(meta, total_steps * batch, spec.seed)
+    batches = make_batches(spec, online, data, meta, packed_dir, order, batch, total_steps)
+    config = _run_config(spec, online)
 
     model.to(device)
     model.train()
@@ -352,8 +379,9 @@ def _train(
     if not ckpt_path.exists():  # a fresh start: snapshots of an earlier, abandoned run are stale
         shutil.rmtree(out_dir / SNAPSHOT_DIR, ignore_errors=True)
     else:
-        state = _resume(ckpt_path, model, optimizer, scheduler, spec, total_steps, device)
+        state = _resume(ckpt_path, model, optimizer, scheduler, config, total_steps, device)
         start_step, curves, resumed_from = state["step"], state["curves"], state["step"]
+        batches.load(state.get("batches"))
         threads = int(state.get("threads") or threads)  # the count the run started with
         torch.set_num_threads(threads)
 
@@ -375,7 +403,9 @@ def _train(
                 "step": step,
                 "total_steps": total_steps,
                 "curves": curves,
-                "train_config": spec.model_dump(exclude=_NOT_HASHED),
+                "train_config": train_config(spec, _NOT_HASHED),
+                "online": config["online"],
+                "batches": batches.state(),
                 "threads": threads,
             },
             tmp,
@@ -393,11 +423,11 @@ def _train(
         torch.cuda.reset_peak_memory_stats()
     for step in range(start_step, total_steps):
         t0 = time.perf_counter()
-        idx = order[step * batch : (step + 1) * batch]
-        x_all = torch.from_numpy(data[idx].astype(np.int64))
+        x_all, y_all, info = batches.get(step)
         loss_val, grad_norm, lr_now = _step(
-            model, fwd, x_all, plan, device, autocast, optimizer, scheduler, spec.grad_clip
+            model, fwd, x_all, y_all, plan, device, autocast, optimizer, scheduler, spec.grad_clip
         )
+        batches.observe(loss_val)
         if not math.isfinite(loss_val):
             raise FloatingPointError(f"training loss became {loss_val} at step {step}")
         dt = time.perf_counter() - t0
@@ -412,6 +442,7 @@ def _train(
             "lr": lr_now,
             "epoch": (step + 1) * batch / meta["n_sequences"],
             "seconds": dt,
+            **info,
         }
         curves.append(row)
         if on_step:
@@ -445,7 +476,7 @@ def _train(
         "snapshot_steps": snapshots,
         "threads": threads,
     }
-    summary = _summary(model, spec, plan, meta, curves, run)
+    summary = dict(_summary(model, spec, plan, meta, curves, run), **batches.finish(curves, out_dir))
     save_model(model, tokenizer_dir, out_dir, seq_len)
     write_curves(curves, out_dir)
     write_json_atomic(out_dir / "train.json", summary)
@@ -472,7 +503,8 @@ def _summary(model, spec: TrainSpec, plan: _Plan, meta: dict, curves: list[dict]
         "batch_size": plan.batch,
         "micro_batch_size": plan.micro,
         "tokens_budget": int(plan.budget),
-        "tokens_trained": plan.total_steps * plan.tokens_per_step,
+        # matched across arms: the plain steps of the budget (a MeCo run's steps also carry its metadata)
+        "tokens_trained": training_steps(plan.budget, plan.tokens_per_step) * plan.tokens_per_step,
         "steps": plan.total_steps,
         "epochs": plan.epochs,
         "dataset_sequences": meta["n_sequences"],

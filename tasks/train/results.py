@@ -33,8 +33,9 @@ class TrainResult:
         return bool(self.summary.get("cached"))
 
     def packed_dir(self, workspace: Workspace, seed: int) -> Path:
-        """The packed sequences it trained on: `tokens/<tokens_key>/L<seq_len>-s<seed>/`."""
-        return pack_dir(workspace.stage_dir("tokens", self.tokens_key), self.seq_len, seed)
+        """The packed sequences it trained on: `tokens/<tokens_key>/L<seq_len>-s<seed>[-variant]/`."""
+        variant = self.summary.get("pack_variant", "")  # a metadata or grouped packing
+        return pack_dir(workspace.stage_dir("tokens", self.tokens_key), self.seq_len, seed, variant)
 
     def packed_meta(self, workspace: Workspace, seed: int) -> dict[str, Any]:
         """The packed folder's meta.json (n_tokens, tokens_dropped_tail, vocab_size, ...)."""

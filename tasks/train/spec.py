@@ -93,3 +93,35 @@ class TrainSpec(Strict):
         0.2, gt=0, le=1, description="fraction of the steps the snapshots spread over (not part of the hash)"
     )
     options: dict[str, Any] = Field(default_factory=dict)
+    metadata: MetadataSpec | None = Field(
+        None,
+        description="MeCo (Gao et al. 2025): prepend each document's URL or domain for the first (1 - cooldown) "
+        "of the steps, loss masked on it, then plain text (tasks/train/metadata.py); null = plain text throughout",
+    )
+
+
+class MetadataSpec(Strict):
+    """Metadata conditioning then cooldown (`train.metadata`, tasks/train/metadata.py)."""
+
+    prepend: Literal["url", "domain"] = Field("url", description='"URL: <url or domain>\\n\\n" before each document')
+    cooldown: float = Field(0.1, ge=0, lt=1, description="final fraction of the steps trained on plain text")
+
+
+class OnlineMixSpec(Strict):
+    """Online data mixing (`mixture.online`, tasks/train/online_mix.py): each step's batch is
+    drawn from one group chosen by EXP3 on the groups' training losses (ODM, Albalak et al. 2023)."""
+
+    method: Literal["odm"] = "odm"
+    group_by: Literal["source", "domain"] | None = Field(
+        None, description="the arms; null = the mixture's group_by (topic is not supported)"
+    )
+    alpha: float = Field(0.9, ge=0, lt=1, description="smoothing of each group's reward estimate (moving average)")
+
+
+def train_config(spec: TrainSpec, exclude: set[str]) -> dict[str, Any]:
+    """The spec as hashed: fields added later are dropped while they hold their defaults, so
+    that runs without them keep their keys (train hash, checkpoint config)."""
+    fields = spec.model_dump(exclude=exclude)
+    if fields.get("metadata", 0) is None:
+        fields.pop("metadata")
+    return fields

@@ -155,9 +155,21 @@ def _eos_id(tokenizer_dir: str | Path) -> int:
 
 
 def pack(
-    docs_dir: str | Path, out_dir: str | Path, seq_len: int, seed: int, vocab_size: int, eos_id: int
+    docs_dir: str | Path,
+    out_dir: str | Path,
+    seq_len: int,
+    seed: int,
+    vocab_size: int,
+    eos_id: int,
+    prefixes: list[list[np.ndarray]] | None = None,
+    groups: list[list[str]] | None = None,
 ) -> dict[str, Any]:
-    """Pack the tokenised parts in `docs_dir` into `out_dir/tokens.bin` + `meta.json`."""
+    """Pack the tokenised parts in `docs_dir` into `out_dir/tokens.bin` + `meta.json`.
+
+    `prefixes` (per part, per row: tokens put before the document, tasks/train/metadata.py)
+    also writes `metadata.mask`, 1 where a position holds a prefix token. `groups` (per part,
+    per row: a group name, tasks/train/online_mix.py) packs each group into its own block
+    (`meta["groups"]`) instead of each phase."""
     docs_dir, out_dir = Path(docs_dir), Path(out_dir)
     index_files = sorted(docs_dir.glob("*.index.parquet"))
     if not index_files:
@@ -169,14 +181,16 @@ def pack(
         stem = idx_path.name.removesuffix(".index.parquet")
         streams.append(np.load(docs_dir / f"{stem}.tokens.npy", mmap_mode="r"))
         t = pq.read_table(idx_path).to_pydict()
-        for off, nt, rep, ph, src, nb in zip(
-            t["offset"], t["n_tokens"], t["repeat"], t["phase"], t["source"], t["n_bytes"]
+        for j, (off, nt, rep, ph, src, nb) in enumerate(
+            zip(t["offset"], t["n_tokens"], t["repeat"], t["phase"], t["source"], t["n_bytes"])
         ):
             if nt > 0 and rep > 0:
-                docs.append((i, off, nt, rep, ph, src, nb))
+                docs.append((i, off, nt, rep, ph if groups is None else groups[i][j], src, nb, j))
+    if groups is not None and len({p for ph in _phases_of(index_files) for p in ph}) > 1:
+        raise ValueError(f"{docs_dir}: online mixing packs by group; a dataset with phases cannot use it")
 
     per_source: dict[str, dict[str, int]] = {}
-    for _, _, nt, rep, _, src, nb in docs:
+    for _, _, nt, rep, _, src, nb, _ in docs:
         s = per_source.setdefault(src, {"docs": 0, "tokens": 0, "tokens_upsampled": 0, "bytes": 0})
         s["docs"] += 1
         s["tokens"] += nt
@@ -185,7 +199,7 @@ def pack(
 
     rng = np.random.default_rng(seed)
     phases = sorted({d[4] for d in docs}, key=phase_rank)
-    blocks, phase_blocks, dropped = [], {}, 0
+    blocks, mask_blocks, phase_blocks, dropped, prefix_total = [], [], {}, 0, 0
     start_seq = 0
     for phase in phases:
         members = [d for d in docs if d[4] == phase]
@@ -193,21 +207,28 @@ def pack(
         # copies spread through the phase instead of sitting next to each other.
         order = np.repeat(np.arange(len(members)), [d[3] for d in members])
         rng.shuffle(order)
-        total = int(sum(members[k][2] for k in order))
+        pre = [prefixes[d[0]][d[7]] if prefixes else _NO_PREFIX for d in members]
+        total = int(sum(members[k][2] + len(pre[k]) for k in order))
+        prefix_total += sum(len(pre[k]) for k in order)
         n_seq = total // seq_len
         dropped += total - n_seq * seq_len
         stream = np.empty(n_seq * seq_len, dtype=dtype)
+        marks = np.zeros(stream.size if prefixes else 0, dtype=np.uint8)
         pos = 0
         for k in order:
             if pos >= stream.size:
                 break
             part_idx, off, nt, *_ = members[k]
-            take = min(nt, stream.size - pos)
-            stream[pos : pos + take] = streams[part_idx][off : off + take]
-            pos += take
-        seqs = stream.reshape(n_seq, seq_len)
-        seqs = seqs[rng.permutation(n_seq)]
-        blocks.append(seqs)
+            for piece, is_prefix in ((pre[k], 1), (streams[part_idx][off : off + nt], 0)):
+                take = min(len(piece), stream.size - pos)
+                stream[pos : pos + take] = piece[:take]
+                if is_prefix:
+                    marks[pos : pos + take] = 1
+                pos += take
+        perm = rng.permutation(n_seq)
+        blocks.append(stream.reshape(n_seq, seq_len)[perm])
+        if prefixes:
+            mask_blocks.append(marks.reshape(n_seq, seq_len)[perm])
         phase_blocks[phase] = [start_seq, start_seq + n_seq]
         start_seq += n_seq
 
@@ -224,6 +245,7 @@ def pack(
     mm.flush()
     del mm
     os.replace(tmp, out_dir / "tokens.bin")
+    prefix_tokens = _write_mask(out_dir, mask_blocks, (n_sequences, seq_len)) if prefixes else 0
     meta = {
         "n_tokens": n_sequences * seq_len,
         "n_sequences": n_sequences,
@@ -236,16 +258,41 @@ def pack(
         "n_doc_copies": int(sum(d[3] for d in docs)),
         "tokens_dropped_tail": int(dropped),
         "per_source": per_source,
-        "phases": phase_blocks,
+        "phases": phase_blocks if groups is None else {DEFAULT_PHASE: [0, n_sequences]},
         "version": TOKENS_VERSION,
     }
+    if groups is not None:
+        meta["groups"] = phase_blocks
+    if prefixes:
+        meta["metadata_tokens"] = prefix_tokens  # positions holding a prefix (loss-masked)
+        meta["metadata_tokens_total"] = int(prefix_total)  # the dropped tail's included
     write_json_atomic(out_dir / "meta.json", meta)
     write_json_atomic(out_dir / SUCCESS, {"n_sequences": n_sequences})
     return meta
 
 
-def pack_dir(tokens_dir: Path, seq_len: int, seed: int) -> Path:
-    return tokens_dir / f"L{seq_len}-s{seed}"
+_NO_PREFIX = np.zeros(0, dtype=np.int64)
+
+
+def _phases_of(index_files: list[Path]) -> list[list[str]]:
+    return [pq.read_table(p, columns=["phase"]).column("phase").unique().to_pylist() for p in index_files]
+
+
+def _write_mask(out_dir: Path, mask_blocks: list[np.ndarray], shape: tuple[int, int]) -> int:
+    """`metadata.mask` beside tokens.bin (same rows); returns how many positions are set."""
+    tmp = out_dir / f".metadata.{os.getpid()}.mask"
+    mm = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=shape)
+    mm[:] = np.concatenate(mask_blocks) if mask_blocks else 0
+    n = int(mm.sum(dtype=np.int64))
+    mm.flush()
+    del mm
+    os.replace(tmp, out_dir / "metadata.mask")
+    return n
+
+
+def pack_dir(tokens_dir: Path, seq_len: int, seed: int, variant: str = "") -> Path:
+    """`L<seq_len>-s<seed>`, plus `-<variant>` for a metadata or grouped packing."""
+    return tokens_dir / (f"L{seq_len}-s{seed}" + (f"-{variant}" if variant else ""))
 
 
 def load_tokens(packed_dir: str | Path) -> tuple[np.memmap, dict[str, Any]]:
@@ -267,9 +314,14 @@ def tokenize_dataset(
     dataset_digest: str | None = None,
     tokenizer_digest: str | None = None,
     part_mapper=None,
+    metadata: str | None = None,
+    group_by: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Both steps, cached in the workspace. `part_mapper(parts, tokenizer_dir, docs_dir)`
-    runs step 1 over the parts (the flow passes a Dask map); default: in this process."""
+    runs step 1 over the parts (the flow passes a Dask map); default: in this process.
+    `metadata` ("url" | "domain") packs each document behind its metadata prefix, `group_by`
+    ("source" | "domain") packs each group apart; each is its own packed folder beside the
+    plain one, which stays as it was."""
     from tasks.train.tokenizer import tokenizer_hash_of
 
     dataset_digest = dataset_digest or dataset_hash(dataset_dir)
@@ -294,18 +346,32 @@ def tokenize_dataset(
                     "n_tokens": sum(s["n_tokens"] for s in summaries),
                 },
             )
-        out = pack_dir(root, seq_len, seed)
+        variant = "-".join(v for v in (metadata and f"meta_{metadata}", group_by and f"by_{group_by}") if v)
+        out = pack_dir(root, seq_len, seed, variant)
         if (out / SUCCESS).exists():
             meta = json.loads((out / "meta.json").read_text())
         else:
-            from tokenizers import Tokenizer
-
-            vocab = Tokenizer.from_file(str(Path(tokenizer_dir) / "tokenizer.json")).get_vocab_size()
-            meta = pack(docs_dir, out, seq_len, seed, vocab, _eos_id(tokenizer_dir))
+            meta = _pack_variant(dataset_dir, docs_dir, out, tokenizer_dir, seq_len, seed, metadata, group_by)
         meta = dict(meta, tokens_key=key, dataset_hash=dataset_digest, tokenizer_hash=tokenizer_digest)
+        meta["pack_variant"] = variant
         if not (root / SUCCESS).exists():
             workspace.mark_done("tokens", key, {"dataset_hash": dataset_digest, "tokenizer_hash": tokenizer_digest})
     return out, meta
+
+
+def _pack_variant(
+    dataset_dir, docs_dir: Path, out: Path, tokenizer_dir, seq_len: int, seed: int, metadata, group_by
+) -> dict[str, Any]:
+    from tokenizers import Tokenizer
+
+    from tasks.train.metadata import prefix_tokens
+    from tasks.train.online_mix import group_labels
+
+    tok = Tokenizer.from_file(str(Path(tokenizer_dir) / "tokenizer.json"))
+    parts = dataset_parts(dataset_dir)
+    prefixes = prefix_tokens(parts, tok, metadata) if metadata else None
+    groups = group_labels(parts, group_by) if group_by else None
+    return pack(docs_dir, out, seq_len, seed, tok.get_vocab_size(), _eos_id(tokenizer_dir), prefixes, groups)
 
 
 def training_order(meta: dict[str, Any], n_needed: int, seed: int) -> np.ndarray:
