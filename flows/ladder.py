@@ -105,11 +105,15 @@ def ladder_flow(
     workspace: str | None = None,
     dask_address: str | None = None,
     max_parallel: int | None = None,
+    hparams: str | None = None,
 ) -> dict:
     """Every rung's suite, one rung after another (each rung's wall time is reported); the
-    arms x seeds of a rung run `max_parallel` at once (flows.ablation)."""
+    arms x seeds of a rung run `max_parallel` at once (flows.ablation). `hparams`: every
+    arm at that `train.hparams` rule, as suite `<suite>-<rule>`."""
     log = get_run_logger()
     spec = _load(suite)
+    if hparams:
+        spec = LP.with_hparams(spec, hparams)
     ladder = spec.ladder
     if presets:
         ladder = (ladder or LadderSpec(presets=presets)).model_copy(update={"presets": presets})
@@ -172,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         "--presets",
         help=f"comma-separated presets, smallest first (default: the suite's ladder:); known: {list(PRESETS)}",
     )
+    parser.add_argument(
+        "--hparams",
+        choices=["fixed", "step_law"],
+        help="every arm's train.hparams (peak lr and batch: tasks/train/hparams.py); the ladder runs as "
+        "suite <suite>-<rule> (default: the arms' own)",
+    )
     parser.add_argument("--workspace", help="workspace root (default $WINNOW_HOME or ./.winnow)")
     parser.add_argument("--dask-address", help="scheduler address of an existing Dask cluster")
     parser.add_argument(
@@ -192,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     elif spec.ladder is None:
         raise SystemExit(f"{args.suite}: no `ladder:` key; pass --presets nano,tiny[,...]")
     with _runtime.prefect_api(), _runtime.dask_cluster(args.dask_address) as address:
-        ladder_flow(args.suite, presets, args.workspace, address, args.max_parallel)
+        ladder_flow(args.suite, presets, args.workspace, address, args.max_parallel, args.hparams)
     return 0
 
 

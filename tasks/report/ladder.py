@@ -231,15 +231,16 @@ def _rungs_table(
     lines = [
         f"# Proxy ladder: {', '.join(r.preset for r in rungs)} (reference: {reference})",
         "",
-        "| rung | params | train tokens | steps | tokens/param wanted | capped by pool | epochs | FLOPs/arm | wall s | status |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---:|---|",
+        "| rung | params | train tokens | steps | tokens/param wanted | capped by pool | epochs | FLOPs/arm | "
+        "hparams (peak lr, batch) | wall s | status |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---|---:|---|",
     ]
     for r in rungs:
         status = f"failed: {failed_rungs[r.preset]}" if r.preset in failed_rungs else "ok"
         lines.append(
             f"| {r.preset} | {r.plan.n_params:,} | {r.plan.trained:,} | {r.plan.steps:,} | {r.plan.wanted:,} | "
             f"{'yes' if r.plan.capped else 'no'} | {r.plan.epochs:.2f} | {r.flops:.3g} | "
-            f"{walls.get(r.preset, math.nan):.0f} | {status} |"
+            f"{r.hparams} ({r.peak_lr:.3g}, {r.batch_size}) | {walls.get(r.preset, math.nan):.0f} | {status} |"
         )
     return lines
 
@@ -274,6 +275,9 @@ def ladder_result(
                 "suite": r.suite.name,
                 **asdict(r.plan),
                 "flops": r.flops,
+                "hparams": r.hparams,
+                "peak_lr": r.peak_lr,
+                "batch_size": r.batch_size,
                 "wall_s": walls.get(r.preset),
                 "status": "failed" if r.preset in failed else "ok",
                 "error": failed.get(r.preset),
