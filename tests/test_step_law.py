@@ -123,7 +123,11 @@ def test_the_ladder_records_the_rule_per_rung():
     md = L.to_markdown([], law, "mini", {})
     assert "| step_law (0.0159, 2) |" in md
     result = L.ladder_result("s", _decision(), law, [], {}, {}, {})
-    assert [(r["hparams"], r["batch_size"]) for r in result["rungs"]] == [("step_law", 2), ("step_law", 1), ("step_law", 1)]
+    assert [(r["hparams"], r["batch_size"]) for r in result["rungs"]] == [
+        ("step_law", 2),
+        ("step_law", 1),
+        ("step_law", 1),
+    ]
 
 
 def _decision():

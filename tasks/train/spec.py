@@ -114,4 +114,3 @@ class TrainSpec(Strict):
         if out.get("hparams") == "fixed":
             out.pop("hparams")
         return out
-
