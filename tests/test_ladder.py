@@ -199,7 +199,7 @@ WITHOUT_LADDER = sorted(p for p in SUITES.glob("*.yaml") if not _declares_ladder
 
 def test_which_shipped_suites_declare_a_ladder():
     # The split below is by the YAML itself; a suite gaining or losing `ladder:` shows here.
-    assert [p.stem for p in WITH_LADDER] == ["default", "ladder", "ladder_small"]
+    assert [p.stem for p in WITH_LADDER] == ["default", "ladder", "ladder_extrapolate", "ladder_small"]
     assert [p.stem for p in WITHOUT_LADDER] == ["attribution", "mixture_search", "perplexity_models", "repetition"]
 
 

@@ -4,7 +4,8 @@ at the largest size? (DataDecide, Magnusson et al. 2025.)
 `ladder_table` scores every smaller rung against the reference, per metric
 (tasks/report/ladder_accuracy.py) from each rung's numbers (tasks/report/ladder_scores.py);
 `to_markdown` and `ladder_result` write it out (ladder.md, ladder.json). The rungs and their
-token rule are tasks/report/ladder_plan.py, the plot tasks/report/ladder_plot.py.
+token rule are tasks/report/ladder_plan.py, the plot tasks/report/ladder_plot.py, the
+extrapolation of the smaller rungs to the reference tasks/report/ladder_extrapolate.py.
 
 Pure functions over plain dicts; flows/ladder.py reads the numbers from the catalog.
 """
@@ -253,10 +254,12 @@ def ladder_result(
     walls: Mapping[str, float],
     failed: Mapping[str, str],
     data: Mapping[str, RungScores],
+    extrapolation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """ladder.json: the decision metric (and what it was computed from at each rung), its
     noise ceiling, the rungs with their status, what failed, every row and each rung's
-    scores (none of a failed rung: they are never scored). NaN -> null."""
+    scores (none of a failed rung: they are never scored), and the extrapolation to the
+    reference rung (tasks/report/ladder_extrapolate.py `as_json`). NaN -> null."""
     ref_row = next((r for r in rows if r.decision and r.failed is None), None)
     result = {
         "suite": suite,
@@ -288,6 +291,7 @@ def ladder_result(
         "failed_arms": {p: d.failed_arms for p, d in data.items() if d.failed_arms},
         "rows": [r.as_dict() for r in rows],
         "scores": {p: d.means for p, d in data.items() if p not in failed},
+        "extrapolation": extrapolation,
     }
     return _json_safe(result)
 
