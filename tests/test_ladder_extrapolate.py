@@ -4,6 +4,7 @@ scored beside the single-size ones; the report's rows."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -114,3 +115,18 @@ def test_report_rows_in_markdown_and_json():
     out = LX.as_json(rows, preds)
     assert out["rows"][0]["law"] == "fitted alpha" and len(out["predictions"]) == 4
     assert LX.to_markdown([], [], RUNGS, None) == ""
+
+
+def test_a_written_ladder_json_is_extrapolated():
+    # what ladder.json holds (NaN written as null): rungs with their compute, scores per rung
+    means = planted(0.3)
+    means["r0"]["bpb/x"]["a"] = None
+    result = {
+        "rungs": [{"preset": r, "flops": FLOPS[r]} for r in RUNGS],
+        "scores": json.loads(json.dumps(means)),
+        "decision": {"name": "bpb/x"},
+        "failed_rungs": {},
+    }
+    rows, preds, order = LX.from_ladder_json(result)
+    assert order == RUNGS and rows[0].decision and rows[0].alpha == pytest.approx(0.3, abs=1e-4)
+    assert {p.arm: p.predicted for p in preds} == pytest.approx({a: truth(a) for a in ARMS}, rel=1e-6)

@@ -173,6 +173,19 @@ def _metric_row(
     return row, preds
 
 
+def from_ladder_json(result: Mapping) -> tuple[list[ExtrapolationRow], list[ArmPrediction], list[str]]:
+    """The extrapolation of a written ladder.json (also one from before this module: its
+    `scores` and `rungs` are all it needs): (rows, predictions, rung order)."""
+    order = [r["preset"] for r in result["rungs"]]
+    flops = {r["preset"]: float(r["flops"]) for r in result["rungs"]}
+    means = {
+        p: {m: {a: math.nan if v is None else v for a, v in by.items()} for m, by in ms.items()}
+        for p, ms in result["scores"].items()
+    }
+    rows, preds = extrapolate(means, order, flops, result["decision"]["name"], result.get("failed_rungs"))
+    return rows, preds, order
+
+
 def _mean(xs: Sequence[float]) -> float:
     return float(np.mean(xs)) if xs else math.nan
 
