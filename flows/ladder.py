@@ -10,7 +10,9 @@ declared decision metric (computed from the per-item scores), it reports pairwis
 accuracy with a 95% interval (bootstrap over arms), the accuracy weighted by how surely the
 reference separates each pair, Kendall's tau, and the reference rung's noise ceiling (its
 seeds against each other) against the largest rung, with the rung's compute (6ND FLOPs,
-device-seconds), writes `reports/ladder-<suite>/ladder.{md,json}` and
+device-seconds); per metric, each arm's law fitted on the smaller rungs and its prediction of
+the reference rung (error, and the predicted ranking's decision accuracy beside the
+single-size ones: tasks/report/ladder_extrapolate.py); writes `reports/ladder-<suite>/ladder.{md,json}` and
 `decision_accuracy.png`, and publishes them as Prefect artifacts.
 
 A rung whose ablation flow raises (e.g. its arms are not token-matched) is recorded as
@@ -37,6 +39,7 @@ from flows.ablation import _load, ablation_flow
 from tasks.core.catalog import Catalog
 from tasks.core.workspace import Workspace
 from tasks.report import ladder as L
+from tasks.report import ladder_extrapolate as LX
 from tasks.report import ladder_plan as LP
 from tasks.report import ladder_plot as LG
 from tasks.report import ladder_scores as LS
@@ -105,11 +108,15 @@ def ladder_flow(
     workspace: str | None = None,
     dask_address: str | None = None,
     max_parallel: int | None = None,
+    hparams: str | None = None,
 ) -> dict:
     """Every rung's suite, one rung after another (each rung's wall time is reported); the
-    arms x seeds of a rung run `max_parallel` at once (flows.ablation)."""
+    arms x seeds of a rung run `max_parallel` at once (flows.ablation). `hparams`: every
+    arm at that `train.hparams` rule, as suite `<suite>-<rule>`."""
     log = get_run_logger()
     spec = _load(suite)
+    if hparams:
+        spec = LP.with_hparams(spec, hparams)
     ladder = spec.ladder
     if presets:
         ladder = (ladder or LadderSpec(presets=presets)).model_copy(update={"presets": presets})
@@ -143,9 +150,12 @@ def ladder_flow(
     sources = {p: d.decision_source for p, d in data.items()}
     out = ws.stage_dir("reports", f"ladder-{spec.name}")
     out.mkdir(parents=True, exist_ok=True)
+    ext_rows, ext_preds = LX.extrapolate({p: d.means for p, d in data.items()}, order, flops, decision.name, failed)
     md = L.to_markdown(rows, rungs, order[-1], walls, decision.name, failed, failed_arms, sources)
+    md += "\n" + LX.to_markdown(ext_rows, ext_preds, order, decision.name)
     (out / "ladder.md").write_text(md)
-    result = L.ladder_result(spec.name, decision, rungs, rows, walls, failed, data)
+    extrapolation = LX.as_json(ext_rows, ext_preds)
+    result = L.ladder_result(spec.name, decision, rungs, rows, walls, failed, data, extrapolation)
     (out / "ladder.json").write_text(json.dumps(result, indent=2))
     png = LG.plot_decision_accuracy(rows, out / "decision_accuracy.png", highlight=decision.name)
     image = f"![decision accuracy vs compute](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})"
@@ -172,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         "--presets",
         help=f"comma-separated presets, smallest first (default: the suite's ladder:); known: {list(PRESETS)}",
     )
+    parser.add_argument(
+        "--hparams",
+        choices=["fixed", "step_law"],
+        help="every arm's train.hparams (peak lr and batch: tasks/train/hparams.py); the ladder runs as "
+        "suite <suite>-<rule> (default: the arms' own)",
+    )
     parser.add_argument("--workspace", help="workspace root (default $WINNOW_HOME or ./.winnow)")
     parser.add_argument("--dask-address", help="scheduler address of an existing Dask cluster")
     parser.add_argument(
@@ -192,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     elif spec.ladder is None:
         raise SystemExit(f"{args.suite}: no `ladder:` key; pass --presets nano,tiny[,...]")
     with _runtime.prefect_api(), _runtime.dask_cluster(args.dask_address) as address:
-        ladder_flow(args.suite, presets, args.workspace, address, args.max_parallel)
+        ladder_flow(args.suite, presets, args.workspace, address, args.max_parallel, args.hparams)
     return 0
 
 

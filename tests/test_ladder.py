@@ -199,7 +199,7 @@ WITHOUT_LADDER = sorted(p for p in SUITES.glob("*.yaml") if not _declares_ladder
 
 def test_which_shipped_suites_declare_a_ladder():
     # The split below is by the YAML itself; a suite gaining or losing `ladder:` shows here.
-    assert [p.stem for p in WITH_LADDER] == ["default", "ladder", "ladder_small"]
+    assert [p.stem for p in WITH_LADDER] == ["default", "ladder", "ladder_extrapolate", "ladder_small"]
     assert [p.stem for p in WITHOUT_LADDER] == [
         "attribution",
         "meco",
@@ -661,3 +661,8 @@ def test_the_ladder_flow_reports_a_failed_rung_and_fails(workspace, tmp_path, mo
     assert tiny["weighted_accuracy"] is not None
     assert data["decision"]["computed_from"]["tiny"] == "per-item scores"
     assert (out / "decision_accuracy.png").exists()
+    # the extrapolation rows: nano failed, so tiny alone is below mini and its value is the prediction
+    ext = {r["metric"]: r for r in data["extrapolation"]["rows"]}
+    assert ext[name]["law"] == "single size" and ext[name]["rungs"] == 1 and ext[name]["decision"]
+    assert ext[name]["predicted_accuracy"] == ext[name]["largest_accuracy"] == pytest.approx(5 / 6)
+    assert "## Extrapolation to the reference rung" in md

@@ -4,7 +4,8 @@ at the largest size? (DataDecide, Magnusson et al. 2025.)
 `ladder_table` scores every smaller rung against the reference, per metric
 (tasks/report/ladder_accuracy.py) from each rung's numbers (tasks/report/ladder_scores.py);
 `to_markdown` and `ladder_result` write it out (ladder.md, ladder.json). The rungs and their
-token rule are tasks/report/ladder_plan.py, the plot tasks/report/ladder_plot.py.
+token rule are tasks/report/ladder_plan.py, the plot tasks/report/ladder_plot.py, the
+extrapolation of the smaller rungs to the reference tasks/report/ladder_extrapolate.py.
 
 Pure functions over plain dicts; flows/ladder.py reads the numbers from the catalog.
 """
@@ -231,15 +232,16 @@ def _rungs_table(
     lines = [
         f"# Proxy ladder: {', '.join(r.preset for r in rungs)} (reference: {reference})",
         "",
-        "| rung | params | train tokens | steps | tokens/param wanted | capped by pool | epochs | FLOPs/arm | wall s | status |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---:|---|",
+        "| rung | params | train tokens | steps | tokens/param wanted | capped by pool | epochs | FLOPs/arm | "
+        "hparams (peak lr, batch) | wall s | status |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---|---:|---|",
     ]
     for r in rungs:
         status = f"failed: {failed_rungs[r.preset]}" if r.preset in failed_rungs else "ok"
         lines.append(
             f"| {r.preset} | {r.plan.n_params:,} | {r.plan.trained:,} | {r.plan.steps:,} | {r.plan.wanted:,} | "
             f"{'yes' if r.plan.capped else 'no'} | {r.plan.epochs:.2f} | {r.flops:.3g} | "
-            f"{walls.get(r.preset, math.nan):.0f} | {status} |"
+            f"{r.hparams} ({r.peak_lr:.3g}, {r.batch_size}) | {walls.get(r.preset, math.nan):.0f} | {status} |"
         )
     return lines
 
@@ -252,10 +254,12 @@ def ladder_result(
     walls: Mapping[str, float],
     failed: Mapping[str, str],
     data: Mapping[str, RungScores],
+    extrapolation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """ladder.json: the decision metric (and what it was computed from at each rung), its
     noise ceiling, the rungs with their status, what failed, every row and each rung's
-    scores (none of a failed rung: they are never scored). NaN -> null."""
+    scores (none of a failed rung: they are never scored), and the extrapolation to the
+    reference rung (tasks/report/ladder_extrapolate.py `as_json`). NaN -> null."""
     ref_row = next((r for r in rows if r.decision and r.failed is None), None)
     result = {
         "suite": suite,
@@ -274,6 +278,9 @@ def ladder_result(
                 "suite": r.suite.name,
                 **asdict(r.plan),
                 "flops": r.flops,
+                "hparams": r.hparams,
+                "peak_lr": r.peak_lr,
+                "batch_size": r.batch_size,
                 "wall_s": walls.get(r.preset),
                 "status": "failed" if r.preset in failed else "ok",
                 "error": failed.get(r.preset),
@@ -284,6 +291,7 @@ def ladder_result(
         "failed_arms": {p: d.failed_arms for p, d in data.items() if d.failed_arms},
         "rows": [r.as_dict() for r in rows],
         "scores": {p: d.means for p, d in data.items() if p not in failed},
+        "extrapolation": extrapolation,
     }
     return _json_safe(result)
 

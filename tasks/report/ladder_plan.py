@@ -4,6 +4,8 @@
   `max_epochs` passes over the arms' (token-matched) datasets; the trainer runs it in
   whole optimizer steps (its own rounding, `tasks.train.model.training_steps`).
 - `train_flops`: 6 N D (Kaplan et al.; N counts every parameter, the tied embedding too).
+- The rung's peak lr and batch: its arms' `train.hparams` rule (tasks/train/hparams.py) at
+  the rung's size and tokens; a `step_law` batch changes the steps.
 """
 
 from __future__ import annotations
@@ -56,16 +58,29 @@ class Rung:
     preset: str
     suite: Any  # tasks.suite.Suite: the suite at this size (name `<suite>.<preset>`)
     plan: TokenPlan
+    hparams: str = "fixed"  # the arms' train.hparams rule(s), `+`-joined when they differ
+    peak_lr: float = 0.0  # as the first arm resolves it (tasks/train/hparams.py)
+    batch_size: int = 0  # sequences per optimizer step, likewise
 
     @property
     def flops(self) -> float:
         return train_flops(self.plan.n_params, self.plan.trained)
 
 
+def with_hparams(suite, rule: str):
+    """The suite with every arm at `train.hparams: rule`, named `<suite>-<rule>` so that its
+    rungs' runs and report do not mix with the suite's own (`flows.ladder --hparams`)."""
+    arms = [a.model_copy(update={"train": a.train.model_copy(update={"hparams": rule})}) for a in suite.arms]
+    for arm in arms:  # validated as a recipe would be: step_law refuses a hand-set lr or batch
+        type(arm.train).model_validate(arm.train.model_dump())
+    return suite.model_copy(update={"name": f"{suite.name}-{rule}", "arms": arms})
+
+
 def plan_rungs(suite, ladder) -> list[Rung]:
     """The suite at each preset of `ladder` (a tasks.suite.LadderSpec): one suite
     tokenizer for all rungs (so the token-matched datasets are shared and cached) and
     training tokens by `train_tokens_for`."""
+    from tasks.train.hparams import resolve_hparams
     from tasks.train.model import get_preset, preset_params
 
     if not suite.token_budget:
@@ -90,5 +105,13 @@ def plan_rungs(suite, ladder) -> list[Rung]:
             "tokenizer_vocab": vocab,
             "ladder": None,
         }
-        rungs.append(Rung(preset, suite.model_copy(update=update), plan))
+        rung_suite = suite.model_copy(update=update)
+        arms = rung_suite.resolved_arms()
+        hp = resolve_hparams(arms[0].train, preset_params(preset, non_embedding=True), plan.tokens, p.seq_len)
+        if hp.batch != p.batch_size:  # the trainer steps in the resolved batch
+            plan = train_tokens_for(
+                plan.n_params, ladder.tokens_per_param, suite.token_budget, ladder.max_epochs, hp.batch * p.seq_len
+            )
+        rule = "+".join(sorted({a.train.hparams for a in arms}))
+        rungs.append(Rung(preset, rung_suite, plan, rule, hp.lr, hp.batch))
     return rungs

@@ -49,6 +49,7 @@ from tasks.core.hashing import hash_json, short
 from tasks.core.logs import quiet_libraries
 from tasks.core.workspace import SUCCESS, write_json_atomic
 from tasks.train.batches import make_batches
+from tasks.train.hparams import resolve_hparams
 from tasks.train.metadata import document_share
 from tasks.train.model import build_model, count_params, flops_per_token, training_steps
 from tasks.train.spec import OnlineMixSpec, TrainSpec, get_preset, train_config
@@ -257,13 +258,14 @@ class _Plan:
     total_steps: int
     peak_lr: float
     n_sequences: int  # in the packed data (an epoch)
+    hparams: str = "fixed"  # the rule that set peak_lr and batch (tasks/train/hparams.py)
 
     @property
     def epochs(self) -> float:
         return self.total_steps * self.batch / self.n_sequences
 
 
-def _plan(spec: TrainSpec, n_params: int, meta: dict[str, Any]) -> _Plan:
+def _plan(spec: TrainSpec, n_params: int, meta: dict[str, Any], n_non_embedding: int) -> _Plan:
     preset = get_preset(spec.preset)
     budget = (
         spec.tokens
@@ -271,15 +273,13 @@ def _plan(spec: TrainSpec, n_params: int, meta: dict[str, Any]) -> _Plan:
         or preset.tokens
         or 20 * n_params
     )
-    batch = spec.batch_size or preset.batch_size
-    micro = min(spec.micro_batch_size or batch, batch)
-    if batch % micro:
-        raise ValueError(f"train.batch_size {batch} is not a multiple of micro_batch_size {micro}")
+    hp = resolve_hparams(spec, n_non_embedding, budget, meta["seq_len"])
+    batch, micro = hp.batch, hp.micro
     tokens_per_step = batch * meta["seq_len"]
     # with metadata the budget counts document tokens: the prefixes' positions come on top
     share = document_share(meta) if spec.metadata else 1.0
     total_steps = training_steps(budget, max(1, int(tokens_per_step * share)))
-    return _Plan(budget, batch, micro, tokens_per_step, total_steps, spec.lr or preset.lr, meta["n_sequences"])
+    return _Plan(budget, batch, micro, tokens_per_step, total_steps, hp.lr, meta["n_sequences"], hp.rule)
 
 
 def _optimizer(model, spec: TrainSpec, plan: _Plan):
@@ -363,7 +363,7 @@ def _train(
     model = build_model(spec.preset, vocab_size=meta["vocab_size"], eos_id=meta["eos_id"], seed=spec.seed)
     model.config.max_position_embeddings = max(model.config.max_position_embeddings, seq_len)
     n_params = count_params(model)
-    plan = _plan(spec, n_params, meta)
+    plan = _plan(spec, n_params, meta, count_params(model, non_embedding=True))
     batch, tokens_per_step, total_steps = plan.batch, plan.tokens_per_step, plan.total_steps
     order = training_order(meta, total_steps * batch, spec.seed)
     batches = make_batches(spec, online, data, meta, packed_dir, order, batch, total_steps)
@@ -509,6 +509,7 @@ def _summary(model, spec: TrainSpec, plan: _Plan, meta: dict, curves: list[dict]
         "epochs": plan.epochs,
         "dataset_sequences": meta["n_sequences"],
         "peak_lr": plan.peak_lr,
+        "hparams": plan.hparams,
         "schedule": spec.schedule,
         "final_loss": curves[-1]["loss"],
         "final_loss_avg10": float(np.mean([c["loss"] for c in curves[-10:]])),

@@ -82,11 +82,12 @@ def build_model(
     return model
 
 
-def preset_params(preset: str | Preset, vocab_size: int | None = None) -> int:
+def preset_params(preset: str | Preset, vocab_size: int | None = None, non_embedding: bool = False) -> int:
     """Parameters of a preset's model without building it: tied embedding V*d, per layer
-    the q/k/v/o projections 4d^2, the SwiGLU MLP 3*d*ffn and two RMSNorms, a final norm."""
+    the q/k/v/o projections 4d^2, the SwiGLU MLP 3*d*ffn and two RMSNorms, a final norm.
+    `non_embedding`: without the embedding (as `count_params(model, non_embedding=True)`)."""
     p = get_preset(preset) if isinstance(preset, str) else preset
-    v = vocab_size or p.vocab_size
+    v = 0 if non_embedding else (vocab_size or p.vocab_size)
     return v * p.d_model + p.n_layers * (4 * p.d_model**2 + 3 * p.d_model * p.ffn + 2 * p.d_model) + p.d_model
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializationInfo, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from tasks.core.spec import Strict
 
@@ -68,6 +68,11 @@ class TrainSpec(Strict):
     batch_size: int | None = Field(None, gt=0, description="sequences per optimizer step")
     micro_batch_size: int | None = Field(None, gt=0, description="sequences per forward (grad accumulation)")
     lr: float | None = Field(None, gt=0, description="peak learning rate")
+    hparams: Literal["fixed", "step_law"] = Field(
+        "fixed",
+        description="peak lr and batch size: `fixed` (the preset's, or `lr`/`batch_size`) or `step_law` "
+        "(from the model's non-embedding parameters and the token budget: tasks/train/hparams.py)",
+    )
     min_lr_ratio: float = Field(0.1, ge=0, le=1, description="final lr as a fraction of the peak")
     schedule: Literal["cosine", "wsd"] = Field("cosine", description="warmup + cosine, or warmup-stable-decay")
     warmup: float = Field(0.05, ge=0, lt=1, description="warmup, fraction of the steps")
@@ -98,6 +103,22 @@ class TrainSpec(Strict):
         description="MeCo (Gao et al. 2025): prepend each document's URL or domain for the first (1 - cooldown) "
         "of the steps, loss masked on it, then plain text (tasks/train/metadata.py); null = plain text throughout",
     )
+
+    @model_validator(mode="after")
+    def _law_or_hand(self) -> TrainSpec:
+        # step_law sets both; a hand-set value beside it would be silently overridden
+        if self.hparams == "step_law" and (self.lr is not None or self.batch_size is not None):
+            raise ValueError("train.hparams: step_law sets lr and batch_size; leave them unset")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _keep_old_hash(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        # `hparams` came later: at its default it is left out of every dump, so the train hash
+        # and the recipe's content hash of a spec without it stay what they were
+        out = handler(self)
+        if out.get("hparams") == "fixed":
+            out.pop("hparams")
+        return out
 
 
 class MetadataSpec(Strict):
