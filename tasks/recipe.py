@@ -118,6 +118,8 @@ def _keep_old_hash(fields: dict[str, Any]) -> None:
     if fields["mixture"].get("topics") is None:
         fields["mixture"].pop("topics", None)
     drop_unset_rehydrate(fields["dedup"])
+    if "eval" in fields and fields["eval"].get("min_k") is None:
+        fields["eval"].pop("min_k", None)
     for f in fields["filters"]:
         if not f.get("skip"):
             f.pop("skip", None)
