@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from tasks.core.hashing import hash_json
 from tasks.core.spec import RecipeError, Strict
 from tasks.decontam.spec import DecontaminationSpec
-from tasks.dedup.spec import DedupSpec, drop_later_modes_off
+from tasks.dedup.spec import DedupSpec, drop_later_modes_off, drop_unset_rehydrate
 from tasks.evaluate.spec import EvalSpec
 from tasks.selection.spec import MixtureSpec, SelectionSpec
 from tasks.signals.spec import FilterSpec, LanguageSpec, check_filters
@@ -64,6 +64,17 @@ class Recipe(Strict):
         # the suite before any ingest or signal work (tasks/signals/spec.py).
         check_filters(v)
         return v
+
+    @model_validator(mode="after")
+    def _rehydrate_alone(self) -> Recipe:
+        # Selection and the mixer plan their own `repeat` and would overwrite the copies;
+        # the mixer's own FineWeb2 upsampling is mixture.upsample.
+        if self.dedup.rehydrates() and (self.selection.method != "none" or self.mixture.asked):
+            raise ValueError(
+                "dedup.minhash.keep: rehydrate repeats documents before the budget cut; it cannot be "
+                "combined with a selection method or a mixture (use mixture.upsample there)"
+            )
+        return self
 
     def counts_tokens(self) -> bool:
         """Does curation cut to a number of tokens (so it needs the suite tokenizer)?"""
@@ -108,6 +119,9 @@ def _keep_old_hash(fields: dict[str, Any]) -> None:
     for section, key in (("mixture", "topics"), ("mixture", "online"), ("train", "metadata")):
         if fields.get(section, {}).get(key, 0) is None:
             fields[section].pop(key)
+    drop_unset_rehydrate(fields["dedup"])
+    if "eval" in fields and fields["eval"].get("min_k") is None:
+        fields["eval"].pop("min_k", None)
     for f in fields["filters"]:
         if not f.get("skip"):
             f.pop("skip", None)

@@ -203,9 +203,11 @@ def test_which_shipped_suites_declare_a_ladder():
     assert [p.stem for p in WITHOUT_LADDER] == [
         "attribution",
         "meco",
+        "membership",
         "mixture_search",
         "odm",
         "perplexity_models",
+        "rehydrate",
         "repetition",
     ]
 

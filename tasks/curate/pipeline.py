@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from tasks.curate.context import CurateContext, SourceInput, StepImpl
 from tasks.curate.exclusions import ExclusionSampler, SampleConfig, rule_signal_columns
 from tasks.curate.results import DatasetRef
 from tasks.curate.steps import CHARS_PER_TOKEN
+from tasks.membership.sketch import write_sketch
 from tasks.recipe import Recipe
 from tasks.signals.filters import FilterCounts, Rule, resolve_rules
 from tasks.signals.schema import SIGNALS_SCHEMA
@@ -184,6 +186,8 @@ def _write_dataset(
         con.execute(render_sql("curate/write_dataset", ids=ids, path=string_literal(tmp)))
         tmp.replace(part)
         stats = _stats(ctx, ids, recipe, documents_in, steps_run)
+        # Data Portraits' membership sketch beside the part files (flows.inspect --member)
+        stats["sketch"] = asdict(write_sketch(out_dir))
         if ctx.tokenizer is not None:
             final = S.tokens_of(ctx, ids)
             stats["tokenizer"] = {"hash": ctx.tokenizer.digest, "vocab_size": ctx.tokenizer.vocab_size}

@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.core.sandbox import query_timeout
-from tasks.core.sqlfiles import join_sql, number_literal, render_sql, sql_fragment, string_list
+from tasks.core.spec import RecipeError
+from tasks.core.sqlfiles import Sql, ident, join_sql, number_literal, render_sql, sql_fragment, string_list
 from tasks.core.workspace import Workspace
 from tasks.curate.context import CurateContext
 from tasks.curate.exclusions import Explained, first_fail_whens
@@ -327,6 +328,34 @@ def dedup_step(ctx: CurateContext, ids: str) -> str:
     text = ", text AS text_rewritten" if rewritten else ", NULL::VARCHAR AS text_rewritten"
     kept.select(cols + text).create(out)
     ctx.counts["dedup"] = {"documents_in": before, "documents_out": ctx.size(out), "removed": stats["removed"]}
+    if spec.rehydrates():
+        out = _rehydrate(ctx, out)
+    return out
+
+
+def _rehydrate(ctx: CurateContext, ids: str) -> str:
+    """FineWeb2 rehydration: each kept document's repeat times its copies
+    (tasks/dedup/rehydrate.py); the budget step then cuts the copies to the token budget."""
+    from tasks.dedup.rehydrate import copies_summary, rehydrate_copies
+    from tasks.signals.schema import SIGNALS_SCHEMA
+
+    minhash = ctx.recipe.dedup.minhash
+    spec = minhash.rehydrate if minhash is not None else None
+    if spec is None:
+        raise ValueError("rehydration needs dedup.minhash.keep: rehydrate")
+    col = spec.quality_column
+    if col is not None and col not in SIGNALS_SCHEMA.names:
+        raise RecipeError(f"dedup.minhash.rehydrate.quality_column {col!r} is not a signals column")
+    quality = sql_fragment("curate/fragments/signal_double", column=ident(col)) if col else Sql("NULL::DOUBLE")
+    rows = ctx.con.sql(render_sql("curate/rehydrate_input", ids=ids, quality=quality)).to_arrow_table()
+    sizes = rows.column("cluster_size").to_numpy(zero_copy_only=False).astype(np.int64)
+    q = rows.column("quality").to_numpy(zero_copy_only=False).astype(np.float64) if col else None
+    copies = rehydrate_copies(rows.column("doc_id").to_pylist(), sizes, spec, q)
+    out = ctx.new_table("rehydrate")
+    ctx.con.register("_rehydrated", pa.table({"doc_id": rows.column("doc_id"), "copies": pa.array(copies)}))
+    ctx.con.execute(render_sql("curate/rehydrate_repeat", out=out, ids=ids))
+    ctx.con.unregister("_rehydrated")
+    ctx.counts["dedup"]["rehydrate"] = copies_summary(sizes, copies)
     return out
 
 

@@ -43,7 +43,7 @@ from tasks.dedup.cluster_inputs import ClusterInputs, RewriteInputs
 from tasks.dedup.inputs import as_ref, connect, files_table, open_docs
 from tasks.dedup.keep import align, choose_kept, keep_policy
 from tasks.dedup.registry import cluster_mode_names, get_mode, rewrite_mode_names
-from tasks.dedup.spec import DedupSpec, drop_later_modes_off
+from tasks.dedup.spec import DedupSpec, drop_later_modes_off, drop_unset_rehydrate
 
 CODE_VERSION = "dedup-1"
 CLUSTER_MODES = cluster_mode_names()  # run order, from tasks/dedup/registry.py
@@ -72,11 +72,22 @@ def dedup_key(targets: Sequence[DocsRef], against: Sequence[DocsRef], spec: Dedu
             {
                 "targets": [(r.name, r.docs_hash) for r in targets],
                 "against": sorted((r.name, r.docs_hash) for r in against),
-                "spec": drop_later_modes_off(spec.model_dump(exclude={"options", "against"})),
+                "spec": _cluster_spec(spec),
                 "code": CODE_VERSION,
             }
         )
     )
+
+
+def _cluster_spec(spec: DedupSpec) -> dict[str, Any]:
+    """What decides the clusters and keep flags. Rehydration keeps the first document of
+    each cluster and repeats it only at curate time, so it shares the `keep: first` run."""
+    dumped = spec.model_dump(exclude={"options", "against"})
+    if spec.rehydrates():
+        dumped["minhash"]["keep"] = "first"
+        dumped["minhash"]["rehydrate"] = None
+    drop_unset_rehydrate(dumped)
+    return drop_later_modes_off(dumped)
 
 
 def run_dedup(

@@ -33,7 +33,8 @@ def choose_kept(con: duckdb.DuckDBPyConnection, alive: pa.Table, policy: str) ->
 
 
 def keep_policy(spec: DedupSpec, mode: str) -> str:
-    return getattr(getattr(spec, mode), "keep", "first")
+    policy = getattr(getattr(spec, mode), "keep", "first")
+    return "first" if policy == "rehydrate" else policy  # rehydration repeats the first
 
 
 def align(orders: np.ndarray, table: pa.Table, column: str, default: Any) -> np.ndarray:

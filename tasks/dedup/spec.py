@@ -15,6 +15,14 @@ from tasks.core.spec import Strict
 from tasks.dedup.registry import mode_names as dedup_mode_names
 
 KeepPolicy = Literal["first", "longest", "quality"]
+# minhash alone may also rehydrate: keep the first document of each cluster and repeat it
+# by its cluster size (RehydrateSpec).
+MinhashKeep = Literal["first", "longest", "quality", "rehydrate"]
+
+# FineWeb2's published upsampling weights (huggingface/fineweb-2 README, "Deduplication"):
+# minimum cluster size -> copies. Sizes 2-3 keep N copies, 4 keeps 3, 5-99 keep 5,
+# 100-999 keep 8, and 1000+ only 1 (very large clusters are assumed to be spam/boilerplate).
+FINEWEB2_WEIGHTS = {1: 1, 2: 2, 3: 3, 5: 5, 100: 8, 1000: 1}
 
 
 class ExactDedupSpec(Strict):
@@ -34,6 +42,38 @@ class UrlDedupSpec(Strict):
     keep: Literal["latest", "longest", "first"] = Field("latest", description="latest crawl_date or longest text")
 
 
+class RehydrateSpec(Strict):
+    """FineWeb2 rehydration (Penedo et al., 2025): after MinHash dedup each kept document is
+    repeated by a step function of its duplicate-cluster size, optionally damped by quality.
+
+    copies(d) = min(max_repeat, round_u(1 + (w(size_d) - 1) * q_d)), where
+    - w(s) = weights[max{m in weights : m <= s}] (FineWeb2's published steps by default);
+    - q_d = 1 without `quality_column`; else the document's percentile rank (0, 1] of that
+      signals column among the documents the step keeps (`higher_is_better` sets the
+      direction), so only the best documents get all of their cluster's extra copies;
+    - round_u rounds down or up with probability the fraction, by a seeded hash of the
+      doc_id (tasks.core.sampling.hash_uniform), so the counts are reproducible.
+    Cluster sizes are counted over the whole dedup pool (before the recipe's filters), as
+    FineWeb2 deduplicates before filtering. The token budget is cut after the copies.
+    """
+
+    weights: dict[int, int] = Field(
+        default_factory=lambda: dict(FINEWEB2_WEIGHTS),
+        description="minimum cluster size -> copies; the largest minimum <= the size applies",
+    )
+    quality_column: str | None = Field(None, description="a signals column scaling the extra copies")
+    higher_is_better: bool = Field(True, description="direction of quality_column")
+    max_repeat: int = Field(8, ge=1, description="cap on copies of one document")
+    seed: int = Field(0, description="stochastic rounding of fractional copies")
+
+    @field_validator("weights")
+    @classmethod
+    def _steps(cls, v: dict[int, int]) -> dict[int, int]:
+        if 1 not in v or any(k < 1 or c < 1 for k, c in v.items()):
+            raise ValueError(f"rehydrate.weights needs a step at size 1, sizes >= 1 and copies >= 1, got {v}")
+        return dict(sorted(v.items()))
+
+
 class MinhashDedupSpec(Strict):
     """Near duplicates by MinHash LSH (defaults: FineWeb's 5-grams, 14 bands x 8 rows)."""
 
@@ -47,7 +87,18 @@ class MinhashDedupSpec(Strict):
         "none = FineWeb (every LSH candidate is a duplicate)",
     )
     threshold: float = Field(0.8, ge=0.0, le=1.0, description="Jaccard a verified pair must reach")
-    keep: KeepPolicy = "first"
+    keep: MinhashKeep = Field("first", description="survivor policy, or `rehydrate` (see `rehydrate`)")
+    rehydrate: RehydrateSpec | None = Field(
+        None, description="keep: rehydrate: how many copies each kept document gets (defaults: FineWeb2)"
+    )
+
+    @model_validator(mode="after")
+    def _rehydrate_defaults(self) -> MinhashDedupSpec:
+        if self.keep == "rehydrate" and self.rehydrate is None:
+            self.rehydrate = RehydrateSpec()
+        if self.keep != "rehydrate" and self.rehydrate is not None:
+            raise ValueError("minhash.rehydrate is set but minhash.keep is not `rehydrate`")
+        return self
 
 
 class LinesDedupSpec(Strict):
@@ -151,3 +202,14 @@ class DedupSpec(Strict):
 
     def modes(self) -> list[str]:
         return [m for m in dedup_mode_names() if getattr(self, m) is not None]
+
+    def rehydrates(self) -> bool:
+        return self.minhash is not None and self.minhash.keep == "rehydrate"
+
+
+def drop_unset_rehydrate(dumped: dict[str, Any]) -> None:
+    """A dumped DedupSpec without the `minhash.rehydrate` field while it is unset, so that
+    dedup runs and recipes without rehydration keep their hashes (cache keys)."""
+    minhash = dumped.get("minhash")
+    if isinstance(minhash, dict) and minhash.get("rehydrate") is None:
+        minhash.pop("rehydrate", None)

@@ -97,7 +97,7 @@ def evals_dir_hash() -> str:
 def eval_config(spec: EvalSpec) -> dict[str, Any]:
     import lm_eval
 
-    return {
+    config = {
         "tasks": resolve_tasks(spec.tasks),
         "limits": task_limits(spec),
         "full": spec.full,
@@ -106,6 +106,9 @@ def eval_config(spec: EvalSpec) -> dict[str, Any]:
         "lm_eval": lm_eval.__version__,
         "code": EVAL_CODE_VERSION,
     }
+    if spec.min_k is not None:  # only then: evaluations without it keep their keys
+        config["min_k"] = spec.min_k.model_dump()
+    return config
 
 
 def model_key(model_dir: str | Path) -> str:
@@ -372,6 +375,8 @@ def _evaluate_into(ws: Workspace, key: str, model_dir: Path, spec: EvalSpec, dev
         ),
         default=None,
     )
+    if spec.min_k is not None:
+        scores.rows.extend(_min_k_rows(model_dir, config["limits"], spec.min_k.k, pick_device(device), out))
     write_json_atomic(
         out / "scores.json",
         {"rows": scores.rows, "mean_centered_acc": scores.mean_centered_acc, "mean_bpb": scores.mean_bpb},
@@ -398,6 +403,18 @@ def _evaluate_into(ws: Workspace, key: str, model_dir: Path, spec: EvalSpec, dev
     }
     ws.mark_done("evals", key, summary)
     return {**summary, "cached": False}
+
+
+def _min_k_rows(model_dir: Path, limits: dict[str, int | None], k: float, device: str, out: Path) -> list[dict]:
+    """Min-K% Prob of every evaluated item (`min_k.parquet`) and its mean per task (score rows)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tasks.membership.mink import score_eval_items, task_means
+
+    items = score_eval_items(model_dir, limits, k, device)
+    pq.write_table(pa.Table.from_pylist(items), out / "min_k.parquet")
+    return task_means(items)
 
 
 def read_scores(results_dir: str | Path) -> Scores:

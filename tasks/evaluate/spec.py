@@ -10,6 +10,12 @@ from pydantic import Field, field_validator
 from tasks.core.spec import Strict, refuse_options
 
 
+class MinKSpec(Strict):
+    """Min-K% Prob membership scores of the eval items (tasks/membership/mink.py)."""
+
+    k: float = Field(0.2, gt=0, le=1, description="share of each item's least likely tokens averaged (Shi et al.: 20%)")
+
+
 class EvalSpec(Strict):
     """What tasks/evaluate/harness.py runs: the task YAMLs in `evals/` through lm-eval."""
 
@@ -26,6 +32,9 @@ class EvalSpec(Strict):
     )
     full: bool = Field(False, description="every item of every task (overrides limit)")
     batch_size: int = Field(16, gt=0, description="lm-eval batch size")
+    min_k: MinKSpec | None = Field(
+        None, description="also score each eval item's Min-K% Prob (was it in the training data?)"
+    )
     options: dict[str, Any] = Field(default_factory=dict, description="reserved; use the typed fields")
 
     @field_validator("options")

@@ -87,6 +87,14 @@ def provenance(uri: str) -> dict[str, str]:
     return {"uri": uri, "what": UNKNOWN, "licence": UNKNOWN, "note": ""}
 
 
+def _sketch_entry(sketch: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The n-gram membership sketch (tasks/membership/sketch.py): its size as a share of the text."""
+    if not sketch:
+        return None
+    keys = ("bytes", "text_bytes", "share_of_text", "n_words", "items", "fp_rate", "threshold")
+    return {k: sketch.get(k) for k in keys}
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -158,6 +166,7 @@ def build_card(
         "sources_mix": stats.get("sources_mix", {}),
         "domains": stats.get("domains"),
         "top_domains": dict(list(stats.get("top_domains", {}).items())[:TOP_DOMAINS]),
+        "membership_sketch": _sketch_entry(stats.get("sketch")),
         "topic_mix": topic_mix((removals.get("selection") or {}).get("mixture") or {}),
         "tokens": {
             "unique_est": stats.get("est_tokens"),
@@ -281,6 +290,16 @@ def to_markdown(card: dict[str, Any]) -> str:
             "|---|---:|",
         ]
         lines += [f"| {k} | {v:,} |" for k, v in ex["removed_by_reason"].items()]
+    sk = card.get("membership_sketch")
+    if sk:
+        lines += [
+            "",
+            "## Membership sketch",
+            "",
+            f"Bloom filter over {sk['n_words']}-word n-grams ({sk['items']:,} inserted, false-positive rate "
+            f"{sk['fp_rate']:g}): {sk['bytes']:,} bytes, {sk['share_of_text']:.1%} of the text's "
+            f"{sk['text_bytes']:,} bytes; `python -m flows.inspect --member TEXT {d['key']}` queries it.",
+        ]
     lines += ["", "## Identity", ""]
     lines.append(f"- recipe data hash: `{d['data_hash']}`")
     lines.append(f"- inputs (signals) fingerprint: `{d['inputs_fingerprint']}`; signals: {', '.join(d['signals'])}")
