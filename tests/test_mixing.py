@@ -187,3 +187,18 @@ def test_a_group_needing_all_its_documents_takes_the_last_long_one():
     tokens = np.array([500.0, 600.0, 900.0, 40.0, 60.0])
     chosen = _fill(np.arange(5), tokens, remaining=1_200.0, tolerance=2.4)
     assert tokens[chosen].sum() == 1_200.0
+
+
+def test_upsampling_reads_the_dedup_steps_cluster_size_columns(pool):
+    # curate's dedup step names the sizes per mode (minhash_cluster_size, exact_cluster_size);
+    # upsampling read only `cluster_size` and so gave every document one copy
+    n = pool.num_rows
+    minhash = pa.array([6 if i % 3 == 0 else None for i in range(n)], pa.int64())
+    exact = pa.array([2 if i % 5 == 0 else 1 for i in range(n)], pa.int64())
+    t = pool.append_column("minhash_cluster_size", minhash).append_column("exact_cluster_size", exact)
+    spec = MixtureSpec(upsample={"cluster_size": [[1, 1.0], [2, 2.0], [5, 3.0]], "max_repeat": 8})
+    f = upsample_factors(t, spec)
+    idx = np.arange(n)
+    assert np.all(f[idx % 3 == 0] == 3)
+    assert np.all(f[(idx % 5 == 0) & (idx % 3 != 0)] == 2)
+    assert np.all(f[(idx % 5 != 0) & (idx % 3 != 0)] == 1)

@@ -38,6 +38,18 @@ def group_values(table: pa.Table, group_by: str) -> list[str]:
     return [v if v is not None else "" for v in table.column(group_by).to_pylist()]
 
 
+def duplicate_counts(table: pa.Table) -> np.ndarray:
+    """Each document's duplicate-cluster size: `cluster_size`, else the largest of the dedup
+    step's `<mode>_cluster_size` columns (tasks/dedup/apply.py names them so), else 1."""
+    names = ["cluster_size"] if "cluster_size" in table.column_names else []
+    names = names or [c for c in table.column_names if c.endswith("_cluster_size")]
+    size = np.ones(table.num_rows, dtype=np.int64)
+    for name in names:
+        col = table.column(name).to_numpy(zero_copy_only=False)
+        size = np.maximum(size, np.nan_to_num(col.astype(np.float64), nan=1).astype(np.int64))
+    return size
+
+
 def upsample_factors(table: pa.Table, spec: MixtureSpec) -> np.ndarray:
     """Base copies per document: cluster-size step factor, its extra copies scaled by the
     document's quality percentile (FineWeb2 rehydration), stochastically rounded."""
@@ -45,11 +57,7 @@ def upsample_factors(table: pa.Table, spec: MixtureSpec) -> np.ndarray:
     up = spec.upsample
     if up is None:
         return np.ones(n)
-    size = (
-        table.column("cluster_size").to_numpy(zero_copy_only=False).astype(np.int64)
-        if "cluster_size" in table.column_names
-        else np.ones(n, dtype=np.int64)
-    )
+    size = duplicate_counts(table)
     steps = sorted(up.cluster_size)
     factor = np.ones(n)
     for min_size, f in steps:
