@@ -28,6 +28,26 @@ def hash_uniform(doc_ids: list[str] | pa.Array | pa.ChunkedArray, seed: int, pur
     return ((words >> np.uint64(11)).astype(np.float64) + 0.5) * _INV_2_53
 
 
+def quality_percentile(quality: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
+    """Percentile rank in (0, 1] of each document's quality (missing values rank lowest)."""
+    q = np.asarray(quality, dtype=np.float64)
+    q = np.where(np.isnan(q), -np.inf, q if higher_is_better else -q)
+    ranks = np.argsort(np.argsort(q, kind="stable"), kind="stable")
+    return (ranks + 1) / max(1, len(q))
+
+
+def rehydration_copies(
+    doc_ids: list[str], factor: np.ndarray, quality: np.ndarray, seed: int, purpose: str, max_repeat: int
+) -> np.ndarray:
+    """FineWeb2's rehydration: 1 + (factor - 1) x quality percentile copies, rounded up or down
+    by a hash of the doc_id (so the expected count is exact), clipped to [1, max_repeat].
+    Shared by mixture.upsample and dedup's keep: rehydrate."""
+    raw = 1.0 + (np.asarray(factor, dtype=np.float64) - 1.0) * quality
+    base = np.floor(raw)
+    up = hash_uniform(doc_ids, seed, purpose) < raw - base if len(doc_ids) else np.zeros(0, bool)
+    return np.clip(base + up, 1, max_repeat)
+
+
 def gumbel(doc_ids, seed: int, purpose: str = "gumbel") -> np.ndarray:
     """Standard Gumbel noise per document (for Gumbel top-k sampling)."""
     return -np.log(-np.log(hash_uniform(doc_ids, seed, purpose)))

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tasks.core.sampling import hash_uniform
+from tasks.core.sampling import quality_percentile, rehydration_copies
 from tasks.dedup.spec import RehydrateSpec
 
 
@@ -20,24 +20,13 @@ def size_weights(sizes: np.ndarray, spec: RehydrateSpec) -> np.ndarray:
     return copies[pos]
 
 
-def quality_percentile(quality: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
-    """Percentile rank in (0, 1] of each document's quality (missing values rank lowest)."""
-    q = np.asarray(quality, dtype=np.float64)
-    q = np.where(np.isnan(q), -np.inf, q if higher_is_better else -q)
-    ranks = np.argsort(np.argsort(q, kind="stable"), kind="stable")
-    return (ranks + 1) / max(1, len(q))
-
-
 def rehydrate_copies(
     doc_ids: list[str], sizes: np.ndarray, spec: RehydrateSpec, quality: np.ndarray | None = None
 ) -> np.ndarray:
     """Copies per document: min(max_repeat, round_u(1 + (w(size) - 1) * q))."""
-    w = size_weights(sizes, spec).astype(np.float64)
+    w = size_weights(sizes, spec)
     q = np.ones(len(w)) if quality is None else quality_percentile(quality, spec.higher_is_better)
-    raw = 1.0 + (w - 1.0) * q
-    base = np.floor(raw)
-    up = hash_uniform(doc_ids, spec.seed, "rehydrate") < raw - base if len(doc_ids) else np.zeros(0, bool)
-    return np.clip(base + up, 1, spec.max_repeat).astype(np.int64)
+    return rehydration_copies(doc_ids, w, q, spec.seed, "rehydrate", spec.max_repeat).astype(np.int64)
 
 
 def copies_summary(sizes: np.ndarray, copies: np.ndarray) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from tasks.core.sampling import hash_uniform, token_counts
+from tasks.core.sampling import hash_uniform, quality_percentile, rehydration_copies, token_counts
 from tasks.selection.spec import MixtureSpec, PhaseSpec
 
 
@@ -64,13 +64,8 @@ def upsample_factors(table: pa.Table, spec: MixtureSpec) -> np.ndarray:
         factor[size >= min_size] = f
     quality = np.ones(n)
     if up.quality_column and up.quality_column in table.column_names:
-        q = table.column(up.quality_column).to_numpy(zero_copy_only=False).astype(np.float64)
-        ranks = np.argsort(np.argsort(np.nan_to_num(q, nan=-np.inf), kind="stable"), kind="stable")
-        quality = (ranks + 1) / max(1, n)
-    raw = 1.0 + (factor - 1.0) * quality
-    ids = table.column("doc_id").to_pylist()
-    rounded = np.floor(raw) + (hash_uniform(ids, spec.seed, "upsample") < raw - np.floor(raw))
-    return np.clip(rounded, 1, up.max_repeat)
+        quality = quality_percentile(table.column(up.quality_column).to_numpy(zero_copy_only=False))
+    return rehydration_copies(table.column("doc_id").to_pylist(), factor, quality, spec.seed, "upsample", up.max_repeat)
 
 
 def shares(
