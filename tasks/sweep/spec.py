@@ -131,7 +131,7 @@ class SweepSpec(Strict):
                 if isinstance(axis, RangeAxis) and axis.num is None:
                     raise ValueError(f"axis {path!r}: a range in a grid needs `num` (points from low to high)")
         if self.merge is not None:
-            pass
+            self._check_merge()
         for path, axis in self.axes.items():
             if isinstance(axis, EpochsAxis) and path != EPOCHS:
                 raise ValueError(f"axis {path!r}: {{values, fix, tokens}} is the form of the `epochs` axis")
