@@ -9,6 +9,11 @@ Every point of the sweep is an arm of the suite, run through the ablation flow (
   best mixture over a dense Dirichlet sample, train that mixture as one more arm
   (`opt_mix_...`) and compare it with its prediction and with the best sampled mixture
   (95% paired bootstrap of the report);
+- **merged partition models** (a `merge:` section; tasks/sweep/merge.py, Na et al. 2024):
+  a warm-up on the pooled partitions, one model per partition continued from it, every
+  sampled mixture scored by its partitions' weighted parameter average; the best few and
+  a few random mixtures trained for real, and how well the merged score ranked them
+  (Spearman, pairwise decision accuracy, 95% bootstrap intervals) with the wall times;
 - **repetition** (the only axis is `epochs`): the cost of repetition per doubling of
   epochs and per step, with 95% paired-bootstrap intervals (tasks/sweep/repetition.py);
 - anything else: the decision metric per point with its interval.

@@ -94,7 +94,6 @@ def test_every_recipe_curates(path, pool, prefect):
 def test_every_suite_validates_arm_by_arm(path):
     from tasks.curate.pipeline import validate
     from tasks.suite import load_suite
-
     from tasks.sweep.design import sweep_points
 
     suite = load_suite(path)
