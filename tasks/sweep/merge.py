@@ -135,8 +135,10 @@ class MergedScorer:
         from lm_eval.models.utils import resolve_max_length
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from tasks.core.logs import quiet_libraries
         from tasks.evaluate.snapshots import lm_documents, rolling_windows
 
+        quiet_libraries()  # lm-eval's per-task notes, transformers' load bars (as score_snapshots)
         self.docs = [d for d in lm_documents(tasks_limits) if d.n_bytes > 0]
         if not self.docs:
             raise ValueError(f"merged scoring needs held-out text tasks (lm), got {list(tasks_limits)}")
