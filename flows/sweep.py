@@ -193,6 +193,9 @@ def run_merge_search(
     ]
     seconds["scoring"] = time.time() - t1
     seconds["merge_path"] = seconds["warmup"] + seconds["partitions"] + seconds["scoring"]
+    # kept before the (long) real trainings: a run stopped there still has every merged score
+    scores = [{"arm": p.name, "weights": p.values[path], d.name: m} for p, m in zip(points, merged)]
+    MG.write_json(ws.stage_dir("reports", f"sweep-{spec.name}") / f"merged-{sweep.name or 'merge'}.json", scores)
     higher = False  # bits per byte
     picked = MG.pick(merged, sweep.merge.top, sweep.merge.random, higher, sweep.seed)
     log.info(

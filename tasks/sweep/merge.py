@@ -281,6 +281,14 @@ class MergeSearch:
         return json_safe(asdict(self))
 
 
+def write_json(path: Path, rows: list[dict[str, Any]]) -> Path:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(json_safe(rows), indent=1))
+    return path
+
+
 def _f(v: float | None, p: int = 4) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{p}f}"
 
