@@ -9,6 +9,11 @@ Every point of the sweep is an arm of the suite, run through the ablation flow (
   best mixture over a dense Dirichlet sample, train that mixture as one more arm
   (`opt_mix_...`) and compare it with its prediction and with the best sampled mixture
   (95% paired bootstrap of the report);
+- **merged partition models** (a `merge:` section; tasks/sweep/merge.py, Na et al. 2024):
+  a warm-up on the pooled partitions, one model per partition continued from it, every
+  sampled mixture scored by its partitions' weighted parameter average; the best few and
+  a few random mixtures trained for real, and how well the merged score ranked them
+  (Spearman, pairwise decision accuracy, 95% bootstrap intervals) with the wall times;
 - **repetition** (the only axis is `epochs`): the cost of repetition per doubling of
   epochs and per step, with 95% paired-bootstrap intervals (tasks/sweep/repetition.py);
 - anything else: the decision metric per point with its interval.
@@ -31,11 +36,17 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
 from flows import _runtime
-from flows.ablation import _load, ablation_flow
+from flows.ablation import _load, ablation_flow, validate_documents
+from flows.curate import run_curate
+from flows.ingest import run_ingest
 from flows.report import build
+from flows.signals import run_signals
+from flows.train import run_train
 from tasks.core.catalog import Catalog
 from tasks.core.workspace import Workspace
+from tasks.evaluate.harness import pick_device, task_limits
 from tasks.suite import Suite
+from tasks.sweep import merge as MG
 from tasks.sweep import mixture_search as MS
 from tasks.sweep import repetition as R
 from tasks.sweep import report as SR
@@ -50,6 +61,7 @@ from tasks.sweep.design import (
     sweeps_of,
 )
 from tasks.sweep.spec import EPOCHS, DirichletAxis, SweepSpec
+from tasks.train import loop as train_loop
 
 
 def _board(catalog: Catalog, suite: str):
@@ -126,6 +138,101 @@ def run_mixture_search(
     return result
 
 
+def _partition_models(spec: Suite, sweep: SweepSpec, ws: Workspace, dask_address: str | None):
+    """The warm-up on the pooled partitions and one model per partition continued from it
+    (tasks/sweep/merge.py), each cached like any model; with their training seconds."""
+    assert sweep.merge is not None
+    (path, axis), *_ = sweep.axes.items()
+    assert isinstance(axis, DirichletAxis)
+    groups = dirichlet_groups(axis, sweep.base, path)
+    pool, parts = MG.partition_recipes(sweep, suite_fields(spec), path, groups)
+    pool, *resolved = spec.model_copy(update={"arms": [pool, *parts.values()], "sweep": None}).resolved_arms()
+    for name in sorted(set(pool.sources)):  # as the ablation flow: documents, then signals
+        run_ingest(spec.source_uris(name), name=name, workspace=ws.root, dask_address=dask_address)
+        validate_documents(ws, name)
+        run_signals(name, ws.root, dask_address)
+    frac = sweep.merge.warmup
+    data = run_curate(pool, ws.root, dask_address)
+    warm = run_train(ws, data.key, MG.warmup_spec(pool.train, frac), dask_address=dask_address)
+    models = []
+    for recipe in resolved:
+        data = run_curate(recipe, ws.root, dask_address)
+        spec_p = MG.partition_spec(recipe.train, frac, warm.model_key)
+        models.append(run_train(ws, data.key, spec_p, dask_address=dask_address))
+    seconds = {"warmup": warm.summary["seconds"], "partitions": sum(m.summary["seconds"] for m in models)}
+    return path, groups, models, seconds
+
+
+def _trained_seconds(ws: Workspace, suite: str, arms: list[str]) -> float:
+    """Mean training seconds (train.json) of the arms' runs, every seed."""
+    rows = Catalog(ws.catalog_path).query("arm_runs_of_suite", {"suite": suite})
+    dirs = [ws.stage_dir("models", r["model_key"]) for r in rows if r["arm"] in arms and r["model_key"]]
+    secs = [train_loop.load_summary(d)["seconds"] for d in dirs if train_loop.is_trained(d)]
+    return sum(secs) / len(secs) if secs else float("nan")
+
+
+def run_merge_search(
+    spec: Suite, sweep: SweepSpec, points: list[SweepPoint], ws: Workspace, dask_address: str | None
+) -> MG.MergeSearch | None:
+    """Score every sampled mixture by merging, train the picked ones, compare the rankings."""
+    log = get_run_logger()
+    assert sweep.merge is not None
+    d = spec.decision
+    if d.metric != "bpb":
+        raise ValueError(f"sweep.merge scores bits per byte on held-out texts; the suite decides by {d.name}")
+    t0 = time.time()
+    path, groups, models, seconds = _partition_models(spec, sweep, ws, dask_address)
+    t1 = time.time()
+    arm0 = spec.model_copy(update={"arms": [points[0].recipe], "sweep": None}).resolved_arms()[0]
+    limits = {t: n for t, n in task_limits(arm0.eval).items() if t in d.tasks()}
+    scorer = MG.MergedScorer(models[0].model_dir, limits, pick_device())
+    states = [MG.load_state(m.model_dir) for m in models]
+    merged = [
+        MG.decision_value(scorer.score(MG.merge(states, [p.values[path][g] for g in groups])), d.tasks())
+        for p in points
+    ]
+    seconds["scoring"] = time.time() - t1
+    seconds["merge_path"] = seconds["warmup"] + seconds["partitions"] + seconds["scoring"]
+    # kept before the (long) real trainings: a run stopped there still has every merged score
+    scores = [{"arm": p.name, "weights": p.values[path], d.name: m} for p, m in zip(points, merged)]
+    MG.write_json(ws.stage_dir("reports", f"sweep-{spec.name}") / f"merged-{sweep.name or 'merge'}.json", scores)
+    higher = False  # bits per byte
+    picked = MG.pick(merged, sweep.merge.top, sweep.merge.random, higher, sweep.seed)
+    log.info(
+        "merge search %s: %d mixtures scored in %.0f s; training %d",
+        sweep.name,
+        len(points),
+        time.time() - t0,
+        len(picked),
+    )
+    recipes = [points[i].recipe for i in picked]
+    try:
+        ablation_flow.with_options(flow_run_name=f"{spec.name}-{sweep.name or 'merge'}-trained")(
+            suite_spec=spec.model_copy(update={"arms": recipes, "sweep": None}),
+            workspace=str(ws.root),
+            dask_address=dask_address,
+        )
+    except Exception as exc:  # failed arms are recorded; the comparison uses the others
+        log.error("merge search %s: %s", sweep.name, exc)
+    report, board = _board(Catalog(ws.catalog_path), spec.name)
+    out = [MG.MergePoint(p.name, dict(p.values[path]), m, None, "") for p, m in zip(points, merged)]
+    for rank, i in enumerate(picked):
+        out[i].picked = "top" if rank < sweep.merge.top else "random"
+        out[i].trained = SR.observed(board, points[i].name, report.decision.name)[0]
+    pairs = [(p.merged, p.trained) for p in out if p.picked and p.trained is not None]
+    agree = (
+        MG.agreement([m for m, _ in pairs], [t for _, t in pairs], boot=sweep.merge.boot, seed=sweep.seed)
+        if len(pairs) >= 3
+        else None
+    )
+    seconds["per_arm_train"] = _trained_seconds(ws, spec.name, [p.arm for p in out if p.picked])
+    seconds["train_every_mixture"] = seconds["per_arm_train"] * len(points)
+    result = MG.MergeSearch(spec.name, report.decision.name, False, groups, out, agree, seconds, sweep.merge.warmup)
+    if agree is None:
+        result.notes.append(f"only {len(pairs)} of {len(picked)} picked mixtures trained; no agreement computed")
+    return result
+
+
 def run_repetition(spec: Suite, sweep: SweepSpec, points: list[SweepPoint], ws: Workspace) -> R.RepetitionCost | None:
     log = get_run_logger()
     catalog = Catalog(ws.catalog_path)
@@ -169,9 +276,10 @@ def sweep_flow(
     ws = Workspace.from_env(workspace)
     t0 = time.time()
     try:
-        ablation_flow.with_options(flow_run_name=f"{spec.name}-arms")(
-            suite_spec=spec, workspace=str(ws.root), dask_address=dask_address
-        )
+        if spec.arms:  # a suite of only `merge:` sweeps has none until it picks them
+            ablation_flow.with_options(flow_run_name=f"{spec.name}-arms")(
+                suite_spec=spec, workspace=str(ws.root), dask_address=dask_address
+            )
     except Exception as exc:  # failed arms are recorded; the sweep reports what was scored
         log.error("suite %s: %s", spec.name, exc)
     fields = suite_fields(spec)
@@ -180,12 +288,23 @@ def sweep_flow(
     md: list[str] = []
     pngs: list[Path] = []
     tables: list[dict] = []
-    result: dict[str, Any] = {"suite": spec.name, "mixture_search": [], "repetition": [], "grid": []}
+    result: dict[str, Any] = {
+        "suite": spec.name,
+        "mixture_search": [],
+        "repetition": [],
+        "grid": [],
+        "merge_search": [],
+    }
     costs: list[R.RepetitionCost] = []
     for sw in sweeps:
         points = expand(sw, fields)
         kind = SR.sweep_kind(sw)
-        if kind == "mixture":
+        if kind == "merge":
+            mg = run_merge_search(spec, sw, points, ws, dask_address)
+            if mg is not None:
+                md.append(MG.to_markdown(mg))
+                result["merge_search"].append(mg.as_dict())
+        elif kind == "mixture":
             ms = run_mixture_search(spec, sw, points, ws, dask_address, model, candidates, top_k, folds, train_optimum)
             if ms is not None:
                 md.append(MS.to_markdown(ms))
@@ -224,7 +343,7 @@ def sweep_flow(
         create_link_artifact(p.resolve().as_uri(), link_text=p.name, description=f"{spec.name}: {p.stem}")
     print(text)
     log.info("sweep report written to %s", out)
-    missing = len(sweeps) - sum(len(result[k]) for k in ("mixture_search", "repetition", "grid"))
+    missing = len(sweeps) - sum(len(result[k]) for k in ("mixture_search", "repetition", "grid", "merge_search"))
     if missing:  # the report says why; the run must not look like a success
         raise RuntimeError(f"suite {spec.name}: {missing} sweep(s) scored too few arms to report (see the log)")
     return result

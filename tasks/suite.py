@@ -230,7 +230,7 @@ class Suite(Strict):
         return out
 
     def model_post_init(self, _: Any) -> None:
-        if not self.arms:
+        if not self.arms and not self.sweep:  # a `merge:` sweep picks its arms as it runs
             raise ValueError("a suite needs `arms` or a `sweep` (none given)")
         names = [a.name for a in self.arms]
         dupes = sorted({n for n in names if names.count(n) > 1})

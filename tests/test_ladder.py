@@ -204,6 +204,7 @@ def test_which_shipped_suites_declare_a_ladder():
         "attribution",
         "meco",
         "membership",
+        "merge_search",
         "mixture_search",
         "odm",
         "perplexity_models",

@@ -387,10 +387,12 @@ def suite_fields(data: Any) -> dict[str, Any]:
     return {k: getattr(data, k, None) for k in ("token_budget", "train_tokens", "tokenizer_vocab", "eval", "preset")}
 
 
-def sweep_points(data: Any) -> list[SweepPoint]:
-    """Every point of every sweep of a suite (a dict or a tasks.suite.Suite)."""
+def sweep_points(data: Any, trained_only: bool = False) -> list[SweepPoint]:
+    """Every point of every sweep of a suite (a dict or a tasks.suite.Suite); with
+    `trained_only`, not those of a `merge:` sweep (scored by merging; flows/sweep.py trains
+    the few it picks)."""
     fields = suite_fields(data)
-    return [p for s in sweeps_of(data) for p in expand(s, fields)]
+    return [p for s in sweeps_of(data) if not (trained_only and s.merge) for p in expand(s, fields)]
 
 
 def _dump(arm: Any) -> dict[str, Any]:
@@ -413,7 +415,7 @@ def with_sweep_arms(data: Mapping[str, Any]) -> list[Any]:
         name = a.name if isinstance(a, Recipe) else a.get("name") if isinstance(a, Mapping) else None
         if name:
             existing[name] = a
-    for point in sweep_points(data):
+    for point in sweep_points(data, trained_only=True):
         if point.name in existing:
             if _dump(existing[point.name]) != point.recipe.model_dump():
                 raise SweepError(f"sweep arm {point.name!r} has the name of an arm the suite lists with other content")

@@ -20,7 +20,9 @@ Board = dict[str, dict[str, Any]]  # arm -> its leaderboard row
 
 
 def sweep_kind(sweep: SweepSpec) -> str:
-    """mixture (one Dirichlet axis), repetition (one epochs axis) or grid."""
+    """merge (a `merge:` section), mixture (one Dirichlet axis), repetition (one epochs axis) or grid."""
+    if sweep.merge is not None:
+        return "merge"
     if len(sweep.axes) == 1:
         (path, axis), *_ = sweep.axes.items()
         if isinstance(axis, DirichletAxis):

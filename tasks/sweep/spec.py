@@ -63,6 +63,16 @@ class EpochsAxis(Strict):
 Axis = Union[list[JsonValue], RangeAxis, DirichletAxis, EpochsAxis]  # noqa: UP007 (pydantic schema for the form)
 
 
+class MergeSpec(Strict):
+    """`sweep.merge`: score the sampled mixtures by merging per-partition models instead of
+    training each (Na et al. 2024; tasks/sweep/merge.py); train only `top` + `random` of them."""
+
+    warmup: float = Field(0.25, gt=0, lt=1, description="fraction of train tokens on the pooled warm-up")
+    top: int = Field(5, ge=1, description="best merged scores trained for real (with the suite's seeds)")
+    random: int = Field(3, ge=0, description="further mixtures, drawn at random from the rest, trained too")
+    boot: int = Field(2000, ge=100, description="bootstrap resamples of the rank agreement")
+
+
 class SweepSpec(Strict):
     """`sweep:` — arms from a design over recipe fields (see the module docstring)."""
 
@@ -75,6 +85,7 @@ class SweepSpec(Strict):
     seed: int = 0
     axes: dict[str, Axis] = Field(..., min_length=1, description="dotted recipe field -> values or a range")
     max_arms: int = Field(100, gt=0, description="a design bigger than this is an error")
+    merge: MergeSpec | None = Field(None, description="score mixtures by merged partition models (random design)")
 
     @field_validator("axes", mode="before")
     @classmethod
@@ -119,9 +130,26 @@ class SweepSpec(Strict):
                     raise ValueError(f"axis {path!r}: a Dirichlet axis needs design: random")
                 if isinstance(axis, RangeAxis) and axis.num is None:
                     raise ValueError(f"axis {path!r}: a range in a grid needs `num` (points from low to high)")
+        if self.merge is not None:
+            self._check_merge()
         for path, axis in self.axes.items():
             if isinstance(axis, EpochsAxis) and path != EPOCHS:
                 raise ValueError(f"axis {path!r}: {{values, fix, tokens}} is the form of the `epochs` axis")
             if isinstance(axis, DirichletAxis) and path.split(".")[-1] != "weights":
                 raise ValueError(f"axis {path!r}: a Dirichlet axis sets mixture weights (a path ending in .weights)")
         return self
+
+    def _check_merge(self) -> None:
+        assert self.merge is not None
+        if (
+            self.design != "random"
+            or len(self.axes) != 1
+            or not isinstance(next(iter(self.axes.values())), DirichletAxis)
+        ):
+            raise ValueError("sweep.merge: needs design random and one axis, {dirichlet: alpha} on mixture weights")
+        if self.n is not None and self.merge.top + self.merge.random > self.n:
+            raise ValueError(
+                f"sweep.merge: top + random = {self.merge.top + self.merge.random} is more than n={self.n}"
+            )
+        if self.merge.top + self.merge.random < 3:
+            raise ValueError("sweep.merge: top + random must be at least 3 (a rank correlation needs 3 arms)")

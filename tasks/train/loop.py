@@ -60,6 +60,7 @@ TRAIN_VERSION = "train-1"
 # the tokenizer digest covers vocab_size; snapshots are extra files beside the same final model
 _NOT_HASHED = {"checkpoint_every", "vocab_size", "snapshots", "snapshot_window"}
 SNAPSHOT_DIR = "snapshots"  # tasks/evaluate/snapshots.py reads the same layout
+INIT_FROM = "init_from"  # spec.options key: a sibling model (models/<key>) whose weights start the run
 # Dense bf16 peak FLOP/s for MFU, by CUDA device name fragment.
 PEAK_BF16_FLOPS = {
     "H200": 989e12,
@@ -185,6 +186,15 @@ def save_snapshot(model, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     save_file(tensors, str(tmp), metadata={"format": "pt"})
     os.replace(tmp, path)  # a kill mid-write leaves no half-written snapshot
+
+
+def _init_from(model, model_dir: Path) -> None:
+    """Start from a finished model's weights (the tied output layer is stored once)."""
+    from safetensors.torch import load_file
+
+    result = model.load_state_dict(load_file(str(model_dir / "model.safetensors")), strict=False)
+    if result.unexpected_keys or [k for k in result.missing_keys if k != "lm_head.weight"]:
+        raise ValueError(f"init_from {model_dir}: weights do not fit the model ({result})")
 
 
 # ---------------------------------------------------------------- the loop
@@ -362,6 +372,8 @@ def _train(
 
     model = build_model(spec.preset, vocab_size=meta["vocab_size"], eos_id=meta["eos_id"], seed=spec.seed)
     model.config.max_position_embeddings = max(model.config.max_position_embeddings, seq_len)
+    if spec.options.get(INIT_FROM):  # continued training (tasks/sweep/merge.py); the key is in the hash
+        _init_from(model, out_dir.parent / str(spec.options[INIT_FROM]))
     n_params = count_params(model)
     plan = _plan(spec, n_params, meta, count_params(model, non_embedding=True))
     batch, tokens_per_step, total_steps = plan.batch, plan.tokens_per_step, plan.total_steps
