@@ -188,3 +188,47 @@ def default_pool(tmp_path_factory):
 
     suite = load_suite(ROOT / "recipes" / "suites" / "default.yaml")
     return suite, prepare_suite_pool(suite, tmp_path_factory.mktemp("default-pool") / "ws")
+
+
+# --- Parallel runs (`make test`: pytest-xdist, `-n 2 --dist loadgroup --no-loadscope-reorder`) ---
+# Each xdist worker is a session of its own (its own PREFECT_HOME/HF_HOME above, its own
+# basetemp), so sharing is only within a worker. Two rules keep the parallel run as cheap
+# as the serial one and let the longest tests start first:
+# - the tests of a module that use a module- or session-scoped fixture of ours (a Prefect
+#   server, a suite run, a built workspace) form one xdist group, so one worker builds it
+#   once instead of each worker building it again;
+# - modules with slow tests come first (the heaviest in LONGEST_FIRST order), so no long test
+#   starts last and leaves one worker idle at the end.
+CHEAP_SHARED = {"cc_docs_table"}  # session-wide and quick: worth building twice, not a group
+LONGEST_FIRST = (
+    "test_eval_separation.py",
+    "test_cluster.py",
+    "test_ablation.py",
+    "test_default_suite_curation.py",
+)
+
+
+def _shared_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in info.name2fixturedefs.values() if info else ():
+        fixture = defs[-1]
+        if fixture.scope in ("module", "session") and fixture.baseid.startswith("tests"):
+            if fixture.argname not in CHEAP_SHARED:
+                return True
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Ranked by module, so a module's tests stay together (its module fixtures are built once).
+    slow = {item.path.name for item in items if item.get_closest_marker("slow")}
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        name = item.path.name
+        if name in LONGEST_FIRST:
+            return (0, LONGEST_FIRST.index(name))
+        return (1, 0) if name in slow else (2, 0)
+
+    items.sort(key=rank)  # stable: collection order within a rank
+    for item in items:
+        if _shared_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
