@@ -218,6 +218,29 @@ def _shared_fixture(item: pytest.Item) -> bool:
     return False
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """With WINNOW_TEST_CPU_LOG=FILE, append `nodeid, wall s, CPU s` per test (setup, call
+    and teardown; CPU of this process and of the children it reaped): where the suite's
+    time goes, with and without xdist (each worker appends its own lines)."""
+    log = os.environ.get("WINNOW_TEST_CPU_LOG")
+    if not log:
+        return (yield)
+    import resource
+
+    def cpu() -> float:
+        return sum(
+            r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        )
+
+    wall, used = time.perf_counter(), cpu()
+    try:
+        return (yield)
+    finally:
+        with open(log, "a") as f:
+            f.write(f"{item.nodeid}\t{time.perf_counter() - wall:.1f}\t{cpu() - used:.1f}\n")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Ranked by module, so a module's tests stay together (its module fixtures are built once).
     slow = {item.path.name for item in items if item.get_closest_marker("slow")}
