@@ -59,6 +59,15 @@ os.environ.update(HF_SET)
 Path(PREFECT_SET["PREFECT_HOME"]).mkdir()
 Path(HF_SET["HF_HOME"]).mkdir()
 
+# Under pytest-xdist the workers share the cores: torch's OpenMP threads (one per core in
+# every worker and in every process a test starts) oversubscribe them, and OpenMP spins
+# while it waits. A nano training took 31 s of CPU with 2 threads and 3.3 s with 1 on a
+# busy 2-core machine. So each worker's share of the cores, for it and its children
+# (tasks/train/loop.default_threads reads it too), unless the caller set one.
+_XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _XDIST_WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _XDIST_WORKERS)))
+
 
 def free_port() -> int:
     with socket.socket() as s:
