@@ -209,11 +209,13 @@ def default_pool(tmp_path_factory):
 # - modules with slow tests come first (the heaviest in LONGEST_FIRST order), so no long test
 #   starts last and leaves one worker idle at the end.
 CHEAP_SHARED = {"cc_docs_table"}  # session-wide and quick: worth building twice, not a group
-LONGEST_FIRST = (
-    "test_eval_separation.py",
+LONGEST_FIRST = (  # suites run in subprocesses, a built default pool, six trainings
     "test_cluster.py",
     "test_ablation.py",
     "test_default_suite_curation.py",
+    "test_concurrency.py",
+    "test_attribution_e2e.py",
+    "test_eval_separation.py",
 )
 
 
