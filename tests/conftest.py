@@ -199,16 +199,15 @@ def default_pool(tmp_path_factory):
     return suite, prepare_suite_pool(suite, tmp_path_factory.mktemp("default-pool") / "ws")
 
 
-# --- Parallel runs (`make test`: pytest-xdist, `-n 2 --dist loadgroup --no-loadscope-reorder`) ---
+# --- Parallel runs (`make test`: pytest-xdist, `-n 2 --dist loadfile --no-loadscope-reorder`) ---
 # Each xdist worker is a session of its own (its own PREFECT_HOME/HF_HOME above, its own
-# basetemp), so sharing is only within a worker. Two rules keep the parallel run as cheap
-# as the serial one and let the longest tests start first:
-# - the tests of a module that use a module- or session-scoped fixture of ours (a Prefect
-#   server, a suite run, a built workspace) form one xdist group, so one worker builds it
-#   once instead of each worker building it again;
-# - modules with slow tests come first (the heaviest in LONGEST_FIRST order), so no long test
-#   starts last and leaves one worker idle at the end.
-CHEAP_SHARED = {"cc_docs_table"}  # session-wide and quick: worth building twice, not a group
+# basetemp), so sharing is only within a worker. `--dist loadfile` sends a module's tests to
+# one worker, so a module fixture (a Prefect server, a suite run, a built workspace) is
+# built once, not once per worker. (`--dist loadgroup` would allow finer groups, but
+# xdist 3.8 tags the group onto `item._nodeid`, which pytest 9 no longer reads: no group
+# reaches the scheduler.) Modules with slow tests are collected first, the heaviest in
+# LONGEST_FIRST order, and `--no-loadscope-reorder` keeps that order, so no long module
+# starts last and leaves the other worker idle at the end.
 LONGEST_FIRST = (  # suites run in subprocesses, a built default pool, six trainings
     "test_cluster.py",
     "test_ablation.py",
@@ -217,16 +216,6 @@ LONGEST_FIRST = (  # suites run in subprocesses, a built default pool, six train
     "test_attribution_e2e.py",
     "test_eval_separation.py",
 )
-
-
-def _shared_fixture(item: pytest.Item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    for defs in info.name2fixturedefs.values() if info else ():
-        fixture = defs[-1]
-        if fixture.scope in ("module", "session") and fixture.baseid.startswith("tests"):
-            if fixture.argname not in CHEAP_SHARED:
-                return True
-    return False
 
 
 @pytest.hookimpl(wrapper=True)
@@ -263,6 +252,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return (1, 0) if name in slow else (2, 0)
 
     items.sort(key=rank)  # stable: collection order within a rank
-    for item in items:
-        if _shared_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
