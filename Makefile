@@ -31,8 +31,11 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two worker processes (pytest-xdist) by default: 2 cores is the target machine; more cores,
+# `make test TEST_WORKERS=4`. A module's tests share a worker; tests/conftest.py orders them.
+TEST_WORKERS ?= 2
 test: lint data browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: data
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

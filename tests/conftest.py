@@ -59,6 +59,15 @@ os.environ.update(HF_SET)
 Path(PREFECT_SET["PREFECT_HOME"]).mkdir()
 Path(HF_SET["HF_HOME"]).mkdir()
 
+# Under pytest-xdist the workers share the cores: torch's OpenMP threads (one per core in
+# every worker and in every process a test starts) oversubscribe them, and OpenMP spins
+# while it waits. A nano training took 31 s of CPU with 2 threads and 3.3 s with 1 on a
+# busy 2-core machine. So each worker's share of the cores, for it and its children
+# (tasks/train/loop.default_threads reads it too), unless the caller set one.
+_XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _XDIST_WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _XDIST_WORKERS)))
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -188,3 +197,58 @@ def default_pool(tmp_path_factory):
 
     suite = load_suite(ROOT / "recipes" / "suites" / "default.yaml")
     return suite, prepare_suite_pool(suite, tmp_path_factory.mktemp("default-pool") / "ws")
+
+
+# --- Parallel runs (`make test`: pytest-xdist, `-n 2 --dist loadfile --no-loadscope-reorder`) ---
+# Each xdist worker is a session of its own (its own PREFECT_HOME/HF_HOME above, its own
+# basetemp), so sharing is only within a worker. `--dist loadfile` sends a module's tests to
+# one worker, so a module fixture (a Prefect server, a suite run, a built workspace) is
+# built once, not once per worker. (`--dist loadgroup` would allow finer groups, but
+# xdist 3.8 tags the group onto `item._nodeid`, which pytest 9 no longer reads: no group
+# reaches the scheduler.) Modules with slow tests are collected first, the heaviest in
+# LONGEST_FIRST order, and `--no-loadscope-reorder` keeps that order, so no long module
+# starts last and leaves the other worker idle at the end.
+LONGEST_FIRST = (  # suites run in subprocesses, a built default pool, six trainings
+    "test_cluster.py",
+    "test_ablation.py",
+    "test_default_suite_curation.py",
+    "test_concurrency.py",
+    "test_attribution_e2e.py",
+    "test_eval_separation.py",
+)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """With WINNOW_TEST_CPU_LOG=FILE, append `nodeid, wall s, CPU s` per test (setup, call
+    and teardown; CPU of this process and of the children it reaped): where the suite's
+    time goes, with and without xdist (each worker appends its own lines)."""
+    log = os.environ.get("WINNOW_TEST_CPU_LOG")
+    if not log:
+        return (yield)
+    import resource
+
+    def cpu() -> float:
+        return sum(
+            r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        )
+
+    wall, used = time.perf_counter(), cpu()
+    try:
+        return (yield)
+    finally:
+        with open(log, "a") as f:
+            f.write(f"{item.nodeid}\t{time.perf_counter() - wall:.1f}\t{cpu() - used:.1f}\n")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Ranked by module, so a module's tests stay together (its module fixtures are built once).
+    slow = {item.path.name for item in items if item.get_closest_marker("slow")}
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        name = item.path.name
+        if name in LONGEST_FIRST:
+            return (0, LONGEST_FIRST.index(name))
+        return (1, 0) if name in slow else (2, 0)
+
+    items.sort(key=rank)  # stable: collection order within a rank

@@ -26,7 +26,9 @@ from tasks.core.workspace import Workspace
 from tests._small_suite import write_small_suite
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow
+# The first test builds the module fixture (two suite runs in subprocesses): minutes on 2 shared
+# cores, past the 600 s default under a parallel run (seen at load 18).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
 @pytest.fixture(scope="module")

@@ -165,6 +165,10 @@ def cluster_run(prefect_server, tmp_path_factory):
         "WINNOW_REPORTS": str(tmp / "reports"),
     }
     cluster = Cluster(tmp, env)
+    suite_proc = None
+    # Patient bounds: under a parallel run on 2 busy cores the suite takes several times its
+    # serial minutes (a 420 s bound on the first arm ran out at load 40).
+    patience = 1200
     try:
         address = cluster.start({"gpu": ["--resources", "GPU=1"], "cpu": []})
         log = open(tmp / "suite.log", "w")
@@ -191,7 +195,7 @@ def cluster_run(prefect_server, tmp_path_factory):
         def first_arm_done():
             return [c for c in ws.claims() if c["stage"] == "evals"] or suite_proc.poll() is not None
 
-        _wait(first_arm_done, 420, "the first arm's evaluation")
+        _wait(first_arm_done, patience, "the first arm's evaluation")
         assert suite_proc.poll() is None, "the suite ended before the kill: " + (tmp / "suite.log").read_text()[-3000:]
         before = {(c["stage"], c["key"]): c["time"] for c in ws.claims()}
         done_markers = {
@@ -204,14 +208,14 @@ def cluster_run(prefect_server, tmp_path_factory):
             ckpts = [p for p in ws.root.glob("models/*/checkpoint/last.pt") if p.parent.parent.name not in done]
             return ckpts or suite_proc.poll() is not None
 
-        found = _wait(second_model_checkpointed, 420, "the second model's first checkpoint", poll=0.05)
+        found = _wait(second_model_checkpointed, patience, "the second model's first checkpoint", poll=0.05)
         assert suite_proc.poll() is None, (
             "the suite ended before the GPU kill: " + (tmp / "suite.log").read_text()[-3000:]
         )
         interrupted = found[0].parent.parent.name
         cluster.kill("gpu")  # mid-training: the scheduler re-queues the task until a GPU worker returns
         cluster.add_worker("gpu2", ["--resources", "GPU=1"])
-        code = suite_proc.wait(600)
+        code = suite_proc.wait(patience)
         text = (tmp / "suite.log").read_text()
         assert code == 0, text[-5000:]
         from distributed import Client
@@ -230,6 +234,9 @@ def cluster_run(prefect_server, tmp_path_factory):
             "names": dict(cluster.names),
         }
     finally:
+        if suite_proc is not None and suite_proc.poll() is None:  # a failed wait: not left running
+            suite_proc.kill()
+            suite_proc.wait(60)
         cluster.stop()
 
 
@@ -243,7 +250,7 @@ def _kinds_by_worker(stream: list[dict], names: dict[str, str]) -> dict[str, Cou
     return out
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(2400)  # the first test builds cluster_run (patient waits)
 def test_tasks_land_on_the_workers_their_resources_name(cluster_run):
     kinds = _kinds_by_worker(cluster_run["stream"], cluster_run["names"])
     assert {"gpu", "cpu", "gpu2"} <= set(kinds), kinds
@@ -260,7 +267,7 @@ def test_tasks_land_on_the_workers_their_resources_name(cluster_run):
     assert sum(c["tokenize_part_task"] for c in kinds.values()) == 2, kinds  # one dataset part per arm
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(2400)  # the first test builds cluster_run (patient waits)
 def test_killed_workers_lose_nothing_and_redo_nothing(cluster_run):
     ws, log = cluster_run["ws"], cluster_run["log"]
     assert set(cluster_run["alive"]) == {"gpu2"}  # the killed workers stayed dead

@@ -36,13 +36,15 @@ def test_wikipedia_trained_proxy_beats_crawl_trained_on_heldout_wikipedia(tmp_pa
 
     from tasks.core.reference import wiki_leads
     from tasks.core.workspace import Workspace
-    from tasks.train.loop import train
+    from tasks.train.loop import default_threads, train
     from tasks.train.model import bits_per_byte
     from tasks.train.spec import TrainSpec, get_preset
     from tasks.train.tokenizer import build_tokenizer, load_tokenizer, reference_texts
     from tasks.train.tokens import tokenize_dataset
 
-    torch.set_num_threads(2)
+    # The machine's threads ($OMP_NUM_THREADS: one per xdist worker's share of the cores).
+    threads = default_threads()
+    torch.set_num_threads(threads)
     write_dataset = _bench_sanity().write_dataset
     ws = Workspace.from_env(tmp_path / "ws")
     _, tok_dir = build_tokenizer(ws, get_preset("nano").vocab_size, reference_texts())
@@ -62,7 +64,7 @@ def test_wikipedia_trained_proxy_beats_crawl_trained_on_heldout_wikipedia(tmp_pa
         for seed in SEEDS:
             packed, _ = tokenize_dataset(ws, folder, tok_dir, SEQ_LEN, seed)
             out = tmp_path / "models" / f"{arm}-{seed}"
-            train(packed, tok_dir, out, TrainSpec(preset="nano", tokens=TOKENS, seed=seed), threads=2)
+            train(packed, tok_dir, out, TrainSpec(preset="nano", tokens=TOKENS, seed=seed), threads=threads)
             model = AutoModelForCausalLM.from_pretrained(str(out))
             bpb[arm].append(bits_per_byte(model, tok, heldout, max_len=SEQ_LEN)["bpb"])
     wiki_bpb, crawl_bpb = np.array(bpb["wiki"]), np.array(bpb["crawl"])

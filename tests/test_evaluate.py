@@ -105,7 +105,7 @@ def test_standard_lm_eval_cli_evaluates_the_saved_model_offline(tiny_model, tmp_
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "HF_DATASETS_OFFLINE": "1",
-        "OMP_NUM_THREADS": "2",
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"),  # 1 per xdist worker (conftest)
         "PYTHONPATH": str(ROOT),
         "WINNOW_EXTERNAL": str(external_dir()),
     }
@@ -238,7 +238,9 @@ def test_a_green_evaluate_run_prints_one_bar_and_no_traceback(tiny_model, tmp_pa
     shutdown printed Prefect TerminationSignal tracebacks); the MC task and the LM text
     would each draw per-task bars. Only the one request bar may remain."""
     env = {k: v for k, v in os.environ.items() if k != "WINNOW_VERBOSE"}
-    env.update(PYTHONPATH=str(ROOT), WINNOW_HOME=str(tmp_path / "ws"), OMP_NUM_THREADS="2")
+    env.update(
+        PYTHONPATH=str(ROOT), WINNOW_HOME=str(tmp_path / "ws"), OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2")
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "flows.evaluate", str(tiny_model), "--tasks", "copa,lambada,news_heldout"]
         + ["--limit", "4", "--device", "cpu"],
