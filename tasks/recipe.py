@@ -116,7 +116,8 @@ class Recipe(Strict):
 def _keep_old_hash(fields: dict[str, Any]) -> None:
     """Drop fields added later while they hold their defaults, so that recipes without them
     keep the hashes (dataset keys, cached stages) they had."""
-    for section, key in (("mixture", "topics"), ("mixture", "online"), ("train", "metadata")):
+    # (train's later fields drop themselves: TrainSpec's serializer)
+    for section, key in (("mixture", "topics"), ("mixture", "online")):
         if fields.get(section, {}).get(key, 0) is None:
             fields[section].pop(key)
     drop_unset_rehydrate(fields["dedup"])

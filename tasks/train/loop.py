@@ -52,7 +52,7 @@ from tasks.train.batches import make_batches
 from tasks.train.hparams import resolve_hparams
 from tasks.train.metadata import document_share
 from tasks.train.model import build_model, count_params, flops_per_token, training_steps
-from tasks.train.spec import OnlineMixSpec, TrainSpec, get_preset, train_config
+from tasks.train.spec import OnlineMixSpec, TrainSpec, get_preset
 from tasks.train.tokens import load_tokens, training_order
 
 TRAIN_VERSION = "train-1"
@@ -120,7 +120,7 @@ def train_hash(
     fields = {
         "dataset": dataset_digest,
         "tokenizer": tokenizer_digest,
-        "spec": train_config(spec, _NOT_HASHED),
+        "spec": spec.model_dump(exclude=_NOT_HASHED),
         "device": device,
         "precision": precision,
         "version": TRAIN_VERSION,
@@ -132,7 +132,7 @@ def train_hash(
 
 def _run_config(spec: TrainSpec, online: OnlineMixSpec | None) -> dict[str, Any]:
     """What a checkpoint must match to be resumed."""
-    return dict(train_config(spec, _NOT_HASHED), online=online.model_dump() if online else None)
+    return dict(spec.model_dump(exclude=_NOT_HASHED), online=online.model_dump() if online else None)
 
 
 def lr_at(step: int, total: int, peak: float, spec: TrainSpec) -> float:
@@ -415,7 +415,7 @@ def _train(
                 "step": step,
                 "total_steps": total_steps,
                 "curves": curves,
-                "train_config": train_config(spec, _NOT_HASHED),
+                "train_config": spec.model_dump(exclude=_NOT_HASHED),
                 "online": config["online"],
                 "batches": batches.state(),
                 "threads": threads,

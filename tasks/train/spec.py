@@ -113,11 +113,14 @@ class TrainSpec(Strict):
 
     @model_serializer(mode="wrap")
     def _keep_old_hash(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
-        # `hparams` came later: at its default it is left out of every dump, so the train hash
-        # and the recipe's content hash of a spec without it stay what they were
+        # `hparams` and `metadata` came later: at their defaults they are left out of every
+        # dump, so the train hash and the recipe's content hash of a spec without them stay
+        # what they were
         out = handler(self)
         if out.get("hparams") == "fixed":
             out.pop("hparams")
+        if out.get("metadata", 0) is None:
+            out.pop("metadata")
         return out
 
 
@@ -137,12 +140,3 @@ class OnlineMixSpec(Strict):
         None, description="the arms; null = the mixture's group_by (topic is not supported)"
     )
     alpha: float = Field(0.9, ge=0, lt=1, description="smoothing of each group's reward estimate (moving average)")
-
-
-def train_config(spec: TrainSpec, exclude: set[str]) -> dict[str, Any]:
-    """The spec as hashed: fields added later are dropped while they hold their defaults, so
-    that runs without them keep their keys (train hash, checkpoint config)."""
-    fields = spec.model_dump(exclude=exclude)
-    if fields.get("metadata", 0) is None:
-        fields.pop("metadata")
-    return fields
